@@ -1,0 +1,207 @@
+//! Discovery documents (legacy and aggregated v2) and the OpenAPI v3 index kubectl consults.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::registry::{ResourceDef, api_version};
+
+/// The server version reported at `/version`.
+pub fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": "35",
+        "emulationMajor": "1",
+        "emulationMinor": "35",
+        "minCompatibilityMajor": "1",
+        "minCompatibilityMinor": "34",
+        "gitVersion": "v1.35.0",
+        "gitCommit": "kube-sandbox",
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "go1.25.0",
+        "compiler": "gc",
+        "platform": "linux/amd64"
+    })
+}
+
+/// Groups (non-core) with their served versions, preferred first.
+fn groups(defs: &[Arc<ResourceDef>]) -> BTreeMap<String, Vec<String>> {
+    let mut g: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for d in defs {
+        let vs = g.entry(d.group.clone()).or_default();
+        for v in d.served_versions() {
+            if !vs.contains(&v) {
+                vs.push(v);
+            }
+        }
+    }
+    g
+}
+
+/// `/api`.
+pub fn api_versions(server: &str) -> Value {
+    json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server}]})
+}
+
+fn group_json(name: &str, versions: &[String]) -> Value {
+    let vs: Vec<Value> = versions.iter().map(|v| json!({"groupVersion": api_version(name, v), "version": v})).collect();
+    json!({"name": name, "versions": vs, "preferredVersion": vs.first().cloned().unwrap_or(json!({}))})
+}
+
+/// `/apis`.
+pub fn api_group_list(defs: &[Arc<ResourceDef>]) -> Value {
+    let groups: Vec<Value> = groups(defs)
+        .iter()
+        .filter(|(g, _)| !g.is_empty())
+        .map(|(g, vs)| group_json(g, vs))
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// `/apis/<group>`.
+pub fn api_group(defs: &[Arc<ResourceDef>], group: &str) -> Option<Value> {
+    let g = groups(defs);
+    let vs = g.get(group).filter(|_| !group.is_empty())?;
+    let mut v = group_json(group, vs);
+    v["kind"] = json!("APIGroup");
+    v["apiVersion"] = json!("v1");
+    Some(v)
+}
+
+fn serves(d: &ResourceDef, group: &str, version: &str) -> bool {
+    d.group == group && d.served_versions().iter().any(|v| v == version)
+}
+
+/// `/api/v1`, `/apis/<group>/<version>`.
+pub fn resource_list(defs: &[Arc<ResourceDef>], group: &str, version: &str) -> Option<Value> {
+    let mut resources = Vec::new();
+    for d in defs.iter().filter(|d| serves(d, group, version)) {
+        let mut r = json!({
+            "name": d.plural,
+            "singularName": d.singular,
+            "namespaced": d.namespaced,
+            "kind": d.kind,
+            "verbs": d.verbs(),
+        });
+        if !d.short_names.is_empty() {
+            r["shortNames"] = json!(d.short_names);
+        }
+        if !d.categories.is_empty() {
+            r["categories"] = json!(d.categories);
+        }
+        resources.push(r);
+        if d.has_status {
+            resources.push(json!({"name": format!("{}/status", d.plural), "singularName": "", "namespaced": d.namespaced, "kind": d.kind, "verbs": ["get", "patch", "update"]}));
+        }
+        if d.group.is_empty() && d.kind == "Namespace" {
+            resources.push(json!({"name": "namespaces/finalize", "singularName": "", "namespaced": false, "kind": "Namespace", "verbs": ["update"]}));
+        }
+    }
+    if resources.is_empty() {
+        return None;
+    }
+    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": api_version(group, version), "resources": resources}))
+}
+
+/// The aggregated discovery (`apidiscovery.k8s.io/v2`) for `/api` (core) or `/apis`.
+pub fn aggregated(defs: &[Arc<ResourceDef>], core: bool) -> Value {
+    let mut items = Vec::new();
+    for (g, versions) in groups(defs) {
+        if g.is_empty() != core {
+            continue;
+        }
+        let vs: Vec<Value> = versions
+            .iter()
+            .map(|v| {
+                let resources: Vec<Value> = defs
+                    .iter()
+                    .filter(|d| serves(d, &g, v))
+                    .map(|d| {
+                        let mut r = json!({
+                            "resource": d.plural,
+                            "responseKind": {"group": d.group, "version": v, "kind": d.kind},
+                            "scope": if d.namespaced { "Namespaced" } else { "Cluster" },
+                            "singularResource": d.singular,
+                            "verbs": d.verbs(),
+                        });
+                        if !d.short_names.is_empty() {
+                            r["shortNames"] = json!(d.short_names);
+                        }
+                        if !d.categories.is_empty() {
+                            r["categories"] = json!(d.categories);
+                        }
+                        if d.has_status {
+                            r["subresources"] = json!([{"subresource": "status", "responseKind": {"group": d.group, "version": v, "kind": d.kind}, "verbs": ["get", "patch", "update"]}]);
+                        }
+                        r
+                    })
+                    .collect();
+                json!({"version": v, "resources": resources, "freshness": "Current"})
+            })
+            .collect();
+        items.push(json!({"metadata": {"name": g, "creationTimestamp": null}, "versions": vs}));
+    }
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
+}
+
+/// The `Content-Type` of an aggregated discovery answer.
+pub const AGGREGATED_CONTENT_TYPE: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// `/openapi/v3`: one entry per served group version.
+pub fn openapi_v3_root(defs: &[Arc<ResourceDef>], rv: u64) -> Value {
+    let mut paths = serde_json::Map::new();
+    for (g, versions) in groups(defs) {
+        for v in versions {
+            let key = if g.is_empty() { format!("api/{v}") } else { format!("apis/{g}/{v}") };
+            paths.insert(key.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={rv:016X}")}));
+        }
+    }
+    json!({"paths": paths})
+}
+
+/// `/openapi/v3/apis/<g>/<v>`: the operations of a group version, with the query parameters
+/// kubectl checks for (`fieldValidation`, `fieldManager`, `dryRun`). Schemas are open
+/// (`x-kubernetes-preserve-unknown-fields`), the server validates.
+pub fn openapi_v3_group_version(defs: &[Arc<ResourceDef>], group: &str, version: &str) -> Option<Value> {
+    let mut paths = serde_json::Map::new();
+    let mut schemas = serde_json::Map::new();
+    let params = json!([
+        {"name": "dryRun", "in": "query", "schema": {"type": "string"}},
+        {"name": "fieldManager", "in": "query", "schema": {"type": "string"}},
+        {"name": "fieldValidation", "in": "query", "schema": {"type": "string"}},
+        {"name": "force", "in": "query", "schema": {"type": "boolean"}},
+    ]);
+    let prefix = if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{group}/{version}") };
+    let mut any = false;
+    for d in defs.iter().filter(|d| serves(d, group, version)) {
+        any = true;
+        let gvk = json!({"group": group, "version": version, "kind": d.kind});
+        let schema_name = format!("{}.{}.{}", group, version, d.kind);
+        let reference = json!({"$ref": format!("#/components/schemas/{schema_name}")});
+        let ok = json!({"200": {"description": "OK", "content": {"application/json": {"schema": reference}}}});
+        let op = |verb: &str| json!({"operationId": format!("{verb}{}", d.kind), "parameters": params, "responses": ok, "x-kubernetes-action": verb, "x-kubernetes-group-version-kind": gvk});
+        let item = format!(
+            "{prefix}/{}{}/{{name}}",
+            if d.namespaced { "namespaces/{namespace}/" } else { "" },
+            d.plural
+        );
+        paths.insert(item, json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}));
+        let coll = format!("{prefix}/{}{}", if d.namespaced { "namespaces/{namespace}/" } else { "" }, d.plural);
+        paths.insert(coll, json!({"get": op("list"), "post": op("post")}));
+        schemas.insert(
+            schema_name,
+            json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true, "x-kubernetes-group-version-kind": [gvk]}),
+        );
+    }
+    if !any {
+        return None;
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.35.0"},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }))
+}

@@ -1,0 +1,251 @@
+//! What kube-controller-manager does after deletions: the garbage collector (ownerReferences,
+//! foreground/orphan propagation), the namespace controller (termination) and the CRD
+//! cleanup (a deleted CRD's objects go, then the CRD and its endpoints).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::api::{DeleteOpts, delete_locked};
+use crate::meta::{finalizers_of, is_deleting, name_of, namespace_of, uid_of};
+use crate::registry::{GroupResource, ResourceDef};
+use crate::store::{State, Store};
+
+/// Runs collection passes whenever woken (and every second, for dependents created with
+/// dangling owners), until `shutdown` flips.
+pub async fn run(store: Arc<Store>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = store.gc_notify.notified() => {}
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        for _ in 0..50 {
+            let mut st = store.write();
+            let changed = pass(&mut st);
+            drop(st);
+            if !changed {
+                break;
+            }
+        }
+    }
+}
+
+struct Owner {
+    deleting: bool,
+    finalizers: Vec<String>,
+}
+
+fn set_finalizers(st: &mut State, gr: &GroupResource, obj: &Value, finalizers: Vec<String>) {
+    let mut o = obj.clone();
+    o["metadata"]["finalizers"] = json!(finalizers);
+    if finalizers.is_empty()
+        && let Some(m) = o["metadata"].as_object_mut()
+    {
+        m.remove("finalizers");
+    }
+    st.put(gr, o);
+}
+
+fn def_of(st: &State, gr: &GroupResource) -> Option<Arc<ResourceDef>> {
+    st.defs.get(gr).cloned()
+}
+
+/// One pass; true when something changed (the caller repeats until stable).
+pub fn pass(st: &mut State) -> bool {
+    let mut changed = false;
+    // Index every object by uid.
+    let mut owners: HashMap<String, Owner> = HashMap::new();
+    let mut all: Vec<(GroupResource, Arc<Value>)> = Vec::new();
+    for (gr, map) in &st.objects {
+        for obj in map.values() {
+            owners.insert(
+                uid_of(obj).to_string(),
+                Owner { deleting: is_deleting(obj), finalizers: finalizers_of(obj) },
+            );
+            all.push((gr.clone(), obj.clone()));
+        }
+    }
+    let mut blocking: HashMap<String, usize> = HashMap::new();
+    let mut dependents: HashMap<String, usize> = HashMap::new();
+    for (gr, obj) in &all {
+        let Some(refs) = obj.pointer("/metadata/ownerReferences").and_then(Value::as_array) else { continue };
+        if refs.is_empty() {
+            continue;
+        }
+        let ns = namespace_of(obj).to_string();
+        let name = name_of(obj).to_string();
+        let mut keep = Vec::new();
+        let mut orphaned = false;
+        let mut solid = false;
+        let mut foreground = false;
+        for r in refs {
+            let uid = r.get("uid").and_then(Value::as_str).unwrap_or("");
+            *dependents.entry(uid.to_string()).or_default() += 1;
+            if r.get("blockOwnerDeletion").and_then(Value::as_bool) == Some(true) {
+                *blocking.entry(uid.to_string()).or_default() += 1;
+            }
+            match owners.get(uid) {
+                Some(o) if o.deleting && o.finalizers.iter().any(|f| f == "orphan") => orphaned = true,
+                Some(o) if o.deleting && o.finalizers.iter().any(|f| f == "foregroundDeletion") => {
+                    foreground = true;
+                    keep.push(r.clone());
+                }
+                Some(o) if o.deleting && o.finalizers.is_empty() => keep.push(r.clone()),
+                Some(_) => {
+                    solid = true;
+                    keep.push(r.clone());
+                }
+                None => keep.push(r.clone()),
+            }
+        }
+        if orphaned {
+            let mut o = (**obj).clone();
+            o["metadata"]["ownerReferences"] = json!(keep);
+            if keep.is_empty()
+                && let Some(m) = o["metadata"].as_object_mut()
+            {
+                m.remove("ownerReferences");
+            }
+            st.put(gr, o);
+            changed = true;
+            continue;
+        }
+        if solid || is_deleting(obj) {
+            continue;
+        }
+        // Every owner is gone (or going): delete the dependent.
+        let Some(def) = def_of(st, gr) else { continue };
+        let propagation = if foreground { "Foreground" } else { "Background" };
+        let opts = DeleteOpts { propagation: Some(propagation.into()), ..DeleteOpts::default() };
+        let owners_gone = refs.iter().all(|r| {
+            let uid = r.get("uid").and_then(Value::as_str).unwrap_or("");
+            owners.get(uid).is_none_or(|o| o.deleting)
+        });
+        let any_absent_or_fg = foreground
+            || refs.iter().any(|r| owners.get(r.get("uid").and_then(Value::as_str).unwrap_or("")).is_none());
+        if owners_gone && any_absent_or_fg && delete_locked(st, &def, &ns, &name, &opts).is_ok() {
+            changed = true;
+        }
+    }
+    // Owners waiting for dependents (foreground) or orphaning them.
+    for (gr, obj) in &all {
+        if !is_deleting(obj) {
+            continue;
+        }
+        let uid = uid_of(obj);
+        let mut f = finalizers_of(obj);
+        let before = f.len();
+        if blocking.get(uid).copied().unwrap_or(0) == 0 {
+            f.retain(|x| x != "foregroundDeletion");
+        }
+        if dependents.get(uid).copied().unwrap_or(0) == 0 {
+            f.retain(|x| x != "orphan");
+        }
+        if f.len() != before && st.get(gr, namespace_of(obj), name_of(obj)).is_some_and(|cur| cur == *obj) {
+            set_finalizers(st, gr, obj, f);
+            changed = true;
+        }
+    }
+    changed |= namespaces(st);
+    changed |= crds(st);
+    // Anything deleting without finalizers goes.
+    let ns_gr = GroupResource { group: String::new(), resource: "namespaces".into() };
+    let done: Vec<(GroupResource, String, String)> = st
+        .objects
+        .iter()
+        .flat_map(|(gr, map)| map.values().map(move |o| (gr, o)))
+        .filter(|(gr, o)| {
+            is_deleting(o)
+                && finalizers_of(o).is_empty()
+                && !(**gr == ns_gr && o.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty()))
+        })
+        .map(|(gr, o)| (gr.clone(), namespace_of(o).to_string(), name_of(o).to_string()))
+        .collect();
+    for (gr, ns, name) in done {
+        st.remove(&gr, &ns, &name);
+        changed = true;
+    }
+    changed
+}
+
+/// The namespace controller: empties terminating namespaces, then drops their `kubernetes`
+/// finalizer.
+fn namespaces(st: &mut State) -> bool {
+    let ns_gr = GroupResource { group: String::new(), resource: "namespaces".into() };
+    let terminating: Vec<Arc<Value>> = st.list(&ns_gr, None).into_iter().filter(|n| is_deleting(n)).collect();
+    let mut changed = false;
+    for ns in terminating {
+        let name = name_of(&ns).to_string();
+        let mut contents = Vec::new();
+        for (gr, map) in &st.objects {
+            for ((n, obj_name), obj) in map.range((name.clone(), String::new())..) {
+                if *n != name {
+                    break;
+                }
+                if !is_deleting(obj) {
+                    contents.push((gr.clone(), obj_name.clone()));
+                }
+            }
+        }
+        for (gr, obj_name) in contents {
+            if let Some(def) = def_of(st, &gr)
+                && def.namespaced
+                && delete_locked(st, &def, &name, &obj_name, &DeleteOpts::default()).is_ok()
+            {
+                changed = true;
+            }
+        }
+        let spec_f = ns.pointer("/spec/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
+        if st.namespace_is_empty(&name) && spec_f.iter().any(|f| f == "kubernetes") {
+            let mut o = (*ns).clone();
+            let rest: Vec<Value> = spec_f.into_iter().filter(|f| f != "kubernetes").collect();
+            o["spec"]["finalizers"] = json!(rest);
+            st.put(&ns_gr, o);
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// CRD cleanup: a deleting CRD's objects are deleted, then its finalizer removed; a removed
+/// CRD's endpoints and objects disappear.
+fn crds(st: &mut State) -> bool {
+    let crd_gr = GroupResource { group: "apiextensions.k8s.io".into(), resource: "customresourcedefinitions".into() };
+    let mut changed = false;
+    let customs: Vec<Arc<ResourceDef>> = st.defs.values().filter(|d| d.custom.is_some()).cloned().collect();
+    for def in customs {
+        let crd_name = def.custom.as_ref().map(|c| c.crd_name.clone()).unwrap_or_default();
+        match st.get(&crd_gr, "", &crd_name) {
+            None => {
+                // The CRD is gone: its objects go without events of their own, as the storage is dropped.
+                st.defs.remove(&def.key());
+                st.objects.remove(&def.key());
+                changed = true;
+            }
+            Some(crd) if is_deleting(&crd) => {
+                let objs = st.list(&def.key(), None);
+                for o in &objs {
+                    if !is_deleting(o) {
+                        let (ns, name) = (namespace_of(o).to_string(), name_of(o).to_string());
+                        if delete_locked(st, &def, &ns, &name, &DeleteOpts::default()).is_ok() {
+                            changed = true;
+                        }
+                    }
+                }
+                if st.list(&def.key(), None).is_empty() {
+                    let f: Vec<String> = finalizers_of(&crd).into_iter().filter(|f| f != crate::crd::CLEANUP_FINALIZER).collect();
+                    if f.len() != finalizers_of(&crd).len() {
+                        set_finalizers(st, &crd_gr, &crd, f);
+                        changed = true;
+                    }
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    changed
+}

@@ -1,0 +1,214 @@
+//! Label selectors (`a=b,c!=d,e in (f,g),h notin (i),j,!k`) and field selectors
+//! (`metadata.name=x,status.phase!=Running`), parsed as apiserver parses them.
+
+use serde_json::Value;
+
+use crate::status::ApiError;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Req {
+    Eq(String, String),
+    NotEq(String, String),
+    In(String, Vec<String>),
+    NotIn(String, Vec<String>),
+    Exists(String),
+    NotExists(String),
+}
+
+/// A parsed label selector; empty matches everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LabelSelector {
+    reqs: Vec<Req>,
+}
+
+/// Splits on commas outside parentheses.
+fn split_top(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut depth = 0;
+    let mut cur = String::new();
+    for c in s.chars() {
+        match c {
+            '(' => {
+                depth += 1;
+                cur.push(c)
+            }
+            ')' => {
+                depth -= 1;
+                cur.push(c)
+            }
+            ',' if depth == 0 => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out.into_iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()
+}
+
+fn parse_set(rest: &str, whole: &str) -> Result<Vec<String>, ApiError> {
+    let rest = rest.trim();
+    let inner = rest
+        .strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(|| ApiError::bad_request(format!("unable to parse requirement: found '{whole}', expected: '('")))?;
+    Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
+}
+
+impl LabelSelector {
+    /// Parses the `labelSelector` query parameter.
+    pub fn parse(s: &str) -> Result<Self, ApiError> {
+        let mut reqs = Vec::new();
+        for part in split_top(s) {
+            let req = if let Some(key) = part.strip_prefix('!') {
+                Req::NotExists(key.trim().to_string())
+            } else if let Some((k, v)) = part.split_once("!=") {
+                Req::NotEq(k.trim().into(), v.trim().into())
+            } else if let Some((k, v)) = part.split_once("==") {
+                Req::Eq(k.trim().into(), v.trim().into())
+            } else if let Some((k, v)) = part.split_once('=') {
+                Req::Eq(k.trim().into(), v.trim().into())
+            } else if let Some(idx) = part.find(" notin ") {
+                Req::NotIn(part[..idx].trim().into(), parse_set(&part[idx + 7..], &part)?)
+            } else if let Some(idx) = part.find(" in ") {
+                Req::In(part[..idx].trim().into(), parse_set(&part[idx + 4..], &part)?)
+            } else if part.contains(' ') || part.contains('(') {
+                return Err(ApiError::bad_request(format!(
+                    "unable to parse requirement: found '{part}', expected: in, notin, =, ==, !=, gt, lt"
+                )));
+            } else {
+                Req::Exists(part)
+            };
+            reqs.push(req);
+        }
+        Ok(Self { reqs })
+    }
+
+    /// Whether the object's `metadata.labels` satisfy every requirement.
+    pub fn matches(&self, obj: &Value) -> bool {
+        if self.reqs.is_empty() {
+            return true;
+        }
+        let labels = obj.pointer("/metadata/labels").and_then(Value::as_object);
+        let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
+        self.reqs.iter().all(|r| match r {
+            Req::Eq(k, v) => get(k) == Some(v.as_str()),
+            Req::NotEq(k, v) => get(k) != Some(v.as_str()),
+            Req::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
+            Req::NotIn(k, vs) => get(k).is_none_or(|x| !vs.iter().any(|v| v == x)),
+            Req::Exists(k) => get(k).is_some(),
+            Req::NotExists(k) => get(k).is_none(),
+        })
+    }
+
+    /// True when it selects everything.
+    pub fn is_empty(&self) -> bool {
+        self.reqs.is_empty()
+    }
+}
+
+/// A parsed field selector over the fields a kind supports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FieldSelector {
+    reqs: Vec<(String, bool, String)>,
+}
+
+impl FieldSelector {
+    /// Parses `fieldSelector`; `kind` decides which fields beyond metadata are allowed, as
+    /// apiserver refuses unsupported ones with a 400.
+    pub fn parse(s: &str, group: &str, kind: &str, namespaced: bool) -> Result<Self, ApiError> {
+        let mut reqs = Vec::new();
+        for part in split_top(s) {
+            let (k, neg, v) = if let Some((k, v)) = part.split_once("!=") {
+                (k, true, v)
+            } else if let Some((k, v)) = part.split_once("==") {
+                (k, false, v)
+            } else if let Some((k, v)) = part.split_once('=') {
+                (k, false, v)
+            } else {
+                return Err(ApiError::bad_request(format!(
+                    "invalid selector: '{s}'; can't understand '{part}'"
+                )));
+            };
+            let k = k.trim().to_string();
+            let allowed = k == "metadata.name"
+                || (k == "metadata.namespace" && namespaced)
+                || match (group, kind) {
+                    ("", "Pod") => {
+                        matches!(k.as_str(), "status.phase" | "spec.nodeName" | "spec.restartPolicy" | "spec.schedulerName" | "spec.serviceAccountName" | "status.podIP" | "status.nominatedNodeName")
+                    }
+                    ("", "Event") | ("events.k8s.io", "Event") => {
+                        k.starts_with("involvedObject.") || k.starts_with("regarding.") || matches!(k.as_str(), "reason" | "source" | "type" | "reportingController" | "reportingComponent")
+                    }
+                    ("", "Secret") => k == "type",
+                    ("", "Namespace") => k == "status.phase",
+                    _ => false,
+                };
+            if !allowed {
+                return Err(ApiError::bad_request(format!(
+                    "\"{k}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+                )));
+            }
+            reqs.push((k, neg, v.trim().to_string()));
+        }
+        Ok(Self { reqs })
+    }
+
+    /// Whether the object's fields satisfy every requirement (a missing field is "").
+    pub fn matches(&self, obj: &Value) -> bool {
+        self.reqs.iter().all(|(k, neg, v)| {
+            let field = field_value(obj, k);
+            (field == *v) != *neg
+        })
+    }
+
+    /// True when it selects everything.
+    pub fn is_empty(&self) -> bool {
+        self.reqs.is_empty()
+    }
+}
+
+fn field_value(obj: &Value, path: &str) -> String {
+    // Core Events are selected as `source` = `source.component`.
+    let pointer = match path {
+        "source" => "/source/component".to_string(),
+        p => format!("/{}", p.replace('.', "/")),
+    };
+    match obj.pointer(&pointer) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn label_selector_supports_every_operator() {
+        let obj = json!({"metadata": {"labels": {"a": "1", "b": "2"}}});
+        for (sel, want) in [
+            ("a=1", true),
+            ("a==1", true),
+            ("a!=1", false),
+            ("a in (1,3)", true),
+            ("a notin (1,3)", false),
+            ("c notin (1)", true),
+            ("a", true),
+            ("!a", false),
+            ("!c", true),
+            ("a=1,b in (2)", true),
+            ("a=1,b=3", false),
+        ] {
+            assert_eq!(LabelSelector::parse(sel).unwrap().matches(&obj), want, "{sel}");
+        }
+    }
+
+    #[test]
+    fn field_selector_refuses_unknown_fields() {
+        assert!(FieldSelector::parse("spec.foo=x", "", "ConfigMap", true).is_err());
+        let pod = json!({"metadata": {"name": "p"}, "status": {"phase": "Running"}});
+        let s = FieldSelector::parse("status.phase!=Pending,metadata.name=p", "", "Pod", true).unwrap();
+        assert!(s.matches(&pod));
+    }
+}

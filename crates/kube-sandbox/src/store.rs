@@ -1,0 +1,259 @@
+//! The in-memory object store: one lock over every resource, a global resourceVersion counter,
+//! a bounded event history for watch resumption and a broadcast channel for live watches.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::{Notify, broadcast, watch};
+
+use crate::registry::{GroupResource, ResourceDef};
+
+/// `(namespace, name)`; namespace is empty for cluster-scoped objects. Sorted as apiserver lists.
+pub type ObjKey = (String, String);
+
+/// A watch event type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    /// The wire name (`ADDED`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change, as kept in history and fanned out to watchers.
+#[derive(Debug)]
+pub struct Event {
+    pub rv: u64,
+    pub gr: GroupResource,
+    pub namespace: String,
+    pub kind: EventType,
+    pub object: Arc<Value>,
+    /// The object before the change (for selector transitions).
+    pub old: Option<Arc<Value>>,
+}
+
+/// Everything under the store lock.
+pub struct State {
+    /// The latest resourceVersion handed out.
+    pub rv: u64,
+    pub defs: BTreeMap<GroupResource, Arc<ResourceDef>>,
+    pub objects: HashMap<GroupResource, BTreeMap<ObjKey, Arc<Value>>>,
+    history: VecDeque<Arc<Event>>,
+    /// Watches from a version older than this get 410 Gone.
+    pub compacted_rv: u64,
+    history_cap: usize,
+    events: broadcast::Sender<Arc<Event>>,
+    /// Set when a deletion may let the garbage collector act.
+    pub gc_pending: bool,
+}
+
+/// A consistent copy of a list's items, kept so that `continue` pages read the same version.
+struct Snapshot {
+    items: Arc<Vec<Arc<Value>>>,
+    rv: u64,
+    created: Instant,
+}
+
+/// The shared store.
+pub struct Store {
+    state: RwLock<State>,
+    events: broadcast::Sender<Arc<Event>>,
+    /// Bumped to end every open watch.
+    closer: watch::Sender<u64>,
+    /// Wakes the garbage collector.
+    pub gc_notify: Notify,
+    snapshots: Mutex<HashMap<u64, Snapshot>>,
+    next_snapshot: AtomicU64,
+    /// How often watches with `allowWatchBookmarks` get a BOOKMARK.
+    pub bookmark_interval: Duration,
+    /// Service cluster IPs handed out.
+    pub next_ip: AtomicU64,
+}
+
+/// How long a paged list's snapshot stays valid for `continue` (apiserver: until compaction, ~5m).
+const SNAPSHOT_TTL: Duration = Duration::from_secs(300);
+
+impl Store {
+    /// An empty store with the given history size and the built-in kinds registered.
+    pub fn new(history_cap: usize, bookmark_interval: Duration, defs: Vec<ResourceDef>) -> Self {
+        let (events, _) = broadcast::channel(65_536);
+        let (closer, _) = watch::channel(0);
+        let state = State {
+            rv: 0,
+            defs: defs.into_iter().map(|d| (d.key(), Arc::new(d))).collect(),
+            objects: HashMap::new(),
+            history: VecDeque::new(),
+            compacted_rv: 0,
+            history_cap: history_cap.max(1),
+            events: events.clone(),
+            gc_pending: false,
+        };
+        Self {
+            state: RwLock::new(state),
+            events,
+            closer,
+            gc_notify: Notify::new(),
+            snapshots: Mutex::new(HashMap::new()),
+            next_snapshot: AtomicU64::new(1),
+            bookmark_interval,
+            next_ip: AtomicU64::new(10),
+        }
+    }
+
+    /// Read access (never held across an await).
+    pub fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Write access (never held across an await).
+    pub fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A receiver of live events; subscribe under the read lock to not miss any.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.events.subscribe()
+    }
+
+    /// A receiver that changes when watches must close.
+    pub fn closer(&self) -> watch::Receiver<u64> {
+        self.closer.subscribe()
+    }
+
+    /// Ends every open watch.
+    pub fn close_watches(&self) {
+        self.closer.send_modify(|n| *n += 1);
+    }
+
+    /// Forgets history and list snapshots (watches from older versions get 410).
+    pub fn compact(&self) {
+        let mut st = self.write();
+        st.history.clear();
+        st.compacted_rv = st.rv;
+        drop(st);
+        if let Ok(mut s) = self.snapshots.lock() {
+            s.clear();
+        }
+    }
+
+    /// Keeps `items` for later pages; returns the snapshot id.
+    pub fn save_snapshot(&self, items: Arc<Vec<Arc<Value>>>, rv: u64) -> u64 {
+        let id = self.next_snapshot.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut s) = self.snapshots.lock() {
+            let now = Instant::now();
+            s.retain(|_, snap| now.duration_since(snap.created) < SNAPSHOT_TTL);
+            s.insert(id, Snapshot { items, rv, created: now });
+        }
+        id
+    }
+
+    /// The snapshot of a continue token, if still kept.
+    pub fn snapshot(&self, id: u64) -> Option<(Arc<Vec<Arc<Value>>>, u64)> {
+        let s = self.snapshots.lock().ok()?;
+        s.get(&id).map(|snap| (snap.items.clone(), snap.rv))
+    }
+}
+
+impl State {
+    /// The definition serving `group`/`plural`.
+    pub fn def(&self, group: &str, plural: &str) -> Option<Arc<ResourceDef>> {
+        self.defs
+            .get(&GroupResource { group: group.to_string(), resource: plural.to_string() })
+            .cloned()
+    }
+
+    /// The stored object.
+    pub fn get(&self, gr: &GroupResource, ns: &str, name: &str) -> Option<Arc<Value>> {
+        self.objects.get(gr)?.get(&(ns.to_string(), name.to_string())).cloned()
+    }
+
+    /// All objects of a resource (in key order), optionally only one namespace.
+    pub fn list(&self, gr: &GroupResource, ns: Option<&str>) -> Vec<Arc<Value>> {
+        let Some(map) = self.objects.get(gr) else { return Vec::new() };
+        match ns {
+            None => map.values().cloned().collect(),
+            Some(ns) => map
+                .range((ns.to_string(), String::new())..)
+                .take_while(|((n, _), _)| n == ns)
+                .map(|(_, v)| v.clone())
+                .collect(),
+        }
+    }
+
+    /// Whether any object of any resource lives in `ns`.
+    pub fn namespace_is_empty(&self, ns: &str) -> bool {
+        self.objects.iter().all(|(_, map)| {
+            map.range((ns.to_string(), String::new())..).next().is_none_or(|((n, _), _)| n != ns)
+        })
+    }
+
+    fn push_event(&mut self, ev: Event) {
+        let ev = Arc::new(ev);
+        self.history.push_back(ev.clone());
+        while self.history.len() > self.history_cap {
+            if let Some(old) = self.history.pop_front() {
+                self.compacted_rv = old.rv;
+            }
+        }
+        // No receivers is fine.
+        let _ = self.events.send(ev);
+    }
+
+    /// Stores `obj` with a new resourceVersion and emits ADDED or MODIFIED.
+    pub fn put(&mut self, gr: &GroupResource, mut obj: Value) -> Arc<Value> {
+        self.rv += 1;
+        obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        let ns = crate::meta::namespace_of(&obj).to_string();
+        let name = crate::meta::name_of(&obj).to_string();
+        let obj = Arc::new(obj);
+        let old = self
+            .objects
+            .entry(gr.clone())
+            .or_default()
+            .insert((ns.clone(), name), obj.clone());
+        let kind = if old.is_some() { EventType::Modified } else { EventType::Added };
+        self.push_event(Event { rv: self.rv, gr: gr.clone(), namespace: ns, kind, object: obj.clone(), old });
+        obj
+    }
+
+    /// Removes an object, emitting DELETED with the object at a new resourceVersion.
+    pub fn remove(&mut self, gr: &GroupResource, ns: &str, name: &str) -> Option<Arc<Value>> {
+        let old = self.objects.get_mut(gr)?.remove(&(ns.to_string(), name.to_string()))?;
+        self.rv += 1;
+        let mut obj = (*old).clone();
+        obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        let obj = Arc::new(obj);
+        self.push_event(Event {
+            rv: self.rv,
+            gr: gr.clone(),
+            namespace: ns.to_string(),
+            kind: EventType::Deleted,
+            object: obj.clone(),
+            old: Some(old),
+        });
+        self.gc_pending = true;
+        Some(obj)
+    }
+
+    /// Events of `gr` after `rv`, or `None` when `rv` is older than the retained history.
+    pub fn events_since(&self, gr: &GroupResource, rv: u64) -> Option<Vec<Arc<Event>>> {
+        if rv < self.compacted_rv {
+            return None;
+        }
+        let start = self.history.partition_point(|e| e.rv <= rv);
+        Some(self.history.iter().skip(start).filter(|e| &e.gr == gr).cloned().collect())
+    }
+}

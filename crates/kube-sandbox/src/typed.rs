@@ -1,0 +1,97 @@
+//! Decoding of built-in objects through the k8s-openapi types, as apiserver decodes them into
+//! Go structs: wrong types are a 400, unknown fields are dropped (and reported for
+//! `fieldValidation`).
+
+use k8s_openapi::api;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiext;
+use serde_json::Value;
+
+macro_rules! roundtrip {
+    ($value:expr, $ty:ty) => {{
+        let typed: $ty = serde_json::from_value($value)?;
+        serde_json::to_value(&typed)?
+    }};
+}
+
+/// Round-trips `value` through the typed struct of the built-in `group`/`kind`; `None` when the
+/// kind is not a known built-in (custom resources).
+pub fn decode_builtin(group: &str, kind: &str, value: Value) -> Option<Result<Value, serde_json::Error>> {
+    let r = (|| -> Result<Option<Value>, serde_json::Error> {
+        Ok(Some(match (group, kind) {
+            ("", "Namespace") => roundtrip!(value, api::core::v1::Namespace),
+            ("", "ResourceQuota") => roundtrip!(value, api::core::v1::ResourceQuota),
+            ("", "LimitRange") => roundtrip!(value, api::core::v1::LimitRange),
+            ("", "ServiceAccount") => roundtrip!(value, api::core::v1::ServiceAccount),
+            ("", "ConfigMap") => roundtrip!(value, api::core::v1::ConfigMap),
+            ("", "Secret") => roundtrip!(value, api::core::v1::Secret),
+            ("", "Service") => roundtrip!(value, api::core::v1::Service),
+            ("", "Pod") => roundtrip!(value, api::core::v1::Pod),
+            ("", "Event") => roundtrip!(value, api::core::v1::Event),
+            ("", "Endpoints") => roundtrip!(value, api::core::v1::Endpoints),
+            ("", "PersistentVolumeClaim") => roundtrip!(value, api::core::v1::PersistentVolumeClaim),
+            ("events.k8s.io", "Event") => roundtrip!(value, api::events::v1::Event),
+            ("coordination.k8s.io", "Lease") => roundtrip!(value, api::coordination::v1::Lease),
+            ("networking.k8s.io", "NetworkPolicy") => roundtrip!(value, api::networking::v1::NetworkPolicy),
+            ("networking.k8s.io", "Ingress") => roundtrip!(value, api::networking::v1::Ingress),
+            ("rbac.authorization.k8s.io", "Role") => roundtrip!(value, api::rbac::v1::Role),
+            ("rbac.authorization.k8s.io", "RoleBinding") => roundtrip!(value, api::rbac::v1::RoleBinding),
+            ("rbac.authorization.k8s.io", "ClusterRole") => roundtrip!(value, api::rbac::v1::ClusterRole),
+            ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+                roundtrip!(value, api::rbac::v1::ClusterRoleBinding)
+            }
+            ("apps", "Deployment") => roundtrip!(value, api::apps::v1::Deployment),
+            ("apps", "StatefulSet") => roundtrip!(value, api::apps::v1::StatefulSet),
+            ("apps", "DaemonSet") => roundtrip!(value, api::apps::v1::DaemonSet),
+            ("apps", "ReplicaSet") => roundtrip!(value, api::apps::v1::ReplicaSet),
+            ("batch", "Job") => roundtrip!(value, api::batch::v1::Job),
+            ("batch", "CronJob") => roundtrip!(value, api::batch::v1::CronJob),
+            ("policy", "PodDisruptionBudget") => roundtrip!(value, api::policy::v1::PodDisruptionBudget),
+            ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+                roundtrip!(value, apiext::CustomResourceDefinition)
+            }
+            _ => return Ok(None),
+        }))
+    })();
+    match r {
+        Ok(Some(v)) => Some(Ok(v)),
+        Ok(None) => None,
+        Err(e) => Some(Err(e)),
+    }
+}
+
+/// Paths present in `input` and missing from `decoded` (unknown fields), in apiserver's
+/// `.spec.foo` notation without the leading dot: `spec.foo`, `spec.items[0].bar`.
+pub fn unknown_fields(input: &Value, decoded: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    walk(input, Some(decoded), String::new(), &mut out);
+    out
+}
+
+fn walk(input: &Value, decoded: Option<&Value>, path: String, out: &mut Vec<String>) {
+    match input {
+        Value::Object(m) => {
+            let d = decoded.and_then(Value::as_object);
+            for (k, v) in m {
+                if v.is_null() {
+                    continue;
+                }
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                match d.and_then(|d| d.get(k)) {
+                    Some(dv) => walk(v, Some(dv), p, out),
+                    None => {
+                        // A map of free-form values (labels, data) keeps all keys, so a key
+                        // missing from the decoded object was dropped: unknown.
+                        out.push(p)
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            let d = decoded.and_then(Value::as_array);
+            for (i, v) in items.iter().enumerate() {
+                walk(v, d.and_then(|d| d.get(i)), format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# Times `conplus-operator check` against `checkov --framework kubernetes` on the same generated corpora
+# (1,000 and 10,000 objects), wall-clock and peak memory (`/usr/bin/time -v`), and writes the medians into
+# the `## Conformance engine` section of docs/benchmarks.md.
+#
+# Usage: scripts/bench-checkov.sh [RUNS]   (default 3 runs per tool and corpus; medians are reported)
+# Env:   CARGO_TARGET_DIR  where the release build goes (default: target)
+#        CHECKOV_VENV      venv for checkov (default /tmp/checkov-venv; created with `pip install checkov`)
+#        SIZES             corpus sizes (default "1000 10000")
+#        CHECKOV_MAX       skip checkov on corpora larger than this (default 10000)
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+runs="${1:-3}"
+sizes="${SIZES:-1000 10000}"
+venv="${CHECKOV_VENV:-/tmp/checkov-venv}"
+checkov_max="${CHECKOV_MAX:-10000}"
+target="${CARGO_TARGET_DIR:-$root/target}"
+work="$(mktemp -d /tmp/conplus-bench.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+
+[[ -x /usr/bin/time ]] || { echo "/usr/bin/time (GNU time) is required: apt-get install time" >&2; exit 1; }
+
+echo "== building conplus-operator (release)" >&2
+(cd "$root" && CARGO_TARGET_DIR="$target" cargo build --release -q -p conplus-operator)
+bin="$target/release/conplus-operator"
+
+checkov=""
+if [[ -x "$venv/bin/checkov" ]] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q checkov; } >&2; then
+  checkov="$venv/bin/checkov"
+  checkov_version="$("$checkov" --version 2>/dev/null | tail -1)"
+else
+  echo "checkov could not be installed into $venv; timing conplus-operator only" >&2
+  checkov_version="not installed"
+fi
+
+# A corpus of N objects: one multi-document file per namespace of 20 objects (Namespace, policies, quota,
+# RBAC, ConfigMap, Services and workloads of every kind, a third of the namespaces with violations).
+gen() {
+  python3 - "$1" "$2" <<'PY'
+import os, sys
+out, n = sys.argv[1], int(sys.argv[2])
+os.makedirs(out, exist_ok=True)
+
+def pod(i, good):
+    sc = "allowPrivilegeEscalation: false\n            readOnlyRootFilesystem: true\n            capabilities:\n              drop: [ALL]"
+    if not good:
+        sc = "privileged: true"
+    image = f"registry.conplus.niedersachsen.de/fv{i % 17}/app:1.{i % 9}.0" if good else "nginx:latest"
+    probes = "" if not good else """
+          livenessProbe:
+            httpGet: {path: /live, port: 8080}"""
+    return f"""      serviceAccountName: app
+      automountServiceAccountToken: false
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 10001
+        seccompProfile: {{type: RuntimeDefault}}
+      containers:
+        - name: app
+          image: {image}
+          ports:
+            - containerPort: 8080
+          env:
+            - name: LOG_FORMAT
+              value: json
+            - name: {'DB_HOST' if good else 'API_TOKEN'}
+              value: {'db' if good else 'abcdef123456'}
+          resources:
+            requests: {{cpu: 100m, memory: 128Mi}}
+            limits: {{cpu: 500m, memory: 256Mi}}
+          readinessProbe:
+            httpGet: {{path: /ready, port: 8080}}{probes}
+          securityContext:
+            {sc}
+          volumeMounts:
+            - {{name: tmp, mountPath: /tmp}}
+      volumes:
+        - name: tmp
+          emptyDir: {{}}
+"""
+
+def workload(kind, api, name, ns, i, good, extra=""):
+    return f"""apiVersion: {api}
+kind: {kind}
+metadata:
+  name: {name}
+  namespace: {ns}
+spec:
+{extra}  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+{pod(i, good)}"""
+
+count, i = 0, 0
+while count < n:
+    ns, good = f"fv{i}-prod", i % 3 != 0
+    docs = [
+        f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n  labels:\n    conplus.niedersachsen.de/ressort: mk\n    conplus.niedersachsen.de/protection-level: normal\n",
+        f"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: default-deny\n  namespace: {ns}\nspec:\n  podSelector: {{}}\n  policyTypes: [Ingress, Egress]\n",
+        f"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  podSelector:\n    matchLabels: {{app: web}}\n  ingress:\n    - from:\n        - namespaceSelector:\n            matchLabels: {{name: ingress}}\n",
+        f"apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: budget\n  namespace: {ns}\nspec:\n  hard: {{requests.cpu: '4', requests.memory: 8Gi}}\n",
+        f"apiVersion: v1\nkind: LimitRange\nmetadata:\n  name: defaults\n  namespace: {ns}\nspec:\n  limits:\n    - type: Container\n      default: {{cpu: 500m, memory: 256Mi}}\n",
+        f"apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  minAvailable: 1\n  selector:\n    matchLabels: {{app: web}}\n",
+        f"apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: dev\n  namespace: {ns}\nrules:\n  - apiGroups: [apps]\n    resources: [deployments]\n    verbs: [get, list, watch]\n",
+        f"apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: dev\n  namespace: {ns}\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: dev\nsubjects:\n  - kind: Group\n    name: mk-dev\n",
+        f"apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: app\n  namespace: {ns}\nautomountServiceAccountToken: false\n",
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  namespace: {ns}\ndata:\n  LOG_LEVEL: info\n  application.yaml: |\n    server:\n      port: 8080\n",
+        f"apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: {ns}\nspec:\n  selector: {{app: web}}\n  ports:\n    - port: 80\n      targetPort: 8080\n",
+        f"apiVersion: v1\nkind: Service\nmetadata:\n  name: db\n  namespace: {ns}\nspec:\n  selector: {{app: db}}\n  ports:\n    - port: 5432\n",
+        workload("Deployment", "apps/v1", "web", ns, i, good, "  replicas: 2\n"),
+        workload("Deployment", "apps/v1", "api", ns, i, True, "  replicas: 2\n"),
+        workload("StatefulSet", "apps/v1", "db", ns, i, True, "  replicas: 2\n  serviceName: db\n"),
+        workload("DaemonSet", "apps/v1", "agent", ns, i, True),
+        workload("ReplicaSet", "apps/v1", "legacy", ns, i, good, "  replicas: 2\n"),
+        f"apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  namespace: {ns}\nspec:\n  template:\n    spec:\n" + pod(i, True),
+        f"apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: report\n  namespace: {ns}\nspec:\n  schedule: '0 3 * * *'\n  jobTemplate:\n    spec:\n      template:\n        spec:\n" + "\n".join("    " + l if l else l for l in pod(i, good).split("\n")),
+        f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: debug\n  namespace: {ns}\nspec:\n" + "\n".join(l[4:] if l.startswith("    ") else l for l in pod(i, good).split("\n")),
+    ]
+    docs = docs[: n - count]
+    with open(os.path.join(out, f"{ns}.yaml"), "w") as f:
+        f.write("---\n".join(docs))
+    count += len(docs)
+    i += 1
+PY
+}
+
+# time_run OUT CMD...: runs CMD under GNU time, appends "seconds max_rss_kib" to OUT.
+time_run() {
+  local out="$1"; shift
+  local log="$work/time.log"
+  /usr/bin/time -v "$@" >/dev/null 2>"$log" || true
+  local wall rss
+  wall="$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')"
+  rss="$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")"
+  echo "$wall $rss" >>"$out"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
+
+rows=""
+for n in $sizes; do
+  dir="$work/corpus-$n"
+  gen "$dir" "$n"
+  echo "== $n objects in $(ls "$dir" | wc -l) files" >&2
+  "$bin" check "$dir" --format json >"$work/check-$n.json" || true
+  findings="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["findings"])' "$work/check-$n.json")"
+  : >"$work/ours-$n"
+  for _ in $(seq "$runs"); do time_run "$work/ours-$n" "$bin" check "$dir" --format json; done
+  ours_t="$(cut -d' ' -f1 "$work/ours-$n" | median)"
+  ours_m="$(cut -d' ' -f2 "$work/ours-$n" | median)"
+  theirs_t="–"; theirs_m="–"; speed="–"; mem="–"
+  if [[ -n "$checkov" && "$n" -le "$checkov_max" ]]; then
+    : >"$work/theirs-$n"
+    for _ in $(seq "$runs"); do
+      time_run "$work/theirs-$n" "$checkov" --framework kubernetes -d "$dir" --quiet --compact -o json
+    done
+    theirs_t="$(cut -d' ' -f1 "$work/theirs-$n" | median)"
+    theirs_m="$(cut -d' ' -f2 "$work/theirs-$n" | median)"
+    speed="$(python3 -c "print(f'{$theirs_t / max($ours_t, 0.001):.0f}×')")"
+    mem="$(python3 -c "print(f'{$theirs_m / max($ours_m, 1):.0f}×')")"
+    theirs_t="${theirs_t} s"; theirs_m="$((theirs_m / 1024)) MiB"
+  fi
+  rows+="| $n | $findings | ${ours_t} s | $((ours_m / 1024)) MiB | $theirs_t | $theirs_m | $speed | $mem |"$'\n'
+  echo "$rows" | tail -2 >&2
+done
+
+cores="$(nproc)"
+cpu="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+section="$work/section.md"
+cat >"$section" <<EOF
+## Conformance engine
+
+Measured by \`scripts/bench-checkov.sh $runs\` on $(date -u +%Y-%m-%d): median of $runs runs each,
+wall-clock and peak resident memory from \`/usr/bin/time -v\`. Machine: $cores cores ($cpu), **shared with
+other builds running at the same time**, so absolute numbers are noisy; the ratios are what matters.
+Corpus: generated onboarded namespaces of 20 objects each (Namespace, NetworkPolicies, quota, LimitRange,
+PodDisruptionBudget, RBAC, ServiceAccount, ConfigMap, Services, Deployments, StatefulSet, DaemonSet,
+ReplicaSet, Job, CronJob, Pod), one multi-document YAML file per namespace, a third of them with violations.
+\`conplus-operator check DIR --format json\` (release build) against
+\`checkov --framework kubernetes -d DIR --quiet --compact -o json\` ($checkov_version).
+
+| Objects | Findings (ours) | check: wall | check: peak RSS | checkov: wall | checkov: peak RSS | faster | less memory |
+|---|---|---|---|---|---|---|---|
+${rows}
+Goal from issue 4: 100× faster wall-clock and a tenth of the memory of checkov.
+
+The engine alone (\`cargo bench --bench conformance\`, criterion, objects already parsed):
+CRITERION_PLACEHOLDER
+EOF
+
+# Criterion's figures, when a run left them.
+crit="$target/criterion/conformance"
+crit_lines=""
+for b in evaluate/normal evaluate/veryHigh parse-yaml; do
+  est="$crit/$b/new/estimates.json"
+  bench_json="$crit/$b/new/benchmark.json"
+  if [[ -f "$est" && -f "$bench_json" ]]; then
+    crit_lines+="$(python3 - "$est" "$bench_json" "$b" <<'PY'
+import json, sys
+est = json.load(open(sys.argv[1])); bench = json.load(open(sys.argv[2]))
+ns = est["median"]["point_estimate"]
+elements = (bench.get("throughput") or {}).get("Elements", 0)
+rate = elements / (ns / 1e9) if ns else 0
+print(f"- `{sys.argv[3]}`: {ns / 1e6:.2f} ms per {elements} objects = {rate:,.0f} objects/s")
+PY
+)"$'\n'
+  fi
+done
+[[ -n "$crit_lines" ]] || crit_lines="- (run \`cargo bench -p conplus-operator --bench conformance\` first)"
+python3 - "$section" "$crit_lines" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read().replace("CRITERION_PLACEHOLDER", sys.argv[2].rstrip("\n"))
+open(p, "w").write(s)
+PY
+
+# Replace (or append) only our section of docs/benchmarks.md; other sections belong to others.
+doc="$root/docs/benchmarks.md"
+python3 - "$doc" "$section" <<'PY'
+import os, re, sys
+doc, section = sys.argv[1], open(sys.argv[2]).read().rstrip("\n") + "\n"
+text = open(doc).read() if os.path.exists(doc) else "# Benchmarks\n"
+m = re.search(r"^## Conformance engine\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
+if m:
+    text = text[: m.start()] + section + ("\n" if text[m.end():] else "") + text[m.end():]
+else:
+    text = text.rstrip("\n") + "\n\n" + section
+open(doc, "w").write(text)
+PY
+echo "== wrote the Conformance engine section of $doc" >&2

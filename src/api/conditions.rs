@@ -1,0 +1,50 @@
+//! Condition types and reasons: the contract that `kubectl wait`, Argo CD and Flux read.
+
+/// The onboarding is fully provisioned (kstatus: the resource is current).
+pub const READY: &str = "Ready";
+/// Every environment's namespace exists, is ours and is active.
+pub const NAMESPACES_READY: &str = "NamespacesReady";
+/// Every namespace has its ResourceQuota and LimitRange.
+pub const QUOTA_APPLIED: &str = "QuotaApplied";
+/// Every namespace has its default-deny and allow policies.
+pub const NETWORK_ISOLATED: &str = "NetworkIsolated";
+/// Every access group is bound to its role.
+pub const ACCESS_GRANTED: &str = "AccessGranted";
+/// The onboarding fits its Ressort's budget.
+pub const BUDGET_AVAILABLE: &str = "BudgetAvailable";
+/// The workloads meet the conformance profile.
+pub const CONFORMANT: &str = "Conformant";
+/// A Ressort's budget is below what its onboardings hold.
+pub const OVER_COMMITTED: &str = "OverCommitted";
+
+/// Reasons, CamelCase as Kubernetes wants them.
+pub mod reason {
+    /// Everything is in place.
+    pub const PROVISIONED: &str = "Provisioned";
+    /// Objects are being applied.
+    pub const PROVISIONING: &str = "Provisioning";
+    /// A namespace of the name exists and is not ours.
+    pub const NAMESPACE_CONFLICT: &str = "NamespaceConflict";
+    /// A namespace is still terminating from an earlier deletion.
+    pub const NAMESPACE_TERMINATING: &str = "NamespaceTerminating";
+    /// The named Ressort does not exist.
+    pub const RESSORT_NOT_FOUND: &str = "RessortNotFound";
+    /// The request does not fit the remaining budget.
+    pub const BUDGET_EXCEEDED: &str = "BudgetExceeded";
+    /// The request fits the budget.
+    pub const WITHIN_BUDGET: &str = "WithinBudget";
+    /// An increase does not fit; the previous allocation is kept.
+    pub const INCREASE_HELD: &str = "IncreaseHeld";
+    /// The spec is invalid in a way the schema could not catch.
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// Waiting on an earlier step.
+    pub const WAITING: &str = "Waiting";
+    /// Being deleted.
+    pub const TERMINATING: &str = "Terminating";
+    /// The budget covers what is held.
+    pub const WITHIN_LIMITS: &str = "WithinLimits";
+    /// The budget is lower than what is held.
+    pub const BUDGET_BELOW_ALLOCATION: &str = "BudgetBelowAllocation";
+    /// The Ressort's status is computed.
+    pub const BUDGET_TRACKED: &str = "BudgetTracked";
+}

@@ -1,0 +1,41 @@
+//! The custom resources of `conplus.niedersachsen.de/v1alpha1` and their condition constants.
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+
+pub mod common;
+pub mod conditions;
+pub mod onboarding;
+pub mod profile;
+pub mod quantity;
+pub mod ressort;
+
+pub use common::{Amounts, QuantityValue, ResourceName, ResourceTotals};
+pub use onboarding::{
+    AccessEntry, AccessRole, ConformanceSpec, DeletionPolicy, Environment, FachverfahrenOnboarding,
+    FachverfahrenOnboardingSpec, FachverfahrenOnboardingStatus, NamespaceStatus, NetworkSpec, Owner,
+    Phase, ProtectionLevel,
+};
+pub use profile::ConformanceProfile;
+pub use ressort::{Ressort, RessortSpec, RessortStatus};
+
+/// The API group of every CONPlus resource.
+pub const GROUP: &str = "conplus.niedersachsen.de";
+/// The served and stored version.
+pub const VERSION: &str = "v1alpha1";
+
+/// All CustomResourceDefinitions the operator serves, in the order `crd` prints them.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    vec![Ressort::crd(), FachverfahrenOnboarding::crd(), ConformanceProfile::crd()]
+}
+
+/// The CRDs as one multi-document YAML stream, as `conplus-operator crd` prints it and
+/// `crds/` holds it.
+pub fn crds_yaml() -> Result<String, serde_yaml::Error> {
+    let mut out = String::new();
+    for crd in crds() {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(&crd)?);
+    }
+    Ok(out)
+}

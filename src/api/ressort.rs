@@ -1,0 +1,60 @@
+//! `Ressort`: a ministry of Lower Saxony and the budget all its onboardings share.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::ResourceTotals;
+
+/// A Ressort (ministry) of Lower Saxony and the resource budget that all its
+/// `FachverfahrenOnboarding`s together may declare, over all their environments.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "conplus.niedersachsen.de",
+    version = "v1alpha1",
+    kind = "Ressort",
+    plural = "ressorts",
+    singular = "ressort",
+    shortname = "ressort",
+    category = "conplus",
+    status = "RessortStatus",
+    derive = "PartialEq",
+    printcolumn(name = "Display Name", type_ = "string", json_path = ".spec.displayName"),
+    printcolumn(name = "Onboardings", type_ = "integer", json_path = ".status.onboardings"),
+    printcolumn(name = "CPU", type_ = "string", json_path = ".status.allocated.cpu", priority = 1),
+    printcolumn(name = "Memory", type_ = "string", json_path = ".status.allocated.memory", priority = 1),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 40").message("metadata.name must be a DNS label of at most 40 characters: it starts every namespace name of the Ressort"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct RessortSpec {
+    /// Full name of the ministry (`Niedersächsisches Kultusministerium`).
+    #[schemars(length(min = 1, max = 256))]
+    pub display_name: String,
+    /// The most that all onboardings of this Ressort may declare together.
+    pub budget: ResourceTotals,
+}
+
+/// Observed state of a `Ressort`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RessortStatus {
+    /// The sum of what the admitted onboardings hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocated: Option<ResourceTotals>,
+    /// What is left of the budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available: Option<ResourceTotals>,
+    /// Number of onboardings of this Ressort.
+    #[serde(default)]
+    pub onboardings: i32,
+    /// `Ready`, and `OverCommitted` when the budget was lowered below what is provisioned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}

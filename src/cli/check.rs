@@ -1,0 +1,272 @@
+//! `conplus-operator check`: the conformance rules, offline, over manifests.
+//!
+//! Reads the inputs (I/O), resolves the profile, evaluates (pure), renders, and maps the outcome to an exit
+//! code a pipeline can gate on: 0 nothing at or above `--min-severity`, 1 findings, 2 when an input could
+//! not be read or parsed (even if other documents had findings) or on a usage error.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::ValueEnum;
+
+use crate::api::{ConformanceProfile, ProtectionLevel};
+use crate::conformance::crd::CrdValidators;
+use crate::conformance::input::{Inputs, read_paths};
+use crate::conformance::profile::{
+    BUILTIN_PROFILES, ProfileError, ResolvedProfile, resolve_custom, resolve_profile,
+};
+use crate::conformance::report::{Finding, Location, ObjectRef, Report, json, junit, sarif, text};
+use crate::conformance::rules::{PssLevel, RuleId, Severity};
+
+/// Exit code: nothing at or above the threshold.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: findings at or above the threshold.
+pub const EXIT_FINDINGS: u8 = 1;
+/// Exit code: unreadable input or usage error.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Output format.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Findings grouped by object, with file and line.
+    Text,
+    /// `{"summary": {...}, "findings": [...]}`.
+    Json,
+    /// SARIF 2.1.0 (GitHub code scanning, GitLab).
+    Sarif,
+    /// JUnit XML (one test suite per object).
+    Junit,
+}
+
+/// `--protection-level`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LevelArg {
+    /// Schutzbedarf normal (profile dvc-basis).
+    #[value(name = "normal")]
+    Normal,
+    /// Schutzbedarf hoch (profile dvc-erhoeht).
+    #[value(name = "high")]
+    High,
+    /// Schutzbedarf sehr hoch (profile dvc-sehr-hoch).
+    #[value(name = "veryHigh")]
+    VeryHigh,
+}
+
+impl From<LevelArg> for ProtectionLevel {
+    fn from(l: LevelArg) -> Self {
+        match l {
+            LevelArg::Normal => ProtectionLevel::Normal,
+            LevelArg::High => ProtectionLevel::High,
+            LevelArg::VeryHigh => ProtectionLevel::VeryHigh,
+        }
+    }
+}
+
+/// `--min-severity`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeverityArg {
+    /// Report everything.
+    Info,
+    /// Report warnings and errors.
+    Warning,
+    /// Report errors only.
+    Error,
+}
+
+impl From<SeverityArg> for Severity {
+    fn from(s: SeverityArg) -> Self {
+        match s {
+            SeverityArg::Info => Severity::Info,
+            SeverityArg::Warning => Severity::Warning,
+            SeverityArg::Error => Severity::Error,
+        }
+    }
+}
+
+/// Options of `check`.
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// Files, folders (recursively: *.yaml, *.yml, *.json) or `-` for standard input.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// A built-in profile (dvc-basis, dvc-erhoeht, dvc-sehr-hoch) or a file holding a ConformanceProfile.
+    /// Default: the built-in profile of --protection-level.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub profile: Option<String>,
+    /// Schutzbedarf: chooses the built-in profile, and the defaults of a profile file that sets none.
+    #[arg(long, value_enum, default_value = "normal")]
+    pub protection_level: LevelArg,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// Report and fail only on findings of at least this severity.
+    #[arg(long, value_enum, default_value = "info")]
+    pub min_severity: SeverityArg,
+    /// Evaluate as of this time (RFC 3339) instead of now: exception expiry and pod age become reproducible.
+    #[arg(long, value_name = "TIMESTAMP", hide = true)]
+    pub now: Option<jiff::Timestamp>,
+}
+
+/// Runs `check` and returns its exit code.
+pub fn run(args: CheckArgs) -> ExitCode {
+    let stdin = std::io::stdin();
+    let outcome = check(&args, stdin.lock());
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    if let Some(e) = &outcome.usage_error {
+        let _ = writeln!(err, "error: {e}");
+    }
+    for note in &outcome.notes {
+        let _ = writeln!(err, "note: {note}");
+    }
+    if out
+        .write_all(outcome.output.as_bytes())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
+        // A closed pipe (`| head`) is not a conformance result.
+        return ExitCode::from(EXIT_ERROR);
+    }
+    ExitCode::from(outcome.code)
+}
+
+/// What `check` printed and returned; separated from [`run`] so that tests need no process.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The rendered report (stdout).
+    pub output: String,
+    /// Notes for stderr.
+    pub notes: Vec<String>,
+    /// A usage error (bad profile), printed to stderr.
+    pub usage_error: Option<String>,
+    /// The exit code.
+    pub code: u8,
+}
+
+/// `--profile` could not be used.
+#[derive(Debug, thiserror::Error)]
+enum ProfileArgError {
+    #[error("--profile {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("--profile {0}: not a ConformanceProfile: {1}")]
+    Parse(String, serde_yaml::Error),
+    #[error("--profile {0}: {1}")]
+    Invalid(String, ProfileError),
+    #[error(
+        "--profile {0}: no such built-in profile or file; the built-in profiles are {builtins}",
+        builtins = BUILTIN_PROFILES.join(", ")
+    )]
+    NotFound(String),
+}
+
+fn load_profile(args: &CheckArgs) -> Result<ResolvedProfile, ProfileArgError> {
+    let level: ProtectionLevel = args.protection_level.into();
+    let Some(p) = &args.profile else {
+        return resolve_profile(None, level, None)
+            .map_err(|e| ProfileArgError::Invalid(String::new(), e));
+    };
+    if BUILTIN_PROFILES.contains(&p.as_str()) {
+        return resolve_profile(Some(p), level, None)
+            .map_err(|e| ProfileArgError::Invalid(p.clone(), e));
+    }
+    let path = std::path::Path::new(p);
+    if !path.is_file() {
+        return Err(ProfileArgError::NotFound(p.clone()));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| ProfileArgError::Read(p.clone(), e))?;
+    let cp: ConformanceProfile =
+        serde_yaml::from_str(&text).map_err(|e| ProfileArgError::Parse(p.clone(), e))?;
+    let mut resolved =
+        resolve_custom(&cp, level).map_err(|e| ProfileArgError::Invalid(p.clone(), e))?;
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("kind:"))
+        .map_or(1, |i| i + 1);
+    resolved.source = Some(Location {
+        file: Arc::from(p.as_str()),
+        line,
+    });
+    Ok(resolved)
+}
+
+fn parse_error_finding(file: &Arc<str>, line: usize, message: &str) -> Finding {
+    let rule = RuleId::ParseError.rule();
+    Finding {
+        rule: RuleId::ParseError,
+        severity: rule.severity,
+        bsi: rule.bsi,
+        pss: PssLevel::None,
+        object: ObjectRef::default(),
+        container: None,
+        message: message.to_owned(),
+        location: Some(Location {
+            file: file.clone(),
+            line: line.max(1),
+        }),
+    }
+}
+
+/// Checks the inputs named by `args` (`-` reads `stdin`) and renders the result.
+pub fn check(args: &CheckArgs, stdin: impl std::io::Read) -> Outcome {
+    let profile = match load_profile(args) {
+        Ok(p) => p,
+        Err(e) => {
+            return Outcome {
+                output: String::new(),
+                notes: Vec::new(),
+                usage_error: Some(e.to_string()),
+                code: EXIT_ERROR,
+            };
+        }
+    };
+    let Inputs {
+        objects,
+        errors,
+        skipped,
+    } = read_paths(&args.paths, stdin);
+    let now = args.now.unwrap_or_else(jiff::Timestamp::now);
+    let mut report: Report = crate::conformance::evaluate(&objects, &profile, now);
+    let validators = CrdValidators::new();
+    let schema_findings: Vec<Finding> = objects
+        .iter()
+        .flat_map(|o| validators.validate(o))
+        .collect();
+    let input_failed = !errors.is_empty();
+    report.add_findings(schema_findings);
+    report.add_findings(
+        errors
+            .iter()
+            .map(|e| parse_error_finding(&e.file, e.line, &e.message)),
+    );
+    report.retain_min_severity(args.min_severity.into());
+    let mut notes = Vec::new();
+    if skipped > 0 {
+        let docs = if skipped == 1 {
+            "document"
+        } else {
+            "documents"
+        };
+        notes.push(format!("skipped {skipped} YAML/JSON {docs} without apiVersion and kind (not Kubernetes objects)"));
+    }
+    let output = match args.format {
+        Format::Text => text::render(&report),
+        Format::Json => json::render(&report),
+        Format::Sarif => sarif::render(&report),
+        Format::Junit => junit::render(&report),
+    };
+    let code = if input_failed {
+        EXIT_ERROR
+    } else if report.findings.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FINDINGS
+    };
+    Outcome {
+        output,
+        notes,
+        usage_error: None,
+        code,
+    }
+}

@@ -1,0 +1,237 @@
+//! Reading manifests (files, folders, stdin; multi-document YAML) and applying them with
+//! server-side apply, as `kubectl apply --server-side` does. Used by `sandbox --apply`,
+//! `render` and the integration tests.
+
+use std::path::{Path, PathBuf};
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::Discovery;
+use kube::Client;
+use serde_json::Value;
+
+/// One document of a manifest file.
+#[derive(Clone, Debug)]
+pub struct Document {
+    /// The file it came from (`-` for stdin).
+    pub file: String,
+    /// The line its document starts on (1-based).
+    pub line: usize,
+    /// Its content.
+    pub value: Value,
+}
+
+/// Why manifests could not be read or applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// A file or folder could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A document is not valid YAML.
+    #[error("{file}:{line}: not valid YAML: {message}")]
+    Parse {
+        /// The file.
+        file: String,
+        /// Where the document starts.
+        line: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// A document's kind is not served by the API server.
+    #[error("{file}:{line}: the API server does not serve {kind} in {api_version}")]
+    UnknownKind {
+        /// The file.
+        file: String,
+        /// Where the document starts.
+        line: usize,
+        /// Its apiVersion.
+        api_version: String,
+        /// Its kind.
+        kind: String,
+    },
+    /// The API server rejected a document.
+    #[error("{file}:{line}: applying {kind} {name}: {source}")]
+    Apply {
+        /// The file.
+        file: String,
+        /// Where the document starts.
+        line: usize,
+        /// Its kind.
+        kind: String,
+        /// Its name.
+        name: String,
+        /// The API error.
+        source: kube::Error,
+    },
+    /// Discovery failed.
+    #[error("discovering the API server's resources: {0}")]
+    Discovery(#[source] kube::Error),
+}
+
+/// Splits a YAML stream into documents with their starting lines.
+pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Document>, ManifestError> {
+    let mut docs = Vec::new();
+    let mut start = 1;
+    let mut current = String::new();
+    let flush = |current: &mut String, start: usize, docs: &mut Vec<Document>| -> Result<(), ManifestError> {
+        if current.trim().is_empty() {
+            current.clear();
+            return Ok(());
+        }
+        let value: Value = serde_yaml::from_str(current).map_err(|e| ManifestError::Parse {
+            file: file.to_string(),
+            line: start + e.location().map(|l| l.line().saturating_sub(1)).unwrap_or(0),
+            message: e.to_string(),
+        })?;
+        current.clear();
+        if value.is_null() {
+            return Ok(());
+        }
+        // `kind: List` carries its documents in `items`.
+        if value.get("kind").and_then(Value::as_str) == Some("List") {
+            for item in value.get("items").and_then(Value::as_array).cloned().unwrap_or_default() {
+                docs.push(Document { file: file.to_string(), line: start, value: item });
+            }
+        } else {
+            docs.push(Document { file: file.to_string(), line: start, value });
+        }
+        Ok(())
+    };
+    for (i, line) in text.lines().enumerate() {
+        if line.starts_with("---") && line[3..].trim().is_empty() {
+            flush(&mut current, start, &mut docs)?;
+            start = i + 2;
+            continue;
+        }
+        if current.is_empty() && line.trim().is_empty() {
+            start = i + 2;
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    flush(&mut current, start, &mut docs)?;
+    Ok(docs)
+}
+
+fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), ManifestError> {
+    let meta = std::fs::metadata(path).map_err(|source| ManifestError::Read { path: path.to_path_buf(), source })?;
+    if meta.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|source| ManifestError::Read { path: path.to_path_buf(), source })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                collect_files(&p, out)?;
+            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")) {
+                out.push(p);
+            }
+        }
+    } else {
+        out.push(path.to_path_buf());
+    }
+    Ok(())
+}
+
+/// Reads every document of a file, a folder (recursively, sorted) or stdin (`-`).
+pub fn read_documents(path: &Path) -> Result<Vec<Document>, ManifestError> {
+    if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|source| ManifestError::Read { path: path.to_path_buf(), source })?;
+        return parse_documents("-", &text);
+    }
+    let mut files = Vec::new();
+    collect_files(path, &mut files)?;
+    let mut docs = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|source| ManifestError::Read { path: f.clone(), source })?;
+        docs.extend(parse_documents(&f.display().to_string(), &text)?);
+    }
+    Ok(docs)
+}
+
+/// The order in which kinds are applied: what others depend on first.
+fn apply_rank(kind: &str) -> u8 {
+    match kind {
+        "CustomResourceDefinition" => 0,
+        "Namespace" => 1,
+        "ConformanceProfile" => 2,
+        "Ressort" => 3,
+        "FachverfahrenOnboarding" => 5,
+        _ => 4,
+    }
+}
+
+/// Server-side applies every document under `field_manager`; returns `kind/name` of each.
+pub async fn apply_documents(client: &Client, docs: &[Document], field_manager: &str) -> Result<Vec<String>, ManifestError> {
+    let discovery = Discovery::new(client.clone()).run().await.map_err(ManifestError::Discovery)?;
+    let mut ordered: Vec<&Document> = docs.iter().collect();
+    ordered.sort_by_key(|d| apply_rank(d.value.get("kind").and_then(Value::as_str).unwrap_or_default()));
+    let mut applied = Vec::new();
+    for doc in ordered {
+        let api_version = doc.value.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
+        let kind = doc.value.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version.as_str()));
+        let gvk = GroupVersionKind::gvk(group, version, &kind);
+        let unknown = || ManifestError::UnknownKind {
+            file: doc.file.clone(),
+            line: doc.line,
+            api_version: api_version.clone(),
+            kind: kind.clone(),
+        };
+        let (ar, caps) = discovery.resolve_gvk(&gvk).ok_or_else(unknown)?;
+        let obj: DynamicObject = serde_json::from_value(doc.value.clone()).map_err(|e| ManifestError::Parse {
+            file: doc.file.clone(),
+            line: doc.line,
+            message: e.to_string(),
+        })?;
+        let name = obj.metadata.name.clone().unwrap_or_default();
+        let api: Api<DynamicObject> = match (&caps.scope, obj.metadata.namespace.as_deref()) {
+            (kube::discovery::Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &ar),
+            (kube::discovery::Scope::Namespaced, None) => Api::default_namespaced_with(client.clone(), &ar),
+            (kube::discovery::Scope::Cluster, _) => Api::all_with(client.clone(), &ar),
+        };
+        api.patch(&name, &PatchParams::apply(field_manager).force(), &Patch::Apply(&doc.value))
+            .await
+            .map_err(|source| ManifestError::Apply {
+                file: doc.file.clone(),
+                line: doc.line,
+                kind: kind.clone(),
+                name: name.clone(),
+                source,
+            })?;
+        applied.push(format!("{kind}/{name}"));
+    }
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_document_yaml_keeps_each_documents_start_line() {
+        let text = "# comment\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n---\n\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: b\n";
+        let docs = parse_documents("f.yaml", text).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].line, 1);
+        assert_eq!(docs[1].line, 8);
+        assert_eq!(docs[1].value["metadata"]["name"], "b");
+    }
+
+    #[test]
+    fn list_objects_are_unpacked_and_broken_yaml_names_file_and_line() {
+        let docs = parse_documents("l.yaml", "kind: List\nitems:\n- kind: A\n- kind: B\n").unwrap();
+        assert_eq!(docs.len(), 2);
+        let err = parse_documents("bad.yaml", "kind: A\n---\nkind: [unclosed\n").unwrap_err();
+        assert!(err.to_string().starts_with("bad.yaml:3:"), "{err}");
+    }
+}

@@ -1,0 +1,214 @@
+//! `conplus-operator sandbox`: an in-memory Kubernetes API server with the CRDs installed and
+//! the controller running against it over HTTP — the operator without a cluster.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use futures::FutureExt;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use kube_sandbox::{Sandbox, SandboxConfig};
+
+use super::manifests::{apply_documents, read_documents};
+use super::{LogArgs, PlatformArgs, runtime, shutdown_signal};
+use crate::api::FachverfahrenOnboarding;
+use crate::controller::{self, Options};
+use crate::resources::FIELD_MANAGER;
+
+/// Options of `sandbox`.
+#[derive(clap::Args, Debug)]
+pub struct SandboxArgs {
+    /// Where to write the kubeconfig (for `kubectl --kubeconfig`).
+    #[arg(long, default_value = "sandbox.kubeconfig")]
+    pub kubeconfig: PathBuf,
+    /// Port on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Apply the manifests in this file or folder after start.
+    #[arg(long)]
+    pub apply: Option<PathBuf>,
+    /// Serve the API alone (CRDs installed), for `conplus-operator run` as a separate process.
+    #[arg(long)]
+    pub no_operator: bool,
+    /// Exit once every onboarding is Ready (exit code 1 if that takes longer than the timeout).
+    #[arg(long)]
+    pub exit_when_ready: bool,
+    /// How long `--exit-when-ready` waits.
+    #[arg(long, default_value_t = 60)]
+    pub timeout_seconds: u64,
+    /// Platform settings for the controller.
+    #[command(flatten)]
+    pub platform: PlatformArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// Errors of the sandbox setup.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A CRD could not be installed.
+    #[error("installing CRD {name}: {source}")]
+    InstallCrd {
+        /// The CRD.
+        name: String,
+        /// Why.
+        source: kube::Error,
+    },
+    /// A CRD did not become Established.
+    #[error("CRD {0} did not become Established")]
+    NotEstablished(String),
+}
+
+/// Installs (server-side applies) the operator's CRDs and waits until they are Established.
+pub async fn install_crds(client: &Client) -> Result<(), SetupError> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in crate::api::crds() {
+        let name = crd.name_any();
+        api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&crd))
+            .await
+            .map_err(|source| SetupError::InstallCrd { name: name.clone(), source })?;
+        let established = async {
+            loop {
+                if let Ok(c) = api.get(&name).await {
+                    let ok = c.status.and_then(|s| s.conditions).unwrap_or_default().iter().any(|c| c.type_ == "Established" && c.status == "True");
+                    if ok {
+                        return;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), established).await.map_err(|_| SetupError::NotEstablished(name.clone()))?;
+    }
+    Ok(())
+}
+
+/// A one-line summary of every onboarding: `name: Phase (Ready reason)`.
+async fn summary(client: &Client) -> Result<Vec<(String, bool)>, kube::Error> {
+    let api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
+    Ok(api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .map(|o| {
+            let status = o.status.clone().unwrap_or_default();
+            let ready = crate::controller::status::ready_condition(&status);
+            let is_ready = ready.is_some_and(|c| c.status == "True");
+            let phase = status.phase.map(|p| format!("{p:?}")).unwrap_or_else(|| "-".into());
+            let reason = ready.map(|c| format!(" ({}: {})", c.reason, c.message)).unwrap_or_default();
+            (format!("{}: {phase}{reason}", o.name_any()), is_ready)
+        })
+        .collect())
+}
+
+/// Runs the sandbox until Ctrl-C / SIGTERM (or until every onboarding is Ready).
+pub fn main(args: SandboxArgs) -> ExitCode {
+    args.log.init();
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    rt.block_on(run(args))
+}
+
+async fn run(args: SandboxArgs) -> ExitCode {
+    let config = SandboxConfig {
+        addr: std::net::SocketAddr::from(([127, 0, 0, 1], args.port)),
+        kubeconfig: Some(args.kubeconfig.clone()),
+        ..Default::default()
+    };
+    let sandbox = match Sandbox::start(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: starting the sandbox API server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let client = match super::run::client(Some(&args.kubeconfig)).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = install_crds(&client).await {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    println!("sandbox API server listening on {}", sandbox.url());
+    println!("kubeconfig written to {}", args.kubeconfig.display());
+    println!("  try: kubectl --kubeconfig {} get fvo,ressort", args.kubeconfig.display());
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let stop = stop_rx.map(|_| ()).shared();
+    let controller_task = (!args.no_operator).then(|| {
+        let options = Options { settings: args.platform.settings(), instance: "sandbox".into(), concurrency: 8 };
+        tokio::spawn(controller::run(client.clone(), options, stop.clone()))
+    });
+    if args.no_operator {
+        println!("controller not started (--no-operator): run `conplus-operator run --kubeconfig {}`", args.kubeconfig.display());
+    }
+
+    if let Some(dir) = &args.apply {
+        let applied = match read_documents(dir) {
+            Ok(docs) => apply_documents(&client, &docs, "conplus-sandbox").await,
+            Err(e) => Err(e),
+        };
+        match applied {
+            Ok(names) => println!("applied {} objects from {}: {}", names.len(), dir.display(), names.join(", ")),
+            Err(e) => {
+                eprintln!("error: {e}");
+                let _ = stop_tx.send(());
+                sandbox.shutdown().await;
+                return ExitCode::from(2);
+            }
+        }
+    }
+
+    let code = watch_progress(&client, &args).await;
+    let _ = stop_tx.send(());
+    if let Some(task) = controller_task {
+        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    }
+    sandbox.shutdown().await;
+    println!("sandbox stopped");
+    code
+}
+
+/// Prints each change of the onboardings' summaries until a signal (or, with
+/// `--exit-when-ready`, until all are Ready).
+async fn watch_progress(client: &Client, args: &SandboxArgs) -> ExitCode {
+    let signal = shutdown_signal().shared();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout_seconds);
+    let mut last: Vec<String> = Vec::new();
+    loop {
+        if let Ok(lines) = summary(client).await {
+            let text: Vec<String> = lines.iter().map(|(l, _)| l.clone()).collect();
+            if text != last {
+                for l in &text {
+                    println!("onboarding {l}");
+                }
+                last = text;
+            }
+            if args.exit_when_ready && !lines.is_empty() && lines.iter().all(|(_, r)| *r) {
+                println!("all onboardings are Ready");
+                return ExitCode::SUCCESS;
+            }
+        }
+        if args.exit_when_ready && tokio::time::Instant::now() > deadline {
+            eprintln!("error: not every onboarding became Ready within {}s", args.timeout_seconds);
+            return ExitCode::FAILURE;
+        }
+        tokio::select! {
+            _ = signal.clone() => return ExitCode::SUCCESS,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {},
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! `--format text`: findings grouped by object, each object headed by `file:line`.
+
+use std::fmt::Write;
+
+use super::{Finding, Report};
+use crate::conformance::rules::{PssLevel, Severity};
+
+/// Renders the report for a terminal.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    // Group by object in input order (file, line), not by severity: that is how people fix them.
+    let mut order: Vec<&Finding> = report.findings.iter().collect();
+    order.sort_by(|a, b| {
+        a.location
+            .cmp(&b.location)
+            .then_with(|| a.object.cmp(&b.object))
+            .then(b.severity.cmp(&a.severity))
+            .then(a.rule.cmp(&b.rule))
+    });
+    let mut prev: Option<(&Option<_>, &_)> = None;
+    for f in order {
+        let key = (&f.location, &f.object);
+        if prev != Some(key) {
+            if prev.is_some() {
+                out.push('\n');
+            }
+            let loc = f
+                .location
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |l| format!("{}:{}", l.file, l.line));
+            let _ = writeln!(out, "{loc}: {}", f.object);
+            prev = Some(key);
+        }
+        let mut refs: Vec<&str> = f.bsi.to_vec();
+        let pss;
+        if f.pss != PssLevel::None {
+            pss = format!("PSS {}", f.pss.as_str());
+            refs.push(&pss);
+        }
+        let container = f
+            .container
+            .as_ref()
+            .map_or_else(String::new, |c| format!("container {c}: "));
+        let refs = if refs.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", refs.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "  {:<7} {}: {container}{}{refs}",
+            f.severity.as_str(),
+            f.rule,
+            f.message
+        );
+    }
+    if !report.findings.is_empty() {
+        out.push('\n');
+    }
+    let counts: Vec<String> = Severity::ALL
+        .iter()
+        .map(|s| format!("{} {}", report.by_severity.get(*s), s.as_str()))
+        .collect();
+    let plural = |n: usize, word: &str| {
+        if n == 1 {
+            format!("{n} {word}")
+        } else {
+            format!("{n} {word}s")
+        }
+    };
+    let _ = writeln!(
+        out,
+        "{}, {} ({}), {} silenced, score {}/100, profile {}",
+        plural(report.objects, "object"),
+        plural(report.findings.len(), "finding"),
+        counts.join(", "),
+        report.silenced_count(),
+        report.score,
+        report.profile
+    );
+    out
+}

@@ -1,0 +1,465 @@
+//! The reconcile pipeline of `FachverfahrenOnboarding` (observe → validate → build → apply →
+//! status) and the status of `Ressort`.
+//!
+//! This module is the driver: it wires the watches, runs the steps in order and turns errors
+//! into Events and back-off. Each step is its own module; only `observe` and `apply` do I/O.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tracing::{info, warn};
+
+pub mod apply;
+pub mod budget;
+pub mod observe;
+pub mod plan;
+pub mod ressort;
+pub mod status;
+pub mod validate;
+
+use crate::api::{DeletionPolicy, FachverfahrenOnboarding, Ressort};
+use crate::resources::{self, FIELD_MANAGER, MANAGED_SELECTOR, ONBOARDING, PlatformSettings};
+use budget::{Admission, Candidate};
+use observe::{Observed, Stores};
+
+/// The finalizer that lets the operator carry out the deletion policy.
+pub const FINALIZER: &str = "conplus.niedersachsen.de/cleanup";
+/// How often a converged onboarding is looked at again without any change.
+pub const RESYNC: Duration = Duration::from_secs(300);
+
+/// A failed step of a reconcile, naming the action that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading from the API failed.
+    #[error("reading {what} failed: {source}")]
+    Observe {
+        /// What was read.
+        what: String,
+        /// The API error.
+        source: kube::Error,
+    },
+    /// A write failed.
+    #[error("{what} failed: {source}")]
+    Apply {
+        /// What was written.
+        what: String,
+        /// The API error.
+        source: kube::Error,
+    },
+    /// A write took longer than its bound.
+    #[error("{what} timed out")]
+    Timeout {
+        /// What was written.
+        what: String,
+    },
+    /// An object could not be turned into JSON (a bug).
+    #[error("serialising an object failed: {0}")]
+    Serialize(#[source] serde_json::Error),
+}
+
+impl Error {
+    /// A short category for Event reasons and metric labels.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Error::Observe { .. } => "ObserveFailed",
+            Error::Apply { source: kube::Error::Api(s), .. } if s.code == 409 => "Conflict",
+            Error::Apply { .. } => "ApplyFailed",
+            Error::Timeout { .. } => "Timeout",
+            Error::Serialize(_) => "InternalError",
+        }
+    }
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// The reflector stores.
+    pub stores: Stores,
+    /// Platform settings.
+    pub settings: PlatformSettings,
+    /// Publishes Events.
+    pub recorder: Recorder,
+    /// Consecutive failures per onboarding, for back-off.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    fn record_failure(&self, name: &str) -> u32 {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(name.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    }
+
+    fn clear_failures(&self, name: &str) {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+    }
+}
+
+/// Admission candidates from the onboardings of one Ressort (this one in its current form).
+fn candidates(observed: &Observed, fvo: &FachverfahrenOnboarding) -> Vec<Candidate> {
+    let name = fvo.name_any();
+    observed
+        .siblings
+        .iter()
+        .map(|o| if o.name_any() == name { fvo } else { o.as_ref() })
+        .map(|o| {
+            let provisioned = o
+                .status
+                .as_ref()
+                .and_then(|s| s.allocated.as_ref())
+                .and_then(|a| a.amounts().ok())
+                .unwrap_or_default();
+            let requested = if o.metadata.deletion_timestamp.is_some() {
+                // Being deleted: it keeps what it holds until it is gone, and asks for nothing more.
+                provisioned
+            } else {
+                o.spec
+                    .environments
+                    .iter()
+                    .filter_map(|e| e.quota.amounts().ok())
+                    .fold(Default::default(), crate::api::Amounts::add)
+            };
+            Candidate {
+                name: o.name_any(),
+                created: o.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                requested,
+                provisioned,
+            }
+        })
+        .collect()
+}
+
+/// The admission of `fvo` within its Ressort, or None when the Ressort is missing or invalid.
+fn admission(observed: &Observed, fvo: &FachverfahrenOnboarding) -> Option<Admission> {
+    let ressort = observed.ressort.as_ref()?;
+    let budget = ressort.spec.budget.amounts().ok()?;
+    let cands = candidates(observed, fvo);
+    let name = fvo.name_any();
+    let idx = cands.iter().position(|c| c.name == name)?;
+    budget::decide_all(&budget, &cands).into_iter().nth(idx)
+}
+
+async fn patch_status(client: &Client, name: &str, status: &crate::api::FachverfahrenOnboardingStatus) -> Result<(), Error> {
+    let api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
+    let body = json!({
+        "apiVersion": "conplus.niedersachsen.de/v1alpha1",
+        "kind": "FachverfahrenOnboarding",
+        "status": status,
+    });
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch_status(name, &params, &Patch::Apply(&body))
+        .await
+        .map(|_| ())
+        .map_err(|source| Error::Apply { what: format!("status of onboarding {name}"), source })
+}
+
+async fn publish(ctx: &Context, fvo: &FachverfahrenOnboarding, type_: EventType, reason: &str, action: &str, note: String) {
+    // Notes are capped: an Event is not the place for a full report.
+    let note: String = note.chars().take(1024).collect();
+    let event = Event { type_, reason: reason.to_string(), note: Some(note), action: action.to_string(), secondary: None };
+    if let Err(e) = ctx.recorder.publish(&event, &fvo.object_ref(&())).await {
+        warn!(error = %e, "publishing an event failed");
+    }
+}
+
+async fn set_finalizers(client: &Client, fvo: &FachverfahrenOnboarding, finalizers: Vec<String>) -> Result<(), Error> {
+    let api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
+    let name = fvo.name_any();
+    // `test` guards against overwriting a finalizer someone else added in the meantime.
+    let current = fvo.finalizers().to_vec();
+    let patch: json_patch_ops::Ops = if fvo.metadata.finalizers.is_none() {
+        vec![json!({"op": "add", "path": "/metadata/finalizers", "value": finalizers})]
+    } else {
+        vec![
+            json!({"op": "test", "path": "/metadata/finalizers", "value": current}),
+            json!({"op": "replace", "path": "/metadata/finalizers", "value": finalizers}),
+        ]
+    };
+    let patch: json_patch::Patch = serde_json::from_value(serde_json::Value::Array(patch)).map_err(Error::Serialize)?;
+    api.patch(&name, &PatchParams::default(), &Patch::<()>::Json(patch))
+        .await
+        .map(|_| ())
+        .map_err(|source| Error::Apply { what: format!("finalizer of onboarding {name}"), source })
+}
+
+mod json_patch_ops {
+    pub type Ops = Vec<serde_json::Value>;
+}
+
+/// Reconciles one onboarding.
+pub async fn reconcile(fvo: Arc<FachverfahrenOnboarding>, ctx: Arc<Context>) -> Result<Action, Error> {
+    ctx.stores.wait_until_ready().await;
+    let name = fvo.name_any();
+    if fvo.metadata.deletion_timestamp.is_some() {
+        return cleanup(&fvo, &ctx).await;
+    }
+    if !fvo.finalizers().iter().any(|f| f == FINALIZER) {
+        let mut f = fvo.finalizers().to_vec();
+        f.push(FINALIZER.to_string());
+        set_finalizers(&ctx.client, &fvo, f).await?;
+        // The update triggers the next round.
+        return Ok(Action::await_change());
+    }
+
+    let mut problems = validate::problems(&fvo);
+    let desired = match resources::desired(&fvo, &ctx.settings) {
+        Ok(d) => d,
+        Err(e) => {
+            problems.push(e.to_string());
+            Vec::new()
+        }
+    };
+    let ns_names: Vec<String> = desired.iter().filter_map(|d| d.namespace.metadata.name.clone()).collect();
+    let observed = observe::observe(&ctx.client, &ctx.stores, &fvo, &ns_names).await?;
+    let admission = if problems.is_empty() { admission(&observed, &fvo) } else { None };
+    let plan = plan::build(
+        if problems.is_empty() { desired } else { Vec::new() },
+        &observed,
+        admission.as_ref(),
+        fvo.spec.deletion_policy,
+    );
+    let old_status = fvo.status.clone().unwrap_or_default();
+
+    // Reserve an increased allocation before raising any quota, so that a concurrent
+    // reconcile of another onboarding of the Ressort already counts it.
+    if let Some(a) = &admission {
+        let held = old_status.allocated.as_ref().and_then(|t| t.amounts().ok()).unwrap_or_default();
+        if !a.allocated().fits_within(&held) {
+            let mut reserved = old_status.clone();
+            reserved.allocated = Some(a.allocated().to_totals());
+            patch_status(&ctx.client, &name, &reserved).await?;
+        }
+    }
+
+    let applied = if problems.is_empty() {
+        apply::apply(&ctx.client, &plan, &observed, &name).await?
+    } else {
+        apply::Applied::default()
+    };
+    let new_status = status::compute(&status::StatusInput {
+        fvo: &fvo,
+        ressort_found: observed.ressort.is_some(),
+        admission: admission.as_ref(),
+        plan: &plan,
+        problems: &problems,
+        now: Timestamp::now(),
+    });
+    if !applied.actions.is_empty() {
+        publish(&ctx, &fvo, EventType::Normal, "Applied", "Apply", applied.actions.join("; ")).await;
+    }
+    if fvo.status.as_ref() != Some(&new_status) {
+        patch_status(&ctx.client, &name, &new_status).await?;
+        let was = status::ready_condition(&old_status).map(|c| (c.status.clone(), c.reason.clone()));
+        if let Some(now) = status::ready_condition(&new_status) {
+            if was.as_ref() != Some(&(now.status.clone(), now.reason.clone())) {
+                let type_ = if now.status == "True" { EventType::Normal } else { EventType::Warning };
+                publish(&ctx, &fvo, type_, &now.reason, "Reconcile", now.message.clone()).await;
+            }
+        }
+    }
+    ctx.clear_failures(&name);
+    info!(onboarding = %name, writes = applied.writes, "reconciled");
+    let terminating = plan.environments.iter().any(|e| matches!(e, plan::EnvPlan::Terminating { .. }));
+    Ok(if terminating { Action::requeue(Duration::from_secs(2)) } else { Action::requeue(RESYNC) })
+}
+
+/// Carries out the deletion policy, then releases the finalizer.
+async fn cleanup(fvo: &FachverfahrenOnboarding, ctx: &Context) -> Result<Action, Error> {
+    let name = fvo.name_any();
+    if !fvo.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    let observed = observe::observe(&ctx.client, &ctx.stores, fvo, &[]).await?;
+    let remaining: Vec<String> = observed.owned_namespaces.iter().map(|n| n.name_any()).collect();
+    if !remaining.is_empty() {
+        match fvo.spec.deletion_policy {
+            DeletionPolicy::Retain => {
+                for ns in &remaining {
+                    apply::release_namespace(&ctx.client, &observed, ns, &name).await?;
+                }
+                publish(ctx, fvo, EventType::Normal, "Released", "Delete", format!("namespaces kept and released from management (deletionPolicy Retain): {}", remaining.join(", "))).await;
+            }
+            DeletionPolicy::Delete => {
+                let mut waiting = Vec::new();
+                for ns in observed.owned_namespaces.iter() {
+                    if ns.metadata.deletion_timestamp.is_none() {
+                        apply::delete_namespace(&ctx.client, &ns.name_any()).await?;
+                    }
+                    waiting.push(ns.name_any());
+                }
+                let mut status = fvo.status.clone().unwrap_or_default();
+                if status.phase != Some(crate::api::Phase::Terminating) {
+                    status.phase = Some(crate::api::Phase::Terminating);
+                    patch_status(&ctx.client, &name, &status).await?;
+                    publish(ctx, fvo, EventType::Normal, "Deleting", "Delete", format!("deleting namespaces (deletionPolicy Delete): {}", waiting.join(", "))).await;
+                }
+                // The finalizer stays until the namespaces are gone.
+                return Ok(Action::requeue(Duration::from_secs(1)));
+            }
+        }
+    }
+    let rest: Vec<String> = fvo.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
+    set_finalizers(&ctx.client, fvo, rest).await?;
+    Ok(Action::await_change())
+}
+
+/// Back-off on failure: a conflict (someone wrote in between) is retried at once; other
+/// errors back off exponentially per onboarding, from half a second up to five minutes.
+pub fn error_policy(fvo: Arc<FachverfahrenOnboarding>, error: &Error, ctx: Arc<Context>) -> Action {
+    let name = fvo.name_any();
+    let conflict = error.category() == "Conflict";
+    let n = if conflict { 1 } else { ctx.record_failure(&name) };
+    warn!(onboarding = %name, category = error.category(), attempt = n, "reconcile failed: {error}");
+    let recorder = ctx.clone();
+    let note = error.to_string();
+    let reason = error.category().to_string();
+    // Events are published off the error path: error_policy is synchronous.
+    tokio::spawn(async move {
+        publish(&recorder, &fvo, EventType::Warning, &reason, "Reconcile", note).await;
+    });
+    if conflict {
+        return Action::requeue(Duration::from_millis(200));
+    }
+    let millis = 500u64.saturating_mul(1u64 << n.saturating_sub(1).min(10));
+    Action::requeue(Duration::from_millis(millis.min(300_000)))
+}
+
+fn owned_stream<K>(
+    client: &Client,
+    config: watcher::Config,
+) -> (Store<K>, impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    // managedFields are never read: dropping them roughly halves the memory of the stores.
+    let stream = watcher(Api::<K>::all(client.clone()), config)
+        .default_backoff()
+        .modify(|o: &mut K| o.meta_mut().managed_fields = None)
+        .reflect(writer)
+        .touched_objects();
+    (reader, stream)
+}
+
+fn owner_of<K: Resource>(obj: &K) -> Option<ObjectRef<FachverfahrenOnboarding>> {
+    obj.meta().labels.as_ref()?.get(ONBOARDING).map(|n| ObjectRef::new(n))
+}
+
+impl Stores {
+    /// Waits (bounded) until every store has its initial list, so that a reconcile right after
+    /// start does not mistake a store still filling for missing objects.
+    pub async fn wait_until_ready(&self) {
+        let all = async {
+            let _ = self.onboardings.wait_until_ready().await;
+            let _ = self.ressorts.wait_until_ready().await;
+            let _ = self.namespaces.wait_until_ready().await;
+            let _ = self.quotas.wait_until_ready().await;
+            let _ = self.limit_ranges.wait_until_ready().await;
+            let _ = self.network_policies.wait_until_ready().await;
+            let _ = self.role_bindings.wait_until_ready().await;
+            let _ = self.service_accounts.wait_until_ready().await;
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(30), all).await;
+    }
+}
+
+/// Options of the controller.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Platform settings.
+    pub settings: PlatformSettings,
+    /// The reporting instance in Events (the pod name).
+    pub instance: String,
+    /// Reconciles running at once.
+    pub concurrency: u16,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { settings: PlatformSettings::default(), instance: "conplus-operator".into(), concurrency: 8 }
+    }
+}
+
+/// Runs both controllers until `shutdown` resolves.
+pub async fn run(client: Client, options: Options, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
+    let managed = watcher::Config::default().labels(MANAGED_SELECTOR);
+    let (namespaces, ns_stream) = owned_stream::<Namespace>(&client, managed.clone());
+    let (quotas, quota_stream) = owned_stream::<ResourceQuota>(&client, managed.clone());
+    let (limit_ranges, lr_stream) = owned_stream::<LimitRange>(&client, managed.clone());
+    let (network_policies, np_stream) = owned_stream::<NetworkPolicy>(&client, managed.clone());
+    let (role_bindings, rb_stream) = owned_stream::<RoleBinding>(&client, managed);
+    let (service_accounts, sa_stream) =
+        owned_stream::<ServiceAccount>(&client, watcher::Config::default().fields("metadata.name=default"));
+    let (ressorts, ressort_stream) = owned_stream::<Ressort>(&client, watcher::Config::default());
+
+    let fvo_api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
+    let controller = Controller::new(fvo_api, watcher::Config::default())
+        .with_config(ControllerConfig::default().concurrency(options.concurrency).debounce(Duration::from_millis(200)));
+    let onboardings = controller.store();
+    let stores = Stores {
+        onboardings: onboardings.clone(),
+        ressorts: ressorts.clone(),
+        namespaces: namespaces.clone(),
+        quotas,
+        limit_ranges,
+        network_policies,
+        role_bindings,
+        service_accounts,
+    };
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter { controller: "conplus-operator".into(), instance: Some(options.instance.clone()) },
+    );
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        stores,
+        settings: options.settings.clone(),
+        recorder,
+        failures: Mutex::new(HashMap::new()),
+    });
+    let by_ressort = onboardings.clone();
+    let ns_for_sa = namespaces.clone();
+    let onboarding_controller = controller
+        .watches_stream(ressort_stream, move |r: Ressort| {
+            let name = r.name_any();
+            by_ressort
+                .state()
+                .into_iter()
+                .filter(|o| o.spec.ressort == name)
+                .map(|o| ObjectRef::from_obj(o.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .watches_stream(ns_stream, |o: Namespace| owner_of(&o))
+        .watches_stream(quota_stream, |o: ResourceQuota| owner_of(&o))
+        .watches_stream(lr_stream, |o: LimitRange| owner_of(&o))
+        .watches_stream(np_stream, |o: NetworkPolicy| owner_of(&o))
+        .watches_stream(rb_stream, |o: RoleBinding| owner_of(&o))
+        .watches_stream(sa_stream, move |sa: ServiceAccount| {
+            let ns = sa.namespace()?;
+            let owner = ns_for_sa.get(&ObjectRef::new(&ns))?;
+            owner_of(owner.as_ref())
+        })
+        .graceful_shutdown_on(shutdown.clone())
+        .run(reconcile, error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+
+    let ressort_controller = ressort::controller(client.clone(), onboardings, shutdown.clone());
+    futures::join!(onboarding_controller, ressort_controller);
+}

@@ -1,0 +1,309 @@
+//! Status step (pure): the onboarding's status from what was observed, decided and applied.
+//!
+//! Conditions follow kstatus: `Ready` summarises the others, every condition carries
+//! `observedGeneration`, and `lastTransitionTime` moves only when a condition's status flips.
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use super::budget::Admission;
+use super::plan::{EnvPlan, Plan};
+use crate::api::conditions::{self as c, reason};
+use crate::api::{
+    Amounts, FachverfahrenOnboarding, FachverfahrenOnboardingStatus, NamespaceStatus, Phase,
+    ProtectionLevel, ResourceName,
+};
+
+/// The built-in conformance profile of a protection level.
+pub fn default_profile(level: ProtectionLevel) -> &'static str {
+    match level {
+        ProtectionLevel::Normal => "dvc-basis",
+        ProtectionLevel::High => "dvc-erhoeht",
+        ProtectionLevel::VeryHigh => "dvc-sehr-hoch",
+    }
+}
+
+/// Everything the status is computed from.
+#[derive(Debug)]
+pub struct StatusInput<'a> {
+    /// The onboarding (its current status supplies the transition times).
+    pub fvo: &'a FachverfahrenOnboarding,
+    /// Whether its Ressort exists.
+    pub ressort_found: bool,
+    /// The budget decision, when the Ressort exists.
+    pub admission: Option<&'a Admission>,
+    /// The round's plan.
+    pub plan: &'a Plan,
+    /// Problems with the spec that the schema could not catch.
+    pub problems: &'a [String],
+    /// Now, for new transitions.
+    pub now: Timestamp,
+}
+
+fn describe(a: &Amounts, which: &[ResourceName]) -> String {
+    which
+        .iter()
+        .map(|r| format!("{} {}", r.as_str(), a.get(*r).to_canonical(r.is_bytes())))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+struct Cond {
+    type_: &'static str,
+    ok: bool,
+    reason: &'static str,
+    message: String,
+}
+
+fn cond(type_: &'static str, ok: bool, reason: &'static str, message: impl Into<String>) -> Cond {
+    Cond { type_, ok, reason, message: message.into() }
+}
+
+/// Computes the status (conditions with preserved transition times).
+pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
+    let fvo = input.fvo;
+    let spec = &fvo.spec;
+    let envs = &input.plan.environments;
+    let provisioned = |e: &&EnvPlan| matches!(e, EnvPlan::Provision { .. });
+    let all_provisioned = !envs.is_empty() && envs.iter().all(|e| provisioned(&e));
+    let any_provisioned = envs.iter().any(|e| provisioned(&e));
+
+    let budget = match (input.ressort_found, input.admission) {
+        (false, _) | (true, None) => cond(
+            c::BUDGET_AVAILABLE,
+            false,
+            reason::RESSORT_NOT_FOUND,
+            format!("Ressort {:?} does not exist: create it, or correct spec.ressort", spec.ressort),
+        ),
+        (true, Some(Admission::Admitted { allocated })) => cond(
+            c::BUDGET_AVAILABLE,
+            true,
+            reason::WITHIN_BUDGET,
+            format!("the Ressort's budget covers {}", describe(allocated, &ResourceName::ALL)),
+        ),
+        (true, Some(Admission::Held { exceeded, available, .. })) => cond(
+            c::BUDGET_AVAILABLE,
+            false,
+            reason::INCREASE_HELD,
+            format!(
+                "the increase does not fit the budget of Ressort {:?} (available: {}); the previous quotas stay in force: lower the quotas or raise the Ressort's budget",
+                spec.ressort,
+                describe(available, exceeded)
+            ),
+        ),
+        (true, Some(Admission::Rejected { exceeded, available })) => cond(
+            c::BUDGET_AVAILABLE,
+            false,
+            reason::BUDGET_EXCEEDED,
+            format!(
+                "the environments do not fit the remaining budget of Ressort {:?} (available: {}); nothing is provisioned until the quotas are lowered or the budget is raised",
+                spec.ressort,
+                describe(available, exceeded)
+            ),
+        ),
+    };
+
+    let mut ns_problems = Vec::new();
+    let mut namespaces = Vec::new();
+    for env in envs {
+        let (name, ready, message) = match env {
+            EnvPlan::Provision { desired, .. } => (desired.namespace.metadata.name.clone().unwrap_or_default(), true, None),
+            EnvPlan::Conflict { namespace, claimed_by, .. } => {
+                let msg = match claimed_by {
+                    Some(other) => format!("namespace {namespace} belongs to onboarding {other:?}"),
+                    None => format!("namespace {namespace} exists and is not managed by the operator: it is left untouched; remove it or choose another environment name"),
+                };
+                ns_problems.push((reason::NAMESPACE_CONFLICT, msg.clone()));
+                (namespace.clone(), false, Some(msg))
+            }
+            EnvPlan::Terminating { namespace, .. } => {
+                let msg = format!("namespace {namespace} is still terminating; it is created again when it is gone");
+                ns_problems.push((reason::NAMESPACE_TERMINATING, msg.clone()));
+                (namespace.clone(), false, Some(msg))
+            }
+            EnvPlan::Withheld { namespace, .. } => {
+                (namespace.clone(), false, Some("waiting for the Ressort's budget".to_string()))
+            }
+        };
+        namespaces.push(NamespaceStatus { environment: env.environment().to_string(), name, ready, message });
+    }
+
+    let waiting = |type_| cond(type_, false, reason::WAITING, "waiting until the environments are admitted");
+    let namespaces_cond = if let Some((r, m)) = ns_problems.first() {
+        cond(c::NAMESPACES_READY, false, r, m.clone())
+    } else if all_provisioned {
+        cond(c::NAMESPACES_READY, true, reason::PROVISIONED, format!("{} namespaces provisioned", envs.len()))
+    } else {
+        waiting(c::NAMESPACES_READY)
+    };
+    let held = envs.iter().any(|e| matches!(e, EnvPlan::Provision { hold_quota: true, .. }));
+    let quota_cond = if held {
+        cond(c::QUOTA_APPLIED, false, reason::INCREASE_HELD, "the previous quotas stay in force until the increase fits the budget")
+    } else if all_provisioned {
+        cond(c::QUOTA_APPLIED, true, reason::PROVISIONED, "ResourceQuota and LimitRange applied in every namespace")
+    } else {
+        waiting(c::QUOTA_APPLIED)
+    };
+    let network_cond = if all_provisioned {
+        cond(c::NETWORK_ISOLATED, true, reason::PROVISIONED, "default-deny and allow policies applied in every namespace")
+    } else {
+        waiting(c::NETWORK_ISOLATED)
+    };
+    let access_cond = if all_provisioned {
+        cond(c::ACCESS_GRANTED, true, reason::PROVISIONED, format!("{} access groups bound", spec.access.len()))
+    } else {
+        waiting(c::ACCESS_GRANTED)
+    };
+
+    let mut conds = vec![namespaces_cond, quota_cond, network_cond, access_cond, budget];
+    let terminating = fvo.metadata.deletion_timestamp.is_some();
+    let ready = if !input.problems.is_empty() {
+        cond(c::READY, false, reason::INVALID_SPEC, input.problems.join("; "))
+    } else if terminating {
+        cond(c::READY, false, reason::TERMINATING, "the onboarding is being deleted")
+    } else if let Some(first) = conds.iter().find(|x| !x.ok) {
+        cond(c::READY, false, first.reason, first.message.clone())
+    } else {
+        cond(c::READY, true, reason::PROVISIONED, "every environment is provisioned")
+    };
+    let phase = if terminating {
+        Phase::Terminating
+    } else if !input.problems.is_empty() {
+        Phase::Failed
+    } else if ready.ok {
+        Phase::Ready
+    } else if any_provisioned || !ns_problems.is_empty() {
+        Phase::Degraded
+    } else {
+        Phase::Pending
+    };
+    conds.insert(0, ready);
+
+    let generation = fvo.metadata.generation;
+    let previous = fvo.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let mut conditions: Vec<Condition> =
+        conds.into_iter().map(|x| to_condition(x, generation, previous, input.now)).collect();
+    // Conditions owned by other steps (Conformant) are carried over unchanged.
+    for p in previous {
+        if !conditions.iter().any(|c| c.type_ == p.type_) {
+            conditions.push(p.clone());
+        }
+    }
+    let allocated = input.admission.map(Admission::allocated).filter(|a| *a != Amounts::default() || all_provisioned);
+    FachverfahrenOnboardingStatus {
+        phase: Some(phase),
+        observed_generation: generation,
+        conditions,
+        namespaces,
+        allocated: allocated.map(|a| a.to_totals()),
+        conformance_profile: Some(
+            spec.conformance.profile.clone().unwrap_or_else(|| default_profile(spec.protection_level).to_string()),
+        ),
+    }
+}
+
+fn to_condition(x: Cond, generation: Option<i64>, previous: &[Condition], now: Timestamp) -> Condition {
+    let status = if x.ok { "True" } else { "False" };
+    let last_transition_time = previous
+        .iter()
+        .find(|p| p.type_ == x.type_ && p.status == status)
+        .map(|p| p.last_transition_time.clone())
+        .unwrap_or(Time(now));
+    Condition {
+        type_: x.type_.to_string(),
+        status: status.to_string(),
+        reason: x.reason.to_string(),
+        message: x.message,
+        observed_generation: generation,
+        last_transition_time,
+    }
+}
+
+/// The Ready condition of a status, if any.
+pub fn ready_condition(status: &FachverfahrenOnboardingStatus) -> Option<&Condition> {
+    status.conditions.iter().find(|c| c.type_ == c::READY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::observe::Observed;
+    use crate::controller::plan;
+    use crate::resources::{PlatformSettings, desired, fixtures::moin_schule};
+    use crate::api::DeletionPolicy;
+
+    fn admitted(fvo: &FachverfahrenOnboarding) -> Admission {
+        let envs = desired(fvo, &PlatformSettings::default()).unwrap();
+        Admission::Admitted { allocated: crate::resources::requested_total(&envs) }
+    }
+
+    fn status_for(fvo: &FachverfahrenOnboarding, observed: &Observed, admission: Option<&Admission>) -> FachverfahrenOnboardingStatus {
+        let envs = desired(fvo, &PlatformSettings::default()).unwrap();
+        let plan = plan::build(envs, observed, admission, DeletionPolicy::Retain);
+        compute(&StatusInput { fvo, ressort_found: admission.is_some(), admission, plan: &plan, problems: &[], now: Timestamp::UNIX_EPOCH })
+    }
+
+    fn get<'a>(s: &'a FachverfahrenOnboardingStatus, t: &str) -> &'a Condition {
+        s.conditions.iter().find(|c| c.type_ == t).unwrap()
+    }
+
+    #[test]
+    fn admitted_onboarding_is_ready_with_every_condition_true_and_observed_generation() {
+        let mut fvo = moin_schule();
+        fvo.metadata.generation = Some(3);
+        let a = admitted(&fvo);
+        let s = status_for(&fvo, &Observed::default(), Some(&a));
+        assert_eq!(s.phase, Some(Phase::Ready));
+        assert_eq!(s.observed_generation, Some(3));
+        for t in [c::READY, c::NAMESPACES_READY, c::QUOTA_APPLIED, c::NETWORK_ISOLATED, c::ACCESS_GRANTED, c::BUDGET_AVAILABLE] {
+            let cond = get(&s, t);
+            assert_eq!(cond.status, "True", "{t}: {cond:?}");
+            assert_eq!(cond.observed_generation, Some(3));
+        }
+        let alloc = s.allocated.unwrap();
+        assert_eq!((alloc.cpu.0.as_str(), alloc.memory.0.as_str(), alloc.pods.0.as_str()), ("10", "20Gi", "70"));
+        assert_eq!(s.conformance_profile.as_deref(), Some("dvc-erhoeht"));
+        assert_eq!(s.namespaces.len(), 2);
+    }
+
+    #[test]
+    fn missing_ressort_is_pending_with_an_actionable_message() {
+        let fvo = moin_schule();
+        let s = status_for(&fvo, &Observed::default(), None);
+        assert_eq!(s.phase, Some(Phase::Pending));
+        let b = get(&s, c::BUDGET_AVAILABLE);
+        assert_eq!((b.status.as_str(), b.reason.as_str()), ("False", reason::RESSORT_NOT_FOUND));
+        assert!(b.message.contains("\"mk\""), "{}", b.message);
+        assert_eq!(get(&s, c::READY).status, "False");
+    }
+
+    #[test]
+    fn foreign_namespace_is_a_conflict_and_the_onboarding_degraded() {
+        let fvo = moin_schule();
+        let mut observed = Observed::default();
+        observed.namespaces.insert(
+            "mk-moin-schule-dev".into(),
+            crate::controller::observe::NamespaceState::Foreign { claimed_by: None },
+        );
+        let a = admitted(&fvo);
+        let s = status_for(&fvo, &observed, Some(&a));
+        assert_eq!(s.phase, Some(Phase::Degraded));
+        let n = get(&s, c::NAMESPACES_READY);
+        assert_eq!(n.reason, reason::NAMESPACE_CONFLICT);
+        assert!(n.message.contains("mk-moin-schule-dev"));
+        assert!(s.namespaces.iter().any(|n| n.name == "mk-moin-schule-prod" && n.ready), "other environments still provisioned");
+    }
+
+    #[test]
+    fn transition_time_is_kept_while_a_condition_does_not_flip() {
+        let mut fvo = moin_schule();
+        let a = admitted(&fvo);
+        let first = status_for(&fvo, &Observed::default(), Some(&a));
+        fvo.status = Some(first.clone());
+        let envs = desired(&fvo, &PlatformSettings::default()).unwrap();
+        let plan = plan::build(envs, &Observed::default(), Some(&a), DeletionPolicy::Retain);
+        let later = Timestamp::from_second(1_000_000).unwrap();
+        let second = compute(&StatusInput { fvo: &fvo, ressort_found: true, admission: Some(&a), plan: &plan, problems: &[], now: later });
+        assert_eq!(first, second, "a converged status does not change");
+    }
+}

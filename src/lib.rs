@@ -1,0 +1,14 @@
+//! conplus-operator: onboards Fachverfahren of the Ressorts of Lower Saxony onto CONPlus.
+//!
+//! - [`api`]: the custom resources (`FachverfahrenOnboarding`, `Ressort`, `ConformanceProfile`).
+//! - [`resources`]: pure builders of the Kubernetes objects an onboarding produces.
+//! - [`controller`]: the reconcile pipeline (observe → validate → build → apply → status).
+//! - [`conformance`]: the DVC/BSI rule engine, live and offline.
+//! - [`cli`]: the subcommands of the binary.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod api;
+pub mod cli;
+pub mod conformance;
+pub mod controller;
+pub mod resources;
