@@ -8,6 +8,7 @@
 #        CHECKOV_VENV      venv for checkov (default /tmp/checkov-venv; created with `pip install checkov`)
 #        SIZES             corpus sizes (default "1000 10000")
 #        CHECKOV_MAX       skip checkov on corpora larger than this (default 10000)
+#        CONPLUS_BIN       use this conplus-operator binary instead of building one
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,9 +22,13 @@ trap 'rm -rf "$work"' EXIT
 
 [[ -x /usr/bin/time ]] || { echo "/usr/bin/time (GNU time) is required: apt-get install time" >&2; exit 1; }
 
-echo "== building conplus-operator (release)" >&2
-(cd "$root" && CARGO_TARGET_DIR="$target" cargo build --release -q -p conplus-operator)
-bin="$target/release/conplus-operator"
+if [[ -n "${CONPLUS_BIN:-}" ]]; then
+  bin="$CONPLUS_BIN"
+else
+  echo "== building conplus-operator (release)" >&2
+  (cd "$root" && CARGO_TARGET_DIR="$target" cargo build --release -q -p conplus-operator)
+  bin="$target/release/conplus-operator"
+fi
 
 checkov=""
 if [[ -x "$venv/bin/checkov" ]] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q checkov; } >&2; then
@@ -195,7 +200,7 @@ EOF
 # Criterion's figures, when a run left them.
 crit="$target/criterion/conformance"
 crit_lines=""
-for b in evaluate/normal evaluate/veryHigh parse-yaml; do
+for b in evaluate_normal evaluate_veryHigh parse-yaml; do
   est="$crit/$b/new/estimates.json"
   bench_json="$crit/$b/new/benchmark.json"
   if [[ -f "$est" && -f "$bench_json" ]]; then
@@ -205,7 +210,7 @@ est = json.load(open(sys.argv[1])); bench = json.load(open(sys.argv[2]))
 ns = est["median"]["point_estimate"]
 elements = (bench.get("throughput") or {}).get("Elements", 0)
 rate = elements / (ns / 1e9) if ns else 0
-print(f"- `{sys.argv[3]}`: {ns / 1e6:.2f} ms per {elements} objects = {rate:,.0f} objects/s")
+print(f"- `{bench['function_id']}`: {ns / 1e6:.2f} ms per {elements} objects = {rate:,.0f} objects/s")
 PY
 )"$'\n'
   fi

@@ -11,4 +11,7 @@ pub mod api;
 pub mod cli;
 pub mod conformance;
 pub mod controller;
+pub mod leader;
+pub mod rbac;
 pub mod resources;
+pub mod telemetry;

@@ -432,8 +432,25 @@ fn conplus_resources_are_validated_against_their_crd_schema() {
         .map(|f| f["message"].as_str().unwrap())
         .collect();
     assert!(
-        messages.iter().any(|m| m.contains("staging")),
-        "undeclared environment not reported: {messages:?}"
+        messages.iter().any(|m| m.starts_with("spec.access"))
+            && messages.iter().any(|m| m.contains("quota.memory")),
+        "schema errors not reported: {messages:?}"
+    );
+    let long = json_of(&check(
+        &["onboardings/mw-too-long.yaml", "--format", "json"],
+        None,
+    ));
+    let f = &long["findings"][0];
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 63 characters"),
+        "{long}"
+    );
+    assert_eq!(
+        (f["rule"].as_str(), f["line"].as_u64()),
+        (Some("crd-schema"), Some(4))
     );
     assert!(
         j["findings"]

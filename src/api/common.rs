@@ -89,7 +89,6 @@ impl JsonSchema for QuantityValue {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "description": "A Kubernetes quantity: a number with an optional suffix (500m, 2, 4Gi, 100).",
-            "anyOf": [{"type": "integer"}, {"type": "string"}],
             "x-kubernetes-int-or-string": true,
             "pattern": QUANTITY_PATTERN,
             "maxLength": 32,

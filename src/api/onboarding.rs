@@ -154,7 +154,7 @@ pub struct AccessEntry {
     /// Environments the group gets access to; all when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 6))]
-    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(extend("x-kubernetes-list-type" = "set", "items" = {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 63}))]
     pub environments: Option<Vec<String>>,
 }
 

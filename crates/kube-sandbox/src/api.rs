@@ -135,13 +135,20 @@ fn admit(
     if !unknown.is_empty() {
         match opts.validation {
             FieldValidation::Strict => {
-                let list: Vec<String> =
-                    unknown.iter().map(|u| format!("unknown field {}", go_quote(u))).collect();
-                return Err(handled(format!("strict decoding error: {}", list.join(", "))));
+                let list: Vec<String> = unknown
+                    .iter()
+                    .map(|u| format!("unknown field {}", go_quote(u)))
+                    .collect();
+                return Err(handled(format!(
+                    "strict decoding error: {}",
+                    list.join(", ")
+                )));
             }
-            FieldValidation::Warn => {
-                warnings.extend(unknown.iter().map(|u| format!("unknown field {}", go_quote(u))))
-            }
+            FieldValidation::Warn => warnings.extend(
+                unknown
+                    .iter()
+                    .map(|u| format!("unknown field {}", go_quote(u))),
+            ),
             FieldValidation::Ignore => {}
         }
     }
@@ -164,7 +171,9 @@ fn check_kind(def: &ResourceDef, obj: &Value, version: &str) -> Result<(), ApiEr
     }
     let served = def.served_versions();
     let ok_version = av.is_empty()
-        || served.iter().any(|v| crate::registry::api_version(&def.group, v) == av)
+        || served
+            .iter()
+            .any(|v| crate::registry::api_version(&def.group, v) == av)
         || av == crate::registry::api_version(&def.group, version);
     if !ok_version {
         return Err(ApiError::bad_request(format!(
@@ -189,7 +198,9 @@ fn normalize(def: &ResourceDef, obj: &mut Value, old: Option<&Value>, store: &St
             }
         }
         ("", "Secret") => {
-            if let Some(Value::Object(sd)) = obj.as_object_mut().and_then(|o| o.remove("stringData")) {
+            if let Some(Value::Object(sd)) =
+                obj.as_object_mut().and_then(|o| o.remove("stringData"))
+            {
                 for (k, v) in sd {
                     let s = v.as_str().unwrap_or_default();
                     obj["data"][k] = json!(meta::base64(s.as_bytes()));
@@ -199,10 +210,8 @@ fn normalize(def: &ResourceDef, obj: &mut Value, old: Option<&Value>, store: &St
                 obj["type"] = json!("Opaque");
             }
         }
-        ("", "Pod") => {
-            if old.is_none() && obj.pointer("/status/phase").is_none() {
-                obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
-            }
+        ("", "Pod") if old.is_none() && obj.pointer("/status/phase").is_none() => {
+            obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
         }
         ("", "Service") => {
             let spec = &mut obj["spec"];
@@ -227,8 +236,11 @@ fn normalize(def: &ResourceDef, obj: &mut Value, old: Option<&Value>, store: &St
                 match old_ip {
                     Some(ip) => spec["clusterIP"] = ip,
                     None if spec.get("clusterIP").is_none_or(|v| v.as_str() == Some("")) => {
-                        let n = store.next_ip.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        spec["clusterIP"] = json!(format!("10.96.{}.{}", (n / 254) % 256, n % 254 + 1));
+                        let n = store
+                            .next_ip
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        spec["clusterIP"] =
+                            json!(format!("10.96.{}.{}", (n / 254) % 256, n % 254 + 1));
                     }
                     None => {}
                 }
@@ -245,10 +257,10 @@ fn normalize(def: &ResourceDef, obj: &mut Value, old: Option<&Value>, store: &St
                 obj["status"] = json!({"loadBalancer": {}});
             }
         }
-        ("apps", "Deployment" | "StatefulSet" | "ReplicaSet") => {
-            if obj.pointer("/spec/replicas").is_none() && obj.get("spec").is_some() {
-                obj["spec"]["replicas"] = json!(1);
-            }
+        ("apps", "Deployment" | "StatefulSet" | "ReplicaSet")
+            if obj.pointer("/spec/replicas").is_none() && obj.get("spec").is_some() =>
+        {
+            obj["spec"]["replicas"] = json!(1);
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             let terminating = is_deleting(obj);
@@ -264,17 +276,21 @@ fn spec_part(obj: &Value) -> Map<String, Value> {
     obj.as_object()
         .map(|o| {
             o.iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind"))
+                .filter(|(k, _)| {
+                    !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")
+                })
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         })
         .unwrap_or_default()
 }
 
+/// The object without its resourceVersion: two writes that leave this equal are a no-op.
+/// managedFields count (a new co-owner is a change); the field manager keeps timestamps of
+/// unchanged entries, so a repeated identical write stays a no-op.
 fn without_volatile(obj: &Value) -> Value {
     let mut o = obj.clone();
     if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("managedFields");
         m.remove("resourceVersion");
     }
     o
@@ -284,7 +300,10 @@ fn ensure_namespace(st: &State, t: &Target, name: &str) -> Result<(), ApiError> 
     if !t.def.namespaced {
         return Ok(());
     }
-    let ns_gr = GroupResource { group: String::new(), resource: "namespaces".into() };
+    let ns_gr = GroupResource {
+        group: String::new(),
+        resource: "namespaces".into(),
+    };
     match st.get(&ns_gr, "", &t.namespace) {
         None => Err(ApiError::not_found("", "namespaces", &t.namespace)),
         Some(ns) if is_deleting(&ns) => Err(ApiError::forbidden(
@@ -325,7 +344,9 @@ fn create_locked(
 ) -> Result<Reply, ApiError> {
     let def = &t.def;
     if !body.is_object() {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     }
     check_kind(def, &body, &t.version)?;
     let mut obj = body;
@@ -349,7 +370,9 @@ fn create_locked(
     }
     let mut name = name_of(&obj).to_string();
     if name.is_empty()
-        && let Some(prefix) = obj.pointer("/metadata/generateName").and_then(Value::as_str)
+        && let Some(prefix) = obj
+            .pointer("/metadata/generateName")
+            .and_then(Value::as_str)
         && !prefix.is_empty()
     {
         name = format!("{prefix}{}", meta::generate_suffix());
@@ -357,12 +380,17 @@ fn create_locked(
     }
     ensure_namespace(st, t, &name)?;
     if name.is_empty() {
-        return Err(ApiError::invalid(&def.group, &def.kind, "", &[field_error(
-            "metadata.name",
-            ErrorType::Required,
-            None,
-            "name or generateName is required",
-        )]));
+        return Err(ApiError::invalid(
+            &def.group,
+            &def.kind,
+            "",
+            &[field_error(
+                "metadata.name",
+                ErrorType::Required,
+                None,
+                "name or generateName is required",
+            )],
+        ));
     }
     let mut name_errs = meta::validate_name(&name, def.name_rule, "metadata.name");
     if def.custom.is_none() && def.kind == "CustomResourceDefinition" {
@@ -379,7 +407,12 @@ fn create_locked(
     }
     let m = &mut obj["metadata"];
     if let Some(mm) = m.as_object_mut() {
-        for k in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+        for k in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
             mm.remove(k);
         }
         if !applied {
@@ -397,14 +430,23 @@ fn create_locked(
     let mut warnings = Vec::new();
     let mut obj = admit(def, obj, None, opts, &mut warnings)?;
     if def.kind == "CustomResourceDefinition" && def.group == "apiextensions.k8s.io" {
-        let newdef = crd::to_def(&obj).map_err(|e| ApiError::invalid(&def.group, &def.kind, &name, &e))?;
-        if st.def(&newdef.group, &newdef.plural).is_some_and(|d| d.custom.is_none()) {
-            return Err(ApiError::invalid(&def.group, &def.kind, &name, &[field_error(
-                "spec.names.plural",
-                ErrorType::Invalid,
-                Some(json!(newdef.plural)),
-                "conflicts with a built-in resource",
-            )]));
+        let newdef =
+            crd::to_def(&obj).map_err(|e| ApiError::invalid(&def.group, &def.kind, &name, &e))?;
+        if st
+            .def(&newdef.group, &newdef.plural)
+            .is_some_and(|d| d.custom.is_none())
+        {
+            return Err(ApiError::invalid(
+                &def.group,
+                &def.kind,
+                &name,
+                &[field_error(
+                    "spec.names.plural",
+                    ErrorType::Invalid,
+                    Some(json!(newdef.plural)),
+                    "conflicts with a built-in resource",
+                )],
+            ));
         }
         let mut f = finalizers_of(&obj);
         if !f.iter().any(|x| x == crd::CLEANUP_FINALIZER) {
@@ -416,30 +458,52 @@ fn create_locked(
         }
     }
     if !applied {
-        obj = field_manager::record_update(None, &obj, &opts.manager, t.subresource(), &def.type_schema, &meta::now());
+        obj = field_manager::record_update(
+            None,
+            &obj,
+            &opts.manager,
+            t.subresource(),
+            &def.type_schema,
+            &meta::now(),
+        );
     }
     if st.get(&t.gr(), &t.namespace_for(def), &name).is_some() {
         return Err(ApiError::already_exists(&def.group, &def.plural, &name));
     }
     if opts.dry_run {
-        return Ok(Reply { code: 201, body: to_version(def, &obj, &t.version), warnings });
+        return Ok(Reply {
+            code: 201,
+            body: to_version(def, &obj, &t.version),
+            warnings,
+        });
     }
     let stored = st.put(&t.gr(), obj);
     if def.group.is_empty() && def.kind == "Namespace" {
         create_default_service_account(st, &name);
     }
-    Ok(Reply { code: 201, body: to_version(def, &stored, &t.version), warnings })
+    Ok(Reply {
+        code: 201,
+        body: to_version(def, &stored, &t.version),
+        warnings,
+    })
 }
 
 impl Target {
     fn namespace_for(&self, def: &ResourceDef) -> String {
-        if def.namespaced { self.namespace.clone() } else { String::new() }
+        if def.namespaced {
+            self.namespace.clone()
+        } else {
+            String::new()
+        }
     }
 }
 
 /// What kube-controller-manager's service account controller does for a new namespace.
 pub fn create_default_service_account(st: &mut State, ns: &str) {
-    let gr = GroupResource { group: String::new(), resource: "serviceaccounts".into() };
+    let gr = GroupResource {
+        group: String::new(),
+        resource: "serviceaccounts".into(),
+    };
     if st.get(&gr, ns, "default").is_some() {
         return;
     }
@@ -455,7 +519,9 @@ pub fn create_default_service_account(st: &mut State, ns: &str) {
 pub fn update(store: &Store, t: &Target, body: Value, opts: &WriteOpts) -> Result<Reply, ApiError> {
     let def = &t.def;
     if !body.is_object() {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     }
     check_kind(def, &body, &t.version)?;
     let body_name = name_of(&body);
@@ -483,7 +549,10 @@ pub fn update(store: &Store, t: &Target, body: Value, opts: &WriteOpts) -> Resul
     }
     let mut new = body;
     if new.pointer("/metadata/managedFields").is_none() {
-        new["metadata"]["managedFields"] = live.pointer("/metadata/managedFields").cloned().unwrap_or(json!([]));
+        new["metadata"]["managedFields"] = live
+            .pointer("/metadata/managedFields")
+            .cloned()
+            .unwrap_or(json!([]));
     }
     commit_update(&mut st, store, t, &live, new, opts, false)
 }
@@ -524,7 +593,10 @@ fn commit_update(
         }
         Some("finalize") => {
             let mut merged = (**live).clone();
-            merged["spec"]["finalizers"] = new.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+            merged["spec"]["finalizers"] = new
+                .pointer("/spec/finalizers")
+                .cloned()
+                .unwrap_or(json!([]));
             new = merged;
         }
         _ => {
@@ -541,7 +613,15 @@ fn commit_update(
         }
     }
     // Fields only the server sets.
-    for k in ["name", "namespace", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+    for k in [
+        "name",
+        "namespace",
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+    ] {
         match live["metadata"].get(k) {
             Some(v) => new["metadata"][k] = v.clone(),
             None => {
@@ -559,55 +639,96 @@ fn commit_update(
     let mut new = admit(def, new, Some(live), opts, &mut warnings)?;
     if is_deleting(live) {
         let old_f = finalizers_of(live);
-        let added: Vec<String> = finalizers_of(&new).into_iter().filter(|f| !old_f.contains(f)).collect();
+        let added: Vec<String> = finalizers_of(&new)
+            .into_iter()
+            .filter(|f| !old_f.contains(f))
+            .collect();
         if !added.is_empty() {
-            return Err(ApiError::invalid(&def.group, &def.kind, &t.name, &[field_error(
-                "metadata.finalizers",
-                ErrorType::Forbidden,
-                None,
-                &format!("no new finalizers can be added if the object is being deleted, found new finalizers {}", serde_json::to_string(&added).unwrap_or_default()),
-            )]));
+            return Err(ApiError::invalid(
+                &def.group,
+                &def.kind,
+                &t.name,
+                &[field_error(
+                    "metadata.finalizers",
+                    ErrorType::Forbidden,
+                    None,
+                    &format!(
+                        "no new finalizers can be added if the object is being deleted, found new finalizers {}",
+                        serde_json::to_string(&added).unwrap_or_default()
+                    ),
+                )],
+            ));
         }
     }
     if def.kind == "CustomResourceDefinition" && def.group == "apiextensions.k8s.io" {
-        let newdef = crd::to_def(&new).map_err(|e| ApiError::invalid(&def.group, &def.kind, &t.name, &e))?;
+        let newdef =
+            crd::to_def(&new).map_err(|e| ApiError::invalid(&def.group, &def.kind, &t.name, &e))?;
         if !opts.dry_run {
             st.defs.insert(newdef.key(), Arc::new(newdef));
         }
     }
     if def.uses_generation && spec_part(&new) != spec_part(live) {
-        let g = live.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+        let g = live
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         new["metadata"]["generation"] = json!(g + 1);
     }
     if !applied {
-        new = field_manager::record_update(Some(live), &new, &opts.manager, t.subresource(), &def.type_schema, &meta::now());
+        new = field_manager::record_update(
+            Some(live),
+            &new,
+            &opts.manager,
+            t.subresource(),
+            &def.type_schema,
+            &meta::now(),
+        );
     }
     // Unchanged object: no write, no new resourceVersion (as apiserver).
     if without_volatile(&new) == without_volatile(live) {
-        return Ok(Reply { code: 200, body: to_version(def, live, &t.version), warnings });
+        return Ok(Reply {
+            code: 200,
+            body: to_version(def, live, &t.version),
+            warnings,
+        });
     }
     if opts.dry_run {
-        return Ok(Reply { code: 200, body: to_version(def, &new, &t.version), warnings });
+        return Ok(Reply {
+            code: 200,
+            body: to_version(def, &new, &t.version),
+            warnings,
+        });
     }
     if is_deleting(&new) && finalizers_of(&new).is_empty() && !namespace_waits(def, &new) {
         st.put(&t.gr(), new);
         let removed = st.remove(&t.gr(), &t.namespace, &t.name);
         store.gc_notify.notify_one();
         let body = removed.map(|r| (*r).clone()).unwrap_or(Value::Null);
-        return Ok(Reply { code: 200, body: to_version(def, &body, &t.version), warnings });
+        return Ok(Reply {
+            code: 200,
+            body: to_version(def, &body, &t.version),
+            warnings,
+        });
     }
     let stored = st.put(&t.gr(), new);
     if is_deleting(&stored) {
         store.gc_notify.notify_one();
     }
-    Ok(Reply { code: 200, body: to_version(def, &stored, &t.version), warnings })
+    Ok(Reply {
+        code: 200,
+        body: to_version(def, &stored, &t.version),
+        warnings,
+    })
 }
 
 /// A namespace stays until its `spec.finalizers` are gone too.
 fn namespace_waits(def: &ResourceDef, obj: &Value) -> bool {
     def.group.is_empty()
         && def.kind == "Namespace"
-        && obj.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty())
+        && obj
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
 }
 
 /// The patch types apiserver accepts.
@@ -635,7 +756,11 @@ impl PatchType {
 
 /// The media types a resource accepts for PATCH.
 pub fn accepted_patch_types(def: &ResourceDef) -> Vec<&'static str> {
-    let mut v = vec!["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"];
+    let mut v = vec![
+        "application/json-patch+json",
+        "application/merge-patch+json",
+        "application/apply-patch+yaml",
+    ];
     if def.custom.is_none() {
         v.push("application/strategic-merge-patch+json");
     }
@@ -643,7 +768,13 @@ pub fn accepted_patch_types(def: &ResourceDef) -> Vec<&'static str> {
 }
 
 /// PATCH in all four flavours.
-pub fn patch(store: &Store, t: &Target, pt: PatchType, raw: &[u8], opts: &WriteOpts) -> Result<Reply, ApiError> {
+pub fn patch(
+    store: &Store,
+    t: &Target,
+    pt: PatchType,
+    raw: &[u8],
+    opts: &WriteOpts,
+) -> Result<Reply, ApiError> {
     let def = &t.def;
     if pt == PatchType::Strategic && def.custom.is_some() {
         return Err(ApiError::unsupported_media_type(
@@ -652,9 +783,11 @@ pub fn patch(store: &Store, t: &Target, pt: PatchType, raw: &[u8], opts: &WriteO
         ));
     }
     let patch: Value = if pt == PatchType::Apply {
-        serde_yaml::from_slice(raw).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
+        serde_yaml::from_slice(raw)
+            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
     } else {
-        serde_json::from_slice(raw).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
+        serde_json::from_slice(raw)
+            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?
     };
     if pt == PatchType::Apply {
         if !opts.manager_given {
@@ -663,7 +796,10 @@ pub fn patch(store: &Store, t: &Target, pt: PatchType, raw: &[u8], opts: &WriteO
             ));
         }
         check_kind(def, &patch, &t.version)?;
-        if patch.get("kind").is_none_or(|k| k.as_str().is_none_or(str::is_empty)) {
+        if patch
+            .get("kind")
+            .is_none_or(|k| k.as_str().is_none_or(str::is_empty))
+        {
             return Err(ApiError::bad_request("invalid object type: /, Kind="));
         }
         let n = name_of(&patch);
@@ -686,8 +822,16 @@ pub fn patch(store: &Store, t: &Target, pt: PatchType, raw: &[u8], opts: &WriteO
         if def.namespaced {
             applied["metadata"]["namespace"] = json!(t.namespace);
         }
-        let obj = field_manager::apply(None, &applied, &opts.manager, t.subresource(), opts.force, &def.type_schema, &meta::now())
-            .map_err(|e| apply_error(def, &t.name, e))?;
+        let obj = field_manager::apply(
+            None,
+            &applied,
+            &opts.manager,
+            t.subresource(),
+            opts.force,
+            &def.type_schema,
+            &meta::now(),
+        )
+        .map_err(|e| apply_error(def, &t.name, e))?;
         return create_locked(&mut st, store, t, obj, opts, true);
     };
     let new = match pt {
@@ -701,7 +845,11 @@ pub fn patch(store: &Store, t: &Target, pt: PatchType, raw: &[u8], opts: &WriteO
                 .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
             let mut doc = (*live).clone();
             json_patch::patch(&mut doc, &ops).map_err(|e| {
-                ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}"))
+                ApiError::new(
+                    422,
+                    "Invalid",
+                    format!("the server rejected our request due to an error in our request: {e}"),
+                )
             })?;
             doc
         }
@@ -709,8 +857,16 @@ pub fn patch(store: &Store, t: &Target, pt: PatchType, raw: &[u8], opts: &WriteO
             .map_err(|e| ApiError::bad_request(e.to_string()))?,
         PatchType::Apply => {
             let applied = apply_config(def, &patch, t);
-            field_manager::apply(Some(&live), &applied, &opts.manager, t.subresource(), opts.force, &def.type_schema, &meta::now())
-                .map_err(|e| apply_error(def, &t.name, e))?
+            field_manager::apply(
+                Some(&live),
+                &applied,
+                &opts.manager,
+                t.subresource(),
+                opts.force,
+                &def.type_schema,
+                &meta::now(),
+            )
+            .map_err(|e| apply_error(def, &t.name, e))?
         }
     };
     // A resourceVersion in the patch is a precondition.
@@ -727,7 +883,9 @@ fn apply_config(def: &ResourceDef, patch: &Value, t: &Target) -> Value {
     applied["apiVersion"] = json!(def.api_version());
     if let Some(o) = applied.as_object_mut() {
         match t.sub.as_deref() {
-            Some(_) => o.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status")),
+            Some(_) => {
+                o.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status"))
+            }
             None if def.has_status => {
                 o.remove("status");
             }
@@ -741,9 +899,14 @@ fn apply_error(def: &ResourceDef, name: &str, e: ApplyError) -> ApiError {
     match e {
         ApplyError::Conflicts(conflicts) => {
             let message = if conflicts.len() == 1 {
-                format!("Apply failed with 1 conflict: conflict with {}: {}", go_quote(&conflicts[0].manager), conflicts[0].field)
+                format!(
+                    "Apply failed with 1 conflict: conflict with {}: {}",
+                    go_quote(&conflicts[0].manager),
+                    conflicts[0].field
+                )
             } else {
-                let mut managers: Vec<&str> = conflicts.iter().map(|c| c.manager.as_str()).collect();
+                let mut managers: Vec<&str> =
+                    conflicts.iter().map(|c| c.manager.as_str()).collect();
                 managers.sort_unstable();
                 managers.dedup();
                 let mut lines = Vec::new();
@@ -753,7 +916,11 @@ fn apply_error(def: &ResourceDef, name: &str, e: ApplyError) -> ApiError {
                         lines.push(format!("- {}", c.field));
                     }
                 }
-                format!("Apply failed with {} conflicts: {}", conflicts.len(), lines.join("\n"))
+                format!(
+                    "Apply failed with {} conflicts: {}",
+                    conflicts.len(),
+                    lines.join("\n")
+                )
             };
             let causes: Vec<Value> = conflicts
                 .iter()
@@ -761,12 +928,17 @@ fn apply_error(def: &ResourceDef, name: &str, e: ApplyError) -> ApiError {
                 .collect();
             ApiError::new(409, "Conflict", message).with_details(json!({"causes": causes}))
         }
-        ApplyError::Invalid(m) => ApiError::invalid(&def.group, &def.kind, name, &[FieldError {
-            field: String::new(),
-            error_type: ErrorType::Invalid,
-            value: None,
-            detail: m,
-        }]),
+        ApplyError::Invalid(m) => ApiError::invalid(
+            &def.group,
+            &def.kind,
+            name,
+            &[FieldError {
+                field: String::new(),
+                error_type: ErrorType::Invalid,
+                value: None,
+                detail: m,
+            }],
+        ),
     }
 }
 
@@ -775,7 +947,11 @@ pub fn delete(store: &Store, t: &Target, opts: &DeleteOpts) -> Result<Reply, Api
     let mut st = store.write();
     let r = delete_locked(&mut st, &t.def, &t.namespace, &t.name, opts)?;
     store.gc_notify.notify_one();
-    Ok(Reply { code: r.0, body: to_version(&t.def, &r.1, &t.version), warnings: Vec::new() })
+    Ok(Reply {
+        code: r.0,
+        body: to_version(&t.def, &r.1, &t.version),
+        warnings: Vec::new(),
+    })
 }
 
 /// Deletes under the lock (also used by the garbage collector and deletecollection).
@@ -788,33 +964,52 @@ pub fn delete_locked(
     opts: &DeleteOpts,
 ) -> Result<(u16, Value), ApiError> {
     let gr = def.key();
-    let live = st.get(&gr, ns, name).ok_or_else(|| ApiError::not_found(&def.group, &def.plural, name))?;
+    let live = st
+        .get(&gr, ns, name)
+        .ok_or_else(|| ApiError::not_found(&def.group, &def.plural, name))?;
     if let Some(uid) = &opts.precondition_uid
         && uid != uid_of(&live)
     {
-        return Err(ApiError::conflict(&def.group, &def.plural, name, &format!(
-            "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-            uid_of(&live)
-        )));
+        return Err(ApiError::conflict(
+            &def.group,
+            &def.plural,
+            name,
+            &format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                uid_of(&live)
+            ),
+        ));
     }
     if let Some(rv) = &opts.precondition_rv
         && rv != rv_of(&live)
     {
-        return Err(ApiError::conflict(&def.group, &def.plural, name, &format!(
-            "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-            rv_of(&live)
-        )));
+        return Err(ApiError::conflict(
+            &def.group,
+            &def.plural,
+            name,
+            &format!(
+                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                rv_of(&live)
+            ),
+        ));
     }
     let is_namespace = def.group.is_empty() && def.kind == "Namespace";
     if is_namespace && matches!(name, "default" | "kube-system" | "kube-public") {
-        return Err(ApiError::forbidden("", "namespaces", name, "this namespace may not be deleted"));
+        return Err(ApiError::forbidden(
+            "",
+            "namespaces",
+            name,
+            "this namespace may not be deleted",
+        ));
     }
     let mut finalizers = finalizers_of(&live);
     match opts.propagation.as_deref() {
         Some("Foreground") if !finalizers.iter().any(|f| f == "foregroundDeletion") => {
             finalizers.push("foregroundDeletion".into())
         }
-        Some("Orphan") if !finalizers.iter().any(|f| f == "orphan") => finalizers.push("orphan".into()),
+        Some("Orphan") if !finalizers.iter().any(|f| f == "orphan") => {
+            finalizers.push("orphan".into())
+        }
         _ => {}
     }
     let is_crd = def.group == "apiextensions.k8s.io" && def.kind == "CustomResourceDefinition";

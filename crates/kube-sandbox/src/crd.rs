@@ -18,7 +18,12 @@ pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io"
 /// builds its resource definition.
 pub fn to_def(obj: &Value) -> Result<ResourceDef, Vec<FieldError>> {
     let crd: CustomResourceDefinition = serde_json::from_value(obj.clone()).map_err(|e| {
-        vec![field_error("spec", ErrorType::Invalid, None, &e.to_string())]
+        vec![field_error(
+            "spec",
+            ErrorType::Invalid,
+            None,
+            &e.to_string(),
+        )]
     })?;
     let spec = &crd.spec;
     let names = &spec.names;
@@ -36,19 +41,44 @@ pub fn to_def(obj: &Value) -> Result<ResourceDef, Vec<FieldError>> {
     if spec.group.is_empty() {
         errs.push(field_error("spec.group", ErrorType::Required, None, ""));
     } else if !spec.group.contains('.') {
-        errs.push(field_error("spec.group", ErrorType::Invalid, Some(json!(spec.group)), "should be a domain with at least one dot"));
+        errs.push(field_error(
+            "spec.group",
+            ErrorType::Invalid,
+            Some(json!(spec.group)),
+            "should be a domain with at least one dot",
+        ));
     }
     if names.plural.is_empty() {
-        errs.push(field_error("spec.names.plural", ErrorType::Required, None, ""));
+        errs.push(field_error(
+            "spec.names.plural",
+            ErrorType::Required,
+            None,
+            "",
+        ));
     }
     if names.kind.is_empty() {
-        errs.push(field_error("spec.names.kind", ErrorType::Required, None, ""));
+        errs.push(field_error(
+            "spec.names.kind",
+            ErrorType::Required,
+            None,
+            "",
+        ));
     }
     if spec.scope != "Namespaced" && spec.scope != "Cluster" {
-        errs.push(field_error("spec.scope", ErrorType::NotSupported, Some(json!(spec.scope)), "supported values: \"Cluster\", \"Namespaced\""));
+        errs.push(field_error(
+            "spec.scope",
+            ErrorType::NotSupported,
+            Some(json!(spec.scope)),
+            "supported values: \"Cluster\", \"Namespaced\"",
+        ));
     }
     if spec.versions.is_empty() {
-        errs.push(field_error("spec.versions", ErrorType::Invalid, Some(json!([])), "must have exactly one version marked as storage version"));
+        errs.push(field_error(
+            "spec.versions",
+            ErrorType::Invalid,
+            Some(json!([])),
+            "must have exactly one version marked as storage version",
+        ));
     }
     let storage: Vec<_> = spec.versions.iter().filter(|v| v.storage).collect();
     if storage.len() != 1 && !spec.versions.is_empty() {
@@ -65,11 +95,23 @@ pub fn to_def(obj: &Value) -> Result<ResourceDef, Vec<FieldError>> {
     let mut storage_version = String::new();
     let mut type_schema = TypeSchema::Deduced;
     for (i, v) in spec.versions.iter().enumerate() {
-        let Some(schema) = v.schema.as_ref().and_then(|s| s.open_api_v3_schema.as_ref()) else {
-            errs.push(field_error(&format!("spec.versions[{i}].schema.openAPIV3Schema"), ErrorType::Required, None, "schemas are required"));
+        let Some(schema) = v
+            .schema
+            .as_ref()
+            .and_then(|s| s.open_api_v3_schema.as_ref())
+        else {
+            errs.push(field_error(
+                &format!("spec.versions[{i}].schema.openAPIV3Schema"),
+                ErrorType::Required,
+                None,
+                "schemas are required",
+            ));
             continue;
         };
-        let root = RootInfo { api_version: api_version(&spec.group, &v.name), kind: names.kind.clone() };
+        let root = RootInfo {
+            api_version: api_version(&spec.group, &v.name),
+            kind: names.kind.clone(),
+        };
         match SchemaValidator::new(schema, root) {
             Ok(val) => {
                 validators.insert(v.name.clone(), Arc::new(val));
@@ -109,16 +151,21 @@ pub fn to_def(obj: &Value) -> Result<ResourceDef, Vec<FieldError>> {
     }
     // Storage version first: it is the preferred one in discovery.
     versions.sort_by_key(|v| *v != storage_version);
-    let has_status = spec
-        .versions
-        .iter()
-        .any(|v| v.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some());
+    let has_status = spec.versions.iter().any(|v| {
+        v.subresources
+            .as_ref()
+            .and_then(|s| s.status.as_ref())
+            .is_some()
+    });
     Ok(ResourceDef {
         group: spec.group.clone(),
         version: storage_version,
         kind: names.kind.clone(),
         plural: names.plural.clone(),
-        singular: names.singular.clone().unwrap_or_else(|| names.kind.to_lowercase()),
+        singular: names
+            .singular
+            .clone()
+            .unwrap_or_else(|| names.kind.to_lowercase()),
         namespaced: spec.scope == "Namespaced",
         short_names: names.short_names.clone().unwrap_or_default(),
         categories: names.categories.clone().unwrap_or_default(),
@@ -126,7 +173,12 @@ pub fn to_def(obj: &Value) -> Result<ResourceDef, Vec<FieldError>> {
         uses_generation: true,
         delete_returns_object: true,
         name_rule: NameRule::Subdomain,
-        custom: Some(CustomInfo { versions, validators, columns, crd_name: name }),
+        custom: Some(CustomInfo {
+            versions,
+            validators,
+            columns,
+            crd_name: name,
+        }),
         type_schema: Arc::new(type_schema),
     })
 }
@@ -137,7 +189,12 @@ pub fn accepted_status(obj: &Value, now: &str, terminating: bool) -> Value {
     let storage: Vec<Value> = obj
         .pointer("/spec/versions")
         .and_then(Value::as_array)
-        .map(|vs| vs.iter().filter(|v| v["storage"] == json!(true)).map(|v| v["name"].clone()).collect())
+        .map(|vs| {
+            vs.iter()
+                .filter(|v| v["storage"] == json!(true))
+                .map(|v| v["name"].clone())
+                .collect()
+        })
         .unwrap_or_default();
     let mut conditions = vec![
         json!({"type": "NamesAccepted", "status": "True", "lastTransitionTime": now, "reason": "NoConflicts", "message": "no conflicts found"}),
@@ -149,7 +206,10 @@ pub fn accepted_status(obj: &Value, now: &str, terminating: bool) -> Value {
     // Keep earlier transition times when the conditions did not change.
     if let Some(old) = obj.pointer("/status/conditions").and_then(Value::as_array) {
         for c in &mut conditions {
-            if let Some(o) = old.iter().find(|o| o["type"] == c["type"] && o["status"] == c["status"]) {
+            if let Some(o) = old
+                .iter()
+                .find(|o| o["type"] == c["type"] && o["status"] == c["status"])
+            {
                 c["lastTransitionTime"] = o["lastTransitionTime"].clone();
             }
         }

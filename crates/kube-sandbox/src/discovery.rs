@@ -46,7 +46,10 @@ pub fn api_versions(server: &str) -> Value {
 }
 
 fn group_json(name: &str, versions: &[String]) -> Value {
-    let vs: Vec<Value> = versions.iter().map(|v| json!({"groupVersion": api_version(name, v), "version": v})).collect();
+    let vs: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": api_version(name, v), "version": v}))
+        .collect();
     json!({"name": name, "versions": vs, "preferredVersion": vs.first().cloned().unwrap_or(json!({}))})
 }
 
@@ -102,7 +105,9 @@ pub fn resource_list(defs: &[Arc<ResourceDef>], group: &str, version: &str) -> O
     if resources.is_empty() {
         return None;
     }
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": api_version(group, version), "resources": resources}))
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": api_version(group, version), "resources": resources}),
+    )
 }
 
 /// The aggregated discovery (`apidiscovery.k8s.io/v2`) for `/api` (core) or `/apis`.
@@ -147,15 +152,23 @@ pub fn aggregated(defs: &[Arc<ResourceDef>], core: bool) -> Value {
 }
 
 /// The `Content-Type` of an aggregated discovery answer.
-pub const AGGREGATED_CONTENT_TYPE: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+pub const AGGREGATED_CONTENT_TYPE: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 /// `/openapi/v3`: one entry per served group version.
 pub fn openapi_v3_root(defs: &[Arc<ResourceDef>], rv: u64) -> Value {
     let mut paths = serde_json::Map::new();
     for (g, versions) in groups(defs) {
         for v in versions {
-            let key = if g.is_empty() { format!("api/{v}") } else { format!("apis/{g}/{v}") };
-            paths.insert(key.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={rv:016X}")}));
+            let key = if g.is_empty() {
+                format!("api/{v}")
+            } else {
+                format!("apis/{g}/{v}")
+            };
+            paths.insert(
+                key.clone(),
+                json!({"serverRelativeURL": format!("/openapi/v3/{key}?hash={rv:016X}")}),
+            );
         }
     }
     json!({"paths": paths})
@@ -164,7 +177,11 @@ pub fn openapi_v3_root(defs: &[Arc<ResourceDef>], rv: u64) -> Value {
 /// `/openapi/v3/apis/<g>/<v>`: the operations of a group version, with the query parameters
 /// kubectl checks for (`fieldValidation`, `fieldManager`, `dryRun`). Schemas are open
 /// (`x-kubernetes-preserve-unknown-fields`), the server validates.
-pub fn openapi_v3_group_version(defs: &[Arc<ResourceDef>], group: &str, version: &str) -> Option<Value> {
+pub fn openapi_v3_group_version(
+    defs: &[Arc<ResourceDef>],
+    group: &str,
+    version: &str,
+) -> Option<Value> {
     let mut paths = serde_json::Map::new();
     let mut schemas = serde_json::Map::new();
     let params = json!([
@@ -173,7 +190,11 @@ pub fn openapi_v3_group_version(defs: &[Arc<ResourceDef>], group: &str, version:
         {"name": "fieldValidation", "in": "query", "schema": {"type": "string"}},
         {"name": "force", "in": "query", "schema": {"type": "boolean"}},
     ]);
-    let prefix = if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{group}/{version}") };
+    let prefix = if group.is_empty() {
+        format!("/api/{version}")
+    } else {
+        format!("/apis/{group}/{version}")
+    };
     let mut any = false;
     for d in defs.iter().filter(|d| serves(d, group, version)) {
         any = true;
@@ -184,11 +205,23 @@ pub fn openapi_v3_group_version(defs: &[Arc<ResourceDef>], group: &str, version:
         let op = |verb: &str| json!({"operationId": format!("{verb}{}", d.kind), "parameters": params, "responses": ok, "x-kubernetes-action": verb, "x-kubernetes-group-version-kind": gvk});
         let item = format!(
             "{prefix}/{}{}/{{name}}",
-            if d.namespaced { "namespaces/{namespace}/" } else { "" },
+            if d.namespaced {
+                "namespaces/{namespace}/"
+            } else {
+                ""
+            },
             d.plural
         );
         paths.insert(item, json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}));
-        let coll = format!("{prefix}/{}{}", if d.namespaced { "namespaces/{namespace}/" } else { "" }, d.plural);
+        let coll = format!(
+            "{prefix}/{}{}",
+            if d.namespaced {
+                "namespaces/{namespace}/"
+            } else {
+                ""
+            },
+            d.plural
+        );
         paths.insert(coll, json!({"get": op("list"), "post": op("post")}));
         schemas.insert(
             schema_name,

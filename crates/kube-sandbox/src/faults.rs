@@ -10,7 +10,10 @@ use crate::store::Store;
 #[derive(Debug, Clone, PartialEq)]
 pub enum FaultAction {
     /// Answer with this HTTP status (as a `metav1.Status` of the matching reason).
-    Fail { status: u16, retry_after: Option<u64> },
+    Fail {
+        status: u16,
+        retry_after: Option<u64>,
+    },
     /// Wait this long, then serve the request normally.
     Delay(Duration),
 }
@@ -48,7 +51,10 @@ impl Fault {
             resource: None,
             namespace: None,
             name: None,
-            action: FaultAction::Fail { status: 500, retry_after: None },
+            action: FaultAction::Fail {
+                status: 500,
+                retry_after: None,
+            },
             limit: Limit::Forever,
         }
     }
@@ -83,7 +89,10 @@ impl Fault {
             FaultAction::Fail { retry_after, .. } => retry_after,
             FaultAction::Delay(_) => None,
         };
-        self.action = FaultAction::Fail { status, retry_after };
+        self.action = FaultAction::Fail {
+            status,
+            retry_after,
+        };
         self
     }
 
@@ -93,7 +102,10 @@ impl Fault {
             FaultAction::Fail { status, .. } => status,
             FaultAction::Delay(_) => 429,
         };
-        self.action = FaultAction::Fail { status, retry_after: Some(secs) };
+        self.action = FaultAction::Fail {
+            status,
+            retry_after: Some(secs),
+        };
         self
     }
 
@@ -117,7 +129,10 @@ impl Fault {
 
     fn matches(&self, req: &FaultTarget<'_>) -> bool {
         let m = |want: &Option<String>, got: &str| want.as_deref().is_none_or(|w| w == got);
-        m(&self.verb, req.verb) && m(&self.resource, req.resource) && m(&self.namespace, req.namespace) && m(&self.name, req.name)
+        m(&self.verb, req.verb)
+            && m(&self.resource, req.resource)
+            && m(&self.namespace, req.namespace)
+            && m(&self.name, req.name)
     }
 }
 
@@ -151,7 +166,10 @@ impl std::fmt::Debug for Faults {
 
 impl Faults {
     pub(crate) fn new(store: Arc<Store>) -> Self {
-        Self { rules: Arc::default(), store }
+        Self {
+            rules: Arc::default(),
+            store,
+        }
     }
 
     /// Adds a fault rule; rules are checked in the order injected, the first live match applies.
@@ -162,7 +180,11 @@ impl Faults {
             Limit::For(d) => (None, Some(Instant::now() + d)),
         };
         if let Ok(mut rules) = self.rules.lock() {
-            rules.push(Rule { fault, remaining, until });
+            rules.push(Rule {
+                fault,
+                remaining,
+                until,
+            });
         }
     }
 

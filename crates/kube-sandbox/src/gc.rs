@@ -64,7 +64,10 @@ pub fn pass(st: &mut State) -> bool {
         for obj in map.values() {
             owners.insert(
                 uid_of(obj).to_string(),
-                Owner { deleting: is_deleting(obj), finalizers: finalizers_of(obj) },
+                Owner {
+                    deleting: is_deleting(obj),
+                    finalizers: finalizers_of(obj),
+                },
             );
             all.push((gr.clone(), obj.clone()));
         }
@@ -72,7 +75,12 @@ pub fn pass(st: &mut State) -> bool {
     let mut blocking: HashMap<String, usize> = HashMap::new();
     let mut dependents: HashMap<String, usize> = HashMap::new();
     for (gr, obj) in &all {
-        let Some(refs) = obj.pointer("/metadata/ownerReferences").and_then(Value::as_array) else { continue };
+        let Some(refs) = obj
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+        else {
+            continue;
+        };
         if refs.is_empty() {
             continue;
         }
@@ -89,7 +97,9 @@ pub fn pass(st: &mut State) -> bool {
                 *blocking.entry(uid.to_string()).or_default() += 1;
             }
             match owners.get(uid) {
-                Some(o) if o.deleting && o.finalizers.iter().any(|f| f == "orphan") => orphaned = true,
+                Some(o) if o.deleting && o.finalizers.iter().any(|f| f == "orphan") => {
+                    orphaned = true
+                }
                 Some(o) if o.deleting && o.finalizers.iter().any(|f| f == "foregroundDeletion") => {
                     foreground = true;
                     keep.push(r.clone());
@@ -119,14 +129,23 @@ pub fn pass(st: &mut State) -> bool {
         }
         // Every owner is gone (or going): delete the dependent.
         let Some(def) = def_of(st, gr) else { continue };
-        let propagation = if foreground { "Foreground" } else { "Background" };
-        let opts = DeleteOpts { propagation: Some(propagation.into()), ..DeleteOpts::default() };
+        let propagation = if foreground {
+            "Foreground"
+        } else {
+            "Background"
+        };
+        let opts = DeleteOpts {
+            propagation: Some(propagation.into()),
+            ..DeleteOpts::default()
+        };
         let owners_gone = refs.iter().all(|r| {
             let uid = r.get("uid").and_then(Value::as_str).unwrap_or("");
             owners.get(uid).is_none_or(|o| o.deleting)
         });
         let any_absent_or_fg = foreground
-            || refs.iter().any(|r| owners.get(r.get("uid").and_then(Value::as_str).unwrap_or("")).is_none());
+            || refs
+                .iter()
+                .any(|r| !owners.contains_key(r.get("uid").and_then(Value::as_str).unwrap_or("")));
         if owners_gone && any_absent_or_fg && delete_locked(st, &def, &ns, &name, &opts).is_ok() {
             changed = true;
         }
@@ -145,7 +164,11 @@ pub fn pass(st: &mut State) -> bool {
         if dependents.get(uid).copied().unwrap_or(0) == 0 {
             f.retain(|x| x != "orphan");
         }
-        if f.len() != before && st.get(gr, namespace_of(obj), name_of(obj)).is_some_and(|cur| cur == *obj) {
+        if f.len() != before
+            && st
+                .get(gr, namespace_of(obj), name_of(obj))
+                .is_some_and(|cur| cur == *obj)
+        {
             set_finalizers(st, gr, obj, f);
             changed = true;
         }
@@ -153,7 +176,10 @@ pub fn pass(st: &mut State) -> bool {
     changed |= namespaces(st);
     changed |= crds(st);
     // Anything deleting without finalizers goes.
-    let ns_gr = GroupResource { group: String::new(), resource: "namespaces".into() };
+    let ns_gr = GroupResource {
+        group: String::new(),
+        resource: "namespaces".into(),
+    };
     let done: Vec<(GroupResource, String, String)> = st
         .objects
         .iter()
@@ -161,9 +187,18 @@ pub fn pass(st: &mut State) -> bool {
         .filter(|(gr, o)| {
             is_deleting(o)
                 && finalizers_of(o).is_empty()
-                && !(**gr == ns_gr && o.pointer("/spec/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty()))
+                && !(**gr == ns_gr
+                    && o.pointer("/spec/finalizers")
+                        .and_then(Value::as_array)
+                        .is_some_and(|a| !a.is_empty()))
         })
-        .map(|(gr, o)| (gr.clone(), namespace_of(o).to_string(), name_of(o).to_string()))
+        .map(|(gr, o)| {
+            (
+                gr.clone(),
+                namespace_of(o).to_string(),
+                name_of(o).to_string(),
+            )
+        })
         .collect();
     for (gr, ns, name) in done {
         st.remove(&gr, &ns, &name);
@@ -175,8 +210,15 @@ pub fn pass(st: &mut State) -> bool {
 /// The namespace controller: empties terminating namespaces, then drops their `kubernetes`
 /// finalizer.
 fn namespaces(st: &mut State) -> bool {
-    let ns_gr = GroupResource { group: String::new(), resource: "namespaces".into() };
-    let terminating: Vec<Arc<Value>> = st.list(&ns_gr, None).into_iter().filter(|n| is_deleting(n)).collect();
+    let ns_gr = GroupResource {
+        group: String::new(),
+        resource: "namespaces".into(),
+    };
+    let terminating: Vec<Arc<Value>> = st
+        .list(&ns_gr, None)
+        .into_iter()
+        .filter(|n| is_deleting(n))
+        .collect();
     let mut changed = false;
     for ns in terminating {
         let name = name_of(&ns).to_string();
@@ -199,7 +241,11 @@ fn namespaces(st: &mut State) -> bool {
                 changed = true;
             }
         }
-        let spec_f = ns.pointer("/spec/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
+        let spec_f = ns
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         if st.namespace_is_empty(&name) && spec_f.iter().any(|f| f == "kubernetes") {
             let mut o = (*ns).clone();
             let rest: Vec<Value> = spec_f.into_iter().filter(|f| f != "kubernetes").collect();
@@ -214,11 +260,23 @@ fn namespaces(st: &mut State) -> bool {
 /// CRD cleanup: a deleting CRD's objects are deleted, then its finalizer removed; a removed
 /// CRD's endpoints and objects disappear.
 fn crds(st: &mut State) -> bool {
-    let crd_gr = GroupResource { group: "apiextensions.k8s.io".into(), resource: "customresourcedefinitions".into() };
+    let crd_gr = GroupResource {
+        group: "apiextensions.k8s.io".into(),
+        resource: "customresourcedefinitions".into(),
+    };
     let mut changed = false;
-    let customs: Vec<Arc<ResourceDef>> = st.defs.values().filter(|d| d.custom.is_some()).cloned().collect();
+    let customs: Vec<Arc<ResourceDef>> = st
+        .defs
+        .values()
+        .filter(|d| d.custom.is_some())
+        .cloned()
+        .collect();
     for def in customs {
-        let crd_name = def.custom.as_ref().map(|c| c.crd_name.clone()).unwrap_or_default();
+        let crd_name = def
+            .custom
+            .as_ref()
+            .map(|c| c.crd_name.clone())
+            .unwrap_or_default();
         match st.get(&crd_gr, "", &crd_name) {
             None => {
                 // The CRD is gone: its objects go without events of their own, as the storage is dropped.
@@ -237,7 +295,10 @@ fn crds(st: &mut State) -> bool {
                     }
                 }
                 if st.list(&def.key(), None).is_empty() {
-                    let f: Vec<String> = finalizers_of(&crd).into_iter().filter(|f| f != crate::crd::CLEANUP_FINALIZER).collect();
+                    let f: Vec<String> = finalizers_of(&crd)
+                        .into_iter()
+                        .filter(|f| f != crate::crd::CLEANUP_FINALIZER)
+                        .collect();
                     if f.len() != finalizers_of(&crd).len() {
                         set_finalizers(st, &crd_gr, &crd, f);
                         changed = true;

@@ -40,7 +40,15 @@ enum Route {
     ResourceList(String, String),
     OpenApiV3Root,
     OpenApiV3(String, String),
-    Resource { group: String, version: String, namespace: String, plural: String, name: String, sub: String, watch_path: bool },
+    Resource {
+        group: String,
+        version: String,
+        namespace: String,
+        plural: String,
+        name: String,
+        sub: String,
+        watch_path: bool,
+    },
     Unknown,
 }
 
@@ -66,16 +74,26 @@ fn parse_path(path: &str) -> Route {
         r => (false, r),
     };
     let s = |i: usize| rest.get(i).map(|x| x.to_string()).unwrap_or_default();
-    let (namespace, plural, name, sub, extra) =
-        if rest.first() == Some(&"namespaces") && rest.len() >= 3 && !matches!(rest[2], "status" | "finalize") {
-            (s(1), s(2), s(3), s(4), rest.len() > 5)
-        } else {
-            (String::new(), s(0), s(1), s(2), rest.len() > 3)
-        };
+    let (namespace, plural, name, sub, extra) = if rest.first() == Some(&"namespaces")
+        && rest.len() >= 3
+        && !matches!(rest[2], "status" | "finalize")
+    {
+        (s(1), s(2), s(3), s(4), rest.len() > 5)
+    } else {
+        (String::new(), s(0), s(1), s(2), rest.len() > 3)
+    };
     if plural.is_empty() || extra {
         return Route::Unknown;
     }
-    Route::Resource { group, version, namespace, plural, name, sub, watch_path }
+    Route::Resource {
+        group,
+        version,
+        namespace,
+        plural,
+        name,
+        sub,
+        watch_path,
+    }
 }
 
 fn json_response(code: u16, body: &Value) -> Response {
@@ -105,14 +123,17 @@ struct Params(Vec<(String, String)>);
 
 impl Params {
     fn get(&self, k: &str) -> Option<&str> {
-        self.0.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
     }
     fn flag(&self, k: &str) -> bool {
         matches!(self.get(k), Some("true" | "1"))
     }
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> &'a str {
+fn header_str(h: &HeaderMap, name: header::HeaderName) -> &str {
     h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
@@ -125,15 +146,36 @@ fn manager_from_user_agent(ua: &str) -> String {
 
 fn fault_error(status: u16, retry_after: Option<u64>, target: &FaultTarget<'_>) -> ApiError {
     let mut e = match status {
-        429 => ApiError::new(429, "TooManyRequests", "Too many requests, please try again later."),
-        409 => ApiError::conflict("", target.resource, target.name, "injected conflict; please apply your changes to the latest version and try again"),
+        429 => ApiError::new(
+            429,
+            "TooManyRequests",
+            "Too many requests, please try again later.",
+        ),
+        409 => ApiError::conflict(
+            "",
+            target.resource,
+            target.name,
+            "injected conflict; please apply your changes to the latest version and try again",
+        ),
         404 => ApiError::not_found("", target.resource, target.name),
         403 => ApiError::forbidden("", target.resource, target.name, "injected fault"),
         410 => ApiError::gone("too old resource version: injected fault"),
-        503 => ApiError::new(503, "ServiceUnavailable", "the server is currently unable to handle the request"),
-        504 => ApiError::new(504, "Timeout", "the server was unable to return a response in the time allotted"),
+        503 => ApiError::new(
+            503,
+            "ServiceUnavailable",
+            "the server is currently unable to handle the request",
+        ),
+        504 => ApiError::new(
+            504,
+            "Timeout",
+            "the server was unable to return a response in the time allotted",
+        ),
         500 => ApiError::internal("injected fault"),
-        c => ApiError::new(c, "InternalError", format!("injected fault with status {c}")),
+        c => ApiError::new(
+            c,
+            "InternalError",
+            format!("injected fault with status {c}"),
+        ),
     };
     e.retry_after = retry_after;
     e
@@ -146,7 +188,11 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let headers = req.headers().clone();
     let path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();
-    let params = Params(Query::<Vec<(String, String)>>::try_from_uri(&uri).map(|q| q.0).unwrap_or_default());
+    let params = Params(
+        Query::<Vec<(String, String)>>::try_from_uri(&uri)
+            .map(|q| q.0)
+            .unwrap_or_default(),
+    );
     let user_agent = header_str(&headers, header::USER_AGENT).to_string();
     let route = parse_path(&path);
     let mut record = RequestRecord {
@@ -164,7 +210,15 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         status: 0,
     };
     let response = match route {
-        Route::Resource { group, version, namespace, plural, name, sub, watch_path } => {
+        Route::Resource {
+            group,
+            version,
+            namespace,
+            plural,
+            name,
+            sub,
+            watch_path,
+        } => {
             let watch = watch_path || params.flag("watch");
             let content_type = header_str(&headers, header::CONTENT_TYPE).to_string();
             let verb = match (&method, name.is_empty()) {
@@ -173,7 +227,9 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
                 (&Method::GET, true) => "list",
                 (&Method::POST, _) => "create",
                 (&Method::PUT, _) => "update",
-                (&Method::PATCH, _) if content_type.starts_with("application/apply-patch") => "apply",
+                (&Method::PATCH, _) if content_type.starts_with("application/apply-patch") => {
+                    "apply"
+                }
                 (&Method::PATCH, _) => "patch",
                 (&Method::DELETE, false) => "delete",
                 (&Method::DELETE, true) => "deletecollection",
@@ -184,23 +240,42 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
             record.subresource = sub.clone();
             record.namespace = namespace.clone();
             record.name = name.clone();
-            let target = FaultTarget { verb, resource: &plural, namespace: &namespace, name: &name };
+            let target = FaultTarget {
+                verb,
+                resource: &plural,
+                namespace: &namespace,
+                name: &name,
+            };
             match app.faults.check(&target) {
-                Some(FaultAction::Fail { status, retry_after }) => fault_error(status, retry_after, &target).into_response(),
+                Some(FaultAction::Fail {
+                    status,
+                    retry_after,
+                }) => fault_error(status, retry_after, &target).into_response(),
                 other => {
                     if let Some(FaultAction::Delay(d)) = other {
                         tokio::time::sleep(d).await;
                     }
-                    let body = match axum::body::to_bytes(req.into_body(), 256 * 1024 * 1024).await {
+                    let body = match axum::body::to_bytes(req.into_body(), 256 * 1024 * 1024).await
+                    {
                         Ok(b) => b,
                         Err(e) => {
-                            let resp = ApiError::bad_request(format!("reading the request body: {e}")).into_response();
+                            let resp =
+                                ApiError::bad_request(format!("reading the request body: {e}"))
+                                    .into_response();
                             record.status = resp.status().as_u16();
                             app.recorder.record(record);
                             return resp;
                         }
                     };
-                    let rr = ResourceRequest { group, version, namespace, plural, name, sub, verb, watch };
+                    let rr = ResourceRequest {
+                        group,
+                        version,
+                        namespace,
+                        plural,
+                        name,
+                        sub,
+                        verb,
+                    };
                     match resource(&app, &rr, &params, &headers, &body) {
                         Ok(r) => r,
                         Err(e) => e.into_response(),
@@ -217,16 +292,27 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
 
 fn discovery_response(app: &App, route: Route, headers: &HeaderMap) -> Response {
     let accept = header_str(headers, header::ACCEPT);
-    let aggregated = accept.split(',').next().is_some_and(|first| first.contains("as=APIGroupDiscoveryList"));
+    let aggregated = accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=APIGroupDiscoveryList"));
     let defs: Vec<_> = app.store.read().defs.values().cloned().collect();
     let found = match route {
         Route::Version => Some(discovery::version()),
         Route::Health => return bytes_response(200, b"ok".to_vec(), "text/plain; charset=utf-8"),
         Route::Api if aggregated => {
-            return bytes_response(200, discovery::aggregated(&defs, true).to_string().into_bytes(), discovery::AGGREGATED_CONTENT_TYPE);
+            return bytes_response(
+                200,
+                discovery::aggregated(&defs, true).to_string().into_bytes(),
+                discovery::AGGREGATED_CONTENT_TYPE,
+            );
         }
         Route::Apis if aggregated => {
-            return bytes_response(200, discovery::aggregated(&defs, false).to_string().into_bytes(), discovery::AGGREGATED_CONTENT_TYPE);
+            return bytes_response(
+                200,
+                discovery::aggregated(&defs, false).to_string().into_bytes(),
+                discovery::AGGREGATED_CONTENT_TYPE,
+            );
         }
         Route::Api => Some(discovery::api_versions(&app.server_addr)),
         Route::Apis => Some(discovery::api_group_list(&defs)),
@@ -250,7 +336,6 @@ struct ResourceRequest {
     name: String,
     sub: String,
     verb: &'static str,
-    watch: bool,
 }
 
 fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
@@ -259,7 +344,13 @@ fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("the request body could not be decoded: {e}")))
 }
 
-fn resource(app: &Arc<App>, rr: &ResourceRequest, params: &Params, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+fn resource(
+    app: &Arc<App>,
+    rr: &ResourceRequest,
+    params: &Params,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let def = app
         .store
         .read()
@@ -305,10 +396,26 @@ fn resource(app: &Arc<App>, rr: &ResourceRequest, params: &Params, headers: &Hea
     let selectors = || -> Result<(LabelSelector, FieldSelector), ApiError> {
         Ok((
             LabelSelector::parse(params.get("labelSelector").unwrap_or(""))?,
-            FieldSelector::parse(params.get("fieldSelector").unwrap_or(""), &def.group, &def.kind, def.namespaced)?,
+            FieldSelector::parse(
+                params.get("fieldSelector").unwrap_or(""),
+                &def.group,
+                &def.kind,
+                def.namespaced,
+            )?,
         ))
     };
     let store = &app.store;
+    // Only JSON (and YAML) bodies are decoded; a protobuf body is refused as apiserver refuses
+    // it for custom resources.
+    let body_type = header_str(headers, header::CONTENT_TYPE);
+    if matches!(rr.verb, "create" | "update") && !body.is_empty() && body_type.contains("protobuf")
+    {
+        return Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
+        ));
+    }
     match rr.verb {
         "get" => {
             let obj = api::get(store, &target)?;
@@ -316,7 +423,14 @@ fn resource(app: &Arc<App>, rr: &ResourceRequest, params: &Params, headers: &Hea
                 Render::Metadata => Ok(json_response(200, &list::partial_metadata(&obj))),
                 Render::Table => {
                     let rv = store.read().rv;
-                    let t = table::table(&def, &rr.version, &[Arc::new(obj)], rv, None, params.get("includeObject").unwrap_or("Metadata"));
+                    let t = table::table(
+                        &def,
+                        &rr.version,
+                        &[Arc::new(obj)],
+                        rv,
+                        None,
+                        params.get("includeObject").unwrap_or("Metadata"),
+                    );
                     Ok(json_response(200, &t))
                 }
                 Render::Full => Ok(json_response(200, &obj)),
@@ -334,22 +448,41 @@ fn resource(app: &Arc<App>, rr: &ResourceRequest, params: &Params, headers: &Hea
             };
             let page = list::list(store, &target, &lo)?;
             if render == Render::Table {
-                let t = table::table(&def, &rr.version, &page.items, page.rv, page.continue_token.as_deref(), params.get("includeObject").unwrap_or("Metadata"));
+                let t = table::table(
+                    &def,
+                    &rr.version,
+                    &page.items,
+                    page.rv,
+                    page.continue_token.as_deref(),
+                    params.get("includeObject").unwrap_or("Metadata"),
+                );
                 return Ok(json_response(200, &t));
             }
-            Ok(bytes_response(200, list::render_list(&target, &page, render), "application/json"))
+            Ok(bytes_response(
+                200,
+                list::render_list(&target, &page, render),
+                "application/json",
+            ))
         }
         "watch" => {
             let (mut label_selector, mut field_selector) = selectors()?;
             if !rr.name.is_empty() {
-                field_selector = FieldSelector::parse(&format!("metadata.name={}", rr.name), &def.group, &def.kind, def.namespaced)?;
+                field_selector = FieldSelector::parse(
+                    &format!("metadata.name={}", rr.name),
+                    &def.group,
+                    &def.kind,
+                    def.namespaced,
+                )?;
                 label_selector = label_selector.clone();
             }
             let wo = WatchOpts {
                 resource_version: params.get("resourceVersion").map(String::from),
                 allow_bookmarks: params.flag("allowWatchBookmarks"),
                 send_initial_events: params.flag("sendInitialEvents"),
-                timeout: params.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).map(Duration::from_secs),
+                timeout: params
+                    .get("timeoutSeconds")
+                    .and_then(|t| t.parse::<u64>().ok())
+                    .map(Duration::from_secs),
                 label_selector,
                 field_selector,
             };
@@ -357,8 +490,14 @@ fn resource(app: &Arc<App>, rr: &ResourceRequest, params: &Params, headers: &Hea
             target.name = String::new();
             let body: Body = watch::start(store.clone(), target, wo, render);
             let mut r = Response::new(body);
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-cache, private"),
+            );
             Ok(r)
         }
         "create" => {
@@ -380,40 +519,81 @@ fn resource(app: &Arc<App>, rr: &ResourceRequest, params: &Params, headers: &Hea
                 return Err(ApiError::method_not_allowed());
             }
             let ct = header_str(headers, header::CONTENT_TYPE);
-            let pt = PatchType::from_content_type(ct)
-                .ok_or_else(|| ApiError::unsupported_media_type(ct, &api::accepted_patch_types(&def)))?;
+            let pt = PatchType::from_content_type(ct).ok_or_else(|| {
+                ApiError::unsupported_media_type(ct, &api::accepted_patch_types(&def))
+            })?;
             Ok(reply_response(api::patch(store, &target, pt, body, &opts)?))
         }
         "delete" | "deletecollection" => {
-            let b: Value = if body.is_empty() { json!({}) } else { parse_body(body)? };
-            let orphan = params.get("orphanDependents").or_else(|| None).map(|v| v == "true").or_else(|| b.get("orphanDependents").and_then(Value::as_bool));
+            let b: Value = if body.is_empty() {
+                json!({})
+            } else {
+                parse_body(body)?
+            };
+            let orphan = params
+                .get("orphanDependents")
+                .map(|v| v == "true")
+                .or_else(|| b.get("orphanDependents").and_then(Value::as_bool));
             let propagation = params
                 .get("propagationPolicy")
                 .map(String::from)
-                .or_else(|| b.get("propagationPolicy").and_then(Value::as_str).map(String::from))
-                .or_else(|| orphan.map(|o| if o { "Orphan".to_string() } else { "Background".to_string() }));
+                .or_else(|| {
+                    b.get("propagationPolicy")
+                        .and_then(Value::as_str)
+                        .map(String::from)
+                })
+                .or_else(|| {
+                    orphan.map(|o| {
+                        if o {
+                            "Orphan".to_string()
+                        } else {
+                            "Background".to_string()
+                        }
+                    })
+                });
             if let Some(p) = &propagation
                 && !matches!(p.as_str(), "Foreground" | "Background" | "Orphan")
             {
-                return Err(ApiError::invalid("meta.k8s.io", "DeleteOptions", "", &[crate::status::field_error(
-                    "propagationPolicy",
-                    crd_validation::ErrorType::NotSupported,
-                    Some(json!(p)),
-                    "supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\"",
-                )]));
+                return Err(ApiError::invalid(
+                    "meta.k8s.io",
+                    "DeleteOptions",
+                    "",
+                    &[crate::status::field_error(
+                        "propagationPolicy",
+                        crd_validation::ErrorType::NotSupported,
+                        Some(json!(p)),
+                        "supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\"",
+                    )],
+                ));
             }
             let del = DeleteOpts {
-                dry_run: dry_run || b.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|x| x == "All")),
+                dry_run: dry_run
+                    || b.get("dryRun")
+                        .and_then(Value::as_array)
+                        .is_some_and(|a| a.iter().any(|x| x == "All")),
                 propagation,
-                precondition_uid: b.pointer("/preconditions/uid").and_then(Value::as_str).map(String::from),
-                precondition_rv: b.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from),
+                precondition_uid: b
+                    .pointer("/preconditions/uid")
+                    .and_then(Value::as_str)
+                    .map(String::from),
+                precondition_rv: b
+                    .pointer("/preconditions/resourceVersion")
+                    .and_then(Value::as_str)
+                    .map(String::from),
             };
             if rr.verb == "delete" {
                 Ok(reply_response(api::delete(store, &target, &del)?))
             } else {
                 let (label_selector, field_selector) = selectors()?;
-                let lo = ListOpts { label_selector, field_selector, ..ListOpts::default() };
-                Ok(json_response(200, &list::delete_collection(store, &target, &lo, &del)?))
+                let lo = ListOpts {
+                    label_selector,
+                    field_selector,
+                    ..ListOpts::default()
+                };
+                Ok(json_response(
+                    200,
+                    &list::delete_collection(store, &target, &lo, &del)?,
+                ))
             }
         }
         _ => Err(ApiError::method_not_allowed()),
@@ -428,17 +608,44 @@ mod tests {
     fn paths_route_to_namespaced_cluster_and_watch_resources() {
         assert_eq!(
             parse_path("/api/v1/namespaces/ns1/configmaps/a"),
-            Route::Resource { group: "".into(), version: "v1".into(), namespace: "ns1".into(), plural: "configmaps".into(), name: "a".into(), sub: "".into(), watch_path: false }
+            Route::Resource {
+                group: "".into(),
+                version: "v1".into(),
+                namespace: "ns1".into(),
+                plural: "configmaps".into(),
+                name: "a".into(),
+                sub: "".into(),
+                watch_path: false
+            }
         );
         assert_eq!(
             parse_path("/api/v1/namespaces/ns1/status"),
-            Route::Resource { group: "".into(), version: "v1".into(), namespace: "".into(), plural: "namespaces".into(), name: "ns1".into(), sub: "status".into(), watch_path: false }
+            Route::Resource {
+                group: "".into(),
+                version: "v1".into(),
+                namespace: "".into(),
+                plural: "namespaces".into(),
+                name: "ns1".into(),
+                sub: "status".into(),
+                watch_path: false
+            }
         );
         assert_eq!(
             parse_path("/apis/apps/v1/watch/deployments"),
-            Route::Resource { group: "apps".into(), version: "v1".into(), namespace: "".into(), plural: "deployments".into(), name: "".into(), sub: "".into(), watch_path: true }
+            Route::Resource {
+                group: "apps".into(),
+                version: "v1".into(),
+                namespace: "".into(),
+                plural: "deployments".into(),
+                name: "".into(),
+                sub: "".into(),
+                watch_path: true
+            }
         );
-        assert_eq!(parse_path("/apis/example.com/v1"), Route::ResourceList("example.com".into(), "v1".into()));
+        assert_eq!(
+            parse_path("/apis/example.com/v1"),
+            Route::ResourceList("example.com".into(), "v1".into())
+        );
         assert_eq!(parse_path("/nope"), Route::Unknown);
     }
 }

@@ -77,10 +77,16 @@ impl Default for SandboxConfig {
 pub enum SandboxError {
     /// The listen address is taken or not allowed.
     #[error("cannot listen on {addr}: {source}; choose another address or port 0")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     /// The kubeconfig could not be written.
     #[error("cannot write the kubeconfig to {path}: {source}; choose a writable path")]
-    Kubeconfig { path: PathBuf, source: std::io::Error },
+    Kubeconfig {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// A running sandbox API server. Dropping it without [`Sandbox::shutdown`] aborts the server.
@@ -97,7 +103,9 @@ pub struct Sandbox {
 
 impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sandbox").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("Sandbox")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -109,12 +117,25 @@ impl Sandbox {
     pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
-            .map_err(|source| SandboxError::Bind { addr: config.addr, source })?;
-        let addr = listener.local_addr().map_err(|source| SandboxError::Bind { addr: config.addr, source })?;
-        let store = Arc::new(Store::new(config.watch_history, config.bookmark_interval, registry::builtins()));
+            .map_err(|source| SandboxError::Bind {
+                addr: config.addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SandboxError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+        let store = Arc::new(Store::new(
+            config.watch_history,
+            config.bookmark_interval,
+            registry::builtins(),
+        ));
         {
             let mut st = store.write();
-            let ns_gr = GroupResource { group: String::new(), resource: "namespaces".into() };
+            let ns_gr = GroupResource {
+                group: String::new(),
+                resource: "namespaces".into(),
+            };
             for ns in INITIAL_NAMESPACES {
                 let obj = json!({
                     "apiVersion": "v1",
@@ -158,8 +179,12 @@ impl Sandbox {
             gc: Some(gc),
         };
         if let Some(path) = &config.kubeconfig {
-            std::fs::write(path, sandbox.kubeconfig_yaml())
-                .map_err(|source| SandboxError::Kubeconfig { path: path.clone(), source })?;
+            std::fs::write(path, sandbox.kubeconfig_yaml()).map_err(|source| {
+                SandboxError::Kubeconfig {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
         }
         tracing::info!(url = %sandbox.url(), "sandbox API server listening");
         Ok(sandbox)
@@ -224,7 +249,10 @@ impl Sandbox {
         let _ = self.shutdown.send(true);
         if let Some(server) = self.server.take() {
             // Keep-alive connections of clients still alive would hold a graceful shutdown.
-            if tokio::time::timeout(Duration::from_secs(5), server).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), server)
+                .await
+                .is_err()
+            {
                 tracing::warn!("sandbox API server did not stop within 5s");
             }
         }

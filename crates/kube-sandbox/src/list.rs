@@ -49,17 +49,25 @@ pub struct ListOpts {
 }
 
 fn encode_token(snap: u64, offset: usize, rv: u64) -> String {
-    let raw = format!("{{\"v\":\"meta.k8s.io/v1\",\"rv\":{rv},\"snap\":{snap},\"offset\":{offset}}}");
+    let raw =
+        format!("{{\"v\":\"meta.k8s.io/v1\",\"rv\":{rv},\"snap\":{snap},\"offset\":{offset}}}");
     raw.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
 fn decode_token(tok: &str) -> Option<(u64, usize, u64)> {
     let bytes: Option<Vec<u8>> = (0..tok.len())
         .step_by(2)
-        .map(|i| tok.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .map(|i| {
+            tok.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
         .collect();
     let v: Value = serde_json::from_slice(&bytes?).ok()?;
-    Some((v["snap"].as_u64()?, usize::try_from(v["offset"].as_u64()?).ok()?, v["rv"].as_u64()?))
+    Some((
+        v["snap"].as_u64()?,
+        usize::try_from(v["offset"].as_u64()?).ok()?,
+        v["rv"].as_u64()?,
+    ))
 }
 
 const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
@@ -78,16 +86,24 @@ pub fn list(store: &Store, t: &Target, opts: &ListOpts) -> Result<Page, ApiError
         Some(tok) if !tok.is_empty() => {
             let (snap, offset, _rv) =
                 decode_token(tok).ok_or_else(|| ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)"))?;
-            let (items, rv) = store.snapshot(snap).ok_or_else(|| ApiError::gone(CONTINUE_EXPIRED))?;
+            let (items, rv) = store
+                .snapshot(snap)
+                .ok_or_else(|| ApiError::gone(CONTINUE_EXPIRED))?;
             (items, rv, offset)
         }
         _ => {
             let st = store.read();
             if opts.resource_version_match.as_deref() == Some("Exact")
-                && let Some(want) = opts.resource_version.as_deref().and_then(|r| r.parse::<u64>().ok())
+                && let Some(want) = opts
+                    .resource_version
+                    .as_deref()
+                    .and_then(|r| r.parse::<u64>().ok())
                 && want != st.rv
             {
-                return Err(ApiError::gone(format!("too old resource version: {want} ({})", st.rv)));
+                return Err(ApiError::gone(format!(
+                    "too old resource version: {want} ({})",
+                    st.rv
+                )));
             }
             let ns = (t.def.namespaced && !t.namespace.is_empty()).then_some(t.namespace.as_str());
             let items: Vec<Arc<Value>> = st
@@ -103,7 +119,10 @@ pub fn list(store: &Store, t: &Target, opts: &ListOpts) -> Result<Page, ApiError
         Some(l) if l > 0 => (offset + l).min(total),
         _ => total,
     };
-    let items: Vec<Arc<Value>> = all.get(offset.min(total)..end).map(<[_]>::to_vec).unwrap_or_default();
+    let items: Vec<Arc<Value>> = all
+        .get(offset.min(total)..end)
+        .map(<[_]>::to_vec)
+        .unwrap_or_default();
     let (continue_token, remaining) = if end < total {
         // Pages after the first read the same snapshot; it is saved once, on the first page.
         let snap = match &opts.continue_token {
@@ -114,7 +133,12 @@ pub fn list(store: &Store, t: &Target, opts: &ListOpts) -> Result<Page, ApiError
     } else {
         (None, None)
     };
-    Ok(Page { items, rv, continue_token, remaining })
+    Ok(Page {
+        items,
+        rv,
+        continue_token,
+        remaining,
+    })
 }
 
 /// Serializes a list response without copying the items.
@@ -128,8 +152,14 @@ pub fn render_list(t: &Target, page: &Page, render: Render) -> Vec<u8> {
         meta["remainingItemCount"] = json!(r);
     }
     let (kind, api_version) = match render {
-        Render::Metadata => ("PartialObjectMetadataList".to_string(), "meta.k8s.io/v1".to_string()),
-        _ => (format!("{}List", def.kind), crate::registry::api_version(&def.group, &t.version)),
+        Render::Metadata => (
+            "PartialObjectMetadataList".to_string(),
+            "meta.k8s.io/v1".to_string(),
+        ),
+        _ => (
+            format!("{}List", def.kind),
+            crate::registry::api_version(&def.group, &t.version),
+        ),
     };
     let mut out = Vec::with_capacity(256 + page.items.len() * 512);
     out.extend_from_slice(b"{\"kind\":");
@@ -145,7 +175,9 @@ pub fn render_list(t: &Target, page: &Page, render: Render) -> Vec<u8> {
         }
         let r = match render {
             Render::Metadata => serde_json::to_writer(&mut out, &partial_metadata(item)),
-            _ if t.version != def.version => serde_json::to_writer(&mut out, &to_version(def, item, &t.version)),
+            _ if t.version != def.version => {
+                serde_json::to_writer(&mut out, &to_version(def, item, &t.version))
+            }
             _ => serde_json::to_writer(&mut out, &**item),
         };
         if r.is_err() {
@@ -162,7 +194,12 @@ pub fn partial_metadata(obj: &Value) -> Value {
 }
 
 /// DELETE on a collection: deletes every selected object as a single delete would.
-pub fn delete_collection(store: &Store, t: &Target, opts: &ListOpts, del: &DeleteOpts) -> Result<Value, ApiError> {
+pub fn delete_collection(
+    store: &Store,
+    t: &Target,
+    opts: &ListOpts,
+    del: &DeleteOpts,
+) -> Result<Value, ApiError> {
     let def = &t.def;
     let mut st = store.write();
     let ns = (def.namespaced && !t.namespace.is_empty()).then_some(t.namespace.as_str());
@@ -170,7 +207,12 @@ pub fn delete_collection(store: &Store, t: &Target, opts: &ListOpts, del: &Delet
         .list(&def.key(), ns)
         .into_iter()
         .filter(|o| opts.label_selector.matches(o) && opts.field_selector.matches(o))
-        .map(|o| (crate::meta::namespace_of(&o).to_string(), crate::meta::name_of(&o).to_string()))
+        .map(|o| {
+            (
+                crate::meta::namespace_of(&o).to_string(),
+                crate::meta::name_of(&o).to_string(),
+            )
+        })
         .collect();
     let mut items = Vec::new();
     for (ns, name) in targets {
@@ -207,8 +249,14 @@ mod tests {
 
     #[test]
     fn accept_header_picks_table_then_metadata_then_json() {
-        assert_eq!(Render::from_accept("application/json;as=Table;v=v1;g=meta.k8s.io,application/json"), Render::Table);
-        assert_eq!(Render::from_accept("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"), Render::Metadata);
+        assert_eq!(
+            Render::from_accept("application/json;as=Table;v=v1;g=meta.k8s.io,application/json"),
+            Render::Table
+        );
+        assert_eq!(
+            Render::from_accept("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"),
+            Render::Metadata
+        );
         assert_eq!(Render::from_accept("application/json"), Render::Full);
     }
 }

@@ -9,40 +9,55 @@ use crate::status::field_error;
 
 /// `metadata.name` or "".
 pub fn name_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+    obj.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 /// `metadata.namespace` or "".
 pub fn namespace_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("")
+    obj.pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 /// `metadata.uid` or "".
 pub fn uid_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("")
+    obj.pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 /// `metadata.resourceVersion` or "".
 pub fn rv_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("")
+    obj.pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 /// `metadata.finalizers`.
 pub fn finalizers_of(obj: &Value) -> Vec<String> {
     obj.pointer("/metadata/finalizers")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|f| f.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Whether `metadata.deletionTimestamp` is set.
 pub fn is_deleting(obj: &Value) -> bool {
-    obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null())
+    obj.pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
 }
 
 /// Now, as apiserver writes timestamps (RFC 3339, seconds, UTC).
 pub fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// A random version-4 UUID.
@@ -51,14 +66,23 @@ pub fn new_uid() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// apiserver's generateName suffix: 5 characters from an alphabet without vowels and look-alikes.
 pub fn generate_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
-    (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// Standard base64 (Secret `stringData` → `data`).
@@ -66,7 +90,10 @@ pub fn base64(data: &[u8]) -> String {
     const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -103,7 +130,14 @@ pub fn is_dns1123_subdomain(s: &str) -> bool {
 /// Validates a name by its kind's rule; the messages are apimachinery's.
 pub fn validate_name(name: &str, rule: NameRule, field: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    let invalid = |detail: &str| field_error(field, ErrorType::Invalid, Some(Value::String(name.into())), detail);
+    let invalid = |detail: &str| {
+        field_error(
+            field,
+            ErrorType::Invalid,
+            Some(Value::String(name.into())),
+            detail,
+        )
+    };
     match rule {
         NameRule::Label => {
             if name.len() > 63 {
@@ -152,7 +186,8 @@ fn is_qualified_name(s: &str) -> Result<(), String> {
     }
     let ok = b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.');
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.');
     if !ok {
         return Err("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')".into());
     }
@@ -169,7 +204,8 @@ fn is_label_value(v: &str) -> Result<(), String> {
     }
     let ok = b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.');
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.');
     if !ok {
         return Err("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')".into());
     }
@@ -182,41 +218,85 @@ pub fn validate_metadata(obj: &Value) -> Vec<FieldError> {
     if let Some(labels) = obj.pointer("/metadata/labels").and_then(Value::as_object) {
         for (k, v) in labels {
             if let Err(d) = is_qualified_name(k) {
-                errs.push(field_error("metadata.labels", ErrorType::Invalid, Some(Value::String(k.clone())), &d));
+                errs.push(field_error(
+                    "metadata.labels",
+                    ErrorType::Invalid,
+                    Some(Value::String(k.clone())),
+                    &d,
+                ));
             }
             match v.as_str() {
                 Some(s) => {
                     if let Err(d) = is_label_value(s) {
-                        errs.push(field_error(&format!("metadata.labels"), ErrorType::Invalid, Some(v.clone()), &d));
+                        errs.push(field_error(
+                            "metadata.labels",
+                            ErrorType::Invalid,
+                            Some(v.clone()),
+                            &d,
+                        ));
                     }
                 }
-                None => errs.push(field_error("metadata.labels", ErrorType::Invalid, Some(v.clone()), "must be a string")),
+                None => errs.push(field_error(
+                    "metadata.labels",
+                    ErrorType::Invalid,
+                    Some(v.clone()),
+                    "must be a string",
+                )),
             }
         }
     }
-    if let Some(ann) = obj.pointer("/metadata/annotations").and_then(Value::as_object) {
+    if let Some(ann) = obj
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+    {
         let mut total = 0;
         for (k, v) in ann {
             if let Err(d) = is_qualified_name(&k.to_lowercase()) {
-                errs.push(field_error("metadata.annotations", ErrorType::Invalid, Some(Value::String(k.clone())), &d));
+                errs.push(field_error(
+                    "metadata.annotations",
+                    ErrorType::Invalid,
+                    Some(Value::String(k.clone())),
+                    &d,
+                ));
             }
             total += k.len() + v.as_str().map_or(0, str::len);
         }
         if total > 256 * 1024 {
-            errs.push(field_error("metadata.annotations", ErrorType::TooLong, None, "must have at most 262144 bytes"));
+            errs.push(field_error(
+                "metadata.annotations",
+                ErrorType::TooLong,
+                None,
+                "must have at most 262144 bytes",
+            ));
         }
     }
     for (i, f) in finalizers_of(obj).iter().enumerate() {
         if let Err(d) = is_qualified_name(f) {
-            errs.push(field_error(&format!("metadata.finalizers[{i}]"), ErrorType::Invalid, Some(Value::String(f.clone())), &d));
+            errs.push(field_error(
+                &format!("metadata.finalizers[{i}]"),
+                ErrorType::Invalid,
+                Some(Value::String(f.clone())),
+                &d,
+            ));
         }
     }
-    if let Some(refs) = obj.pointer("/metadata/ownerReferences").and_then(Value::as_array) {
+    if let Some(refs) = obj
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+    {
         let mut controllers = 0;
         for (i, r) in refs.iter().enumerate() {
             for field in ["apiVersion", "kind", "name", "uid"] {
-                if r.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
-                    errs.push(field_error(&format!("metadata.ownerReferences[{i}].{field}"), ErrorType::Invalid, Some(Value::String(String::new())), &format!("{field} must not be empty")));
+                if r.get(field)
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
+                    errs.push(field_error(
+                        &format!("metadata.ownerReferences[{i}].{field}"),
+                        ErrorType::Invalid,
+                        Some(Value::String(String::new())),
+                        &format!("{field} must not be empty"),
+                    ));
                 }
             }
             if r.get("controller").and_then(Value::as_bool) == Some(true) {
@@ -224,7 +304,12 @@ pub fn validate_metadata(obj: &Value) -> Vec<FieldError> {
             }
         }
         if controllers > 1 {
-            errs.push(field_error("metadata.ownerReferences", ErrorType::Invalid, None, "Only one reference can have Controller set to true"));
+            errs.push(field_error(
+                "metadata.ownerReferences",
+                ErrorType::Invalid,
+                None,
+                "Only one reference can have Controller set to true",
+            ));
         }
     }
     errs

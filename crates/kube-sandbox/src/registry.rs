@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use crd_validation::SchemaValidator;
 use field_manager::TypeSchema;
-use serde_json::Value;
 
 /// How `metadata.name` is validated for a kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,23 +80,41 @@ impl ResourceDef {
 
     /// The key under which it is stored and looked up.
     pub fn key(&self) -> GroupResource {
-        GroupResource { group: self.group.clone(), resource: self.plural.clone() }
+        GroupResource {
+            group: self.group.clone(),
+            resource: self.plural.clone(),
+        }
     }
 
     /// Verbs as listed in discovery.
     pub fn verbs(&self) -> Vec<&'static str> {
-        vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+        vec![
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ]
     }
 
     /// The validator of the storage version, for custom kinds.
     pub fn validator(&self) -> Option<&Arc<SchemaValidator>> {
-        self.custom.as_ref().and_then(|c| c.validators.get(&self.version))
+        self.custom
+            .as_ref()
+            .and_then(|c| c.validators.get(&self.version))
     }
 }
 
 /// `group/version`, or `version` for the core group.
 pub fn api_version(group: &str, version: &str) -> String {
-    if group.is_empty() { version.to_string() } else { format!("{group}/{version}") }
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
 }
 
 /// A resource's identity regardless of version.
@@ -155,33 +172,330 @@ const fn b(
 /// The built-in kinds, with the scope, short names, categories and subresources of upstream.
 pub fn builtins() -> Vec<ResourceDef> {
     let mut list = vec![
-        B { name_rule: NameRule::Label, ..b("", "v1", "Namespace", "namespaces", false, &["ns"], NONE, true, false, true) },
-        b("", "v1", "ResourceQuota", "resourcequotas", true, &["quota"], NONE, true, false, false),
-        b("", "v1", "LimitRange", "limitranges", true, &["limits"], NONE, false, false, false),
-        b("", "v1", "ServiceAccount", "serviceaccounts", true, &["sa"], NONE, false, false, false),
-        b("", "v1", "ConfigMap", "configmaps", true, &["cm"], NONE, false, false, false),
-        b("", "v1", "Secret", "secrets", true, NONE, NONE, false, false, false),
-        B { name_rule: NameRule::Label, ..b("", "v1", "Service", "services", true, &["svc"], ALL, true, false, true) },
-        b("", "v1", "Pod", "pods", true, &["po"], ALL, true, false, true),
-        b("", "v1", "Event", "events", true, &["ev"], NONE, false, false, false),
-        b("", "v1", "Endpoints", "endpoints", true, &["ep"], NONE, false, false, false),
-        b("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, &["pvc"], NONE, true, false, false),
-        b("events.k8s.io", "v1", "Event", "events", true, &["ev"], NONE, false, false, false),
-        b("coordination.k8s.io", "v1", "Lease", "leases", true, NONE, NONE, false, false, false),
-        b("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, &["netpol"], NONE, false, true, false),
-        b("networking.k8s.io", "v1", "Ingress", "ingresses", true, &["ing"], NONE, true, true, false),
-        B { name_rule: NameRule::PathSegment, ..b("rbac.authorization.k8s.io", "v1", "Role", "roles", true, NONE, NONE, false, false, false) },
-        B { name_rule: NameRule::PathSegment, ..b("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, NONE, NONE, false, false, false) },
-        B { name_rule: NameRule::PathSegment, ..b("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, NONE, NONE, false, false, false) },
-        B { name_rule: NameRule::PathSegment, ..b("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, NONE, NONE, false, false, false) },
-        b("apps", "v1", "Deployment", "deployments", true, &["deploy"], ALL, true, true, false),
-        b("apps", "v1", "StatefulSet", "statefulsets", true, &["sts"], ALL, true, true, false),
-        b("apps", "v1", "DaemonSet", "daemonsets", true, &["ds"], ALL, true, true, false),
-        b("apps", "v1", "ReplicaSet", "replicasets", true, &["rs"], ALL, true, true, false),
-        b("batch", "v1", "Job", "jobs", true, NONE, ALL, true, true, false),
-        b("batch", "v1", "CronJob", "cronjobs", true, &["cj"], ALL, true, true, false),
-        b("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, &["pdb"], NONE, true, true, false),
-        b("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, &["crd", "crds"], NONE, true, true, true),
+        B {
+            name_rule: NameRule::Label,
+            ..b(
+                "",
+                "v1",
+                "Namespace",
+                "namespaces",
+                false,
+                &["ns"],
+                NONE,
+                true,
+                false,
+                true,
+            )
+        },
+        b(
+            "",
+            "v1",
+            "ResourceQuota",
+            "resourcequotas",
+            true,
+            &["quota"],
+            NONE,
+            true,
+            false,
+            false,
+        ),
+        b(
+            "",
+            "v1",
+            "LimitRange",
+            "limitranges",
+            true,
+            &["limits"],
+            NONE,
+            false,
+            false,
+            false,
+        ),
+        b(
+            "",
+            "v1",
+            "ServiceAccount",
+            "serviceaccounts",
+            true,
+            &["sa"],
+            NONE,
+            false,
+            false,
+            false,
+        ),
+        b(
+            "",
+            "v1",
+            "ConfigMap",
+            "configmaps",
+            true,
+            &["cm"],
+            NONE,
+            false,
+            false,
+            false,
+        ),
+        b(
+            "", "v1", "Secret", "secrets", true, NONE, NONE, false, false, false,
+        ),
+        B {
+            name_rule: NameRule::Label,
+            ..b(
+                "",
+                "v1",
+                "Service",
+                "services",
+                true,
+                &["svc"],
+                ALL,
+                true,
+                false,
+                true,
+            )
+        },
+        b(
+            "",
+            "v1",
+            "Pod",
+            "pods",
+            true,
+            &["po"],
+            ALL,
+            true,
+            false,
+            true,
+        ),
+        b(
+            "",
+            "v1",
+            "Event",
+            "events",
+            true,
+            &["ev"],
+            NONE,
+            false,
+            false,
+            false,
+        ),
+        b(
+            "",
+            "v1",
+            "Endpoints",
+            "endpoints",
+            true,
+            &["ep"],
+            NONE,
+            false,
+            false,
+            false,
+        ),
+        b(
+            "",
+            "v1",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaims",
+            true,
+            &["pvc"],
+            NONE,
+            true,
+            false,
+            false,
+        ),
+        b(
+            "events.k8s.io",
+            "v1",
+            "Event",
+            "events",
+            true,
+            &["ev"],
+            NONE,
+            false,
+            false,
+            false,
+        ),
+        b(
+            "coordination.k8s.io",
+            "v1",
+            "Lease",
+            "leases",
+            true,
+            NONE,
+            NONE,
+            false,
+            false,
+            false,
+        ),
+        b(
+            "networking.k8s.io",
+            "v1",
+            "NetworkPolicy",
+            "networkpolicies",
+            true,
+            &["netpol"],
+            NONE,
+            false,
+            true,
+            false,
+        ),
+        b(
+            "networking.k8s.io",
+            "v1",
+            "Ingress",
+            "ingresses",
+            true,
+            &["ing"],
+            NONE,
+            true,
+            true,
+            false,
+        ),
+        B {
+            name_rule: NameRule::PathSegment,
+            ..b(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "Role",
+                "roles",
+                true,
+                NONE,
+                NONE,
+                false,
+                false,
+                false,
+            )
+        },
+        B {
+            name_rule: NameRule::PathSegment,
+            ..b(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "RoleBinding",
+                "rolebindings",
+                true,
+                NONE,
+                NONE,
+                false,
+                false,
+                false,
+            )
+        },
+        B {
+            name_rule: NameRule::PathSegment,
+            ..b(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "ClusterRole",
+                "clusterroles",
+                false,
+                NONE,
+                NONE,
+                false,
+                false,
+                false,
+            )
+        },
+        B {
+            name_rule: NameRule::PathSegment,
+            ..b(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "ClusterRoleBinding",
+                "clusterrolebindings",
+                false,
+                NONE,
+                NONE,
+                false,
+                false,
+                false,
+            )
+        },
+        b(
+            "apps",
+            "v1",
+            "Deployment",
+            "deployments",
+            true,
+            &["deploy"],
+            ALL,
+            true,
+            true,
+            false,
+        ),
+        b(
+            "apps",
+            "v1",
+            "StatefulSet",
+            "statefulsets",
+            true,
+            &["sts"],
+            ALL,
+            true,
+            true,
+            false,
+        ),
+        b(
+            "apps",
+            "v1",
+            "DaemonSet",
+            "daemonsets",
+            true,
+            &["ds"],
+            ALL,
+            true,
+            true,
+            false,
+        ),
+        b(
+            "apps",
+            "v1",
+            "ReplicaSet",
+            "replicasets",
+            true,
+            &["rs"],
+            ALL,
+            true,
+            true,
+            false,
+        ),
+        b(
+            "batch", "v1", "Job", "jobs", true, NONE, ALL, true, true, false,
+        ),
+        b(
+            "batch",
+            "v1",
+            "CronJob",
+            "cronjobs",
+            true,
+            &["cj"],
+            ALL,
+            true,
+            true,
+            false,
+        ),
+        b(
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            true,
+            &["pdb"],
+            NONE,
+            true,
+            true,
+            false,
+        ),
+        b(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            "customresourcedefinitions",
+            false,
+            &["crd", "crds"],
+            NONE,
+            true,
+            true,
+            true,
+        ),
     ];
     list.drain(..)
         .map(|b| ResourceDef {
@@ -198,12 +512,10 @@ pub fn builtins() -> Vec<ResourceDef> {
             delete_returns_object: b.returns_object,
             name_rule: b.name_rule,
             custom: None,
-            type_schema: Arc::new(TypeSchema::builtin(&api_version(b.group, b.version), b.kind)),
+            type_schema: Arc::new(TypeSchema::builtin(
+                &api_version(b.group, b.version),
+                b.kind,
+            )),
         })
         .collect()
-}
-
-/// Reads a string at a JSON pointer.
-pub fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
-    v.pointer(pointer).and_then(Value::as_str)
 }

@@ -41,7 +41,10 @@ fn split_top(s: &str) -> Vec<String> {
         }
     }
     out.push(cur);
-    out.into_iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()
+    out.into_iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 fn parse_set(rest: &str, whole: &str) -> Result<Vec<String>, ApiError> {
@@ -49,8 +52,16 @@ fn parse_set(rest: &str, whole: &str) -> Result<Vec<String>, ApiError> {
     let inner = rest
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| ApiError::bad_request(format!("unable to parse requirement: found '{whole}', expected: '('")))?;
-    Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unable to parse requirement: found '{whole}', expected: '('"
+            ))
+        })?;
+    Ok(inner
+        .split(',')
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect())
 }
 
 impl LabelSelector {
@@ -67,9 +78,15 @@ impl LabelSelector {
             } else if let Some((k, v)) = part.split_once('=') {
                 Req::Eq(k.trim().into(), v.trim().into())
             } else if let Some(idx) = part.find(" notin ") {
-                Req::NotIn(part[..idx].trim().into(), parse_set(&part[idx + 7..], &part)?)
+                Req::NotIn(
+                    part[..idx].trim().into(),
+                    parse_set(&part[idx + 7..], &part)?,
+                )
             } else if let Some(idx) = part.find(" in ") {
-                Req::In(part[..idx].trim().into(), parse_set(&part[idx + 4..], &part)?)
+                Req::In(
+                    part[..idx].trim().into(),
+                    parse_set(&part[idx + 4..], &part)?,
+                )
             } else if part.contains(' ') || part.contains('(') {
                 return Err(ApiError::bad_request(format!(
                     "unable to parse requirement: found '{part}', expected: in, notin, =, ==, !=, gt, lt"
@@ -97,11 +114,6 @@ impl LabelSelector {
             Req::Exists(k) => get(k).is_some(),
             Req::NotExists(k) => get(k).is_none(),
         })
-    }
-
-    /// True when it selects everything.
-    pub fn is_empty(&self) -> bool {
-        self.reqs.is_empty()
     }
 }
 
@@ -133,10 +145,28 @@ impl FieldSelector {
                 || (k == "metadata.namespace" && namespaced)
                 || match (group, kind) {
                     ("", "Pod") => {
-                        matches!(k.as_str(), "status.phase" | "spec.nodeName" | "spec.restartPolicy" | "spec.schedulerName" | "spec.serviceAccountName" | "status.podIP" | "status.nominatedNodeName")
+                        matches!(
+                            k.as_str(),
+                            "status.phase"
+                                | "spec.nodeName"
+                                | "spec.restartPolicy"
+                                | "spec.schedulerName"
+                                | "spec.serviceAccountName"
+                                | "status.podIP"
+                                | "status.nominatedNodeName"
+                        )
                     }
                     ("", "Event") | ("events.k8s.io", "Event") => {
-                        k.starts_with("involvedObject.") || k.starts_with("regarding.") || matches!(k.as_str(), "reason" | "source" | "type" | "reportingController" | "reportingComponent")
+                        k.starts_with("involvedObject.")
+                            || k.starts_with("regarding.")
+                            || matches!(
+                                k.as_str(),
+                                "reason"
+                                    | "source"
+                                    | "type"
+                                    | "reportingController"
+                                    | "reportingComponent"
+                            )
                     }
                     ("", "Secret") => k == "type",
                     ("", "Namespace") => k == "status.phase",
@@ -158,11 +188,6 @@ impl FieldSelector {
             let field = field_value(obj, k);
             (field == *v) != *neg
         })
-    }
-
-    /// True when it selects everything.
-    pub fn is_empty(&self) -> bool {
-        self.reqs.is_empty()
     }
 }
 
@@ -200,7 +225,11 @@ mod tests {
             ("a=1,b in (2)", true),
             ("a=1,b=3", false),
         ] {
-            assert_eq!(LabelSelector::parse(sel).unwrap().matches(&obj), want, "{sel}");
+            assert_eq!(
+                LabelSelector::parse(sel).unwrap().matches(&obj),
+                want,
+                "{sel}"
+            );
         }
     }
 
@@ -208,7 +237,8 @@ mod tests {
     fn field_selector_refuses_unknown_fields() {
         assert!(FieldSelector::parse("spec.foo=x", "", "ConfigMap", true).is_err());
         let pod = json!({"metadata": {"name": "p"}, "status": {"phase": "Running"}});
-        let s = FieldSelector::parse("status.phase!=Pending,metadata.name=p", "", "Pod", true).unwrap();
+        let s =
+            FieldSelector::parse("status.phase!=Pending,metadata.name=p", "", "Pod", true).unwrap();
         assert!(s.matches(&pod));
     }
 }

@@ -49,10 +49,17 @@ impl RequestStats {
 
     /// Mutating requests: create, update, patch, apply, delete, deletecollection.
     pub fn writes(&self) -> u64 {
-        ["create", "update", "patch", "apply", "delete", "deletecollection"]
-            .iter()
-            .map(|v| self.verb(v))
-            .sum()
+        [
+            "create",
+            "update",
+            "patch",
+            "apply",
+            "delete",
+            "deletecollection",
+        ]
+        .iter()
+        .map(|v| self.verb(v))
+        .sum()
     }
 }
 
@@ -64,7 +71,11 @@ pub(crate) struct Recorder {
 
 impl Recorder {
     pub fn new(capacity: usize) -> Self {
-        Self { stats: Mutex::default(), log: Mutex::new(VecDeque::new()), capacity }
+        Self {
+            stats: Mutex::default(),
+            log: Mutex::new(VecDeque::new()),
+            capacity,
+        }
     }
 
     pub fn record(&self, rec: RequestRecord) {
@@ -102,6 +113,9 @@ impl Recorder {
     }
 
     pub fn log(&self) -> Vec<RequestRecord> {
-        self.log.lock().map(|l| l.iter().cloned().collect()).unwrap_or_default()
+        self.log
+            .lock()
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default()
     }
 }

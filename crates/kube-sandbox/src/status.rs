@@ -49,7 +49,13 @@ fn details(group: &str, plural: &str, name: &str) -> Value {
 impl ApiError {
     /// A bare error with a code, reason and message.
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        Self { code, reason, message: message.into(), details: None, retry_after: None }
+        Self {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+            retry_after: None,
+        }
     }
 
     /// 404 `configmaps "x" not found`.
@@ -65,8 +71,12 @@ impl ApiError {
 
     /// 404 for a path that addresses no resource at all.
     pub fn path_not_found() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
-            .with_details(json!({}))
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .with_details(json!({}))
     }
 
     /// 409 `configmaps "x" already exists`.
@@ -74,7 +84,10 @@ impl ApiError {
         let mut e = Self::new(
             409,
             "AlreadyExists",
-            format!("{} \"{name}\" already exists", qualified_resource(group, plural)),
+            format!(
+                "{} \"{name}\" already exists",
+                qualified_resource(group, plural)
+            ),
         );
         e.details = Some(details(group, plural, name));
         e
@@ -124,8 +137,12 @@ impl ApiError {
 
     /// 405 MethodNotAllowed.
     pub fn method_not_allowed() -> Self {
-        Self::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
-            .with_details(json!({}))
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
+        .with_details(json!({}))
     }
 
     /// 410 Expired (`too old resource version`).
@@ -148,8 +165,12 @@ impl ApiError {
 
     /// 500 InternalError.
     pub fn internal(message: impl std::fmt::Display) -> Self {
-        Self::new(500, "InternalError", format!("Internal error occurred: {message}"))
-            .with_details(json!({"causes": [{"message": message.to_string()}]}))
+        Self::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {message}"),
+        )
+        .with_details(json!({"causes": [{"message": message.to_string()}]}))
     }
 
     /// 422 Invalid built from field errors, exactly as apiserver's `NewInvalid`.
@@ -164,7 +185,10 @@ impl ApiError {
             [one] => format!("{qk} \"{name}\" is invalid: {}", field_error_string(one)),
             many => format!(
                 "{qk} \"{name}\" is invalid: [{}]",
-                many.iter().map(field_error_string).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(field_error_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
         let mut d = serde_json::Map::new();
@@ -211,8 +235,10 @@ impl IntoResponse for ApiError {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = self.to_status().to_string();
         let mut resp = (code, body).into_response();
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         if let Some(secs) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())
         {
@@ -271,6 +297,16 @@ pub fn go_quote(s: &str) -> String {
 }
 
 /// A field error built here (metadata checks), in crd-validation's type.
-pub fn field_error(field: &str, error_type: ErrorType, value: Option<Value>, detail: &str) -> FieldError {
-    FieldError { field: field.to_string(), error_type, value, detail: detail.to_string() }
+pub fn field_error(
+    field: &str,
+    error_type: ErrorType,
+    value: Option<Value>,
+    detail: &str,
+) -> FieldError {
+    FieldError {
+        field: field.to_string(),
+        error_type,
+        value,
+        detail: detail.to_string(),
+    }
 }

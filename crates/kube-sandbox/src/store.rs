@@ -38,7 +38,6 @@ impl EventType {
 pub struct Event {
     pub rv: u64,
     pub gr: GroupResource,
-    pub namespace: String,
     pub kind: EventType,
     pub object: Arc<Value>,
     /// The object before the change (for selector transitions).
@@ -155,7 +154,14 @@ impl Store {
         if let Ok(mut s) = self.snapshots.lock() {
             let now = Instant::now();
             s.retain(|_, snap| now.duration_since(snap.created) < SNAPSHOT_TTL);
-            s.insert(id, Snapshot { items, rv, created: now });
+            s.insert(
+                id,
+                Snapshot {
+                    items,
+                    rv,
+                    created: now,
+                },
+            );
         }
         id
     }
@@ -171,18 +177,26 @@ impl State {
     /// The definition serving `group`/`plural`.
     pub fn def(&self, group: &str, plural: &str) -> Option<Arc<ResourceDef>> {
         self.defs
-            .get(&GroupResource { group: group.to_string(), resource: plural.to_string() })
+            .get(&GroupResource {
+                group: group.to_string(),
+                resource: plural.to_string(),
+            })
             .cloned()
     }
 
     /// The stored object.
     pub fn get(&self, gr: &GroupResource, ns: &str, name: &str) -> Option<Arc<Value>> {
-        self.objects.get(gr)?.get(&(ns.to_string(), name.to_string())).cloned()
+        self.objects
+            .get(gr)?
+            .get(&(ns.to_string(), name.to_string()))
+            .cloned()
     }
 
     /// All objects of a resource (in key order), optionally only one namespace.
     pub fn list(&self, gr: &GroupResource, ns: Option<&str>) -> Vec<Arc<Value>> {
-        let Some(map) = self.objects.get(gr) else { return Vec::new() };
+        let Some(map) = self.objects.get(gr) else {
+            return Vec::new();
+        };
         match ns {
             None => map.values().cloned().collect(),
             Some(ns) => map
@@ -196,7 +210,9 @@ impl State {
     /// Whether any object of any resource lives in `ns`.
     pub fn namespace_is_empty(&self, ns: &str) -> bool {
         self.objects.iter().all(|(_, map)| {
-            map.range((ns.to_string(), String::new())..).next().is_none_or(|((n, _), _)| n != ns)
+            map.range((ns.to_string(), String::new())..)
+                .next()
+                .is_none_or(|((n, _), _)| n != ns)
         })
     }
 
@@ -224,14 +240,27 @@ impl State {
             .entry(gr.clone())
             .or_default()
             .insert((ns.clone(), name), obj.clone());
-        let kind = if old.is_some() { EventType::Modified } else { EventType::Added };
-        self.push_event(Event { rv: self.rv, gr: gr.clone(), namespace: ns, kind, object: obj.clone(), old });
+        let kind = if old.is_some() {
+            EventType::Modified
+        } else {
+            EventType::Added
+        };
+        self.push_event(Event {
+            rv: self.rv,
+            gr: gr.clone(),
+            kind,
+            object: obj.clone(),
+            old,
+        });
         obj
     }
 
     /// Removes an object, emitting DELETED with the object at a new resourceVersion.
     pub fn remove(&mut self, gr: &GroupResource, ns: &str, name: &str) -> Option<Arc<Value>> {
-        let old = self.objects.get_mut(gr)?.remove(&(ns.to_string(), name.to_string()))?;
+        let old = self
+            .objects
+            .get_mut(gr)?
+            .remove(&(ns.to_string(), name.to_string()))?;
         self.rv += 1;
         let mut obj = (*old).clone();
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
@@ -239,7 +268,6 @@ impl State {
         self.push_event(Event {
             rv: self.rv,
             gr: gr.clone(),
-            namespace: ns.to_string(),
             kind: EventType::Deleted,
             object: obj.clone(),
             old: Some(old),
@@ -254,6 +282,13 @@ impl State {
             return None;
         }
         let start = self.history.partition_point(|e| e.rv <= rv);
-        Some(self.history.iter().skip(start).filter(|e| &e.gr == gr).cloned().collect())
+        Some(
+            self.history
+                .iter()
+                .skip(start)
+                .filter(|e| &e.gr == gr)
+                .cloned()
+                .collect(),
+        )
     }
 }

@@ -24,8 +24,17 @@ fn age_column() -> PrinterColumn {
 
 /// The columns after Name: the CRD version's printer columns, or Age.
 fn columns(def: &ResourceDef, version: &str) -> Vec<PrinterColumn> {
-    let cols = def.custom.as_ref().and_then(|c| c.columns.get(version)).cloned().unwrap_or_default();
-    if cols.is_empty() { vec![age_column()] } else { cols }
+    let cols = def
+        .custom
+        .as_ref()
+        .and_then(|c| c.columns.get(version))
+        .cloned()
+        .unwrap_or_default();
+    if cols.is_empty() {
+        vec![age_column()]
+    } else {
+        cols
+    }
 }
 
 /// apimachinery's `duration.HumanDuration`.
@@ -42,7 +51,11 @@ pub fn human_duration(secs: i64) -> String {
     let minutes = secs / 60;
     if minutes < 10 {
         let s = secs % 60;
-        return if s == 0 { format!("{minutes}m") } else { format!("{minutes}m{s}s") };
+        return if s == 0 {
+            format!("{minutes}m")
+        } else {
+            format!("{minutes}m{s}s")
+        };
     }
     if minutes < 180 {
         return format!("{minutes}m");
@@ -50,21 +63,33 @@ pub fn human_duration(secs: i64) -> String {
     let hours = minutes / 60;
     if hours < 8 {
         let m = minutes % 60;
-        return if m == 0 { format!("{hours}h") } else { format!("{hours}h{m}m") };
+        return if m == 0 {
+            format!("{hours}h")
+        } else {
+            format!("{hours}h{m}m")
+        };
     }
     if hours < 48 {
         return format!("{hours}h");
     }
     if hours < 24 * 8 {
         let h = hours % 24;
-        return if h == 0 { format!("{}d", hours / 24) } else { format!("{}d{h}h", hours / 24) };
+        return if h == 0 {
+            format!("{}d", hours / 24)
+        } else {
+            format!("{}d{h}h", hours / 24)
+        };
     }
     if hours < 24 * 365 * 2 {
         return format!("{}d", hours / 24);
     }
     if hours < 24 * 365 * 8 {
         let d = (hours / 24) % 365;
-        return if d == 0 { format!("{}y", hours / 24 / 365) } else { format!("{}y{d}d", hours / 24 / 365) };
+        return if d == 0 {
+            format!("{}y", hours / 24 / 365)
+        } else {
+            format!("{}y{d}d", hours / 24 / 365)
+        };
     }
     format!("{}y", hours / 24 / 365)
 }
@@ -72,7 +97,11 @@ pub fn human_duration(secs: i64) -> String {
 /// Evaluates the JSONPath subset printer columns use: `.a.b`, `.a[0]`, `.a[*].b`,
 /// `.a[?(@.type=="Ready")].status`, optionally wrapped in `{}`.
 pub fn json_path(obj: &Value, path: &str) -> Vec<Value> {
-    let p = path.trim().trim_start_matches('{').trim_end_matches('}').trim();
+    let p = path
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .trim();
     let p = p.strip_prefix('$').unwrap_or(p);
     let mut current = vec![obj.clone()];
     let mut rest = p;
@@ -86,7 +115,9 @@ pub fn json_path(obj: &Value, path: &str) -> Vec<Value> {
             }
             current = current.iter().filter_map(|v| v.get(key).cloned()).collect();
         } else if let Some(r) = rest.strip_prefix('[') {
-            let Some(close) = find_close(r) else { return Vec::new() };
+            let Some(close) = find_close(r) else {
+                return Vec::new();
+            };
             let inner = &r[..close];
             rest = &r[close + 1..];
             let mut next = Vec::new();
@@ -99,8 +130,15 @@ pub fn json_path(obj: &Value, path: &str) -> Vec<Value> {
                     if let Some(x) = usize::try_from(idx).ok().and_then(|i| items.get(i)) {
                         next.push(x.clone());
                     }
-                } else if let Some(filter) = inner.strip_prefix("?(").and_then(|f| f.strip_suffix(')')) {
-                    next.extend(items.iter().filter(|it| filter_matches(it, filter)).cloned());
+                } else if let Some(filter) =
+                    inner.strip_prefix("?(").and_then(|f| f.strip_suffix(')'))
+                {
+                    next.extend(
+                        items
+                            .iter()
+                            .filter(|it| filter_matches(it, filter))
+                            .cloned(),
+                    );
                 }
             }
             current = next;
@@ -141,16 +179,21 @@ fn filter_matches(item: &Value, filter: &str) -> bool {
     let got = json_path(item, path);
     let eq = got.iter().any(|v| match v {
         Value::String(s) => s == want,
-        other => other.to_string() == want,
+        other => *other == want,
     });
     eq != neg
 }
 
 fn cell(col: &PrinterColumn, obj: &Value, now: i64) -> Value {
     let vals = json_path(obj, &col.json_path);
-    let Some(first) = vals.first() else { return Value::Null };
+    let Some(first) = vals.first() else {
+        return Value::Null;
+    };
     if col.type_ == "date" {
-        return match first.as_str().and_then(|s| s.parse::<jiff::Timestamp>().ok()) {
+        return match first
+            .as_str()
+            .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+        {
             Some(t) => json!(human_duration(now - t.as_second())),
             None => Value::Null,
         };
@@ -158,7 +201,15 @@ fn cell(col: &PrinterColumn, obj: &Value, now: i64) -> Value {
     match first {
         Value::String(_) | Value::Number(_) | Value::Bool(_) => {
             if vals.len() > 1 {
-                json!(vals.iter().map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string())).collect::<Vec<_>>().join(","))
+                json!(
+                    vals.iter()
+                        .map(|v| v
+                            .as_str()
+                            .map(String::from)
+                            .unwrap_or_else(|| v.to_string()))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
             } else {
                 first.clone()
             }
@@ -168,9 +219,18 @@ fn cell(col: &PrinterColumn, obj: &Value, now: i64) -> Value {
 }
 
 /// Renders objects as a Table; `include_object` is `None`, `Metadata` (default) or `Object`.
-pub fn table(def: &ResourceDef, version: &str, objects: &[Arc<Value>], rv: u64, continue_token: Option<&str>, include_object: &str) -> Value {
+pub fn table(
+    def: &ResourceDef,
+    version: &str,
+    objects: &[Arc<Value>],
+    rv: u64,
+    continue_token: Option<&str>,
+    include_object: &str,
+) -> Value {
     let cols = columns(def, version);
-    let mut defs = vec![json!({"name": "Name", "type": "string", "format": "name", "description": NAME_DESCRIPTION, "priority": 0})];
+    let mut defs = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": NAME_DESCRIPTION, "priority": 0}),
+    ];
     defs.extend(cols.iter().map(|c| json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority})));
     let now = jiff::Timestamp::now().as_second();
     let rows: Vec<Value> = objects
@@ -203,8 +263,14 @@ mod tests {
         let obj = json!({"status": {"phase": "Ready", "conditions": [{"type": "Synced", "status": "False"}, {"type": "Ready", "status": "True"}]}, "spec": {"x": 3}});
         assert_eq!(json_path(&obj, ".status.phase"), vec![json!("Ready")]);
         assert_eq!(json_path(&obj, ".spec.x"), vec![json!(3)]);
-        assert_eq!(json_path(&obj, ".status.conditions[?(@.type==\"Ready\")].status"), vec![json!("True")]);
-        assert_eq!(json_path(&obj, "{.status.conditions[0].type}"), vec![json!("Synced")]);
+        assert_eq!(
+            json_path(&obj, ".status.conditions[?(@.type==\"Ready\")].status"),
+            vec![json!("True")]
+        );
+        assert_eq!(
+            json_path(&obj, "{.status.conditions[0].type}"),
+            vec![json!("Synced")]
+        );
         assert!(json_path(&obj, ".missing.x").is_empty());
     }
 

@@ -15,7 +15,11 @@ macro_rules! roundtrip {
 
 /// Round-trips `value` through the typed struct of the built-in `group`/`kind`; `None` when the
 /// kind is not a known built-in (custom resources).
-pub fn decode_builtin(group: &str, kind: &str, value: Value) -> Option<Result<Value, serde_json::Error>> {
+pub fn decode_builtin(
+    group: &str,
+    kind: &str,
+    value: Value,
+) -> Option<Result<Value, serde_json::Error>> {
     let r = (|| -> Result<Option<Value>, serde_json::Error> {
         Ok(Some(match (group, kind) {
             ("", "Namespace") => roundtrip!(value, api::core::v1::Namespace),
@@ -28,14 +32,22 @@ pub fn decode_builtin(group: &str, kind: &str, value: Value) -> Option<Result<Va
             ("", "Pod") => roundtrip!(value, api::core::v1::Pod),
             ("", "Event") => roundtrip!(value, api::core::v1::Event),
             ("", "Endpoints") => roundtrip!(value, api::core::v1::Endpoints),
-            ("", "PersistentVolumeClaim") => roundtrip!(value, api::core::v1::PersistentVolumeClaim),
+            ("", "PersistentVolumeClaim") => {
+                roundtrip!(value, api::core::v1::PersistentVolumeClaim)
+            }
             ("events.k8s.io", "Event") => roundtrip!(value, api::events::v1::Event),
             ("coordination.k8s.io", "Lease") => roundtrip!(value, api::coordination::v1::Lease),
-            ("networking.k8s.io", "NetworkPolicy") => roundtrip!(value, api::networking::v1::NetworkPolicy),
+            ("networking.k8s.io", "NetworkPolicy") => {
+                roundtrip!(value, api::networking::v1::NetworkPolicy)
+            }
             ("networking.k8s.io", "Ingress") => roundtrip!(value, api::networking::v1::Ingress),
             ("rbac.authorization.k8s.io", "Role") => roundtrip!(value, api::rbac::v1::Role),
-            ("rbac.authorization.k8s.io", "RoleBinding") => roundtrip!(value, api::rbac::v1::RoleBinding),
-            ("rbac.authorization.k8s.io", "ClusterRole") => roundtrip!(value, api::rbac::v1::ClusterRole),
+            ("rbac.authorization.k8s.io", "RoleBinding") => {
+                roundtrip!(value, api::rbac::v1::RoleBinding)
+            }
+            ("rbac.authorization.k8s.io", "ClusterRole") => {
+                roundtrip!(value, api::rbac::v1::ClusterRole)
+            }
             ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
                 roundtrip!(value, api::rbac::v1::ClusterRoleBinding)
             }
@@ -45,7 +57,9 @@ pub fn decode_builtin(group: &str, kind: &str, value: Value) -> Option<Result<Va
             ("apps", "ReplicaSet") => roundtrip!(value, api::apps::v1::ReplicaSet),
             ("batch", "Job") => roundtrip!(value, api::batch::v1::Job),
             ("batch", "CronJob") => roundtrip!(value, api::batch::v1::CronJob),
-            ("policy", "PodDisruptionBudget") => roundtrip!(value, api::policy::v1::PodDisruptionBudget),
+            ("policy", "PodDisruptionBudget") => {
+                roundtrip!(value, api::policy::v1::PodDisruptionBudget)
+            }
             ("apiextensions.k8s.io", "CustomResourceDefinition") => {
                 roundtrip!(value, apiext::CustomResourceDefinition)
             }
@@ -75,7 +89,11 @@ fn walk(input: &Value, decoded: Option<&Value>, path: String, out: &mut Vec<Stri
                 if v.is_null() {
                     continue;
                 }
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match d.and_then(|d| d.get(k)) {
                     Some(dv) => walk(v, Some(dv), p, out),
                     None => {

@@ -50,7 +50,9 @@ impl Filter {
         let before = ev.old.as_ref().is_some_and(|o| self.selected(o));
         match ev.kind {
             EventType::Added => now.then_some((EventType::Added, ev.object.clone())),
-            EventType::Deleted => (before || now).then_some((EventType::Deleted, ev.object.clone())),
+            EventType::Deleted => {
+                (before || now).then_some((EventType::Deleted, ev.object.clone()))
+            }
             EventType::Modified => match (before, now) {
                 (true, true) => Some((EventType::Modified, ev.object.clone())),
                 (false, true) => Some((EventType::Added, ev.object.clone())),
@@ -63,7 +65,19 @@ impl Filter {
     fn line(&self, kind: &str, obj: &Value) -> Bytes {
         let object = match self.render {
             Render::Metadata => partial_metadata(obj),
-            _ => to_version(&self.target.def, obj, &self.target.version),
+            // `kubectl get -w`: each event carries a one-row Table.
+            Render::Table => {
+                let rv = crate::meta::rv_of(obj).parse().unwrap_or(0);
+                crate::table::table(
+                    &self.target.def,
+                    &self.target.version,
+                    &[Arc::new(obj.clone())],
+                    rv,
+                    None,
+                    "Metadata",
+                )
+            }
+            Render::Full => to_version(&self.target.def, obj, &self.target.version),
         };
         let mut s = json!({"type": kind, "object": object}).to_string();
         s.push('\n');
@@ -73,8 +87,14 @@ impl Filter {
     fn bookmark(&self, rv: u64, initial_end: bool) -> Bytes {
         let def = &self.target.def;
         let (kind, av) = match self.render {
-            Render::Metadata => ("PartialObjectMetadata".to_string(), "meta.k8s.io/v1".to_string()),
-            _ => (def.kind.clone(), crate::registry::api_version(&def.group, &self.target.version)),
+            Render::Metadata => (
+                "PartialObjectMetadata".to_string(),
+                "meta.k8s.io/v1".to_string(),
+            ),
+            _ => (
+                def.kind.clone(),
+                crate::registry::api_version(&def.group, &self.target.version),
+            ),
         };
         let mut meta = json!({"resourceVersion": rv.to_string(), "creationTimestamp": null});
         if initial_end {
@@ -94,14 +114,22 @@ fn error_line(err: &ApiError) -> Bytes {
 
 /// Starts a watch; the returned body streams events until timeout, close or disconnect.
 pub fn start(store: Arc<Store>, target: Target, opts: WatchOpts, render: Render) -> Body {
-    let filter = Filter { target, opts, render };
+    let filter = Filter {
+        target,
+        opts,
+        render,
+    };
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let mut initial: Vec<Bytes> = Vec::new();
     let mut gone = false;
     let (rv, receiver) = {
         let st = store.read();
         let receiver = store.subscribe();
-        let from = filter.opts.resource_version.as_deref().filter(|r| !r.is_empty() && *r != "0");
+        let from = filter
+            .opts
+            .resource_version
+            .as_deref()
+            .filter(|r| !r.is_empty() && *r != "0");
         if filter.opts.send_initial_events || from.is_none() {
             let ns = (filter.target.def.namespaced && !filter.target.namespace.is_empty())
                 .then_some(filter.target.namespace.as_str());

@@ -5,13 +5,19 @@
 mod common;
 
 use common::*;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+};
 use kube::discovery::{Discovery, Scope};
 use serde_json::{Value, json};
 
 fn widgets(client: &kube::Client, version: &str) -> Api<DynamicObject> {
     let gvk = GroupVersionKind::gvk("example.com", version, "Widget");
-    Api::namespaced_with(client.clone(), "default", &ApiResource::from_gvk_with_plural(&gvk, "widgets"))
+    Api::namespaced_with(
+        client.clone(),
+        "default",
+        &ApiResource::from_gvk_with_plural(&gvk, "widgets"),
+    )
 }
 
 fn obj(v: Value) -> DynamicObject {
@@ -29,14 +35,29 @@ fn api_error(e: kube::Error) -> kube::core::Status {
 async fn creating_a_crd_serves_its_kind_and_reports_it_established() {
     let (_sb, client) = start().await;
     install_widget_crd(&client).await;
-    let (_, _, crd) = raw(&client, "GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com", None, None).await;
+    let (_, _, crd) = raw(
+        &client,
+        "GET",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com",
+        None,
+        None,
+    )
+    .await;
     let conds = crd["status"]["conditions"].as_array().unwrap();
     for t in ["Established", "NamesAccepted"] {
-        assert!(conds.iter().any(|c| c["type"] == t && c["status"] == "True"), "{t} in {crd}");
+        assert!(
+            conds
+                .iter()
+                .any(|c| c["type"] == t && c["status"] == "True"),
+            "{t} in {crd}"
+        );
     }
     assert_eq!(crd["status"]["acceptedNames"]["kind"], "Widget");
     let api = widgets(&client, "v1");
-    let created = api.create(&PostParams::default(), &obj(widget("w1", 3))).await.unwrap();
+    let created = api
+        .create(&PostParams::default(), &obj(widget("w1", 3)))
+        .await
+        .unwrap();
     assert_eq!(created.data["spec"]["size"], 3);
     assert_eq!(created.metadata.generation, Some(1));
 }
@@ -57,10 +78,16 @@ async fn discovery_lists_crd_kinds_with_short_names_categories_and_status_subres
     assert!(resources.iter().any(|r| r["name"] == "widgets/status"));
     // kube's discovery (aggregated v2) finds it too.
     let discovery = Discovery::new(client.clone()).run().await.unwrap();
-    let (ar, caps) = discovery.resolve_gvk(&GroupVersionKind::gvk("example.com", "v1", "Widget")).unwrap();
+    let (ar, caps) = discovery
+        .resolve_gvk(&GroupVersionKind::gvk("example.com", "v1", "Widget"))
+        .unwrap();
     assert_eq!(ar.plural, "widgets");
     assert_eq!(caps.scope, Scope::Namespaced);
-    assert!(discovery.resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment")).is_some());
+    assert!(
+        discovery
+            .resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"))
+            .is_some()
+    );
 }
 
 #[tokio::test]
@@ -68,10 +95,19 @@ async fn crd_rejects_invalid_object_with_422_naming_the_field() {
     let (_sb, client) = start().await;
     install_widget_crd(&client).await;
     let api = widgets(&client, "v1");
-    let s = api_error(api.create(&PostParams::default(), &obj(widget("w1", 11))).await.unwrap_err());
+    let s = api_error(
+        api.create(&PostParams::default(), &obj(widget("w1", 11)))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(s.code, 422);
     assert_eq!(s.reason, "Invalid");
-    assert!(s.message.starts_with("Widget.example.com \"w1\" is invalid: spec.size: Invalid value: 11"), "{}", s.message);
+    assert!(
+        s.message
+            .starts_with("Widget.example.com \"w1\" is invalid: spec.size: Invalid value: 11"),
+        "{}",
+        s.message
+    );
     let causes = s.details.unwrap().causes;
     assert_eq!(causes[0].field, "spec.size");
 }
@@ -81,7 +117,11 @@ async fn crd_cel_rule_rejects_with_its_message() {
     let (_sb, client) = start().await;
     install_widget_crd(&client).await;
     let api = widgets(&client, "v1");
-    let s = api_error(api.create(&PostParams::default(), &obj(widget("w1", 7))).await.unwrap_err());
+    let s = api_error(
+        api.create(&PostParams::default(), &obj(widget("w1", 7)))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(s.code, 422);
     assert!(s.message.contains("size must not be 7"), "{}", s.message);
 }
@@ -104,9 +144,22 @@ async fn unknown_custom_resource_field_is_a_400_under_strict_field_validation() 
     install_widget_crd(&client).await;
     let mut w = widget("w1", 2);
     w["spec"]["unknown"] = json!("x");
-    let (code, _, body) = raw(&client, "POST", "/apis/example.com/v1/namespaces/default/widgets?fieldValidation=Strict", Some("application/json"), Some(w)).await;
+    let (code, _, body) = raw(
+        &client,
+        "POST",
+        "/apis/example.com/v1/namespaces/default/widgets?fieldValidation=Strict",
+        Some("application/json"),
+        Some(w),
+    )
+    .await;
     assert_eq!(code, 400, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("unknown field \"spec.unknown\""), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field \"spec.unknown\""),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -119,16 +172,27 @@ async fn status_subresource_writes_only_status_and_main_resource_ignores_status(
     let created = api.create(&PostParams::default(), &obj(w)).await.unwrap();
     assert!(created.data.get("status").is_none(), "create drops status");
     let st = api
-        .patch_status("w1", &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Ready"}, "spec": {"size": 9}})))
+        .patch_status(
+            "w1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Ready"}, "spec": {"size": 9}})),
+        )
         .await
         .unwrap();
     assert_eq!(st.data["status"]["phase"], "Ready");
     assert_eq!(st.data["spec"]["size"], 2, "status endpoint ignores spec");
     let main = api
-        .patch("w1", &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Other"}, "spec": {"size": 3}})))
+        .patch(
+            "w1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Other"}, "spec": {"size": 3}})),
+        )
         .await
         .unwrap();
-    assert_eq!(main.data["status"]["phase"], "Ready", "main resource ignores status");
+    assert_eq!(
+        main.data["status"]["phase"], "Ready",
+        "main resource ignores status"
+    );
     assert_eq!(main.data["spec"]["size"], 3);
 }
 
@@ -137,12 +201,35 @@ async fn generation_bumps_only_on_spec_changes() {
     let (_sb, client) = start().await;
     install_widget_crd(&client).await;
     let api = widgets(&client, "v1");
-    api.create(&PostParams::default(), &obj(widget("w1", 2))).await.unwrap();
-    let a = api.patch_status("w1", &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Ready"}}))).await.unwrap();
+    api.create(&PostParams::default(), &obj(widget("w1", 2)))
+        .await
+        .unwrap();
+    let a = api
+        .patch_status(
+            "w1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Ready"}})),
+        )
+        .await
+        .unwrap();
     assert_eq!(a.metadata.generation, Some(1));
-    let b = api.patch("w1", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}}))).await.unwrap();
+    let b = api
+        .patch(
+            "w1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})),
+        )
+        .await
+        .unwrap();
     assert_eq!(b.metadata.generation, Some(1));
-    let c = api.patch("w1", &PatchParams::default(), &Patch::Merge(json!({"spec": {"size": 4}}))).await.unwrap();
+    let c = api
+        .patch(
+            "w1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": 4}})),
+        )
+        .await
+        .unwrap();
     assert_eq!(c.metadata.generation, Some(2));
 }
 
@@ -150,7 +237,10 @@ async fn generation_bumps_only_on_spec_changes() {
 async fn served_versions_share_objects_with_their_api_version_rewritten() {
     let (_sb, client) = start().await;
     install_widget_crd(&client).await;
-    widgets(&client, "v1").create(&PostParams::default(), &obj(widget("w1", 2))).await.unwrap();
+    widgets(&client, "v1")
+        .create(&PostParams::default(), &obj(widget("w1", 2)))
+        .await
+        .unwrap();
     let beta = widgets(&client, "v1beta1");
     let got = beta.get("w1").await.unwrap();
     assert_eq!(got.types.unwrap().api_version, "example.com/v1beta1");
@@ -163,8 +253,18 @@ async fn strategic_merge_patch_on_a_custom_resource_is_415() {
     let (_sb, client) = start().await;
     install_widget_crd(&client).await;
     let api = widgets(&client, "v1");
-    api.create(&PostParams::default(), &obj(widget("w1", 2))).await.unwrap();
-    let s = api_error(api.patch("w1", &PatchParams::default(), &Patch::Strategic(json!({"spec": {"size": 3}}))).await.unwrap_err());
+    api.create(&PostParams::default(), &obj(widget("w1", 2)))
+        .await
+        .unwrap();
+    let s = api_error(
+        api.patch(
+            "w1",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"size": 3}})),
+        )
+        .await
+        .unwrap_err(),
+    );
     assert_eq!(s.code, 415);
     assert_eq!(s.reason, "UnsupportedMediaType");
 }
@@ -174,7 +274,9 @@ async fn printer_columns_are_served_as_a_table() {
     let (_sb, client) = start().await;
     install_widget_crd(&client).await;
     let api = widgets(&client, "v1");
-    api.create(&PostParams::default(), &obj(widget("w1", 2))).await.unwrap();
+    api.create(&PostParams::default(), &obj(widget("w1", 2)))
+        .await
+        .unwrap();
     api.patch_status("w1", &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}})))
         .await
         .unwrap();
@@ -189,7 +291,12 @@ async fn printer_columns_are_served_as_a_table() {
     .await;
     assert_eq!(code, 200);
     assert_eq!(table["kind"], "Table");
-    let names: Vec<&str> = table["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["Name", "Size", "Phase", "Ready", "Age"]);
     let cells = &table["rows"][0]["cells"];
     assert_eq!(cells[0], "w1");
@@ -205,21 +312,53 @@ async fn deleting_a_crd_deletes_its_objects_and_removes_it_from_discovery() {
     let (_sb, client) = start().await;
     install_widget_crd(&client).await;
     let api = widgets(&client, "v1");
-    api.create(&PostParams::default(), &obj(widget("w1", 2))).await.unwrap();
-    let (code, _, _) = raw(&client, "DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com", None, None).await;
+    api.create(&PostParams::default(), &obj(widget("w1", 2)))
+        .await
+        .unwrap();
+    let (code, _, _) = raw(
+        &client,
+        "DELETE",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(code, 200);
     eventually("the CRD is gone", || {
         let client = client.clone();
-        async move { raw(&client, "GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com", None, None).await.0 == 404 }
+        async move {
+            raw(
+                &client,
+                "GET",
+                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com",
+                None,
+                None,
+            )
+            .await
+            .0 == 404
+        }
     })
     .await;
     let (code, _, _) = raw(&client, "GET", "/apis/example.com/v1", None, None).await;
     assert_eq!(code, 404);
-    let (code, _, _) = raw(&client, "GET", "/apis/example.com/v1/namespaces/default/widgets", None, None).await;
+    let (code, _, _) = raw(
+        &client,
+        "GET",
+        "/apis/example.com/v1/namespaces/default/widgets",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(code, 404);
     // Recreated, it starts empty.
     install_widget_crd(&client).await;
-    assert!(api.list(&ListParams::default()).await.unwrap().items.is_empty());
+    assert!(
+        api.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -227,7 +366,14 @@ async fn crd_whose_name_is_not_plural_dot_group_is_rejected() {
     let (_sb, client) = start().await;
     let mut crd = widget_crd();
     crd["metadata"]["name"] = json!("wrong.example.com");
-    let (code, _, body) = raw(&client, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", Some("application/json"), Some(crd)).await;
+    let (code, _, body) = raw(
+        &client,
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        Some("application/json"),
+        Some(crd),
+    )
+    .await;
     assert_eq!(code, 422, "{body}");
     assert_eq!(body["details"]["causes"][0]["field"], "metadata.name");
 }
@@ -237,10 +383,20 @@ async fn cluster_scoped_crd_is_served_without_namespace() {
     let (_sb, client) = start().await;
     let mut crd = widget_crd();
     crd["spec"]["scope"] = json!("Cluster");
-    let (code, _, _) = raw(&client, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", Some("application/json"), Some(crd)).await;
+    let (code, _, _) = raw(
+        &client,
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        Some("application/json"),
+        Some(crd),
+    )
+    .await;
     assert_eq!(code, 201);
     let gvk = GroupVersionKind::gvk("example.com", "v1", "Widget");
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ApiResource::from_gvk_with_plural(&gvk, "widgets"));
+    let api: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(&gvk, "widgets"),
+    );
     let mut w = widget("c1", 2);
     w["metadata"].as_object_mut().unwrap().remove("namespace");
     let created = api.create(&PostParams::default(), &obj(w)).await.unwrap();

@@ -38,12 +38,17 @@ async fn created_object_gets_uid_creation_timestamp_and_resource_version() {
 async fn client_from_the_written_kubeconfig_reaches_the_sandbox() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("kubeconfig");
-    let config = kube_sandbox::SandboxConfig { kubeconfig: Some(path.clone()), ..Default::default() };
+    let config = kube_sandbox::SandboxConfig {
+        kubeconfig: Some(path.clone()),
+        ..Default::default()
+    };
     let sb = kube_sandbox::Sandbox::start(config).await.unwrap();
     assert_eq!(sb.kubeconfig_path(), Some(path.as_path()));
     let kc = kube::config::Kubeconfig::read_from(&path).unwrap();
     let options = kube::config::KubeConfigOptions::default();
-    let config = kube::Config::from_custom_kubeconfig(kc, &options).await.unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &options)
+        .await
+        .unwrap();
     assert_eq!(config.default_namespace, "default");
     let client = kube::Client::try_from(config).unwrap();
     let ns: Api<Namespace> = Api::all(client);
@@ -68,7 +73,11 @@ async fn creating_an_existing_object_is_a_409_already_exists() {
     let (_sb, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     api.create(&PostParams::default(), &cm("a")).await.unwrap();
-    let s = api_error(api.create(&PostParams::default(), &cm("a")).await.unwrap_err());
+    let s = api_error(
+        api.create(&PostParams::default(), &cm("a"))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(s.code, 409);
     assert_eq!(s.reason, "AlreadyExists");
     assert_eq!(s.message, "configmaps \"a\" already exists");
@@ -79,7 +88,10 @@ async fn get_of_a_missing_object_is_a_404_with_the_apiserver_message() {
     let (_sb, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let s = api_error(api.get("nope").await.unwrap_err());
-    assert_eq!((s.code, s.reason.as_str(), s.message.as_str()), (404, "NotFound", "configmaps \"nope\" not found"));
+    assert_eq!(
+        (s.code, s.reason.as_str(), s.message.as_str()),
+        (404, "NotFound", "configmaps \"nope\" not found")
+    );
     let deploys: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client, "default");
     let s = api_error(deploys.get("x").await.unwrap_err());
     assert_eq!(s.message, "deployments.apps \"x\" not found");
@@ -92,10 +104,16 @@ async fn stale_resource_version_update_is_a_409_conflict() {
     let first = api.create(&PostParams::default(), &cm("a")).await.unwrap();
     let mut second = first.clone();
     second.data = Some([("a".to_string(), "2".to_string())].into());
-    api.replace("a", &PostParams::default(), &second).await.unwrap();
+    api.replace("a", &PostParams::default(), &second)
+        .await
+        .unwrap();
     let mut stale = first.clone();
     stale.data = Some([("a".to_string(), "3".to_string())].into());
-    let s = api_error(api.replace("a", &PostParams::default(), &stale).await.unwrap_err());
+    let s = api_error(
+        api.replace("a", &PostParams::default(), &stale)
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(s.code, 409);
     assert_eq!(s.reason, "Conflict");
     assert_eq!(
@@ -112,7 +130,10 @@ async fn update_without_resource_version_is_unconditional() {
     let mut c = cm("a");
     c.data = Some([("b".to_string(), "2".to_string())].into());
     let updated = api.replace("a", &PostParams::default(), &c).await.unwrap();
-    assert_eq!(updated.data.unwrap().get("b").map(String::as_str), Some("2"));
+    assert_eq!(
+        updated.data.unwrap().get("b").map(String::as_str),
+        Some("2")
+    );
 }
 
 #[tokio::test]
@@ -120,17 +141,37 @@ async fn unchanged_update_keeps_the_resource_version() {
     let (_sb, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     let created = api.create(&PostParams::default(), &cm("a")).await.unwrap();
-    let again = api.replace("a", &PostParams::default(), &created).await.unwrap();
-    assert_eq!(again.metadata.resource_version, created.metadata.resource_version);
-    let patched = api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"a": "1"}}))).await.unwrap();
-    assert_eq!(patched.metadata.resource_version, created.metadata.resource_version);
+    let again = api
+        .replace("a", &PostParams::default(), &created)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.metadata.resource_version,
+        created.metadata.resource_version
+    );
+    let patched = api
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"a": "1"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        patched.metadata.resource_version,
+        created.metadata.resource_version
+    );
 }
 
 #[tokio::test]
 async fn invalid_name_is_a_422_naming_metadata_name() {
     let (_sb, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    let s = api_error(api.create(&PostParams::default(), &cm("Bad_Name")).await.unwrap_err());
+    let s = api_error(
+        api.create(&PostParams::default(), &cm("Bad_Name"))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(s.code, 422);
     assert_eq!(s.reason, "Invalid");
     assert!(s.message.starts_with("ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"), "{}", s.message);
@@ -154,8 +195,15 @@ async fn invalid_label_value_is_a_422_naming_metadata_labels() {
 async fn creating_in_a_missing_namespace_is_a_404_naming_the_namespace() {
     let (_sb, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "nowhere");
-    let s = api_error(api.create(&PostParams::default(), &cm("a")).await.unwrap_err());
-    assert_eq!((s.code, s.message.as_str()), (404, "namespaces \"nowhere\" not found"));
+    let s = api_error(
+        api.create(&PostParams::default(), &cm("a"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (s.code, s.message.as_str()),
+        (404, "namespaces \"nowhere\" not found")
+    );
 }
 
 #[tokio::test]
@@ -164,13 +212,28 @@ async fn merge_json_and_strategic_merge_patches_change_the_object() {
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     api.create(&PostParams::default(), &cm("a")).await.unwrap();
     let pp = PatchParams::default();
-    let c = api.patch("a", &pp, &Patch::Merge(json!({"data": {"b": "2", "a": null}}))).await.unwrap();
+    let c = api
+        .patch(
+            "a",
+            &pp,
+            &Patch::Merge(json!({"data": {"b": "2", "a": null}})),
+        )
+        .await
+        .unwrap();
     assert_eq!(c.data.clone().unwrap().len(), 1);
     assert_eq!(c.data.unwrap()["b"], "2");
-    let ops: json_patch::Patch = serde_json::from_value(json!([{"op": "add", "path": "/data/c", "value": "3"}])).unwrap();
+    let ops: json_patch::Patch =
+        serde_json::from_value(json!([{"op": "add", "path": "/data/c", "value": "3"}])).unwrap();
     let c = api.patch("a", &pp, &Patch::<()>::Json(ops)).await.unwrap();
     assert_eq!(c.data.unwrap()["c"], "3");
-    let c = api.patch("a", &pp, &Patch::Strategic(json!({"metadata": {"labels": {"x": "y"}}}))).await.unwrap();
+    let c = api
+        .patch(
+            "a",
+            &pp,
+            &Patch::Strategic(json!({"metadata": {"labels": {"x": "y"}}})),
+        )
+        .await
+        .unwrap();
     assert_eq!(c.metadata.labels.unwrap()["x"], "y");
 }
 
@@ -179,8 +242,13 @@ async fn failing_json_patch_test_operation_is_rejected() {
     let (_sb, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     api.create(&PostParams::default(), &cm("a")).await.unwrap();
-    let ops: json_patch::Patch = serde_json::from_value(json!([{"op": "test", "path": "/data/a", "value": "9"}])).unwrap();
-    let s = api_error(api.patch("a", &PatchParams::default(), &Patch::<()>::Json(ops)).await.unwrap_err());
+    let ops: json_patch::Patch =
+        serde_json::from_value(json!([{"op": "test", "path": "/data/a", "value": "9"}])).unwrap();
+    let s = api_error(
+        api.patch("a", &PatchParams::default(), &Patch::<()>::Json(ops))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(s.code, 422);
 }
 
@@ -188,7 +256,15 @@ async fn failing_json_patch_test_operation_is_rejected() {
 async fn patch_of_a_missing_object_is_a_404() {
     let (_sb, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    let s = api_error(api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {}}))).await.unwrap_err());
+    let s = api_error(
+        api.patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {}})),
+        )
+        .await
+        .unwrap_err(),
+    );
     assert_eq!(s.code, 404);
 }
 
@@ -196,21 +272,37 @@ async fn patch_of_a_missing_object_is_a_404() {
 async fn dry_run_create_update_patch_and_delete_do_not_persist() {
     let (_sb, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    let pp = PostParams { dry_run: true, ..Default::default() };
+    let pp = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
     let c = api.create(&pp, &cm("dry")).await.unwrap();
     assert_eq!(c.metadata.name.as_deref(), Some("dry"));
     assert_eq!(api_error(api.get("dry").await.unwrap_err()).code, 404);
     api.create(&PostParams::default(), &cm("a")).await.unwrap();
-    let mut patch = PatchParams::default();
-    patch.dry_run = true;
-    let p = api.patch("a", &patch, &Patch::Merge(json!({"data": {"a": "x"}}))).await.unwrap();
+    let patch = PatchParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let p = api
+        .patch("a", &patch, &Patch::Merge(json!({"data": {"a": "x"}})))
+        .await
+        .unwrap();
     assert_eq!(p.data.unwrap()["a"], "x");
     assert_eq!(api.get("a").await.unwrap().data.unwrap()["a"], "1");
     let mut c = cm("a");
     c.data = Some([("a".to_string(), "y".to_string())].into());
     api.replace("a", &pp, &c).await.unwrap();
     assert_eq!(api.get("a").await.unwrap().data.unwrap()["a"], "1");
-    api.delete("a", &DeleteParams { dry_run: true, ..Default::default() }).await.unwrap();
+    api.delete(
+        "a",
+        &DeleteParams {
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     api.get("a").await.unwrap();
 }
 
@@ -222,7 +314,9 @@ async fn field_validation_strict_rejects_unknown_fields_with_a_400() {
         "POST",
         "/api/v1/namespaces/default/configmaps?fieldValidation=Strict",
         Some("application/json"),
-        Some(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "bogus": 1})),
+        Some(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "bogus": 1}),
+        ),
     )
     .await;
     assert_eq!(code, 400, "{body}");
@@ -241,7 +335,9 @@ async fn field_validation_warn_answers_with_a_warning_header_and_drops_the_field
         "POST",
         "/api/v1/namespaces/default/configmaps?fieldValidation=Warn",
         Some("application/json"),
-        Some(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "bogus": 1})),
+        Some(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "bogus": 1}),
+        ),
     )
     .await;
     assert_eq!(code, 201);
@@ -262,14 +358,22 @@ async fn wrongly_typed_field_is_a_400_bad_request() {
     )
     .await;
     assert_eq!(code, 400, "{body}");
-    assert!(body["message"].as_str().unwrap().starts_with("ConfigMap in version \"v1\" cannot be handled as a ConfigMap"));
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("ConfigMap in version \"v1\" cannot be handled as a ConfigMap")
+    );
 }
 
 #[tokio::test]
 async fn secret_string_data_is_encoded_into_data() {
     let (_sb, client) = start().await;
     let api: Api<Secret> = Api::namespaced(client, "default");
-    let s: Secret = serde_json::from_value(json!({"metadata": {"name": "s"}, "stringData": {"password": "hunter2"}})).unwrap();
+    let s: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "s"}, "stringData": {"password": "hunter2"}}),
+    )
+    .unwrap();
     let created = api.create(&PostParams::default(), &s).await.unwrap();
     assert!(created.string_data.is_none());
     assert_eq!(created.data.unwrap()["password"].0, b"hunter2");
@@ -280,8 +384,18 @@ async fn secret_string_data_is_encoded_into_data() {
 async fn fresh_sandbox_has_the_initial_namespaces_with_default_service_accounts() {
     let (_sb, client) = start().await;
     let ns: Api<Namespace> = Api::all(client.clone());
-    let names: Vec<String> = ns.list(&ListParams::default()).await.unwrap().items.into_iter().map(|n| n.metadata.name.unwrap()).collect();
-    assert_eq!(names, ["default", "kube-node-lease", "kube-public", "kube-system"]);
+    let names: Vec<String> = ns
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|n| n.metadata.name.unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["default", "kube-node-lease", "kube-public", "kube-system"]
+    );
     let d = ns.get("default").await.unwrap();
     assert_eq!(d.status.unwrap().phase.as_deref(), Some("Active"));
     assert_eq!(d.spec.unwrap().finalizers.unwrap(), ["kubernetes"]);
@@ -295,7 +409,10 @@ async fn new_namespace_gets_a_default_service_account_and_its_name_label() {
     let ns: Api<Namespace> = Api::all(client.clone());
     let n: Namespace = serde_json::from_value(json!({"metadata": {"name": "team-a"}})).unwrap();
     let created = ns.create(&PostParams::default(), &n).await.unwrap();
-    assert_eq!(created.metadata.labels.unwrap()["kubernetes.io/metadata.name"], "team-a");
+    assert_eq!(
+        created.metadata.labels.unwrap()["kubernetes.io/metadata.name"],
+        "team-a"
+    );
     let sa: Api<ServiceAccount> = Api::namespaced(client, "team-a");
     sa.get("default").await.unwrap();
 }
@@ -314,7 +431,10 @@ async fn namespace_names_must_be_dns_labels() {
 async fn writes_record_managed_fields_for_their_field_manager() {
     let (_sb, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    let pp = PostParams { field_manager: Some("tester".into()), ..Default::default() };
+    let pp = PostParams {
+        field_manager: Some("tester".into()),
+        ..Default::default()
+    };
     let c = api.create(&pp, &cm("a")).await.unwrap();
     let mf = c.metadata.managed_fields.unwrap();
     assert_eq!(mf[0].manager.as_deref(), Some("tester"));
@@ -324,7 +444,14 @@ async fn writes_record_managed_fields_for_their_field_manager() {
 #[tokio::test]
 async fn raw_errors_are_metav1_status_objects() {
     let (_sb, client) = start().await;
-    let (code, _, body) = raw(&client, "GET", "/api/v1/namespaces/default/configmaps/none", None, None).await;
+    let (code, _, body) = raw(
+        &client,
+        "GET",
+        "/api/v1/namespaces/default/configmaps/none",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(code, 404);
     assert_eq!(
         body,
@@ -333,4 +460,40 @@ async fn raw_errors_are_metav1_status_objects() {
     let (code, _, body) = raw(&client, "GET", "/apis/nothing.io/v1/things", None, None).await;
     assert_eq!(code, 404);
     assert_eq!(body["reason"], Value::String("NotFound".into()));
+}
+
+#[tokio::test]
+async fn patch_carrying_a_stale_resource_version_is_a_409_conflict() {
+    let (_sb, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let c = api.create(&PostParams::default(), &cm("a")).await.unwrap();
+    api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"a": "2"}}))).await.unwrap();
+    let stale = json!({"metadata": {"resourceVersion": c.metadata.resource_version.unwrap()}, "data": {"a": "3"}});
+    let s = api_error(api.patch("a", &PatchParams::default(), &Patch::Merge(stale)).await.unwrap_err());
+    assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"));
+}
+
+#[tokio::test]
+async fn status_subresource_of_a_kind_without_one_is_a_404() {
+    let (_sb, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    api.create(&PostParams::default(), &cm("a")).await.unwrap();
+    let s = api_error(api.patch_status("a", &PatchParams::default(), &Patch::Merge(json!({"data": {}}))).await.unwrap_err());
+    assert_eq!(s.code, 404);
+}
+
+#[tokio::test]
+async fn status_writes_on_a_built_in_leave_spec_alone_and_generation_unchanged() {
+    let (_sb, client) = start().await;
+    let api: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client, "default");
+    let d: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({"metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}})).unwrap();
+    let created = api.create(&PostParams::default(), &d).await.unwrap();
+    assert_eq!(created.metadata.generation, Some(1));
+    assert_eq!(created.spec.as_ref().unwrap().replicas, Some(1), "replicas defaulted");
+    let s = api.patch_status("web", &PatchParams::default(), &Patch::Merge(json!({"status": {"readyReplicas": 1}, "spec": {"replicas": 5}}))).await.unwrap();
+    assert_eq!(s.status.unwrap().ready_replicas, Some(1));
+    assert_eq!(s.spec.unwrap().replicas, Some(1));
+    assert_eq!(s.metadata.generation, Some(1));
+    let m = api.patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 2}}))).await.unwrap();
+    assert_eq!(m.metadata.generation, Some(2));
 }

@@ -8,7 +8,7 @@ use common::*;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use k8s_openapi::api::rbac::v1::ClusterRole;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use serde_json::{Value, json};
 
 fn api_error(e: kube::Error) -> kube::core::Status {
@@ -43,7 +43,12 @@ where
 async fn delete_with_a_finalizer_sets_deletion_timestamp_and_keeps_the_object() {
     let (_sb, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    api.create(&PostParams::default(), &cm("a", json!({"finalizers": ["example.com/hold"]}))).await.unwrap();
+    api.create(
+        &PostParams::default(),
+        &cm("a", json!({"finalizers": ["example.com/hold"]})),
+    )
+    .await
+    .unwrap();
     let r = api.delete("a", &DeleteParams::default()).await.unwrap();
     let obj = r.left().expect("a pending deletion returns the object");
     assert!(obj.metadata.deletion_timestamp.is_some());
@@ -56,9 +61,20 @@ async fn delete_with_a_finalizer_sets_deletion_timestamp_and_keeps_the_object() 
 async fn removing_the_last_finalizer_deletes_the_object() {
     let (_sb, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    api.create(&PostParams::default(), &cm("a", json!({"finalizers": ["example.com/hold"]}))).await.unwrap();
+    api.create(
+        &PostParams::default(),
+        &cm("a", json!({"finalizers": ["example.com/hold"]})),
+    )
+    .await
+    .unwrap();
     api.delete("a", &DeleteParams::default()).await.unwrap();
-    api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.unwrap();
+    api.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
     assert!(gone(&api, "a").await);
 }
 
@@ -66,12 +82,23 @@ async fn removing_the_last_finalizer_deletes_the_object() {
 async fn new_finalizers_are_refused_on_an_object_being_deleted() {
     let (_sb, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    api.create(&PostParams::default(), &cm("a", json!({"finalizers": ["example.com/hold"]}))).await.unwrap();
+    api.create(
+        &PostParams::default(),
+        &cm("a", json!({"finalizers": ["example.com/hold"]})),
+    )
+    .await
+    .unwrap();
     api.delete("a", &DeleteParams::default()).await.unwrap();
     let s = api_error(
-        api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": ["example.com/hold", "example.com/more"]}})))
-            .await
-            .unwrap_err(),
+        api.patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"finalizers": ["example.com/hold", "example.com/more"]}}),
+            ),
+        )
+        .await
+        .unwrap_err(),
     );
     assert_eq!(s.code, 422);
 }
@@ -80,10 +107,15 @@ async fn new_finalizers_are_refused_on_an_object_being_deleted() {
 async fn delete_of_a_built_in_without_finalizers_returns_success_status() {
     let (_sb, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    api.create(&PostParams::default(), &cm("a", json!({}))).await.unwrap();
+    api.create(&PostParams::default(), &cm("a", json!({})))
+        .await
+        .unwrap();
     let r = api.delete("a", &DeleteParams::default()).await.unwrap();
     let status = r.right().expect("ConfigMap deletion answers with a Status");
-    assert_eq!(status.status, Some(kube::core::response::StatusSummary::Success));
+    assert_eq!(
+        status.status,
+        Some(kube::core::response::StatusSummary::Success)
+    );
     assert!(gone(&api, "a").await);
 }
 
@@ -91,13 +123,25 @@ async fn delete_of_a_built_in_without_finalizers_returns_success_status() {
 async fn background_deletion_garbage_collects_dependents() {
     let (_sb, client) = start().await;
     let owners: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    let owner = owners.create(&PostParams::default(), &cm("owner", json!({}))).await.unwrap();
-    let uid = owner.metadata.uid.unwrap();
-    owners
-        .create(&PostParams::default(), &cm("dep", json!({"ownerReferences": [owner_ref("ConfigMap", "v1", "owner", &uid, false)]})))
+    let owner = owners
+        .create(&PostParams::default(), &cm("owner", json!({})))
         .await
         .unwrap();
-    owners.delete("owner", &DeleteParams::background()).await.unwrap();
+    let uid = owner.metadata.uid.unwrap();
+    owners
+        .create(
+            &PostParams::default(),
+            &cm(
+                "dep",
+                json!({"ownerReferences": [owner_ref("ConfigMap", "v1", "owner", &uid, false)]}),
+            ),
+        )
+        .await
+        .unwrap();
+    owners
+        .delete("owner", &DeleteParams::background())
+        .await
+        .unwrap();
     eventually("the dependent is collected", || {
         let owners = owners.clone();
         async move { gone(&owners, "dep").await }
@@ -115,15 +159,37 @@ async fn foreground_deletion_keeps_the_owner_until_blocking_dependents_are_gone(
     let uid = d.metadata.uid.unwrap();
     let rs: ReplicaSet = serde_json::from_value(json!({"metadata": {"name": "web-1", "finalizers": ["example.com/hold"], "ownerReferences": [owner_ref("Deployment", "apps/v1", "web", &uid, true)]}, "spec": {"selector": {"matchLabels": {"a": "b"}}}})).unwrap();
     rss.create(&PostParams::default(), &rs).await.unwrap();
-    deploys.delete("web", &DeleteParams::foreground()).await.unwrap();
+    deploys
+        .delete("web", &DeleteParams::foreground())
+        .await
+        .unwrap();
     eventually("the dependent is being deleted", || {
         let rss = rss.clone();
-        async move { rss.get("web-1").await.unwrap().metadata.deletion_timestamp.is_some() }
+        async move {
+            rss.get("web-1")
+                .await
+                .unwrap()
+                .metadata
+                .deletion_timestamp
+                .is_some()
+        }
     })
     .await;
     let owner = deploys.get("web").await.unwrap();
-    assert!(owner.metadata.finalizers.unwrap().contains(&"foregroundDeletion".to_string()));
-    rss.patch("web-1", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.unwrap();
+    assert!(
+        owner
+            .metadata
+            .finalizers
+            .unwrap()
+            .contains(&"foregroundDeletion".to_string())
+    );
+    rss.patch(
+        "web-1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
     eventually("the owner goes after its dependent", || {
         let deploys = deploys.clone();
         async move { gone(&deploys, "web").await }
@@ -135,9 +201,20 @@ async fn foreground_deletion_keeps_the_owner_until_blocking_dependents_are_gone(
 async fn orphan_deletion_removes_owner_references_from_dependents() {
     let (_sb, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    let owner = api.create(&PostParams::default(), &cm("owner", json!({}))).await.unwrap();
+    let owner = api
+        .create(&PostParams::default(), &cm("owner", json!({})))
+        .await
+        .unwrap();
     let uid = owner.metadata.uid.unwrap();
-    api.create(&PostParams::default(), &cm("dep", json!({"ownerReferences": [owner_ref("ConfigMap", "v1", "owner", &uid, true)]}))).await.unwrap();
+    api.create(
+        &PostParams::default(),
+        &cm(
+            "dep",
+            json!({"ownerReferences": [owner_ref("ConfigMap", "v1", "owner", &uid, true)]}),
+        ),
+    )
+    .await
+    .unwrap();
     api.delete("owner", &DeleteParams::orphan()).await.unwrap();
     eventually("the owner is gone", || {
         let api = api.clone();
@@ -152,14 +229,18 @@ async fn orphan_deletion_removes_owner_references_from_dependents() {
 async fn cluster_scoped_owner_collects_namespaced_dependents() {
     let (_sb, client) = start().await;
     let roles: Api<ClusterRole> = Api::all(client.clone());
-    let role: ClusterRole = serde_json::from_value(json!({"metadata": {"name": "system:owner"}})).unwrap();
+    let role: ClusterRole =
+        serde_json::from_value(json!({"metadata": {"name": "system:owner"}})).unwrap();
     let role = roles.create(&PostParams::default(), &role).await.unwrap();
     let uid = role.metadata.uid.unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
     cms.create(&PostParams::default(), &cm("dep", json!({"ownerReferences": [owner_ref("ClusterRole", "rbac.authorization.k8s.io/v1", "system:owner", &uid, false)]})))
         .await
         .unwrap();
-    roles.delete("system:owner", &DeleteParams::default()).await.unwrap();
+    roles
+        .delete("system:owner", &DeleteParams::default())
+        .await
+        .unwrap();
     eventually("the namespaced dependent is collected", || {
         let cms = cms.clone();
         async move { gone(&cms, "dep").await }
@@ -171,15 +252,33 @@ async fn cluster_scoped_owner_collects_namespaced_dependents() {
 async fn delete_precondition_on_a_different_uid_is_a_409() {
     let (_sb, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    let c = api.create(&PostParams::default(), &cm("a", json!({}))).await.unwrap();
-    let dp = DeleteParams { preconditions: Some(Preconditions { uid: Some("other".into()), resource_version: None }), ..Default::default() };
+    let c = api
+        .create(&PostParams::default(), &cm("a", json!({})))
+        .await
+        .unwrap();
+    let dp = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: Some("other".into()),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
     let s = api_error(api.delete("a", &dp).await.unwrap_err());
     assert_eq!(s.code, 409);
     assert_eq!(
         s.message,
-        format!("Operation cannot be fulfilled on configmaps \"a\": Precondition failed: UID in precondition: other, UID in object meta: {}", c.metadata.uid.unwrap())
+        format!(
+            "Operation cannot be fulfilled on configmaps \"a\": Precondition failed: UID in precondition: other, UID in object meta: {}",
+            c.metadata.uid.unwrap()
+        )
     );
-    let dp = DeleteParams { preconditions: Some(Preconditions { uid: None, resource_version: Some("1".into()) }), ..Default::default() };
+    let dp = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: None,
+            resource_version: Some("1".into()),
+        }),
+        ..Default::default()
+    };
     assert_eq!(api_error(api.delete("a", &dp).await.unwrap_err()).code, 409);
 }
 
@@ -187,11 +286,38 @@ async fn delete_precondition_on_a_different_uid_is_a_409() {
 async fn deletecollection_deletes_only_selected_objects() {
     let (_sb, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    api.create(&PostParams::default(), &cm("a", json!({"labels": {"x": "1"}}))).await.unwrap();
-    api.create(&PostParams::default(), &cm("b", json!({"labels": {"x": "1"}}))).await.unwrap();
-    api.create(&PostParams::default(), &cm("c", json!({"labels": {"x": "2"}}))).await.unwrap();
-    api.delete_collection(&DeleteParams::default(), &ListParams::default().labels("x=1")).await.unwrap();
-    let left: Vec<String> = api.list(&ListParams::default()).await.unwrap().items.into_iter().map(|c| c.metadata.name.unwrap()).collect();
+    api.create(
+        &PostParams::default(),
+        &cm("a", json!({"labels": {"x": "1"}})),
+    )
+    .await
+    .unwrap();
+    api.create(
+        &PostParams::default(),
+        &cm("b", json!({"labels": {"x": "1"}})),
+    )
+    .await
+    .unwrap();
+    api.create(
+        &PostParams::default(),
+        &cm("c", json!({"labels": {"x": "2"}})),
+    )
+    .await
+    .unwrap();
+    api.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("x=1"),
+    )
+    .await
+    .unwrap();
+    let left: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|c| c.metadata.name.unwrap())
+        .collect();
     assert_eq!(left, ["c"]);
 }
 
@@ -202,28 +328,60 @@ async fn namespace_termination_removes_contents_and_refuses_new_objects() {
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "doomed"}})).unwrap();
     nss.create(&PostParams::default(), &ns).await.unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "doomed");
-    cms.create(&PostParams::default(), &cm("held", json!({"finalizers": ["example.com/hold"]}))).await.unwrap();
-    cms.create(&PostParams::default(), &cm("free", json!({}))).await.unwrap();
+    cms.create(
+        &PostParams::default(),
+        &cm("held", json!({"finalizers": ["example.com/hold"]})),
+    )
+    .await
+    .unwrap();
+    cms.create(&PostParams::default(), &cm("free", json!({})))
+        .await
+        .unwrap();
     let pods: Api<Pod> = Api::namespaced(client.clone(), "doomed");
-    let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}]}})).unwrap();
+    let pod: Pod = serde_json::from_value(
+        json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}),
+    )
+    .unwrap();
     pods.create(&PostParams::default(), &pod).await.unwrap();
-    nss.delete("doomed", &DeleteParams::default()).await.unwrap();
+    nss.delete("doomed", &DeleteParams::default())
+        .await
+        .unwrap();
     let n = nss.get("doomed").await.unwrap();
     assert_eq!(n.status.unwrap().phase.as_deref(), Some("Terminating"));
     assert!(n.metadata.deletion_timestamp.is_some());
-    let s = api_error(cms.create(&PostParams::default(), &cm("new", json!({}))).await.unwrap_err());
+    let s = api_error(
+        cms.create(&PostParams::default(), &cm("new", json!({})))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(s.code, 403);
     assert_eq!(s.reason, "Forbidden");
-    assert_eq!(s.message, "configmaps \"new\" is forbidden: unable to create new content in namespace doomed because it is being terminated");
+    assert_eq!(
+        s.message,
+        "configmaps \"new\" is forbidden: unable to create new content in namespace doomed because it is being terminated"
+    );
     eventually("unheld contents are removed", || {
         let (cms, pods) = (cms.clone(), pods.clone());
         async move { gone(&cms, "free").await && gone(&pods, "p").await }
     })
     .await;
     // The held object waits for its finalizer, and so does the namespace.
-    assert!(cms.get("held").await.unwrap().metadata.deletion_timestamp.is_some());
+    assert!(
+        cms.get("held")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_some()
+    );
     assert!(nss.get("doomed").await.is_ok());
-    cms.patch("held", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.unwrap();
+    cms.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
     eventually("the namespace is removed once empty", || {
         let nss = nss.clone();
         async move { gone(&nss, "doomed").await }
@@ -235,7 +393,11 @@ async fn namespace_termination_removes_contents_and_refuses_new_objects() {
 async fn the_default_namespace_may_not_be_deleted() {
     let (_sb, client) = start().await;
     let nss: Api<Namespace> = Api::all(client);
-    let s = api_error(nss.delete("default", &DeleteParams::default()).await.unwrap_err());
+    let s = api_error(
+        nss.delete("default", &DeleteParams::default())
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(s.code, 403);
 }
 
@@ -243,9 +405,23 @@ async fn the_default_namespace_may_not_be_deleted() {
 async fn custom_resource_delete_returns_the_object() {
     let (_sb, client) = start().await;
     install_widget_crd(&client).await;
-    let (code, _, _) = raw(&client, "POST", "/apis/example.com/v1/namespaces/default/widgets", Some("application/json"), Some(widget("w", 2))).await;
+    let (code, _, _) = raw(
+        &client,
+        "POST",
+        "/apis/example.com/v1/namespaces/default/widgets",
+        Some("application/json"),
+        Some(widget("w", 2)),
+    )
+    .await;
     assert_eq!(code, 201);
-    let (code, _, body) = raw(&client, "DELETE", "/apis/example.com/v1/namespaces/default/widgets/w", None, None).await;
+    let (code, _, body) = raw(
+        &client,
+        "DELETE",
+        "/apis/example.com/v1/namespaces/default/widgets/w",
+        None,
+        None,
+    )
+    .await;
     assert_eq!(code, 200);
     assert_eq!(body["kind"], "Widget");
 }

@@ -33,7 +33,10 @@ async fn server_side_apply_to_a_missing_object_creates_it_with_managed_fields() 
     let (_sb, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "v"}});
-    let created = api.patch("a", &PatchParams::apply("alice"), &Patch::Apply(&cm)).await.unwrap();
+    let created = api
+        .patch("a", &PatchParams::apply("alice"), &Patch::Apply(&cm))
+        .await
+        .unwrap();
     assert_eq!(created.data.unwrap()["k"], "v");
     assert!(created.metadata.uid.is_some());
     let mf = created.metadata.managed_fields.unwrap();
@@ -46,11 +49,28 @@ async fn server_side_apply_to_a_missing_object_creates_it_with_managed_fields() 
 async fn server_side_apply_conflict_without_force_names_the_field() {
     let (_sb, client) = start().await;
     let api: Api<Deployment> = Api::namespaced(client, "default");
-    api.patch("web", &PatchParams::apply("alice"), &Patch::Apply(deployment(2, "nginx:1"))).await.unwrap();
-    let err = api_error(api.patch("web", &PatchParams::apply("bob"), &Patch::Apply(deployment(3, "nginx:1"))).await.unwrap_err());
+    api.patch(
+        "web",
+        &PatchParams::apply("alice"),
+        &Patch::Apply(deployment(2, "nginx:1")),
+    )
+    .await
+    .unwrap();
+    let err = api_error(
+        api.patch(
+            "web",
+            &PatchParams::apply("bob"),
+            &Patch::Apply(deployment(3, "nginx:1")),
+        )
+        .await
+        .unwrap_err(),
+    );
     assert_eq!(err.code, 409);
     assert_eq!(err.reason, "Conflict");
-    assert_eq!(err.message, "Apply failed with 1 conflict: conflict with \"alice\": .spec.replicas");
+    assert_eq!(
+        err.message,
+        "Apply failed with 1 conflict: conflict with \"alice\": .spec.replicas"
+    );
     let causes = err.details.unwrap().causes;
     assert_eq!(causes[0].reason, "FieldManagerConflict");
     assert_eq!(causes[0].field, ".spec.replicas");
@@ -61,10 +81,29 @@ async fn server_side_apply_conflict_without_force_names_the_field() {
 async fn server_side_apply_with_force_takes_ownership() {
     let (_sb, client) = start().await;
     let api: Api<Deployment> = Api::namespaced(client, "default");
-    api.patch("web", &PatchParams::apply("alice"), &Patch::Apply(deployment(2, "nginx:1"))).await.unwrap();
-    let d = api.patch("web", &PatchParams::apply("bob").force(), &Patch::Apply(deployment(3, "nginx:1"))).await.unwrap();
+    api.patch(
+        "web",
+        &PatchParams::apply("alice"),
+        &Patch::Apply(deployment(2, "nginx:1")),
+    )
+    .await
+    .unwrap();
+    let d = api
+        .patch(
+            "web",
+            &PatchParams::apply("bob").force(),
+            &Patch::Apply(deployment(3, "nginx:1")),
+        )
+        .await
+        .unwrap();
     assert_eq!(d.spec.unwrap().replicas, Some(3));
-    let managers: Vec<String> = d.metadata.managed_fields.unwrap().into_iter().filter_map(|m| m.manager).collect();
+    let managers: Vec<String> = d
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
     assert!(managers.contains(&"bob".to_string()));
 }
 
@@ -72,8 +111,22 @@ async fn server_side_apply_with_force_takes_ownership() {
 async fn reapplying_the_same_configuration_does_not_change_the_resource_version() {
     let (_sb, client) = start().await;
     let api: Api<Deployment> = Api::namespaced(client, "default");
-    let a = api.patch("web", &PatchParams::apply("alice"), &Patch::Apply(deployment(2, "nginx:1"))).await.unwrap();
-    let b = api.patch("web", &PatchParams::apply("alice"), &Patch::Apply(deployment(2, "nginx:1"))).await.unwrap();
+    let a = api
+        .patch(
+            "web",
+            &PatchParams::apply("alice"),
+            &Patch::Apply(deployment(2, "nginx:1")),
+        )
+        .await
+        .unwrap();
+    let b = api
+        .patch(
+            "web",
+            &PatchParams::apply("alice"),
+            &Patch::Apply(deployment(2, "nginx:1")),
+        )
+        .await
+        .unwrap();
     assert_eq!(a.metadata.resource_version, b.metadata.resource_version);
     assert_eq!(b.metadata.generation, Some(1));
 }
@@ -90,7 +143,10 @@ async fn apply_without_field_manager_is_a_400() {
     )
     .await;
     assert_eq!(code, 400, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("fieldManager"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("fieldManager"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -125,9 +181,22 @@ async fn fields_dropped_from_an_apply_configuration_are_removed() {
 async fn apply_to_the_status_subresource_changes_only_status() {
     let (_sb, client) = start().await;
     let api: Api<Deployment> = Api::namespaced(client, "default");
-    api.patch("web", &PatchParams::apply("alice"), &Patch::Apply(deployment(2, "nginx:1"))).await.unwrap();
+    api.patch(
+        "web",
+        &PatchParams::apply("alice"),
+        &Patch::Apply(deployment(2, "nginx:1")),
+    )
+    .await
+    .unwrap();
     let status = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 9}, "status": {"readyReplicas": 2}});
-    let d = api.patch_status("web", &PatchParams::apply("status-writer"), &Patch::Apply(status)).await.unwrap();
+    let d = api
+        .patch_status(
+            "web",
+            &PatchParams::apply("status-writer"),
+            &Patch::Apply(status),
+        )
+        .await
+        .unwrap();
     assert_eq!(d.status.unwrap().ready_replicas, Some(2));
     assert_eq!(d.spec.unwrap().replicas, Some(2));
 }

@@ -25,6 +25,13 @@ pub fn client_for(sandbox: &Sandbox) -> Client {
     Client::try_from(config).unwrap()
 }
 
+/// A client that does not retry 429/503/504 itself (to see the raw answer).
+pub fn client_without_retry(sandbox: &Sandbox) -> Client {
+    let mut config = kube::Config::new(sandbox.url().parse().unwrap());
+    config.default_retry = false;
+    Client::try_from(config).unwrap()
+}
+
 /// Polls `f` until it returns true or 10s pass.
 pub async fn eventually<F, Fut>(what: &str, mut f: F)
 where
@@ -70,8 +77,13 @@ pub async fn raw_with_accept(
     if let Some(a) = accept {
         b = b.header("accept", a);
     }
-    let bytes = body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default();
-    let resp = client.send(b.body(kube::client::Body::from(bytes)).unwrap()).await.unwrap();
+    let bytes = body
+        .map(|b| serde_json::to_vec(&b).unwrap())
+        .unwrap_or_default();
+    let resp = client
+        .send(b.body(kube::client::Body::from(bytes)).unwrap())
+        .await
+        .unwrap();
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = http_body_util_collect(resp.into_body()).await;
@@ -144,7 +156,14 @@ pub fn widget_schema() -> Value {
 
 /// Creates the Widget CRD and waits until its kind is served.
 pub async fn install_widget_crd(client: &Client) {
-    let (code, _, body) = raw(client, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", Some("application/json"), Some(widget_crd())).await;
+    let (code, _, body) = raw(
+        client,
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        Some("application/json"),
+        Some(widget_crd()),
+    )
+    .await;
     assert_eq!(code, 201, "{body}");
 }
 

@@ -1,0 +1,312 @@
+//! The sandbox driven by a real kubectl (1.35): server-side apply, get, wait, delete,
+//! validation errors and printer columns. Skipped, with a message, when kubectl is absent
+//! (`.ci/install-tools.sh` installs it; CI always does).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use common::*;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube_sandbox::{Sandbox, SandboxConfig};
+use serde_json::{Value, json};
+
+fn kubectl_path() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("KUBECTL") {
+        let p = PathBuf::from(p);
+        return p.exists().then_some(p);
+    }
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/tools/bin/kubectl");
+    p.exists().then_some(p)
+}
+
+/// A sandbox with a kubeconfig on disk and a kubectl to drive it.
+struct Kubectl {
+    bin: PathBuf,
+    sandbox: Sandbox,
+    _dir: tempfile::TempDir,
+}
+
+impl Kubectl {
+    async fn start() -> Option<Self> {
+        let Some(bin) = kubectl_path() else {
+            eprintln!("SKIPPED: no kubectl (set KUBECTL or run .ci/install-tools.sh)");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let config = SandboxConfig {
+            kubeconfig: Some(dir.path().join("kubeconfig")),
+            ..Default::default()
+        };
+        let sandbox = Sandbox::start(config).await.unwrap();
+        Some(Self {
+            bin,
+            sandbox,
+            _dir: dir,
+        })
+    }
+
+    /// Runs kubectl with `args` (and `stdin`), off the async runtime.
+    async fn run(&self, args: &[&str], stdin: Option<String>) -> Output {
+        let mut cmd = std::process::Command::new(&self.bin);
+        cmd.arg("--kubeconfig")
+            .arg(self.sandbox.kubeconfig_path().unwrap())
+            .args(args);
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            cmd.stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let mut child = cmd.spawn().unwrap();
+            if let Some(input) = stdin {
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(input.as_bytes())
+                    .unwrap();
+            }
+            drop(child.stdin.take());
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Runs kubectl, asserting success and a clean stderr; returns stdout.
+    async fn ok(&self, args: &[&str], stdin: Option<String>) -> String {
+        let out = self.run(args, stdin).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed:\n{stdout}\n{stderr}"
+        );
+        assert!(
+            stderr.trim().is_empty(),
+            "kubectl {args:?} wrote to stderr:\n{stderr}"
+        );
+        stdout
+    }
+}
+
+fn yaml(v: &Value) -> String {
+    serde_yaml::to_string(v).unwrap()
+}
+
+async fn with_crd(k: &Kubectl) {
+    let out = k
+        .ok(
+            &["apply", "--server-side", "-f", "-"],
+            Some(yaml(&widget_crd())),
+        )
+        .await;
+    assert_eq!(
+        out.trim(),
+        "customresourcedefinition.apiextensions.k8s.io/widgets.example.com serverside-applied"
+    );
+}
+
+#[tokio::test]
+async fn kubectl_server_side_applies_a_crd_and_a_custom_resource_and_gets_it_as_json() {
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    with_crd(&k).await;
+    let out = k
+        .ok(
+            &["apply", "--server-side", "-f", "-"],
+            Some(yaml(&widget("w1", 3))),
+        )
+        .await;
+    assert_eq!(out.trim(), "widget.example.com/w1 serverside-applied");
+    let json_out = k.ok(&["get", "widget", "w1", "-o", "json"], None).await;
+    let obj: Value = serde_json::from_str(&json_out).unwrap();
+    assert_eq!(obj["spec"]["size"], 3);
+    assert_eq!(obj["spec"]["color"], "red", "schema default applied");
+    assert_eq!(obj["metadata"]["namespace"], "default");
+    // Re-applying changes the field, kubectl's manager owns it.
+    let mut changed = widget("w1", 4);
+    changed["metadata"]["labels"] = json!({"tier": "x"});
+    k.ok(&["apply", "--server-side", "-f", "-"], Some(yaml(&changed)))
+        .await;
+    let size = k
+        .ok(&["get", "wd", "w1", "-o", "jsonpath={.spec.size}"], None)
+        .await;
+    assert_eq!(size, "4");
+    let managers = k
+        .ok(
+            &[
+                "get",
+                "wd",
+                "w1",
+                "--show-managed-fields",
+                "-o",
+                "jsonpath={.metadata.managedFields[*].manager}",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(managers, "kubectl");
+}
+
+#[tokio::test]
+async fn kubectl_wait_for_condition_ready_returns_once_the_status_is_set() {
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    with_crd(&k).await;
+    k.ok(
+        &["apply", "--server-side", "-f", "-"],
+        Some(yaml(&widget("w1", 3))),
+    )
+    .await;
+    let client = client_for(&k.sandbox);
+    let setter = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        let gvk = GroupVersionKind::gvk("example.com", "v1", "Widget");
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            client,
+            "default",
+            &ApiResource::from_gvk_with_plural(&gvk, "widgets"),
+        );
+        let status = json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "Done", "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}});
+        api.patch_status("w1", &PatchParams::default(), &Patch::Merge(status))
+            .await
+            .unwrap();
+    });
+    let out = k
+        .ok(
+            &[
+                "wait",
+                "--for=condition=Ready",
+                "widget/w1",
+                "--timeout=30s",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(out.trim(), "widget.example.com/w1 condition met");
+    setter.await.unwrap();
+}
+
+#[tokio::test]
+async fn kubectl_delete_removes_the_custom_resource() {
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    with_crd(&k).await;
+    k.ok(
+        &["apply", "--server-side", "-f", "-"],
+        Some(yaml(&widget("w1", 3))),
+    )
+    .await;
+    let out = k.ok(&["delete", "widget", "w1"], None).await;
+    assert!(
+        out.starts_with("widget.example.com \"w1\" deleted"),
+        "{out}"
+    );
+    let out = k.run(&["get", "widget", "w1"], None).await;
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "Error from server (NotFound): widgets.example.com \"w1\" not found"
+    );
+}
+
+#[tokio::test]
+async fn kubectl_reports_an_invalid_custom_resource_naming_the_field() {
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    with_crd(&k).await;
+    let out = k
+        .run(
+            &["apply", "--server-side", "-f", "-"],
+            Some(yaml(&widget("bad", 30))),
+        )
+        .await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("The Widget \"bad\" is invalid: spec.size: Invalid value: 30"),
+        "{stderr}"
+    );
+    let mut unknown = widget("strict", 3);
+    unknown["spec"]["bogus"] = json!(1);
+    let out = k
+        .run(&["apply", "--server-side", "-f", "-"], Some(yaml(&unknown)))
+        .await;
+    assert!(
+        !out.status.success(),
+        "kubectl validates strictly by default"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field \"spec.bogus\""));
+}
+
+#[tokio::test]
+async fn kubectl_get_shows_the_printer_columns() {
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    with_crd(&k).await;
+    k.ok(
+        &["apply", "--server-side", "-f", "-"],
+        Some(yaml(&widget("w1", 3))),
+    )
+    .await;
+    let out = k.ok(&["get", "widgets"], None).await;
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], ["NAME", "SIZE", "PHASE", "READY", "AGE"]);
+    assert_eq!(&lines[1][..2], ["w1", "3"]);
+}
+
+#[tokio::test]
+async fn kubectl_client_side_apply_get_and_delete_of_built_ins_work_without_warnings() {
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c1"}, "data": {"k": "v"}});
+    assert_eq!(
+        k.ok(&["apply", "-f", "-"], Some(yaml(&cm))).await.trim(),
+        "configmap/c1 created"
+    );
+    assert_eq!(
+        k.ok(&["apply", "-f", "-"], Some(yaml(&cm))).await.trim(),
+        "configmap/c1 unchanged"
+    );
+    let mut changed = cm.clone();
+    changed["data"]["k"] = json!("v2");
+    assert_eq!(
+        k.ok(&["apply", "-f", "-"], Some(yaml(&changed)))
+            .await
+            .trim(),
+        "configmap/c1 configured"
+    );
+    assert_eq!(
+        k.ok(&["get", "cm", "c1", "-o", "jsonpath={.data.k}"], None)
+            .await,
+        "v2"
+    );
+    let ns = k.ok(&["get", "namespaces", "-o", "name"], None).await;
+    assert_eq!(
+        ns.lines().collect::<Vec<_>>(),
+        [
+            "namespace/default",
+            "namespace/kube-node-lease",
+            "namespace/kube-public",
+            "namespace/kube-system"
+        ]
+    );
+    assert!(k.ok(&["api-resources"], None).await.contains("deployments"));
+    assert!(
+        k.ok(&["delete", "cm", "c1"], None)
+            .await
+            .starts_with("configmap \"c1\" deleted")
+    );
+}

@@ -1,0 +1,355 @@
+//! `deploy/`: the kustomize base and overlays rendered by the real `kubectl kustomize`, kept consistent with the
+//! chart's defaults and with `conplus_operator::rbac`; the Argo CD health check run by a Lua interpreter against
+//! statuses built from the operator's own types; the Grafana dashboard against the metrics the operator exports.
+//! Tests that need kubectl, helm or Lua say so and pass when the tool is missing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use conplus_operator::api::{FachverfahrenOnboardingStatus, Phase};
+use conplus_operator::rbac::{self, Grant};
+use conplus_operator::telemetry::Metrics;
+use k8s_openapi::api::rbac::v1::PolicyRule;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `.ci/tools/bin/<name>`, running `.ci/install-tools.sh` once when it is missing.
+fn tool(name: &str) -> Option<PathBuf> {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    let path = root().join(".ci/tools/bin").join(name);
+    if !path.is_file() {
+        INSTALLED.get_or_init(|| {
+            let _ = Command::new("bash").arg(root().join(".ci/install-tools.sh")).status();
+        });
+    }
+    if path.is_file() {
+        Some(path)
+    } else {
+        eprintln!("SKIPPED: {} is missing and .ci/install-tools.sh could not install it", path.display());
+        None
+    }
+}
+
+fn documents(yaml: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|d| Value::deserialize(d).unwrap())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{cmd:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn kustomize(dir: &str) -> Option<Vec<Value>> {
+    let kubectl = tool("kubectl")?;
+    Some(documents(&run(Command::new(kubectl).arg("kustomize").arg(root().join(dir)))))
+}
+
+fn helm(args: &[&str]) -> Option<Vec<Value>> {
+    let helm = tool("helm")?;
+    Some(documents(&run(Command::new(helm)
+        .args(["template", "conplus-operator"])
+        .arg(root().join("charts/conplus-operator"))
+        .args(["--namespace", "conplus-system"])
+        .args(args))))
+}
+
+fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
+    let found: Vec<&Value> = docs.iter().filter(|d| d["kind"] == kind).collect();
+    assert_eq!(found.len(), 1, "expected exactly one {kind}, found {}", found.len());
+    found[0]
+}
+
+fn grants(obj: &Value) -> BTreeSet<Grant> {
+    let rules: Vec<PolicyRule> = serde_json::from_value(obj["rules"].clone()).unwrap();
+    rbac::grants(&rules)
+}
+
+fn pod_spec(docs: &[Value]) -> &Value {
+    &one(docs, "Deployment")["spec"]["template"]["spec"]
+}
+
+/// The parts of the Deployment that must not differ between the chart and kustomize.
+fn deployment_contract(docs: &[Value]) -> Value {
+    let pod = pod_spec(docs);
+    let c = &pod["containers"][0];
+    let image = c["image"].as_str().unwrap();
+    json!({
+        "replicas": one(docs, "Deployment")["spec"]["replicas"],
+        "selector": one(docs, "Deployment")["spec"]["selector"],
+        "image": image,
+        "podSecurityContext": pod["securityContext"],
+        "automountServiceAccountToken": pod["automountServiceAccountToken"],
+        "serviceAccountName": pod["serviceAccountName"],
+        "volumes": pod["volumes"],
+        "topologySpreadConstraints": pod["topologySpreadConstraints"],
+        "args": c["args"],
+        "env": c["env"],
+        "ports": c["ports"],
+        "securityContext": c["securityContext"],
+        "resources": c["resources"],
+        "livenessProbe": c["livenessProbe"],
+        "readinessProbe": c["readinessProbe"],
+        "volumeMounts": c["volumeMounts"],
+    })
+}
+
+fn assert_same(kustomize: &Value, chart: &Value, what: &str) {
+    let (k, c) = (kustomize.as_object().unwrap(), chart.as_object().unwrap());
+    for (key, kv) in k {
+        assert_eq!(kv, &c[key], "{what}: `{key}` differs between deploy/ (left) and the chart (right)");
+    }
+}
+
+#[test]
+fn kustomize_base_grants_the_same_permissions_as_the_chart_and_the_code() {
+    let (Some(base), Some(chart)) = (kustomize("deploy/base"), helm(&[])) else { return };
+    let code_cluster = rbac::grants(&rbac::cluster_role_rules());
+    let code_lease = rbac::grants(&rbac::lease_role_rules());
+    assert_eq!(grants(one(&base, "ClusterRole")), code_cluster, "deploy/base ClusterRole != src/rbac.rs");
+    assert_eq!(grants(one(&chart, "ClusterRole")), code_cluster, "chart ClusterRole != src/rbac.rs");
+    assert_eq!(grants(one(&base, "Role")), code_lease, "deploy/base Role != src/rbac.rs");
+    assert_eq!(one(&base, "Role")["metadata"]["namespace"], "conplus-system");
+    assert_eq!(
+        one(&base, "ClusterRoleBinding")["subjects"],
+        one(&chart, "ClusterRoleBinding")["subjects"]
+    );
+    for kind in ["ClusterRole", "Role", "ServiceAccount", "ClusterRoleBinding", "Deployment", "Service"] {
+        assert_eq!(
+            one(&base, kind)["metadata"]["name"],
+            one(&chart, kind)["metadata"]["name"],
+            "{kind} is named differently in deploy/base and in the chart"
+        );
+    }
+    assert_eq!(one(&base, "ServiceAccount")["automountServiceAccountToken"], false);
+}
+
+#[test]
+fn kustomize_base_deployment_matches_the_chart_defaults() {
+    let (Some(base), Some(chart)) = (kustomize("deploy/base"), helm(&[])) else { return };
+    assert_same(&deployment_contract(&base), &deployment_contract(&chart), "deploy/base vs chart defaults");
+    let ns = one(&base, "Namespace");
+    assert_eq!(ns["metadata"]["name"], "conplus-system");
+    assert_eq!(ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "restricted");
+    let names = |docs: &[Value]| -> BTreeSet<String> {
+        docs.iter()
+            .filter(|d| d["kind"] == "NetworkPolicy")
+            .map(|d| d["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&base), names(&chart), "NetworkPolicies differ");
+    for d in base.iter().filter(|d| d["kind"] == "NetworkPolicy") {
+        let c = chart.iter().find(|c| c["kind"] == "NetworkPolicy" && c["metadata"]["name"] == d["metadata"]["name"]).unwrap();
+        assert_eq!(d["spec"], c["spec"], "NetworkPolicy {} differs", d["metadata"]["name"]);
+    }
+}
+
+#[test]
+fn ha_overlay_matches_the_chart_with_two_replicas() {
+    let (Some(ha), Some(chart)) = (
+        kustomize("deploy/overlays/ha"),
+        helm(&["-f", root().join("charts/conplus-operator/ci/ha-values.yaml").to_str().unwrap()]),
+    ) else {
+        return;
+    };
+    let k = deployment_contract(&ha);
+    assert_eq!(k["replicas"], 2);
+    assert!(k["args"].as_array().unwrap().iter().any(|a| a == "--leader-election"));
+    assert_same(&k, &deployment_contract(&chart), "deploy/overlays/ha vs chart with ha-values.yaml");
+    assert_eq!(one(&ha, "PodDisruptionBudget")["spec"], one(&chart, "PodDisruptionBudget")["spec"]);
+}
+
+#[test]
+fn every_overlay_renders_with_the_crds_and_the_rbac() {
+    let Some(kubectl) = tool("kubectl") else { return };
+    let mut dirs = vec![root().join("deploy/base")];
+    for e in std::fs::read_dir(root().join("deploy/overlays")).unwrap() {
+        dirs.push(e.unwrap().path());
+    }
+    for dir in dirs {
+        let docs = documents(&run(Command::new(&kubectl).arg("kustomize").arg(&dir)));
+        let kinds: BTreeSet<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+        for kind in ["CustomResourceDefinition", "ClusterRole", "Role", "Deployment", "Namespace"] {
+            assert!(kinds.contains(kind), "{} renders no {kind}", dir.display());
+        }
+        for d in &docs {
+            if d["metadata"]["namespace"].is_string() {
+                assert_eq!(d["metadata"]["namespace"], "conplus-system", "{} in {}", d["metadata"]["name"], dir.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn kustomize_base_crds_are_the_repository_crds() {
+    let base = std::fs::read_to_string(root().join("deploy/base/crds/conplus-operator.yaml")).unwrap();
+    let repo = std::fs::read_to_string(root().join("crds/conplus-operator.yaml"))
+        .unwrap_or_else(|_| conplus_operator::api::crds_yaml().unwrap());
+    assert!(
+        base == repo,
+        "deploy/base/crds/conplus-operator.yaml is stale; cp crds/conplus-operator.yaml deploy/base/crds/"
+    );
+}
+
+// --- Argo CD health check ---
+
+/// A JSON value as a Lua table constructor.
+fn lua(v: &Value) -> String {
+    match v {
+        Value::Null => "nil".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("{s:?}"),
+        Value::Array(a) => format!("{{{}}}", a.iter().map(lua).collect::<Vec<_>>().join(", ")),
+        Value::Object(o) => format!(
+            "{{{}}}",
+            o.iter().map(|(k, v)| format!("[{k:?}] = {}", lua(v))).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+fn lua_interpreter() -> Option<&'static str> {
+    ["lua5.4", "lua"].into_iter().find(|l| Command::new(l).arg("-v").output().is_ok_and(|o| o.status.success())).or_else(|| {
+        eprintln!("SKIPPED: no Lua interpreter (apt-get install -y lua5.4)");
+        None
+    })
+}
+
+/// (health, message) of an onboarding according to deploy/argocd/health-fachverfahrenonboarding.lua.
+fn argo_health(interpreter: &str, generation: i64, status: Option<FachverfahrenOnboardingStatus>) -> (String, String) {
+    let mut obj = json!({
+        "apiVersion": "conplus.niedersachsen.de/v1alpha1",
+        "kind": "FachverfahrenOnboarding",
+        "metadata": {"name": "mk-moin", "generation": generation},
+        "spec": {},
+    });
+    if let Some(s) = status {
+        obj["status"] = serde_json::to_value(s).unwrap();
+    }
+    let script = root().join("deploy/argocd/health-fachverfahrenonboarding.lua");
+    let program = format!(
+        "obj = {}\nlocal hs = dofile({:?})\nprint(hs.status)\nprint(hs.message)\n",
+        lua(&obj),
+        script.to_str().unwrap()
+    );
+    let out = run(Command::new(interpreter).args(["-e", &program]));
+    let mut lines = out.lines();
+    (lines.next().unwrap_or_default().to_string(), lines.next().unwrap_or_default().to_string())
+}
+
+fn ready(status: &str, reason: &str, message: &str, generation: i64) -> Condition {
+    Condition {
+        type_: "Ready".into(),
+        status: status.into(),
+        reason: reason.into(),
+        message: message.into(),
+        observed_generation: Some(generation),
+        last_transition_time: Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+    }
+}
+
+fn status(phase: Phase, observed: i64, cond: Condition) -> Option<FachverfahrenOnboardingStatus> {
+    Some(FachverfahrenOnboardingStatus {
+        phase: Some(phase),
+        observed_generation: Some(observed),
+        conditions: vec![cond],
+        ..Default::default()
+    })
+}
+
+#[test]
+fn argo_cd_health_follows_the_ready_condition_and_the_observed_generation() {
+    let Some(lua) = lua_interpreter() else { return };
+    let cases = [
+        ("no status yet", 1, None, "Progressing"),
+        ("ready", 3, status(Phase::Ready, 3, ready("True", "Provisioned", "all 3 environments provisioned", 3)), "Healthy"),
+        ("ready, but for an older generation", 4, status(Phase::Ready, 3, ready("True", "Provisioned", "ok", 3)), "Progressing"),
+        ("provisioning", 1, status(Phase::Provisioning, 1, ready("False", "Provisioning", "applying", 1)), "Progressing"),
+        ("pending on the budget", 2, status(Phase::Pending, 2, ready("False", "BudgetExceeded", "needs 4 cpu, 2 left", 2)), "Progressing"),
+        ("degraded", 2, status(Phase::Degraded, 2, ready("False", "NamespaceConflict", "mk-moin-prod is not ours", 2)), "Degraded"),
+        ("failed", 5, status(Phase::Failed, 5, ready("False", "InvalidSpec", "environment names repeat", 5)), "Degraded"),
+        ("terminating", 2, status(Phase::Terminating, 2, ready("False", "Terminating", "deleting", 2)), "Progressing"),
+    ];
+    for (what, generation, st, want) in cases {
+        let (health, message) = argo_health(lua, generation, st);
+        assert_eq!(health, want, "{what}: got {health} ({message})");
+        assert!(!message.is_empty() && message != "nil", "{what}: no message");
+    }
+    let (_, message) = argo_health(lua, 2, status(Phase::Degraded, 2, ready("False", "NamespaceConflict", "mk-moin-prod is not ours", 2)));
+    assert_eq!(message, "NamespaceConflict: mk-moin-prod is not ours");
+}
+
+#[test]
+fn the_lua_sample_suite_passes() {
+    let Some(lua) = lua_interpreter() else { return };
+    let out = run(Command::new(lua).arg(root().join("deploy/argocd/health_test.lua")));
+    assert!(out.contains("samples got the right health"), "{out}");
+}
+
+// --- Grafana ---
+
+#[test]
+fn grafana_dashboard_queries_only_metrics_the_operator_exports() {
+    let dash: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("deploy/grafana/conplus-operator.json")).unwrap()).unwrap();
+    // Every family with one sample, so that every series name shows up in the exposition.
+    let m = Metrics::new();
+    m.reconcile_finished(std::time::Duration::from_millis(5), Err("ApplyFailed"));
+    m.set_onboardings_by_phase(&[("Ready".into(), 1)]);
+    m.set_ressort_budget("mk", "cpu", 1.0, 1.0);
+    m.set_conformance_findings(&[("image-tag".into(), "mk".into(), "error".into(), 1)]);
+    let exported: BTreeSet<String> = m
+        .encode()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_string)
+        .collect();
+    let name = regex::Regex::new(r"\bconplus_[a-z_]+").unwrap();
+    let mut used = BTreeSet::new();
+    let mut exprs = Vec::new();
+    fn collect(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(o) => {
+                for (k, v) in o {
+                    if k == "expr" || k == "definition" {
+                        out.push(v.as_str().unwrap_or_default().to_string());
+                    }
+                    collect(v, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| collect(v, out)),
+            _ => {}
+        }
+    }
+    collect(&dash, &mut exprs);
+    assert!(exprs.len() >= 10, "the dashboard has only {} queries", exprs.len());
+    for e in &exprs {
+        for m in name.find_iter(e) {
+            assert!(exported.contains(m.as_str()), "the dashboard queries {} which the operator does not export ({e})", m.as_str());
+            used.insert(m.as_str().to_string());
+        }
+    }
+    for family in [
+        "conplus_reconciles_total",
+        "conplus_reconcile_failures_total",
+        "conplus_reconcile_duration_seconds_bucket",
+        "conplus_onboardings",
+        "conplus_ressort_budget_allocated",
+        "conplus_ressort_budget_available",
+        "conplus_conformance_findings",
+    ] {
+        assert!(used.contains(family), "the dashboard shows nothing of {family}");
+    }
+}
