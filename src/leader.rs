@@ -112,7 +112,10 @@ where
         name: lease_name.to_string(),
     };
     let mut shutdown = std::pin::pin!(shutdown);
-    info!(lease = lease_name, namespace, identity, "waiting for the leader Lease");
+    info!(
+        lease = lease_name,
+        namespace, identity, "waiting for the leader Lease"
+    );
 
     loop {
         // Wait for the Lease (or shutdown).
@@ -129,7 +132,10 @@ where
                 }
             }
         }
-        info!(lease = lease_name, identity, "holding the leader Lease; starting to reconcile");
+        info!(
+            lease = lease_name,
+            identity, "holding the leader Lease; starting to reconcile"
+        );
         // A new term starts with empty caches.
         health.clear_synced();
         health.set_leader(true);
@@ -175,7 +181,10 @@ where
         if leading.has_changed().is_err() {
             return Err(stopped());
         }
-        info!(lease = lease_name, identity, "waiting for the leader Lease again");
+        info!(
+            lease = lease_name,
+            identity, "waiting for the leader Lease again"
+        );
     }
 }
 
@@ -187,7 +196,9 @@ async fn release(
     drop(leading);
     match tokio::time::timeout(Duration::from_secs(10), task).await {
         Ok(Ok(Ok(_))) => {}
-        Ok(Ok(Err(e))) => warn!(error = %e, "releasing the leader Lease failed; it expires on its own"),
+        Ok(Ok(Err(e))) => {
+            warn!(error = %e, "releasing the leader Lease failed; it expires on its own")
+        }
         Ok(Err(e)) => warn!(error = %e, "the lease manager task failed"),
         Err(_) => warn!("releasing the leader Lease timed out; it expires on its own"),
     }

@@ -8,8 +8,9 @@
 //! - write verbs only on the kinds the controller applies or prunes;
 //! - `bind` only on the ClusterRoles the operator binds, by `resourceNames`, so that it can create
 //!   RoleBindings to `admin`/`edit`/`view` without holding what those roles grant;
-//! - read-only access to the kinds the conformance rules read, derived from
-//!   [`crate::conformance::watched_kinds`], so that a new rule cannot silently need a permission nobody granted;
+//! - read-only access to the namespaced kinds the conformance rules read (the controller watches those),
+//!   derived from [`crate::conformance::watched_kinds`], so that a new rule cannot silently need a permission
+//!   nobody granted;
 //! - Leases only in the release namespace (a Role, not the ClusterRole).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -209,7 +210,10 @@ fn plural(api_version: &str, kind: &str) -> (String, String) {
 /// permissions, with the read verbs the conformance rules need merged in.
 pub fn permissions() -> Vec<Permission> {
     let mut list = controller_permissions();
-    for wk in watched_kinds() {
+    // The controller watches the namespaced kinds only (`controller::conformance::stores`): rules on
+    // cluster-scoped kinds (ClusterRole, ClusterRoleBinding) run in `check`, not in the cluster, so the
+    // operator gets no read access to them. Namespaces it reads anyway.
+    for wk in watched_kinds().iter().filter(|wk| wk.namespaced) {
         let (group, resource) = plural(wk.api_version, wk.kind);
         // A kind the controller manages already has read verbs; otherwise add a read-only permission.
         let existing = list.iter_mut().find(|p| {
@@ -303,7 +307,11 @@ pub fn rules_yaml(scope: Scope) -> String {
         out.push_str(&format!("  - apiGroups: [\"{}\"]\n", p.api_group));
         out.push_str(&format!("    resources: [\"{}\"]\n", p.resource));
         if !p.resource_names.is_empty() {
-            let names: Vec<String> = p.resource_names.iter().map(|n| format!("\"{n}\"")).collect();
+            let names: Vec<String> = p
+                .resource_names
+                .iter()
+                .map(|n| format!("\"{n}\""))
+                .collect();
             out.push_str(&format!("    resourceNames: [{}]\n", names.join(", ")));
         }
         let verbs: Vec<String> = p.verbs.iter().map(|v| format!("\"{v}\"")).collect();
@@ -334,7 +342,10 @@ mod tests {
     #[test]
     fn no_permission_touches_secrets_or_uses_a_wildcard() {
         for p in permissions() {
-            assert_ne!(p.resource, "secrets", "Secrets must never be granted: {p:?}");
+            assert_ne!(
+                p.resource, "secrets",
+                "Secrets must never be granted: {p:?}"
+            );
             assert!(
                 !p.resource.contains('*') && !p.api_group.contains('*') && !p.verbs.contains(&"*"),
                 "no wildcards: {p:?}"
@@ -352,18 +363,42 @@ mod tests {
         assert_eq!(binds.len(), 1);
         assert_eq!(binds[0].resource, "clusterroles");
         assert_eq!(binds[0].resource_names, ["admin", "edit", "view"]);
-        assert_eq!(binds[0].verbs, ["bind"], "bind must not come with escalate or write verbs");
+        assert_eq!(
+            binds[0].verbs,
+            ["bind"],
+            "bind must not come with escalate or write verbs"
+        );
     }
 
     #[test]
     fn every_kind_the_conformance_rules_read_is_readable() {
         let granted = grants(&cluster_role_rules());
-        for wk in watched_kinds() {
+        for wk in watched_kinds().iter().filter(|wk| wk.namespaced) {
             let (group, resource) = plural(wk.api_version, wk.kind);
             for verb in READ {
-                let g = (group.clone(), resource.clone(), String::new(), verb.to_string());
-                assert!(granted.contains(&g), "{} needs {verb} on {group}/{resource}", wk.kind);
+                let g = (
+                    group.clone(),
+                    resource.clone(),
+                    String::new(),
+                    verb.to_string(),
+                );
+                assert!(
+                    granted.contains(&g),
+                    "{} needs {verb} on {group}/{resource}",
+                    wk.kind
+                );
             }
+        }
+    }
+
+    #[test]
+    fn cluster_scoped_rbac_objects_are_not_readable_because_the_controller_does_not_watch_them() {
+        let granted = grants(&cluster_role_rules());
+        for resource in ["clusterrolebindings", "clusterroles"] {
+            let read = granted.iter().any(|(g, r, n, v)| {
+                g == "rbac.authorization.k8s.io" && r == resource && n.is_empty() && v == "list"
+            });
+            assert!(!read, "{resource} must not be listable");
         }
     }
 
@@ -383,21 +418,36 @@ mod tests {
             "leases",
         ];
         for p in permissions() {
-            let writes = p
-                .verbs
-                .iter()
-                .any(|v| matches!(*v, "create" | "update" | "patch" | "delete" | "deletecollection"));
+            let writes = p.verbs.iter().any(|v| {
+                matches!(
+                    *v,
+                    "create" | "update" | "patch" | "delete" | "deletecollection"
+                )
+            });
             if writes {
-                assert!(writers.contains(&p.resource.as_str()), "unexpected write access: {p:?}");
+                assert!(
+                    writers.contains(&p.resource.as_str()),
+                    "unexpected write access: {p:?}"
+                );
             }
         }
-        let sa = permissions().into_iter().find(|p| p.resource == "serviceaccounts").unwrap();
-        assert!(!sa.verbs.contains(&"delete"), "ServiceAccounts are never deleted");
+        let sa = permissions()
+            .into_iter()
+            .find(|p| p.resource == "serviceaccounts")
+            .unwrap();
+        assert!(
+            !sa.verbs.contains(&"delete"),
+            "ServiceAccounts are never deleted"
+        );
     }
 
     #[test]
     fn leases_are_granted_in_the_release_namespace_only() {
-        assert!(grants(&cluster_role_rules()).iter().all(|g| g.1 != "leases"));
+        assert!(
+            grants(&cluster_role_rules())
+                .iter()
+                .all(|g| g.1 != "leases")
+        );
         let lease = grants(&lease_role_rules());
         assert!(lease.contains(&(
             "coordination.k8s.io".into(),
@@ -410,8 +460,14 @@ mod tests {
 
     #[test]
     fn plurals_follow_the_api_server_names() {
-        assert_eq!(plural("policy/v1", "PodDisruptionBudget").1, "poddisruptionbudgets");
-        assert_eq!(plural("networking.k8s.io/v1", "NetworkPolicy").1, "networkpolicies");
+        assert_eq!(
+            plural("policy/v1", "PodDisruptionBudget").1,
+            "poddisruptionbudgets"
+        );
+        assert_eq!(
+            plural("networking.k8s.io/v1", "NetworkPolicy").1,
+            "networkpolicies"
+        );
         assert_eq!(plural("v1", "Pod"), (String::new(), "pods".to_string()));
     }
 
@@ -425,7 +481,10 @@ mod tests {
             }
             let doc: Doc = serde_yaml::from_str(&text).unwrap();
             assert_eq!(grants(&doc.rules), grants(&rules(scope)));
-            let comments = text.lines().filter(|l| l.trim_start().starts_with("# ")).count();
+            let comments = text
+                .lines()
+                .filter(|l| l.trim_start().starts_with("# "))
+                .count();
             assert_eq!(comments, doc.rules.len());
         }
     }

@@ -134,10 +134,18 @@ impl Metrics {
     /// Records one finished reconcile: its duration, its result, and on failure its error category.
     pub fn reconcile_finished(&self, duration: Duration, result: Result<(), &str>) {
         self.duration.observe(duration.as_secs_f64());
-        let label = if result.is_ok() { RESULT_SUCCESS } else { RESULT_FAILURE };
-        self.reconciles.get_or_create(&[("result", label.to_string())]).inc();
+        let label = if result.is_ok() {
+            RESULT_SUCCESS
+        } else {
+            RESULT_FAILURE
+        };
+        self.reconciles
+            .get_or_create(&[("result", label.to_string())])
+            .inc();
         if let Err(category) = result {
-            self.failures.get_or_create(&[("category", category.to_string())]).inc();
+            self.failures
+                .get_or_create(&[("category", category.to_string())])
+                .inc();
         }
     }
 
@@ -145,13 +153,24 @@ impl Metrics {
     pub fn set_onboardings_by_phase(&self, counts: &[(String, i64)]) {
         self.onboardings.clear();
         for (phase, n) in counts {
-            self.onboardings.get_or_create(&[("phase", phase.clone())]).set(*n);
+            self.onboardings
+                .get_or_create(&[("phase", phase.clone())])
+                .set(*n);
         }
     }
 
     /// Sets the allocated and available amount of one resource of one Ressort.
-    pub fn set_ressort_budget(&self, ressort: &str, resource: &str, allocated: f64, available: f64) {
-        let labels = [("ressort", ressort.to_string()), ("resource", resource.to_string())];
+    pub fn set_ressort_budget(
+        &self,
+        ressort: &str,
+        resource: &str,
+        allocated: f64,
+        available: f64,
+    ) {
+        let labels = [
+            ("ressort", ressort.to_string()),
+            ("resource", resource.to_string()),
+        ];
         self.budget_allocated.get_or_create(&labels).set(allocated);
         self.budget_available.get_or_create(&labels).set(available);
     }
@@ -159,7 +178,10 @@ impl Metrics {
     /// Forgets every budget series of a Ressort (it was deleted).
     pub fn remove_ressort(&self, ressort: &str, resources: &[&str]) {
         for resource in resources {
-            let labels = [("ressort", ressort.to_string()), ("resource", resource.to_string())];
+            let labels = [
+                ("ressort", ressort.to_string()),
+                ("resource", resource.to_string()),
+            ];
             self.budget_allocated.remove(&labels);
             self.budget_available.remove(&labels);
         }
@@ -273,12 +295,20 @@ async fn readyz(State(s): State<AppState>) -> Response {
     if s.health.is_ready() {
         (StatusCode::OK, "ok\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "waiting for the first watch sync\n").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "waiting for the first watch sync\n",
+        )
+            .into_response()
     }
 }
 
 async fn metrics_handler(State(s): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], s.metrics.encode()).into_response()
+    (
+        [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
+        s.metrics.encode(),
+    )
+        .into_response()
 }
 
 /// Serves `/livez`, `/readyz` and `/metrics` on `addr` until `shutdown` resolves.
@@ -325,7 +355,9 @@ pub enum TelemetryError {
     #[error("unknown log format {0:?}; use plain or json")]
     LogFormat(String),
     /// `--log-level` is not a tracing filter.
-    #[error("invalid log level {level:?}: {source}; use e.g. info or conplus_operator=debug,kube=info")]
+    #[error(
+        "invalid log level {level:?}: {source}; use e.g. info or conplus_operator=debug,kube=info"
+    )]
     LogLevel {
         /// The filter given.
         level: String,
@@ -343,7 +375,11 @@ pub struct IsoUtc;
 
 impl tracing_subscriber::fmt::time::FormatTime for IsoUtc {
     fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
-        write!(w, "{}", jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.3fZ"))
+        write!(
+            w,
+            "{}",
+            jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+        )
     }
 }
 
@@ -356,11 +392,12 @@ pub fn log_subscriber<W>(
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(level).map_err(|source| TelemetryError::LogLevel {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).map_err(|source| {
+        TelemetryError::LogLevel {
             level: level.to_string(),
             source,
-        })?;
+        }
+    })?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_timer(IsoUtc)
@@ -390,13 +427,22 @@ mod tests {
         m.reconcile_finished(Duration::from_millis(20), Ok(()));
         m.reconcile_finished(Duration::from_millis(30), Err("ApplyFailed"));
         let text = m.encode();
-        assert!(text.contains("conplus_reconciles_total{result=\"success\"} 1"), "{text}");
-        assert!(text.contains("conplus_reconciles_total{result=\"failure\"} 1"), "{text}");
+        assert!(
+            text.contains("conplus_reconciles_total{result=\"success\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("conplus_reconciles_total{result=\"failure\"} 1"),
+            "{text}"
+        );
         assert!(
             text.contains("conplus_reconcile_failures_total{category=\"ApplyFailed\"} 1"),
             "{text}"
         );
-        assert!(text.contains("conplus_reconcile_duration_seconds_count 2"), "{text}");
+        assert!(
+            text.contains("conplus_reconcile_duration_seconds_count 2"),
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 
@@ -406,8 +452,14 @@ mod tests {
         m.set_onboardings_by_phase(&[("Ready".into(), 3), ("Pending".into(), 1)]);
         m.set_onboardings_by_phase(&[("Ready".into(), 4)]);
         let text = m.encode();
-        assert!(text.contains("conplus_onboardings{phase=\"Ready\"} 4"), "{text}");
-        assert!(!text.contains("phase=\"Pending\""), "stale phase kept: {text}");
+        assert!(
+            text.contains("conplus_onboardings{phase=\"Ready\"} 4"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("phase=\"Pending\""),
+            "stale phase kept: {text}"
+        );
     }
 
     #[test]
@@ -415,7 +467,10 @@ mod tests {
         let m = Metrics::new();
         let f = |r: &str, s: &str, n| (r.to_string(), "mk".to_string(), s.to_string(), n);
         m.set_conformance_findings(&[f("no-latest-tag", "error", 2)]);
-        m.set_conformance_findings(&[f("run-as-non-root", "error", 1), f("run-as-non-root", "error", 2)]);
+        m.set_conformance_findings(&[
+            f("run-as-non-root", "error", 1),
+            f("run-as-non-root", "error", 2),
+        ]);
         let text = m.encode();
         assert!(
             text.contains(
@@ -446,7 +501,10 @@ mod tests {
     #[test]
     fn a_leader_is_ready_only_after_sync_and_a_stand_by_is_ready_at_once() {
         let h = Health::new();
-        assert!(!h.is_ready(), "a leader without synced caches must not be ready");
+        assert!(
+            !h.is_ready(),
+            "a leader without synced caches must not be ready"
+        );
         h.set_leader(false);
         assert!(h.is_ready(), "a stand-by is ready without reconciling");
         h.set_leader(true);

@@ -30,7 +30,9 @@ fn tool(name: &str) -> Option<PathBuf> {
     let path = root().join(".ci/tools/bin").join(name);
     if !path.is_file() {
         INSTALLED.get_or_init(|| {
-            let _ = Command::new("bash").arg(root().join(".ci/install-tools.sh")).status();
+            let _ = Command::new("bash")
+                .arg(root().join(".ci/install-tools.sh"))
+                .status();
         });
     }
     if path.is_file() {
@@ -75,7 +77,12 @@ fn find<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
 
 fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
     let found = find(docs, kind);
-    assert_eq!(found.len(), 1, "expected exactly one {kind}, found {}", found.len());
+    assert_eq!(
+        found.len(),
+        1,
+        "expected exactly one {kind}, found {}",
+        found.len()
+    );
     found[0]
 }
 
@@ -107,8 +114,12 @@ fn args(docs: &[Value]) -> Vec<String> {
 #[test]
 fn chart_app_version_is_the_crate_version() {
     let chart: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(chart().join("Chart.yaml")).unwrap()).unwrap();
-    assert_eq!(chart["appVersion"].as_str(), Some(env!("CARGO_PKG_VERSION")));
+        serde_yaml::from_str(&std::fs::read_to_string(chart().join("Chart.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(
+        chart["appVersion"].as_str(),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
     assert_eq!(chart["name"].as_str(), Some("conplus-operator"));
 }
 
@@ -156,7 +167,11 @@ fn chart_crds_are_identical_to_the_repository_crds() {
     let expected = expected_crds();
     let actual = yaml_files(&chart().join("crds"));
     let names = |f: &[(String, String)]| f.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-    assert_eq!(names(&actual), names(&expected), "charts/conplus-operator/crds/ lists other files than crds/");
+    assert_eq!(
+        names(&actual),
+        names(&expected),
+        "charts/conplus-operator/crds/ lists other files than crds/"
+    );
     for ((name, a), (_, e)) in actual.iter().zip(&expected) {
         assert!(
             a == e,
@@ -168,7 +183,9 @@ fn chart_crds_are_identical_to_the_repository_crds() {
 
 #[test]
 fn cluster_role_grants_exactly_the_permissions_listed_in_the_code() {
-    let Some(docs) = helm_template(&[]) else { return };
+    let Some(docs) = helm_template(&[]) else {
+        return;
+    };
     assert_same_grants(
         &rule_grants(one(&docs, "ClusterRole")),
         &rbac::grants(&rbac::cluster_role_rules()),
@@ -178,17 +195,26 @@ fn cluster_role_grants_exactly_the_permissions_listed_in_the_code() {
 
 #[test]
 fn lease_role_grants_exactly_the_lease_permissions_in_the_release_namespace() {
-    let Some(docs) = helm_template(&[]) else { return };
+    let Some(docs) = helm_template(&[]) else {
+        return;
+    };
     let role = one(&docs, "Role");
     assert_eq!(role["metadata"]["namespace"], NAMESPACE);
-    assert_same_grants(&rule_grants(role), &rbac::grants(&rbac::lease_role_rules()), "Role");
+    assert_same_grants(
+        &rule_grants(role),
+        &rbac::grants(&rbac::lease_role_rules()),
+        "Role",
+    );
     let binding = find(&docs, "RoleBinding")
         .into_iter()
         .find(|b| b["roleRef"]["name"] == role["metadata"]["name"])
         .expect("a RoleBinding for the lease Role");
     assert_eq!(binding["subjects"][0]["name"], "conplus-operator");
     let crb = one(&docs, "ClusterRoleBinding");
-    assert_eq!(crb["roleRef"]["name"], one(&docs, "ClusterRole")["metadata"]["name"]);
+    assert_eq!(
+        crb["roleRef"]["name"],
+        one(&docs, "ClusterRole")["metadata"]["name"]
+    );
     assert_eq!(crb["subjects"][0]["namespace"], NAMESPACE);
 }
 
@@ -196,7 +222,11 @@ fn lease_role_grants_exactly_the_lease_permissions_in_the_release_namespace() {
 fn every_rbac_rule_in_the_chart_has_a_comment_saying_why() {
     for file in ["clusterrole.yaml", "role.yaml"] {
         let text = std::fs::read_to_string(chart().join("templates").join(file)).unwrap();
-        let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
         let mut rules = 0;
         for (i, line) in lines.iter().enumerate() {
             if line.starts_with("- apiGroups:") {
@@ -213,14 +243,33 @@ fn every_rbac_rule_in_the_chart_has_a_comment_saying_why() {
 }
 
 #[test]
+fn rbac_templates_carry_the_rules_text_generated_from_the_code() {
+    for (file, scope) in [
+        ("clusterrole.yaml", rbac::Scope::Cluster),
+        ("role.yaml", rbac::Scope::ReleaseNamespace),
+    ] {
+        let text = std::fs::read_to_string(chart().join("templates").join(file)).unwrap();
+        let want = rbac::rules_yaml(scope);
+        assert!(
+            text.contains(&want),
+            "templates/{file} does not carry the rules of src/rbac.rs; replace its `rules:` block with:\n{want}"
+        );
+    }
+}
+
+#[test]
 fn rendered_rbac_has_no_wildcards_and_nothing_on_secrets() {
-    let Some(docs) = helm_template(&["-f", "charts/conplus-operator/ci/very-high-values.yaml"]) else {
+    let Some(docs) = helm_template(&["-f", "charts/conplus-operator/ci/very-high-values.yaml"])
+    else {
         return;
     };
     for kind in ["ClusterRole", "Role"] {
         for obj in find(&docs, kind) {
             for (g, r, n, v) in rule_grants(obj) {
-                assert!(![&g, &r, &n, &v].iter().any(|s| s.contains('*')), "{kind} has a wildcard: {g}/{r} {v}");
+                assert!(
+                    ![&g, &r, &n, &v].iter().any(|s| s.contains('*')),
+                    "{kind} has a wildcard: {g}/{r} {v}"
+                );
                 assert_ne!(r, "secrets", "{kind} grants {v} on secrets");
             }
         }
@@ -241,7 +290,9 @@ const DEFAULT_ARGS: &[&str] = &[
 
 #[test]
 fn one_replica_runs_without_leader_election_and_without_a_disruption_budget() {
-    let Some(docs) = helm_template(&[]) else { return };
+    let Some(docs) = helm_template(&[]) else {
+        return;
+    };
     assert_eq!(args(&docs), DEFAULT_ARGS);
     assert_eq!(one(&docs, "Deployment")["spec"]["replicas"], 1);
     assert!(find(&docs, "PodDisruptionBudget").is_empty());
@@ -259,7 +310,10 @@ fn two_replicas_switch_on_leader_election_a_disruption_budget_and_zone_spreading
     let pdb = one(&docs, "PodDisruptionBudget");
     assert_eq!(pdb["spec"]["minAvailable"], 1);
     let deploy = one(&docs, "Deployment");
-    assert_eq!(pdb["spec"]["selector"]["matchLabels"], deploy["spec"]["selector"]["matchLabels"]);
+    assert_eq!(
+        pdb["spec"]["selector"]["matchLabels"],
+        deploy["spec"]["selector"]["matchLabels"]
+    );
     assert_eq!(
         deploy["spec"]["template"]["spec"]["topologySpreadConstraints"][0]["topologyKey"],
         "topology.kubernetes.io/zone"
@@ -305,12 +359,20 @@ fn platform_values_become_run_flags() {
 
 #[test]
 fn the_deployment_has_the_strictest_security_context_probes_and_resources() {
-    let Some(docs) = helm_template(&[]) else { return };
+    let Some(docs) = helm_template(&[]) else {
+        return;
+    };
     let pod = &one(&docs, "Deployment")["spec"]["template"]["spec"];
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     assert_eq!(pod["securityContext"]["runAsUser"], 65532);
-    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
-    assert_eq!(pod["automountServiceAccountToken"], false, "the token is mounted explicitly");
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert_eq!(
+        pod["automountServiceAccountToken"], false,
+        "the token is mounted explicitly"
+    );
     assert_eq!(pod["serviceAccountName"], "conplus-operator");
     let c = container(&docs);
     let sc = &c["securityContext"];
@@ -319,16 +381,27 @@ fn the_deployment_has_the_strictest_security_context_probes_and_resources() {
     assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]));
     assert_eq!(sc["runAsNonRoot"], true);
     for k in ["cpu", "memory"] {
-        assert!(c["resources"]["requests"][k].is_string(), "request {k} missing");
+        assert!(
+            c["resources"]["requests"][k].is_string(),
+            "request {k} missing"
+        );
         assert!(c["resources"]["limits"][k].is_string(), "limit {k} missing");
     }
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/livez");
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
-    let env: Vec<&str> = c["env"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let env: Vec<&str> = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
     assert_eq!(env, ["POD_NAME", "POD_NAMESPACE"]);
     // Only the operator's container gets the API token, read-only, at the path the client reads.
     let mount = &c["volumeMounts"][0];
-    assert_eq!(mount["mountPath"], "/var/run/secrets/kubernetes.io/serviceaccount");
+    assert_eq!(
+        mount["mountPath"],
+        "/var/run/secrets/kubernetes.io/serviceaccount"
+    );
     assert_eq!(mount["readOnly"], true);
     let sources = &pod["volumes"][0]["projected"]["sources"];
     assert_eq!(sources[0]["serviceAccountToken"]["path"], "token");
@@ -346,15 +419,28 @@ fn the_metrics_service_and_service_monitor_point_at_the_metrics_port() {
     assert_eq!(container(&docs)["ports"][0]["name"], "metrics");
     let sm = one(&docs, "ServiceMonitor");
     assert_eq!(sm["spec"]["endpoints"][0]["port"], "metrics");
-    assert_eq!(sm["spec"]["selector"]["matchLabels"], svc["spec"]["selector"]);
-    let Some(plain) = helm_template(&[]) else { return };
-    assert!(find(&plain, "ServiceMonitor").is_empty(), "the ServiceMonitor is optional");
+    assert_eq!(
+        sm["spec"]["selector"]["matchLabels"],
+        svc["spec"]["selector"]
+    );
+    let Some(plain) = helm_template(&[]) else {
+        return;
+    };
+    assert!(
+        find(&plain, "ServiceMonitor").is_empty(),
+        "the ServiceMonitor is optional"
+    );
 }
 
 #[test]
 fn the_values_schema_refuses_values_the_operator_cannot_use() {
     let Some(helm) = tool("helm") else { return };
-    for bad in ["logging.format=xml", "replicaCount=0", "image.digest=latest", "platform.dnsNamespace=Kube_System"] {
+    for bad in [
+        "logging.format=xml",
+        "replicaCount=0",
+        "image.digest=latest",
+        "platform.dnsNamespace=Kube_System",
+    ] {
         let out = Command::new(&helm)
             .args(["template", "x"])
             .arg(chart())
@@ -375,7 +461,11 @@ fn helm_template_passes_the_strictest_conformance_check() {
         .arg(chart().join("ci/very-high-values.yaml"))
         .output()
         .unwrap();
-    assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_conplus-operator"))
         .args(["check", "--protection-level", "veryHigh", "-"])
         .stdin(Stdio::piped())
@@ -385,7 +475,12 @@ fn helm_template_passes_the_strictest_conformance_check() {
         .unwrap();
     {
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(&rendered.stdout).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&rendered.stdout)
+            .unwrap();
     }
     let out = child.wait_with_output().unwrap();
     assert!(

@@ -27,13 +27,18 @@ fn tool(name: &str) -> Option<PathBuf> {
     let path = root().join(".ci/tools/bin").join(name);
     if !path.is_file() {
         INSTALLED.get_or_init(|| {
-            let _ = Command::new("bash").arg(root().join(".ci/install-tools.sh")).status();
+            let _ = Command::new("bash")
+                .arg(root().join(".ci/install-tools.sh"))
+                .status();
         });
     }
     if path.is_file() {
         Some(path)
     } else {
-        eprintln!("SKIPPED: {} is missing and .ci/install-tools.sh could not install it", path.display());
+        eprintln!(
+            "SKIPPED: {} is missing and .ci/install-tools.sh could not install it",
+            path.display()
+        );
         None
     }
 }
@@ -47,13 +52,19 @@ fn documents(yaml: &str) -> Vec<Value> {
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{cmd:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 fn kustomize(dir: &str) -> Option<Vec<Value>> {
     let kubectl = tool("kubectl")?;
-    Some(documents(&run(Command::new(kubectl).arg("kustomize").arg(root().join(dir)))))
+    Some(documents(&run(Command::new(kubectl)
+        .arg("kustomize")
+        .arg(root().join(dir)))))
 }
 
 fn helm(args: &[&str]) -> Option<Vec<Value>> {
@@ -67,7 +78,12 @@ fn helm(args: &[&str]) -> Option<Vec<Value>> {
 
 fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
     let found: Vec<&Value> = docs.iter().filter(|d| d["kind"] == kind).collect();
-    assert_eq!(found.len(), 1, "expected exactly one {kind}, found {}", found.len());
+    assert_eq!(
+        found.len(),
+        1,
+        "expected exactly one {kind}, found {}",
+        found.len()
+    );
     found[0]
 }
 
@@ -108,40 +124,91 @@ fn deployment_contract(docs: &[Value]) -> Value {
 fn assert_same(kustomize: &Value, chart: &Value, what: &str) {
     let (k, c) = (kustomize.as_object().unwrap(), chart.as_object().unwrap());
     for (key, kv) in k {
-        assert_eq!(kv, &c[key], "{what}: `{key}` differs between deploy/ (left) and the chart (right)");
+        assert_eq!(
+            kv, &c[key],
+            "{what}: `{key}` differs between deploy/ (left) and the chart (right)"
+        );
     }
 }
 
 #[test]
 fn kustomize_base_grants_the_same_permissions_as_the_chart_and_the_code() {
-    let (Some(base), Some(chart)) = (kustomize("deploy/base"), helm(&[])) else { return };
+    let (Some(base), Some(chart)) = (kustomize("deploy/base"), helm(&[])) else {
+        return;
+    };
     let code_cluster = rbac::grants(&rbac::cluster_role_rules());
     let code_lease = rbac::grants(&rbac::lease_role_rules());
-    assert_eq!(grants(one(&base, "ClusterRole")), code_cluster, "deploy/base ClusterRole != src/rbac.rs");
-    assert_eq!(grants(one(&chart, "ClusterRole")), code_cluster, "chart ClusterRole != src/rbac.rs");
-    assert_eq!(grants(one(&base, "Role")), code_lease, "deploy/base Role != src/rbac.rs");
-    assert_eq!(one(&base, "Role")["metadata"]["namespace"], "conplus-system");
+    assert_eq!(
+        grants(one(&base, "ClusterRole")),
+        code_cluster,
+        "deploy/base ClusterRole != src/rbac.rs"
+    );
+    assert_eq!(
+        grants(one(&chart, "ClusterRole")),
+        code_cluster,
+        "chart ClusterRole != src/rbac.rs"
+    );
+    assert_eq!(
+        grants(one(&base, "Role")),
+        code_lease,
+        "deploy/base Role != src/rbac.rs"
+    );
+    assert_eq!(
+        one(&base, "Role")["metadata"]["namespace"],
+        "conplus-system"
+    );
     assert_eq!(
         one(&base, "ClusterRoleBinding")["subjects"],
         one(&chart, "ClusterRoleBinding")["subjects"]
     );
-    for kind in ["ClusterRole", "Role", "ServiceAccount", "ClusterRoleBinding", "Deployment", "Service"] {
+    for kind in [
+        "ClusterRole",
+        "Role",
+        "ServiceAccount",
+        "ClusterRoleBinding",
+        "Deployment",
+        "Service",
+    ] {
         assert_eq!(
             one(&base, kind)["metadata"]["name"],
             one(&chart, kind)["metadata"]["name"],
             "{kind} is named differently in deploy/base and in the chart"
         );
     }
-    assert_eq!(one(&base, "ServiceAccount")["automountServiceAccountToken"], false);
+    assert_eq!(
+        one(&base, "ServiceAccount")["automountServiceAccountToken"],
+        false
+    );
+}
+
+#[test]
+fn kustomize_base_rbac_carries_the_rules_text_generated_from_the_code() {
+    let text = std::fs::read_to_string(root().join("deploy/base/rbac.yaml")).unwrap();
+    for scope in [rbac::Scope::Cluster, rbac::Scope::ReleaseNamespace] {
+        let want = rbac::rules_yaml(scope);
+        assert!(
+            text.contains(&want),
+            "deploy/base/rbac.yaml lacks the {scope:?} rules of src/rbac.rs:\n{want}"
+        );
+    }
 }
 
 #[test]
 fn kustomize_base_deployment_matches_the_chart_defaults() {
-    let (Some(base), Some(chart)) = (kustomize("deploy/base"), helm(&[])) else { return };
-    assert_same(&deployment_contract(&base), &deployment_contract(&chart), "deploy/base vs chart defaults");
+    let (Some(base), Some(chart)) = (kustomize("deploy/base"), helm(&[])) else {
+        return;
+    };
+    assert_same(
+        &deployment_contract(&base),
+        &deployment_contract(&chart),
+        "deploy/base vs chart defaults",
+    );
     let ns = one(&base, "Namespace");
     assert_eq!(ns["metadata"]["name"], "conplus-system");
-    assert_eq!(ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "restricted");
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "restricted"
+    );
     let names = |docs: &[Value]| -> BTreeSet<String> {
         docs.iter()
             .filter(|d| d["kind"] == "NetworkPolicy")
@@ -150,29 +217,97 @@ fn kustomize_base_deployment_matches_the_chart_defaults() {
     };
     assert_eq!(names(&base), names(&chart), "NetworkPolicies differ");
     for d in base.iter().filter(|d| d["kind"] == "NetworkPolicy") {
-        let c = chart.iter().find(|c| c["kind"] == "NetworkPolicy" && c["metadata"]["name"] == d["metadata"]["name"]).unwrap();
-        assert_eq!(d["spec"], c["spec"], "NetworkPolicy {} differs", d["metadata"]["name"]);
+        let c = chart
+            .iter()
+            .find(|c| {
+                c["kind"] == "NetworkPolicy" && c["metadata"]["name"] == d["metadata"]["name"]
+            })
+            .unwrap();
+        assert_eq!(
+            d["spec"], c["spec"],
+            "NetworkPolicy {} differs",
+            d["metadata"]["name"]
+        );
     }
+}
+
+#[test]
+fn kustomize_base_passes_the_basic_conformance_check_without_errors() {
+    let Some(kubectl) = tool("kubectl") else {
+        return;
+    };
+    let rendered = run(Command::new(kubectl)
+        .arg("kustomize")
+        .arg(root().join("deploy/base")));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_conplus-operator"))
+        .args([
+            "check",
+            "--protection-level",
+            "normal",
+            "--min-severity",
+            "error",
+            "-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(rendered.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "conplus-operator check reports errors on deploy/base:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
 fn ha_overlay_matches_the_chart_with_two_replicas() {
     let (Some(ha), Some(chart)) = (
         kustomize("deploy/overlays/ha"),
-        helm(&["-f", root().join("charts/conplus-operator/ci/ha-values.yaml").to_str().unwrap()]),
+        helm(&[
+            "-f",
+            root()
+                .join("charts/conplus-operator/ci/ha-values.yaml")
+                .to_str()
+                .unwrap(),
+        ]),
     ) else {
         return;
     };
     let k = deployment_contract(&ha);
     assert_eq!(k["replicas"], 2);
-    assert!(k["args"].as_array().unwrap().iter().any(|a| a == "--leader-election"));
-    assert_same(&k, &deployment_contract(&chart), "deploy/overlays/ha vs chart with ha-values.yaml");
-    assert_eq!(one(&ha, "PodDisruptionBudget")["spec"], one(&chart, "PodDisruptionBudget")["spec"]);
+    assert!(
+        k["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "--leader-election")
+    );
+    assert_same(
+        &k,
+        &deployment_contract(&chart),
+        "deploy/overlays/ha vs chart with ha-values.yaml",
+    );
+    assert_eq!(
+        one(&ha, "PodDisruptionBudget")["spec"],
+        one(&chart, "PodDisruptionBudget")["spec"]
+    );
 }
 
 #[test]
 fn every_overlay_renders_with_the_crds_and_the_rbac() {
-    let Some(kubectl) = tool("kubectl") else { return };
+    let Some(kubectl) = tool("kubectl") else {
+        return;
+    };
     let mut dirs = vec![root().join("deploy/base")];
     for e in std::fs::read_dir(root().join("deploy/overlays")).unwrap() {
         dirs.push(e.unwrap().path());
@@ -180,12 +315,24 @@ fn every_overlay_renders_with_the_crds_and_the_rbac() {
     for dir in dirs {
         let docs = documents(&run(Command::new(&kubectl).arg("kustomize").arg(&dir)));
         let kinds: BTreeSet<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
-        for kind in ["CustomResourceDefinition", "ClusterRole", "Role", "Deployment", "Namespace"] {
+        for kind in [
+            "CustomResourceDefinition",
+            "ClusterRole",
+            "Role",
+            "Deployment",
+            "Namespace",
+        ] {
             assert!(kinds.contains(kind), "{} renders no {kind}", dir.display());
         }
         for d in &docs {
             if d["metadata"]["namespace"].is_string() {
-                assert_eq!(d["metadata"]["namespace"], "conplus-system", "{} in {}", d["metadata"]["name"], dir.display());
+                assert_eq!(
+                    d["metadata"]["namespace"],
+                    "conplus-system",
+                    "{} in {}",
+                    d["metadata"]["name"],
+                    dir.display()
+                );
             }
         }
     }
@@ -193,7 +340,8 @@ fn every_overlay_renders_with_the_crds_and_the_rbac() {
 
 #[test]
 fn kustomize_base_crds_are_the_repository_crds() {
-    let base = std::fs::read_to_string(root().join("deploy/base/crds/conplus-operator.yaml")).unwrap();
+    let base =
+        std::fs::read_to_string(root().join("deploy/base/crds/conplus-operator.yaml")).unwrap();
     let repo = std::fs::read_to_string(root().join("crds/conplus-operator.yaml"))
         .unwrap_or_else(|_| conplus_operator::api::crds_yaml().unwrap());
     assert!(
@@ -214,20 +362,35 @@ fn lua(v: &Value) -> String {
         Value::Array(a) => format!("{{{}}}", a.iter().map(lua).collect::<Vec<_>>().join(", ")),
         Value::Object(o) => format!(
             "{{{}}}",
-            o.iter().map(|(k, v)| format!("[{k:?}] = {}", lua(v))).collect::<Vec<_>>().join(", ")
+            o.iter()
+                .map(|(k, v)| format!("[{k:?}] = {}", lua(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
 
 fn lua_interpreter() -> Option<&'static str> {
-    ["lua5.4", "lua"].into_iter().find(|l| Command::new(l).arg("-v").output().is_ok_and(|o| o.status.success())).or_else(|| {
-        eprintln!("SKIPPED: no Lua interpreter (apt-get install -y lua5.4)");
-        None
-    })
+    ["lua5.4", "lua"]
+        .into_iter()
+        .find(|l| {
+            Command::new(l)
+                .arg("-v")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .or_else(|| {
+            eprintln!("SKIPPED: no Lua interpreter (apt-get install -y lua5.4)");
+            None
+        })
 }
 
 /// (health, message) of an onboarding according to deploy/argocd/health-fachverfahrenonboarding.lua.
-fn argo_health(interpreter: &str, generation: i64, status: Option<FachverfahrenOnboardingStatus>) -> (String, String) {
+fn argo_health(
+    interpreter: &str,
+    generation: i64,
+    status: Option<FachverfahrenOnboardingStatus>,
+) -> (String, String) {
     let mut obj = json!({
         "apiVersion": "conplus.niedersachsen.de/v1alpha1",
         "kind": "FachverfahrenOnboarding",
@@ -245,7 +408,10 @@ fn argo_health(interpreter: &str, generation: i64, status: Option<FachverfahrenO
     );
     let out = run(Command::new(interpreter).args(["-e", &program]));
     let mut lines = out.lines();
-    (lines.next().unwrap_or_default().to_string(), lines.next().unwrap_or_default().to_string())
+    (
+        lines.next().unwrap_or_default().to_string(),
+        lines.next().unwrap_or_default().to_string(),
+    )
 }
 
 fn ready(status: &str, reason: &str, message: &str, generation: i64) -> Condition {
@@ -273,20 +439,90 @@ fn argo_cd_health_follows_the_ready_condition_and_the_observed_generation() {
     let Some(lua) = lua_interpreter() else { return };
     let cases = [
         ("no status yet", 1, None, "Progressing"),
-        ("ready", 3, status(Phase::Ready, 3, ready("True", "Provisioned", "all 3 environments provisioned", 3)), "Healthy"),
-        ("ready, but for an older generation", 4, status(Phase::Ready, 3, ready("True", "Provisioned", "ok", 3)), "Progressing"),
-        ("provisioning", 1, status(Phase::Provisioning, 1, ready("False", "Provisioning", "applying", 1)), "Progressing"),
-        ("pending on the budget", 2, status(Phase::Pending, 2, ready("False", "BudgetExceeded", "needs 4 cpu, 2 left", 2)), "Progressing"),
-        ("degraded", 2, status(Phase::Degraded, 2, ready("False", "NamespaceConflict", "mk-moin-prod is not ours", 2)), "Degraded"),
-        ("failed", 5, status(Phase::Failed, 5, ready("False", "InvalidSpec", "environment names repeat", 5)), "Degraded"),
-        ("terminating", 2, status(Phase::Terminating, 2, ready("False", "Terminating", "deleting", 2)), "Progressing"),
+        (
+            "ready",
+            3,
+            status(
+                Phase::Ready,
+                3,
+                ready("True", "Provisioned", "all 3 environments provisioned", 3),
+            ),
+            "Healthy",
+        ),
+        (
+            "ready, but for an older generation",
+            4,
+            status(Phase::Ready, 3, ready("True", "Provisioned", "ok", 3)),
+            "Progressing",
+        ),
+        (
+            "provisioning",
+            1,
+            status(
+                Phase::Provisioning,
+                1,
+                ready("False", "Provisioning", "applying", 1),
+            ),
+            "Progressing",
+        ),
+        (
+            "pending on the budget",
+            2,
+            status(
+                Phase::Pending,
+                2,
+                ready("False", "BudgetExceeded", "needs 4 cpu, 2 left", 2),
+            ),
+            "Progressing",
+        ),
+        (
+            "degraded",
+            2,
+            status(
+                Phase::Degraded,
+                2,
+                ready("False", "NamespaceConflict", "mk-moin-prod is not ours", 2),
+            ),
+            "Degraded",
+        ),
+        (
+            "failed",
+            5,
+            status(
+                Phase::Failed,
+                5,
+                ready("False", "InvalidSpec", "environment names repeat", 5),
+            ),
+            "Degraded",
+        ),
+        (
+            "terminating",
+            2,
+            status(
+                Phase::Terminating,
+                2,
+                ready("False", "Terminating", "deleting", 2),
+            ),
+            "Progressing",
+        ),
     ];
     for (what, generation, st, want) in cases {
         let (health, message) = argo_health(lua, generation, st);
         assert_eq!(health, want, "{what}: got {health} ({message})");
-        assert!(!message.is_empty() && message != "nil", "{what}: no message");
+        assert!(
+            !message.is_empty() && message != "nil",
+            "{what}: no message"
+        );
     }
-    let (_, message) = argo_health(lua, 2, status(Phase::Degraded, 2, ready("False", "NamespaceConflict", "mk-moin-prod is not ours", 2)));
+    let (_, message) = argo_health(
+        lua,
+        2,
+        status(
+            Phase::Degraded,
+            2,
+            ready("False", "NamespaceConflict", "mk-moin-prod is not ours", 2),
+        ),
+    );
     assert_eq!(message, "NamespaceConflict: mk-moin-prod is not ours");
 }
 
@@ -301,8 +537,10 @@ fn the_lua_sample_suite_passes() {
 
 #[test]
 fn grafana_dashboard_queries_only_metrics_the_operator_exports() {
-    let dash: Value =
-        serde_json::from_str(&std::fs::read_to_string(root().join("deploy/grafana/conplus-operator.json")).unwrap()).unwrap();
+    let dash: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("deploy/grafana/conplus-operator.json")).unwrap(),
+    )
+    .unwrap();
     // Every family with one sample, so that every series name shows up in the exposition.
     let m = Metrics::new();
     m.reconcile_finished(std::time::Duration::from_millis(5), Err("ApplyFailed"));
@@ -334,10 +572,18 @@ fn grafana_dashboard_queries_only_metrics_the_operator_exports() {
         }
     }
     collect(&dash, &mut exprs);
-    assert!(exprs.len() >= 10, "the dashboard has only {} queries", exprs.len());
+    assert!(
+        exprs.len() >= 10,
+        "the dashboard has only {} queries",
+        exprs.len()
+    );
     for e in &exprs {
         for m in name.find_iter(e) {
-            assert!(exported.contains(m.as_str()), "the dashboard queries {} which the operator does not export ({e})", m.as_str());
+            assert!(
+                exported.contains(m.as_str()),
+                "the dashboard queries {} which the operator does not export ({e})",
+                m.as_str()
+            );
             used.insert(m.as_str().to_string());
         }
     }
@@ -350,6 +596,9 @@ fn grafana_dashboard_queries_only_metrics_the_operator_exports() {
         "conplus_ressort_budget_available",
         "conplus_conformance_findings",
     ] {
-        assert!(used.contains(family), "the dashboard shows nothing of {family}");
+        assert!(
+            used.contains(family),
+            "the dashboard shows nothing of {family}"
+        );
     }
 }

@@ -77,7 +77,10 @@ async fn instance(
 async fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     while !f() {
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     start.elapsed()
@@ -88,10 +91,20 @@ async fn exactly_one_of_two_instances_works_and_the_other_takes_over_when_it_sto
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let running_now = Arc::new(AtomicUsize::new(0));
     let max_running = Arc::new(AtomicUsize::new(0));
-    let (stop_a, a, health_a, task_a) =
-        instance(&sandbox, "replica-a", running_now.clone(), max_running.clone()).await;
-    let (stop_b, b, health_b, task_b) =
-        instance(&sandbox, "replica-b", running_now.clone(), max_running.clone()).await;
+    let (stop_a, a, health_a, task_a) = instance(
+        &sandbox,
+        "replica-a",
+        running_now.clone(),
+        max_running.clone(),
+    )
+    .await;
+    let (stop_b, b, health_b, task_b) = instance(
+        &sandbox,
+        "replica-b",
+        running_now.clone(),
+        max_running.clone(),
+    )
+    .await;
 
     wait_until("one leader", Duration::from_secs(10), || {
         a.working.load(Ordering::SeqCst) || b.working.load(Ordering::SeqCst)
@@ -99,36 +112,71 @@ async fn exactly_one_of_two_instances_works_and_the_other_takes_over_when_it_sto
     .await;
     // Several renewals (grace 1 s) pass: still exactly one works, and both replicas are ready.
     tokio::time::sleep(DURATION * 2).await;
-    assert_eq!(running_now.load(Ordering::SeqCst), 1, "exactly one instance must work");
-    assert_eq!(max_running.load(Ordering::SeqCst), 1, "two instances worked at the same time");
-    assert!(health_a.is_ready() && health_b.is_ready(), "the stand-by must be ready too");
+    assert_eq!(
+        running_now.load(Ordering::SeqCst),
+        1,
+        "exactly one instance must work"
+    );
+    assert_eq!(
+        max_running.load(Ordering::SeqCst),
+        1,
+        "two instances worked at the same time"
+    );
+    assert!(
+        health_a.is_ready() && health_b.is_ready(),
+        "the stand-by must be ready too"
+    );
     let (leader, follower, stop_leader, stop_follower, task_leader, task_follower, follower_health) =
         if a.working.load(Ordering::SeqCst) {
             (a, b, stop_a, stop_b, task_a, task_b, health_b)
         } else {
             (b, a, stop_b, stop_a, task_b, task_a, health_a)
         };
-    assert_eq!(follower.terms.load(Ordering::SeqCst), 0, "the stand-by must not have worked");
+    assert_eq!(
+        follower.terms.load(Ordering::SeqCst),
+        0,
+        "the stand-by must not have worked"
+    );
     assert!(!follower_health.is_leader());
 
-    let holder = |lease: Lease| lease.spec.and_then(|s| s.holder_identity).unwrap_or_default();
+    let holder = |lease: Lease| {
+        lease
+            .spec
+            .and_then(|s| s.holder_identity)
+            .unwrap_or_default()
+    };
     let leases: Api<Lease> = Api::namespaced(
         kube::Client::try_from(kube::Config::new(sandbox.url().parse().unwrap())).unwrap(),
         NS,
     );
     let before = holder(leases.get(LEASE).await.unwrap());
-    assert!(before == "replica-a" || before == "replica-b", "lease holder {before:?}");
+    assert!(
+        before == "replica-a" || before == "replica-b",
+        "lease holder {before:?}"
+    );
 
     // The leader shuts down: its work stops, and the stand-by takes over within the lease duration.
     stop_leader.send(()).unwrap();
     task_leader.await.unwrap().unwrap();
-    assert!(!leader.working.load(Ordering::SeqCst), "the old leader's work must have stopped");
-    let took = wait_until("the stand-by to take over", DURATION + Duration::from_secs(2), || {
-        follower.working.load(Ordering::SeqCst)
-    })
+    assert!(
+        !leader.working.load(Ordering::SeqCst),
+        "the old leader's work must have stopped"
+    );
+    let took = wait_until(
+        "the stand-by to take over",
+        DURATION + Duration::from_secs(2),
+        || follower.working.load(Ordering::SeqCst),
+    )
     .await;
-    assert!(took <= DURATION, "takeover took {took:?}, more than the lease duration {DURATION:?}");
-    assert_eq!(max_running.load(Ordering::SeqCst), 1, "two instances worked at the same time");
+    assert!(
+        took <= DURATION,
+        "takeover took {took:?}, more than the lease duration {DURATION:?}"
+    );
+    assert_eq!(
+        max_running.load(Ordering::SeqCst),
+        1,
+        "two instances worked at the same time"
+    );
     let after = holder(leases.get(LEASE).await.unwrap());
     assert_ne!(after, before, "the Lease must name the new leader");
     assert!(follower_health.is_leader());
@@ -145,8 +193,13 @@ async fn a_leader_whose_lease_is_taken_stops_working_and_waits_again() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let running_now = Arc::new(AtomicUsize::new(0));
     let max_running = Arc::new(AtomicUsize::new(0));
-    let (stop, probe, health, task) =
-        instance(&sandbox, "replica-a", running_now.clone(), max_running.clone()).await;
+    let (stop, probe, health, task) = instance(
+        &sandbox,
+        "replica-a",
+        running_now.clone(),
+        max_running.clone(),
+    )
+    .await;
     wait_until("the only instance to lead", Duration::from_secs(10), || {
         probe.working.load(Ordering::SeqCst)
     })
@@ -163,15 +216,23 @@ async fn a_leader_whose_lease_is_taken_stops_working_and_waits_again() {
     spec.renew_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
         k8s_openapi::jiff::Timestamp::now(),
     ));
-    leases.replace(LEASE, &Default::default(), &lease).await.unwrap();
+    leases
+        .replace(LEASE, &Default::default(), &lease)
+        .await
+        .unwrap();
 
-    wait_until("the work to stop after the Lease was taken", DURATION * 3, || {
-        !probe.working.load(Ordering::SeqCst)
-    })
+    wait_until(
+        "the work to stop after the Lease was taken",
+        DURATION * 3,
+        || !probe.working.load(Ordering::SeqCst),
+    )
     .await;
     assert!(!health.is_leader(), "health must say stand-by");
     assert!(health.is_ready(), "a stand-by is ready");
-    assert!(!task.is_finished(), "it must wait for the Lease again, not return");
+    assert!(
+        !task.is_finished(),
+        "it must wait for the Lease again, not return"
+    );
     assert_eq!(probe.terms.load(Ordering::SeqCst), 1);
 
     stop.send(()).unwrap();

@@ -5,7 +5,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use conplus_operator::telemetry::{Health, METRICS_CONTENT_TYPE, Metrics, log_subscriber, serve_on};
+use conplus_operator::telemetry::{
+    Health, METRICS_CONTENT_TYPE, Metrics, log_subscriber, serve_on,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -34,9 +36,14 @@ async fn start() -> (
     let metrics = Arc::new(Metrics::new());
     let health = Health::new();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(serve_on(listener, metrics.clone(), health.clone(), async move {
-        let _ = rx.await;
-    }));
+    let task = tokio::spawn(serve_on(
+        listener,
+        metrics.clone(),
+        health.clone(),
+        async move {
+            let _ = rx.await;
+        },
+    ));
     (addr, metrics, health, tx, task)
 }
 
@@ -45,13 +52,20 @@ async fn readyz_turns_ok_only_after_the_first_sync_while_livez_is_ok_throughout(
     let (addr, _metrics, health, stop, task) = start().await;
     assert_eq!(get(addr, "/livez").await.0, 200);
     let (status, _, body) = get(addr, "/readyz").await;
-    assert_eq!(status, 503, "a leader without synced caches must not be ready: {body}");
+    assert_eq!(
+        status, 503,
+        "a leader without synced caches must not be ready: {body}"
+    );
     health.set_synced();
     assert_eq!(get(addr, "/readyz").await.0, 200);
     assert_eq!(get(addr, "/livez").await.0, 200);
     assert_eq!(get(addr, "/nothing").await.0, 404);
     stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test]
@@ -76,7 +90,10 @@ async fn metrics_are_served_as_openmetrics_text_with_every_family() {
     let (status, head, body) = get(addr, "/metrics").await;
     assert_eq!(status, 200);
     assert!(
-        head.contains(&format!("content-type: {}", METRICS_CONTENT_TYPE.to_lowercase())),
+        head.contains(&format!(
+            "content-type: {}",
+            METRICS_CONTENT_TYPE.to_lowercase()
+        )),
         "{head}"
     );
     for line in [
@@ -153,17 +170,31 @@ fn json_logs_carry_an_iso_8601_utc_timestamp_and_the_message_at_the_top_level() 
     assert_eq!(v["onboarding"], "mk-moin", "{v}");
     assert_eq!(v["level"], "INFO", "{v}");
     let ts = v["timestamp"].as_str().unwrap();
-    assert!(iso_utc_millis().is_match(ts), "timestamp {ts:?} is not ISO-8601 UTC");
+    assert!(
+        iso_utc_millis().is_match(ts),
+        "timestamp {ts:?} is not ISO-8601 UTC"
+    );
 }
 
 #[test]
 fn plain_logs_start_with_an_iso_8601_utc_timestamp_and_have_no_colour_codes() {
     let buf = Buf::default();
-    let sub = log_subscriber("plain", "conplus_operator=debug,telemetry=debug", buf.clone()).unwrap();
+    let sub = log_subscriber(
+        "plain",
+        "conplus_operator=debug,telemetry=debug",
+        buf.clone(),
+    )
+    .unwrap();
     tracing::subscriber::with_default(sub, || tracing::debug!("hello"));
     let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     let first = text.split_whitespace().next().unwrap_or_default();
-    assert!(iso_utc_millis().is_match(first), "line does not start with a timestamp: {text:?}");
+    assert!(
+        iso_utc_millis().is_match(first),
+        "line does not start with a timestamp: {text:?}"
+    );
     assert!(text.contains("hello"), "{text:?}");
-    assert!(!text.contains('\u{1b}'), "ANSI escapes in plain logs: {text:?}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "ANSI escapes in plain logs: {text:?}"
+    );
 }

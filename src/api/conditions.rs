@@ -31,6 +31,8 @@ pub mod reason {
     pub const RESSORT_NOT_FOUND: &str = "RessortNotFound";
     /// The request does not fit the remaining budget.
     pub const BUDGET_EXCEEDED: &str = "BudgetExceeded";
+    /// The Ressort's budget is not readable.
+    pub const INVALID_BUDGET: &str = "InvalidBudget";
     /// The request fits the budget.
     pub const WITHIN_BUDGET: &str = "WithinBudget";
     /// An increase does not fit; the previous allocation is kept.
@@ -41,6 +43,14 @@ pub mod reason {
     pub const WAITING: &str = "Waiting";
     /// Being deleted.
     pub const TERMINATING: &str = "Terminating";
+    /// No conformance finding of severity error.
+    pub const NO_VIOLATIONS: &str = "NoViolations";
+    /// Findings of severity error.
+    pub const VIOLATIONS: &str = "Violations";
+    /// The named ConformanceProfile does not exist or is invalid.
+    pub const PROFILE_NOT_FOUND: &str = "ProfileNotFound";
+    /// Nothing provisioned yet to evaluate.
+    pub const NOT_EVALUATED: &str = "NotEvaluated";
     /// The budget covers what is held.
     pub const WITHIN_LIMITS: &str = "WithinLimits";
     /// The budget is lower than what is held.

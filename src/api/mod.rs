@@ -12,7 +12,8 @@ pub mod ressort;
 
 pub use common::{Amounts, QuantityValue, ResourceName, ResourceTotals};
 pub use onboarding::{
-    AccessEntry, AccessRole, ConformanceSpec, DeletionPolicy, Environment, FachverfahrenOnboarding,
+    AccessEntry, AccessRole, ConformanceFinding, ConformanceSpec, ConformanceStatus, DeletionPolicy,
+    Environment, FachverfahrenOnboarding,
     FachverfahrenOnboardingSpec, FachverfahrenOnboardingStatus, NamespaceStatus, NetworkSpec, Owner,
     Phase, ProtectionLevel,
 };

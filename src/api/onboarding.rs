@@ -270,6 +270,54 @@ pub struct FachverfahrenOnboardingStatus {
     /// The conformance profile in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conformance_profile: Option<String>,
+    /// The result of the conformance rules over the onboarding's namespaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conformance: Option<ConformanceStatus>,
+}
+
+/// The conformance of the workloads in the onboarding's namespaces, bounded in size however
+/// many workloads there are.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConformanceStatus {
+    /// The profile evaluated.
+    pub profile: String,
+    /// 0–100: the share of (object, rule) checks passed, weighted by severity.
+    pub score: i32,
+    /// Objects evaluated.
+    pub objects: i32,
+    /// Findings of severity `error`.
+    pub errors: i32,
+    /// Findings of severity `warning`.
+    pub warnings: i32,
+    /// Findings of severity `info`.
+    pub infos: i32,
+    /// Findings silenced by a justified exception or ignore annotation.
+    pub silenced: i32,
+    /// The most important findings (at most ten).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub findings: Vec<ConformanceFinding>,
+}
+
+/// One finding of a conformance rule.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConformanceFinding {
+    /// The rule's id (see docs/rules.md).
+    pub rule: String,
+    /// `error`, `warning` or `info`.
+    pub severity: String,
+    /// The BSI IT-Grundschutz requirements the rule serves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bsi: Vec<String>,
+    /// `Kind namespace/name` of the object.
+    pub object: String,
+    /// The container, for container-level rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// What is wrong and what to change.
+    pub message: String,
 }
 
 /// The namespace of one environment.

@@ -1692,7 +1692,9 @@ pub(crate) struct ImageRef<'a> {
     pub registry: &'a str,
     /// The repository path after the registry (`library/nginx` for `nginx`).
     pub path: String,
+    /// The tag (`1.4.2`), if any.
     pub tag: Option<&'a str>,
+    /// The digest (`sha256:…`), if any.
     pub digest: Option<&'a str>,
 }
 

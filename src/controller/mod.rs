@@ -25,13 +25,14 @@ use tracing::{info, warn};
 
 pub mod apply;
 pub mod budget;
+pub mod conformance;
 pub mod observe;
 pub mod plan;
 pub mod ressort;
 pub mod status;
 pub mod validate;
 
-use crate::api::{DeletionPolicy, FachverfahrenOnboarding, Ressort};
+use crate::api::{ConformanceProfile, DeletionPolicy, FachverfahrenOnboarding, Ressort};
 use crate::resources::{self, FIELD_MANAGER, MANAGED_SELECTOR, ONBOARDING, PlatformSettings};
 use budget::{Admission, Candidate};
 use observe::{Observed, Stores};
@@ -252,14 +253,37 @@ pub async fn reconcile(fvo: Arc<FachverfahrenOnboarding>, ctx: Arc<Context>) -> 
     } else {
         apply::Applied::default()
     };
-    let new_status = status::compute(&status::StatusInput {
+    let now = Timestamp::now();
+    let mut new_status = status::compute(&status::StatusInput {
         fvo: &fvo,
         ressort_found: observed.ressort.is_some(),
         admission: admission.as_ref(),
         plan: &plan,
         problems: &problems,
-        now: Timestamp::now(),
+        now,
     });
+    // Right after writing, the watches have not seen the new objects yet: evaluating now would
+    // report the policies just applied as missing. The events of these writes bring the next
+    // round, which evaluates against current stores.
+    let violations = if applied.writes == 0 {
+        evaluate_conformance(&ctx, &fvo, &plan, &mut new_status, now)
+    } else {
+        if !new_status.conditions.iter().any(|c| c.type_ == crate::api::conditions::CONFORMANT) {
+            new_status.conditions.push(status::condition(
+                crate::api::conditions::CONFORMANT,
+                "Unknown",
+                crate::api::conditions::reason::NOT_EVALUATED,
+                "evaluated once provisioning has settled".into(),
+                fvo.metadata.generation,
+                &[],
+                now,
+            ));
+        }
+        Vec::new()
+    };
+    for v in &violations {
+        publish(&ctx, &fvo, EventType::Warning, "ConformanceViolation", "Evaluate", v.clone()).await;
+    }
     if !applied.actions.is_empty() {
         publish(&ctx, &fvo, EventType::Normal, "Applied", "Apply", applied.actions.join("; ")).await;
     }
@@ -277,6 +301,55 @@ pub async fn reconcile(fvo: Arc<FachverfahrenOnboarding>, ctx: Arc<Context>) -> 
     info!(onboarding = %name, writes = applied.writes, "reconciled");
     let terminating = plan.environments.iter().any(|e| matches!(e, plan::EnvPlan::Terminating { .. }));
     Ok(if terminating { Action::requeue(Duration::from_secs(2)) } else { Action::requeue(RESYNC) })
+}
+
+/// Evaluates the conformance rules over the provisioned namespaces and puts the result on
+/// `status`; returns the new violations (for Events).
+fn evaluate_conformance(
+    ctx: &Context,
+    fvo: &FachverfahrenOnboarding,
+    plan: &plan::Plan,
+    status: &mut crate::api::FachverfahrenOnboardingStatus,
+    now: Timestamp,
+) -> Vec<String> {
+    let namespaces: std::collections::BTreeSet<String> = plan
+        .environments
+        .iter()
+        .filter_map(|e| match e {
+            plan::EnvPlan::Provision { desired, .. } => desired.namespace.metadata.name.clone(),
+            _ => None,
+        })
+        .collect();
+    let previous = fvo.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    status.conditions.retain(|c| c.type_ != crate::api::conditions::CONFORMANT);
+    if namespaces.is_empty() {
+        status.conditions.push(status::condition(
+            crate::api::conditions::CONFORMANT,
+            "Unknown",
+            crate::api::conditions::reason::NOT_EVALUATED,
+            "nothing is provisioned yet".into(),
+            fvo.metadata.generation,
+            previous,
+            now,
+        ));
+        status.conformance = None;
+        return Vec::new();
+    }
+    let ns_objects = namespaces
+        .iter()
+        .filter_map(|n| ctx.stores.namespaces.get(&ObjectRef::new(n)))
+        .filter_map(|n| serde_json::to_value(n.as_ref()).ok())
+        .collect();
+    let objects = conformance::objects_in(&ctx.stores.workloads, &namespaces, ns_objects);
+    let profile = conformance::cluster_profile(&ctx.stores.workloads, fvo);
+    let (outcome, _report) = conformance::outcome(fvo, &objects, profile.as_deref(), now);
+    status.conditions.push(outcome.condition);
+    if let Some(p) = outcome.profile {
+        status.conformance_profile = Some(p);
+    }
+    let new = outcome.status.as_ref().map(|s| conformance::new_violations(fvo.status.as_ref().and_then(|o| o.conformance.as_ref()), s)).unwrap_or_default();
+    status.conformance = outcome.status;
+    new
 }
 
 /// Carries out the deletion policy, then releases the finalizer.
@@ -365,6 +438,9 @@ impl Stores {
     /// Waits (bounded) until every store has its initial list, so that a reconcile right after
     /// start does not mistake a store still filling for missing objects.
     pub async fn wait_until_ready(&self) {
+        if self.synced.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         let all = async {
             let _ = self.onboardings.wait_until_ready().await;
             let _ = self.ressorts.wait_until_ready().await;
@@ -374,8 +450,16 @@ impl Stores {
             let _ = self.network_policies.wait_until_ready().await;
             let _ = self.role_bindings.wait_until_ready().await;
             let _ = self.service_accounts.wait_until_ready().await;
+            let _ = self.workloads.profiles.wait_until_ready().await;
+            for s in &self.workloads.kinds {
+                let _ = s.wait_until_ready().await;
+            }
         };
-        let _ = tokio::time::timeout(Duration::from_secs(30), all).await;
+        if tokio::time::timeout(Duration::from_secs(30), all).await.is_err() {
+            warn!("not every watch has synced after 30s; reconciling with what is known");
+        }
+        // Once: a later relist of a store does not hold up reconciles again.
+        self.synced.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -408,6 +492,8 @@ pub async fn run(client: Client, options: Options, shutdown: impl Future<Output 
     let (service_accounts, sa_stream) =
         owned_stream::<ServiceAccount>(&client, watcher::Config::default().fields("metadata.name=default"));
     let (ressorts, ressort_stream) = owned_stream::<Ressort>(&client, watcher::Config::default());
+    let (profiles, profile_stream) = owned_stream::<ConformanceProfile>(&client, watcher::Config::default());
+    let (kind_stores, kind_streams) = conformance::stores(&client).await;
 
     let fvo_api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
     let controller = Controller::new(fvo_api, watcher::Config::default())
@@ -422,6 +508,8 @@ pub async fn run(client: Client, options: Options, shutdown: impl Future<Output 
         network_policies,
         role_bindings,
         service_accounts,
+        workloads: conformance::WorkloadStores { kinds: kind_stores, profiles },
+        synced: Arc::new(std::sync::atomic::AtomicBool::new(false)),
     };
     let recorder = Recorder::new(
         client.clone(),
@@ -435,8 +523,32 @@ pub async fn run(client: Client, options: Options, shutdown: impl Future<Output 
         failures: Mutex::new(HashMap::new()),
     });
     let by_ressort = onboardings.clone();
+    let by_profile = onboardings.clone();
     let ns_for_sa = namespaces.clone();
+    let mut controller = controller;
+    // A change to any object the rules read requeues the onboarding owning its namespace.
+    for (stream, ar) in kind_streams {
+        let ns_store = namespaces.clone();
+        controller = controller.watches_stream_with(
+            stream,
+            move |o: kube::api::DynamicObject| {
+                let ns = o.namespace()?;
+                let owner = ns_store.get(&ObjectRef::new(&ns))?;
+                owner_of(owner.as_ref())
+            },
+            ar,
+        );
+    }
     let onboarding_controller = controller
+        .watches_stream(profile_stream, move |p: ConformanceProfile| {
+            let name = p.name_any();
+            by_profile
+                .state()
+                .into_iter()
+                .filter(|o| o.spec.conformance.profile.as_deref() == Some(name.as_str()))
+                .map(|o| ObjectRef::from_obj(o.as_ref()))
+                .collect::<Vec<_>>()
+        })
         .watches_stream(ressort_stream, move |r: Ressort| {
             let name = r.name_any();
             by_ressort

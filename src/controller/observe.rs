@@ -41,6 +41,10 @@ pub struct Stores {
     pub role_bindings: Store<RoleBinding>,
     /// Every namespace's `default` ServiceAccount.
     pub service_accounts: Store<ServiceAccount>,
+    /// The kinds the conformance rules read.
+    pub workloads: super::conformance::WorkloadStores,
+    /// Whether every store had its initial list (set once).
+    pub synced: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A namespaced object the operator owns, by kind, namespace and name.

@@ -69,7 +69,13 @@ pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
     let any_provisioned = envs.iter().any(|e| provisioned(&e));
 
     let budget = match (input.ressort_found, input.admission) {
-        (false, _) | (true, None) => cond(
+        (true, None) => cond(
+            c::BUDGET_AVAILABLE,
+            false,
+            reason::INVALID_BUDGET,
+            format!("the budget of Ressort {:?} cannot be read: correct spec.budget of the Ressort", spec.ressort),
+        ),
+        (false, _) => cond(
             c::BUDGET_AVAILABLE,
             false,
             reason::RESSORT_NOT_FOUND,
@@ -199,21 +205,34 @@ pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
         conformance_profile: Some(
             spec.conformance.profile.clone().unwrap_or_else(|| default_profile(spec.protection_level).to_string()),
         ),
+        conformance: fvo.status.as_ref().and_then(|s| s.conformance.clone()),
     }
 }
 
 fn to_condition(x: Cond, generation: Option<i64>, previous: &[Condition], now: Timestamp) -> Condition {
-    let status = if x.ok { "True" } else { "False" };
+    condition(x.type_, if x.ok { "True" } else { "False" }, x.reason, x.message, generation, previous, now)
+}
+
+/// A condition whose `lastTransitionTime` is kept from `previous` while its status is unchanged.
+pub fn condition(
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    previous: &[Condition],
+    now: Timestamp,
+) -> Condition {
     let last_transition_time = previous
         .iter()
-        .find(|p| p.type_ == x.type_ && p.status == status)
+        .find(|p| p.type_ == type_ && p.status == status)
         .map(|p| p.last_transition_time.clone())
         .unwrap_or(Time(now));
     Condition {
-        type_: x.type_.to_string(),
+        type_: type_.to_string(),
         status: status.to_string(),
-        reason: x.reason.to_string(),
-        message: x.message,
+        reason: reason.to_string(),
+        message,
         observed_generation: generation,
         last_transition_time,
     }

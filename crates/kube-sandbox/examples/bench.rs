@@ -31,7 +31,12 @@ struct Run {
 }
 
 async fn run_once(objects: usize) -> Run {
-    let sandbox = Sandbox::start(SandboxConfig { watch_history: 50_000, ..Default::default() }).await.unwrap();
+    let sandbox = Sandbox::start(SandboxConfig {
+        watch_history: 50_000,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let mut config = kube::Config::new(sandbox.url().parse().unwrap());
     config.default_retry = false;
     let client = kube::Client::try_from(config).unwrap();
@@ -41,7 +46,11 @@ async fn run_once(objects: usize) -> Run {
     futures::stream::iter(0..objects)
         .map(|i| {
             let api = api.clone();
-            async move { api.create(&PostParams::default(), &cm(format!("cm-{i:05}"))).await.map(|_| ()) }
+            async move {
+                api.create(&PostParams::default(), &cm(format!("cm-{i:05}")))
+                    .await
+                    .map(|_| ())
+            }
         })
         .buffer_unordered(IN_FLIGHT)
         .try_collect::<Vec<()>>()
@@ -88,7 +97,10 @@ async fn run_once(objects: usize) -> Run {
     let rv = sandbox.resource_version().to_string();
     let mut watchers = Vec::new();
     for _ in 0..WATCHERS {
-        let stream = api.watch(&WatchParams::default().disable_bookmarks(), &rv).await.unwrap();
+        let stream = api
+            .watch(&WatchParams::default().disable_bookmarks(), &rv)
+            .await
+            .unwrap();
         watchers.push(tokio::spawn(async move {
             let mut stream = stream.boxed();
             let mut seen = 0;
@@ -106,7 +118,11 @@ async fn run_once(objects: usize) -> Run {
     futures::stream::iter(0..WATCH_EVENTS)
         .map(|i| {
             let api = api.clone();
-            async move { api.create(&PostParams::default(), &cm(format!("w-{i:05}"))).await.map(|_| ()) }
+            async move {
+                api.create(&PostParams::default(), &cm(format!("w-{i:05}")))
+                    .await
+                    .map(|_| ())
+            }
         })
         .buffer_unordered(IN_FLIGHT)
         .try_collect::<Vec<()>>()
@@ -116,9 +132,16 @@ async fn run_once(objects: usize) -> Run {
     for w in watchers {
         last = last.max(w.await.unwrap());
     }
-    let watch_events_per_sec = (WATCH_EVENTS * WATCHERS) as f64 / last.duration_since(started).as_secs_f64();
+    let watch_events_per_sec =
+        (WATCH_EVENTS * WATCHERS) as f64 / last.duration_since(started).as_secs_f64();
     sandbox.shutdown().await;
-    Run { create_rps, get_rps, list_unpaged, list_paged, watch_events_per_sec }
+    Run {
+        create_rps,
+        get_rps,
+        list_unpaged,
+        list_paged,
+        watch_events_per_sec,
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -131,7 +154,9 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let objects: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let runs: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(3);
-    println!("kube-sandbox bench: {objects} ConfigMaps, {IN_FLIGHT} requests in flight, {WATCHERS} watchers x {WATCH_EVENTS} events, {runs} runs");
+    println!(
+        "kube-sandbox bench: {objects} ConfigMaps, {IN_FLIGHT} requests in flight, {WATCHERS} watchers x {WATCH_EVENTS} events, {runs} runs"
+    );
     let mut results = Vec::new();
     for r in 0..runs {
         let run = run_once(objects).await;
@@ -152,8 +177,18 @@ async fn main() {
         median(results.iter().map(|r| r.create_rps).collect()),
         median(results.iter().map(|r| r.get_rps).collect()),
         objects,
-        median(results.iter().map(|r| r.list_unpaged.as_secs_f64() * 1e3).collect()),
-        median(results.iter().map(|r| r.list_paged.as_secs_f64() * 1e3).collect()),
+        median(
+            results
+                .iter()
+                .map(|r| r.list_unpaged.as_secs_f64() * 1e3)
+                .collect()
+        ),
+        median(
+            results
+                .iter()
+                .map(|r| r.list_paged.as_secs_f64() * 1e3)
+                .collect()
+        ),
         median(results.iter().map(|r| r.watch_events_per_sec).collect()),
     );
 }

@@ -184,100 +184,153 @@ fn check_kind(def: &ResourceDef, obj: &Value, version: &str) -> Result<(), ApiEr
     Ok(())
 }
 
+/// The object at `path` inside `v`, created where missing or null; `None` when a value of another
+/// type is in the way (the decoder then rejects the object).
+fn map_at<'a>(v: &'a mut Value, path: &[&str]) -> Option<&'a mut Map<String, Value>> {
+    let mut cur = v;
+    for key in path {
+        let Value::Object(m) = cur else { return None };
+        let e = m.entry(key.to_string()).or_insert(Value::Null);
+        if e.is_null() {
+            *e = json!({});
+        }
+        cur = e;
+    }
+    cur.as_object_mut()
+}
+
+/// Refuses bodies whose top level or `metadata` is not an object, as apiserver's decoder does.
+fn check_shape(def: &ResourceDef, obj: &Value) -> Result<(), ApiError> {
+    let ok = obj.is_object()
+        && obj
+            .get("metadata")
+            .is_none_or(|m| m.is_object() || m.is_null());
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: the object and its metadata must be JSON objects",
+            def.kind, def.version, def.kind
+        )))
+    }
+}
+
 /// Kind-specific defaults and derived fields apiserver sets on every write.
 fn normalize(def: &ResourceDef, obj: &mut Value, old: Option<&Value>, store: &Store) {
     match (def.group.as_str(), def.kind.as_str()) {
         ("", "Namespace") => {
             let name = name_of(obj).to_string();
-            obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
-            if old.is_none() && obj.pointer("/spec/finalizers").is_none() {
-                obj["spec"]["finalizers"] = json!(["kubernetes"]);
+            if let Some(labels) = map_at(obj, &["metadata", "labels"]) {
+                labels.insert("kubernetes.io/metadata.name".into(), json!(name));
             }
-            if obj.pointer("/status/phase").is_none() {
-                obj["status"]["phase"] = json!("Active");
+            if old.is_none()
+                && obj.pointer("/spec/finalizers").is_none()
+                && let Some(spec) = map_at(obj, &["spec"])
+            {
+                spec.insert("finalizers".into(), json!(["kubernetes"]));
+            }
+            if obj.pointer("/status/phase").is_none()
+                && let Some(status) = map_at(obj, &["status"])
+            {
+                status.insert("phase".into(), json!("Active"));
             }
         }
         ("", "Secret") => {
+            // stringData is write-only: merged into data (base64), never stored.
             if let Some(Value::Object(sd)) =
                 obj.as_object_mut().and_then(|o| o.remove("stringData"))
+                && let Some(data) = map_at(obj, &["data"])
             {
                 for (k, v) in sd {
                     let s = v.as_str().unwrap_or_default();
-                    obj["data"][k] = json!(meta::base64(s.as_bytes()));
+                    data.insert(k, json!(meta::base64(s.as_bytes())));
                 }
             }
-            if obj.get("type").is_none_or(Value::is_null) {
-                obj["type"] = json!("Opaque");
+            if obj.get("type").is_none_or(Value::is_null)
+                && let Some(o) = obj.as_object_mut()
+            {
+                o.insert("type".into(), json!("Opaque"));
             }
         }
         ("", "Pod") if old.is_none() && obj.pointer("/status/phase").is_none() => {
-            obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
+            if let Some(o) = obj.as_object_mut() {
+                o.insert(
+                    "status".into(),
+                    json!({"phase": "Pending", "qosClass": "BestEffort"}),
+                );
+            }
         }
         ("", "Service") => {
-            let spec = &mut obj["spec"];
-            if spec.get("type").is_none() {
-                spec["type"] = json!("ClusterIP");
-            }
-            if spec.get("sessionAffinity").is_none() {
-                spec["sessionAffinity"] = json!("None");
-            }
+            let old_ip = old.and_then(|o| o.pointer("/spec/clusterIP")).cloned();
+            let Some(spec) = map_at(obj, &["spec"]) else {
+                return;
+            };
+            spec.entry("type").or_insert(json!("ClusterIP"));
+            spec.entry("sessionAffinity").or_insert(json!("None"));
             if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
-                for p in ports {
-                    if p.get("protocol").is_none() {
-                        p["protocol"] = json!("TCP");
-                    }
-                    if p.get("targetPort").is_none() {
-                        p["targetPort"] = p["port"].clone();
+                for p in ports.iter_mut().filter_map(Value::as_object_mut) {
+                    p.entry("protocol").or_insert(json!("TCP"));
+                    if !p.contains_key("targetPort") {
+                        let port = p.get("port").cloned().unwrap_or(Value::Null);
+                        p.insert("targetPort".into(), port);
                     }
                 }
             }
-            if spec["type"] != json!("ExternalName") {
-                let old_ip = old.and_then(|o| o.pointer("/spec/clusterIP")).cloned();
+            if spec.get("type") != Some(&json!("ExternalName")) {
+                // The cluster IP is allocated once and immutable afterwards.
                 match old_ip {
-                    Some(ip) => spec["clusterIP"] = ip,
+                    Some(ip) => {
+                        spec.insert("clusterIP".into(), ip);
+                    }
                     None if spec.get("clusterIP").is_none_or(|v| v.as_str() == Some("")) => {
                         let n = store
                             .next_ip
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        spec["clusterIP"] =
-                            json!(format!("10.96.{}.{}", (n / 254) % 256, n % 254 + 1));
+                        spec.insert(
+                            "clusterIP".into(),
+                            json!(format!("10.96.{}.{}", (n / 254) % 256, n % 254 + 1)),
+                        );
                     }
                     None => {}
                 }
-                spec["clusterIPs"] = json!([spec["clusterIP"].clone()]);
-                if spec.get("ipFamilies").is_none() {
-                    spec["ipFamilies"] = json!(["IPv4"]);
-                    spec["ipFamilyPolicy"] = json!("SingleStack");
+                let ip = spec.get("clusterIP").cloned().unwrap_or(Value::Null);
+                spec.insert("clusterIPs".into(), json!([ip]));
+                if !spec.contains_key("ipFamilies") {
+                    spec.insert("ipFamilies".into(), json!(["IPv4"]));
+                    spec.insert("ipFamilyPolicy".into(), json!("SingleStack"));
                 }
-                if spec.get("internalTrafficPolicy").is_none() {
-                    spec["internalTrafficPolicy"] = json!("Cluster");
-                }
+                spec.entry("internalTrafficPolicy")
+                    .or_insert(json!("Cluster"));
             }
-            if obj.get("status").is_none() {
-                obj["status"] = json!({"loadBalancer": {}});
+            if let Some(o) = obj.as_object_mut() {
+                o.entry("status").or_insert(json!({"loadBalancer": {}}));
             }
         }
-        ("apps", "Deployment" | "StatefulSet" | "ReplicaSet")
-            if obj.pointer("/spec/replicas").is_none() && obj.get("spec").is_some() =>
-        {
-            obj["spec"]["replicas"] = json!(1);
+        ("apps", "Deployment" | "StatefulSet" | "ReplicaSet") => {
+            if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.entry("replicas").or_insert(json!(1));
+            }
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             let terminating = is_deleting(obj);
             let status = crd::accepted_status(obj, &meta::now(), terminating);
-            obj["status"] = status;
+            if let Some(o) = obj.as_object_mut() {
+                o.insert("status".into(), status);
+            }
         }
         _ => {}
     }
 }
 
 /// The part of an object that bumps `metadata.generation` when it changes.
-fn spec_part(obj: &Value) -> Map<String, Value> {
+/// Without a status subresource, status is part of it (as apiserver's CR strategy does).
+fn spec_part(obj: &Value, has_status: bool) -> Map<String, Value> {
     obj.as_object()
         .map(|o| {
             o.iter()
                 .filter(|(k, _)| {
-                    !matches!(k.as_str(), "metadata" | "status" | "apiVersion" | "kind")
+                    let meta = matches!(k.as_str(), "metadata" | "apiVersion" | "kind");
+                    !(meta || has_status && k.as_str() == "status")
                 })
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
@@ -343,11 +396,7 @@ fn create_locked(
     applied: bool,
 ) -> Result<Reply, ApiError> {
     let def = &t.def;
-    if !body.is_object() {
-        return Err(ApiError::bad_request(
-            "the request body must be a JSON object",
-        ));
-    }
+    check_shape(def, &body)?;
     check_kind(def, &body, &t.version)?;
     let mut obj = body;
     obj["kind"] = json!(def.kind);
@@ -518,11 +567,7 @@ pub fn create_default_service_account(st: &mut State, ns: &str) {
 /// PUT: replace, with optimistic concurrency on `metadata.resourceVersion`.
 pub fn update(store: &Store, t: &Target, body: Value, opts: &WriteOpts) -> Result<Reply, ApiError> {
     let def = &t.def;
-    if !body.is_object() {
-        return Err(ApiError::bad_request(
-            "the request body must be a JSON object",
-        ));
-    }
+    check_shape(def, &body)?;
     check_kind(def, &body, &t.version)?;
     let body_name = name_of(&body);
     if !body_name.is_empty() && body_name != t.name {
@@ -569,6 +614,7 @@ fn commit_update(
     applied: bool,
 ) -> Result<Reply, ApiError> {
     let def = &t.def;
+    check_shape(def, &new)?;
     let mut new = new;
     new["kind"] = json!(def.kind);
     new["apiVersion"] = json!(def.api_version());
@@ -667,7 +713,7 @@ fn commit_update(
             st.defs.insert(newdef.key(), Arc::new(newdef));
         }
     }
-    if def.uses_generation && spec_part(&new) != spec_part(live) {
+    if def.uses_generation && spec_part(&new, def.has_status) != spec_part(live, def.has_status) {
         let g = live
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)
@@ -795,6 +841,7 @@ pub fn patch(
                 "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
             ));
         }
+        check_shape(def, &patch)?;
         check_kind(def, &patch, &t.version)?;
         if patch
             .get("kind")
@@ -1055,4 +1102,120 @@ fn deleted_body(def: &ResourceDef, obj: &Value) -> Value {
         details["group"] = json!(def.group);
     }
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
+}
+
+/// Whether a kind has the `scale` subresource (autoscaling/v1 Scale).
+pub fn has_scale(def: &ResourceDef) -> bool {
+    def.group == "apps"
+        && matches!(
+            def.kind.as_str(),
+            "Deployment" | "StatefulSet" | "ReplicaSet"
+        )
+}
+
+/// The autoscaling/v1 `Scale` view of an object.
+fn to_scale(obj: &Value) -> Value {
+    let selector = obj
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let m = &obj["metadata"];
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"], "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"]},
+        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0))},
+        "status": {"replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)), "selector": selector},
+    })
+}
+
+/// GET of the `scale` subresource.
+pub fn get_scale(store: &Store, t: &Target) -> Result<Value, ApiError> {
+    let st = store.read();
+    let obj = st
+        .get(&t.gr(), &t.namespace, &t.name)
+        .ok_or_else(|| ApiError::not_found(&t.def.group, &t.def.plural, &t.name))?;
+    Ok(to_scale(&obj))
+}
+
+/// PUT (`patch` None, `body` the Scale) or PATCH (merge / JSON patch of the Scale) of the
+/// `scale` subresource: only `spec.replicas` of the object changes.
+pub fn write_scale(
+    store: &Store,
+    t: &Target,
+    body: Value,
+    patch: Option<PatchType>,
+    opts: &WriteOpts,
+) -> Result<Reply, ApiError> {
+    let def = &t.def;
+    let mut st = store.write();
+    let live = st
+        .get(&t.gr(), &t.namespace, &t.name)
+        .ok_or_else(|| ApiError::not_found(&def.group, &def.plural, &t.name))?;
+    let current = to_scale(&live);
+    let scale = match patch {
+        None => body,
+        Some(PatchType::Merge) => {
+            let mut doc = current.clone();
+            json_patch::merge(&mut doc, &body);
+            doc
+        }
+        Some(PatchType::Json) => {
+            let ops: json_patch::Patch = serde_json::from_value(body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+            let mut doc = current.clone();
+            json_patch::patch(&mut doc, &ops).map_err(|e| {
+                ApiError::new(
+                    422,
+                    "Invalid",
+                    format!("the server rejected our request due to an error in our request: {e}"),
+                )
+            })?;
+            doc
+        }
+        Some(_) => {
+            return Err(ApiError::unsupported_media_type(
+                "",
+                &[
+                    "application/json-patch+json",
+                    "application/merge-patch+json",
+                ],
+            ));
+        }
+    };
+    let want_rv = rv_of(&scale);
+    if !want_rv.is_empty() && want_rv != rv_of(&live) {
+        return Err(ApiError::stale(&def.group, &def.plural, &t.name));
+    }
+    let Some(replicas) = scale
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .filter(|r| *r >= 0)
+    else {
+        return Err(ApiError::invalid(
+            "autoscaling",
+            "Scale",
+            &t.name,
+            &[field_error(
+                "spec.replicas",
+                ErrorType::Invalid,
+                scale.pointer("/spec/replicas").cloned(),
+                "must be greater than or equal to 0",
+            )],
+        ));
+    };
+    let mut new = (*live).clone();
+    new["spec"]["replicas"] = json!(replicas);
+    let reply = commit_update(&mut st, store, t, &live, new, opts, false)?;
+    Ok(Reply {
+        code: reply.code,
+        body: to_scale(&reply.body),
+        warnings: reply.warnings,
+    })
 }

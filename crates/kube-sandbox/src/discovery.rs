@@ -98,6 +98,9 @@ pub fn resource_list(defs: &[Arc<ResourceDef>], group: &str, version: &str) -> O
         if d.has_status {
             resources.push(json!({"name": format!("{}/status", d.plural), "singularName": "", "namespaced": d.namespaced, "kind": d.kind, "verbs": ["get", "patch", "update"]}));
         }
+        if crate::api::has_scale(d) {
+            resources.push(json!({"name": format!("{}/scale", d.plural), "singularName": "", "namespaced": true, "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
+        }
         if d.group.is_empty() && d.kind == "Namespace" {
             resources.push(json!({"name": "namespaces/finalize", "singularName": "", "namespaced": false, "kind": "Namespace", "verbs": ["update"]}));
         }
@@ -137,8 +140,15 @@ pub fn aggregated(defs: &[Arc<ResourceDef>], core: bool) -> Value {
                         if !d.categories.is_empty() {
                             r["categories"] = json!(d.categories);
                         }
+                        let mut subs = Vec::new();
                         if d.has_status {
-                            r["subresources"] = json!([{"subresource": "status", "responseKind": {"group": d.group, "version": v, "kind": d.kind}, "verbs": ["get", "patch", "update"]}]);
+                            subs.push(json!({"subresource": "status", "responseKind": {"group": d.group, "version": v, "kind": d.kind}, "verbs": ["get", "patch", "update"]}));
+                        }
+                        if crate::api::has_scale(d) {
+                            subs.push(json!({"subresource": "scale", "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"}, "verbs": ["get", "patch", "update"]}));
+                        }
+                        if !subs.is_empty() {
+                            r["subresources"] = json!(subs);
                         }
                         r
                     })

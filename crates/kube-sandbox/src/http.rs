@@ -363,6 +363,7 @@ fn resource(
     let sub_ok = match rr.sub.as_str() {
         "" => true,
         "status" => def.has_status,
+        "scale" => api::has_scale(&def) && matches!(rr.verb, "get" | "update" | "patch"),
         "finalize" => def.group.is_empty() && def.kind == "Namespace" && rr.verb == "update",
         _ => false,
     };
@@ -405,16 +406,51 @@ fn resource(
         ))
     };
     let store = &app.store;
-    // Only JSON (and YAML) bodies are decoded; a protobuf body is refused as apiserver refuses
-    // it for custom resources.
+    // JSON and YAML bodies are decoded; protobuf only for the kinds kubectl's typed commands
+    // send that way (see `protobuf`), others are refused as apiserver refuses them for CRs.
     let body_type = header_str(headers, header::CONTENT_TYPE);
-    if matches!(rr.verb, "create" | "update") && !body.is_empty() && body_type.contains("protobuf")
+    let decoded_proto;
+    let body = if matches!(rr.verb, "create" | "update")
+        && !body.is_empty()
+        && body_type.contains("protobuf")
     {
-        return Err(ApiError::new(
-            415,
-            "UnsupportedMediaType",
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
-        ));
+        decoded_proto = crate::protobuf::decode(body)
+            .ok_or_else(|| {
+                ApiError::new(
+                    415,
+                    "UnsupportedMediaType",
+                    "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
+                )
+            })?
+            .to_string()
+            .into_bytes();
+        decoded_proto.as_slice()
+    } else {
+        body
+    };
+    if rr.sub == "scale" {
+        return match rr.verb {
+            "get" => Ok(json_response(200, &api::get_scale(store, &target)?)),
+            "update" => Ok(reply_response(api::write_scale(
+                store,
+                &target,
+                parse_body(body)?,
+                None,
+                &opts,
+            )?)),
+            _ => {
+                let ct = header_str(headers, header::CONTENT_TYPE);
+                let pt = PatchType::from_content_type(ct);
+                let patch: Value = parse_body(body)?;
+                Ok(reply_response(api::write_scale(
+                    store,
+                    &target,
+                    patch,
+                    Some(pt.unwrap_or(PatchType::Apply)),
+                    &opts,
+                )?))
+            }
+        };
     }
     match rr.verb {
         "get" => {

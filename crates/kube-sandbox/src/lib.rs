@@ -21,6 +21,7 @@ mod gc;
 mod http;
 mod list;
 mod meta;
+mod protobuf;
 mod registry;
 mod selectors;
 mod stats;

@@ -7,18 +7,27 @@ use std::time::SystemTime;
 /// One served request, as recorded in the request log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestRecord {
+    /// When the request arrived.
     pub time: SystemTime,
+    /// HTTP method.
     pub method: String,
+    /// URL path.
     pub path: String,
+    /// Raw query string.
     pub query: String,
     /// get, list, watch, create, update, patch, apply, delete, deletecollection, or `discovery`.
     pub verb: String,
     /// Plural resource (`configmaps`), empty for discovery.
     pub resource: String,
+    /// `status`, `scale`, `finalize` or empty.
     pub subresource: String,
+    /// Namespace in the path, or empty.
     pub namespace: String,
+    /// Object name in the path, or empty.
     pub name: String,
+    /// `User-Agent` header.
     pub user_agent: String,
+    /// `fieldManager` query parameter, or empty.
     pub field_manager: String,
     /// HTTP status of the response (for a watch: of the response head).
     pub status: u16,

@@ -402,3 +402,70 @@ async fn cluster_scoped_crd_is_served_without_namespace() {
     let created = api.create(&PostParams::default(), &obj(w)).await.unwrap();
     assert!(created.metadata.namespace.is_none());
 }
+
+#[tokio::test]
+async fn without_a_status_subresource_status_is_written_through_the_main_resource_and_bumps_generation()
+ {
+    let (_sb, client) = start().await;
+    let mut crd = widget_crd();
+    for v in crd["spec"]["versions"].as_array_mut().unwrap() {
+        v.as_object_mut().unwrap().remove("subresources");
+    }
+    let (code, _, _) = raw(
+        &client,
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        Some("application/json"),
+        Some(crd),
+    )
+    .await;
+    assert_eq!(code, 201);
+    let api = widgets(&client, "v1");
+    let mut w = widget("w1", 2);
+    w["status"] = json!({"phase": "Kept"});
+    let created = api.create(&PostParams::default(), &obj(w)).await.unwrap();
+    assert_eq!(created.data["status"]["phase"], "Kept");
+    let (code, _, _) = raw(
+        &client,
+        "GET",
+        "/apis/example.com/v1/namespaces/default/widgets/w1/status",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(code, 404);
+    let p = api
+        .patch(
+            "w1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Changed"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.data["status"]["phase"], "Changed");
+    assert_eq!(p.metadata.generation, Some(2));
+}
+
+#[tokio::test]
+async fn table_watch_events_carry_one_row_tables_for_kubectl_get_watch() {
+    let (_sb, client) = start().await;
+    install_widget_crd(&client).await;
+    widgets(&client, "v1")
+        .create(&PostParams::default(), &obj(widget("w1", 2)))
+        .await
+        .unwrap();
+    let req = axum::http::Request::builder()
+        .uri("/apis/example.com/v1/namespaces/default/widgets?watch=true&timeoutSeconds=1")
+        .header(
+            "accept",
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+        )
+        .body(kube::client::Body::from(Vec::new()))
+        .unwrap();
+    let resp = client.send(req).await.unwrap();
+    let body = resp.into_body().collect_bytes().await.unwrap();
+    let first: Value = serde_json::from_slice(body.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(first["type"], "ADDED");
+    assert_eq!(first["object"]["kind"], "Table");
+    assert_eq!(first["object"]["rows"][0]["cells"][0], "w1");
+}

@@ -467,9 +467,19 @@ async fn patch_carrying_a_stale_resource_version_is_a_409_conflict() {
     let (_sb, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     let c = api.create(&PostParams::default(), &cm("a")).await.unwrap();
-    api.patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"a": "2"}}))).await.unwrap();
+    api.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"a": "2"}})),
+    )
+    .await
+    .unwrap();
     let stale = json!({"metadata": {"resourceVersion": c.metadata.resource_version.unwrap()}, "data": {"a": "3"}});
-    let s = api_error(api.patch("a", &PatchParams::default(), &Patch::Merge(stale)).await.unwrap_err());
+    let s = api_error(
+        api.patch("a", &PatchParams::default(), &Patch::Merge(stale))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"));
 }
 
@@ -478,7 +488,15 @@ async fn status_subresource_of_a_kind_without_one_is_a_404() {
     let (_sb, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
     api.create(&PostParams::default(), &cm("a")).await.unwrap();
-    let s = api_error(api.patch_status("a", &PatchParams::default(), &Patch::Merge(json!({"data": {}}))).await.unwrap_err());
+    let s = api_error(
+        api.patch_status(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {}})),
+        )
+        .await
+        .unwrap_err(),
+    );
     assert_eq!(s.code, 404);
 }
 
@@ -489,11 +507,112 @@ async fn status_writes_on_a_built_in_leave_spec_alone_and_generation_unchanged()
     let d: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({"metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}})).unwrap();
     let created = api.create(&PostParams::default(), &d).await.unwrap();
     assert_eq!(created.metadata.generation, Some(1));
-    assert_eq!(created.spec.as_ref().unwrap().replicas, Some(1), "replicas defaulted");
-    let s = api.patch_status("web", &PatchParams::default(), &Patch::Merge(json!({"status": {"readyReplicas": 1}, "spec": {"replicas": 5}}))).await.unwrap();
+    assert_eq!(
+        created.spec.as_ref().unwrap().replicas,
+        Some(1),
+        "replicas defaulted"
+    );
+    let s = api
+        .patch_status(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"readyReplicas": 1}, "spec": {"replicas": 5}})),
+        )
+        .await
+        .unwrap();
     assert_eq!(s.status.unwrap().ready_replicas, Some(1));
     assert_eq!(s.spec.unwrap().replicas, Some(1));
     assert_eq!(s.metadata.generation, Some(1));
-    let m = api.patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 2}}))).await.unwrap();
+    let m = api
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 2}})),
+        )
+        .await
+        .unwrap();
     assert_eq!(m.metadata.generation, Some(2));
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_400s_and_the_server_keeps_serving() {
+    let (_sb, client) = start().await;
+    let bodies = [
+        (
+            "/api/v1/namespaces/default/configmaps",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": "x"}),
+        ),
+        (
+            "/api/v1/namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n", "labels": 5}}),
+        ),
+        (
+            "/api/v1/namespaces/default/services",
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": []}),
+        ),
+        (
+            "/api/v1/namespaces/default/secrets",
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"a": "b"}, "data": 3}),
+        ),
+        (
+            "/api/v1/namespaces/default/configmaps",
+            json!(["not", "an", "object"]),
+        ),
+    ];
+    for (path, body) in bodies {
+        let (code, _, status) = raw(
+            &client,
+            "POST",
+            path,
+            Some("application/json"),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(code, 400, "{body} -> {status}");
+        assert_eq!(status["reason"], "BadRequest");
+    }
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    api.create(&PostParams::default(), &cm("a")).await.unwrap();
+    let (code, _, _) = raw(
+        &client,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/a",
+        Some("application/merge-patch+json"),
+        Some(json!("replaced")),
+    )
+    .await;
+    assert_eq!(code, 400);
+    let (code, _, _) = raw(
+        &client,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/a?fieldManager=m",
+        Some("application/apply-patch+yaml"),
+        Some(json!([1])),
+    )
+    .await;
+    assert_eq!(code, 400);
+    api.get("a").await.unwrap();
+}
+
+#[tokio::test]
+async fn scale_subresource_reads_and_writes_spec_replicas() {
+    let (_sb, client) = start().await;
+    let api: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client, "default");
+    let d: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({"metadata": {"name": "web"}, "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}})).unwrap();
+    api.create(&PostParams::default(), &d).await.unwrap();
+    let scale = api.get_scale("web").await.unwrap();
+    assert_eq!(scale.spec.unwrap().replicas, Some(2));
+    assert_eq!(scale.status.unwrap().selector.as_deref(), Some("app=web"));
+    let scaled = api
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(scaled.spec.unwrap().replicas, Some(5));
+    let d = api.get("web").await.unwrap();
+    assert_eq!(d.spec.unwrap().replicas, Some(5));
+    assert_eq!(d.metadata.generation, Some(2));
 }

@@ -425,3 +425,35 @@ async fn custom_resource_delete_returns_the_object() {
     assert_eq!(code, 200);
     assert_eq!(body["kind"], "Widget");
 }
+
+#[tokio::test]
+async fn namespace_finalize_subresource_clears_spec_finalizers() {
+    let (_sb, client) = start().await;
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "fin"}});
+    let (code, _, created) = raw(
+        &client,
+        "POST",
+        "/api/v1/namespaces",
+        Some("application/json"),
+        Some(ns),
+    )
+    .await;
+    assert_eq!(code, 201);
+    let mut cleared = created.clone();
+    cleared["spec"]["finalizers"] = json!([]);
+    cleared["metadata"]["labels"]["ignored"] = json!("yes");
+    let (code, _, body) = raw(
+        &client,
+        "PUT",
+        "/api/v1/namespaces/fin/finalize",
+        Some("application/json"),
+        Some(cleared),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["spec"]["finalizers"], json!([]));
+    assert!(
+        body["metadata"]["labels"].get("ignored").is_none(),
+        "finalize changes only spec.finalizers"
+    );
+}

@@ -310,3 +310,71 @@ async fn kubectl_client_side_apply_get_and_delete_of_built_ins_work_without_warn
             .starts_with("configmap \"c1\" deleted")
     );
 }
+
+#[tokio::test]
+async fn kubectl_create_namespace_configmap_and_secret_send_protobuf_that_is_decoded() {
+    let Some(k) = Kubectl::start().await else {
+        return;
+    };
+    assert_eq!(
+        k.ok(&["create", "namespace", "team-a"], None).await.trim(),
+        "namespace/team-a created"
+    );
+    k.ok(
+        &[
+            "create",
+            "configmap",
+            "settings",
+            "-n",
+            "team-a",
+            "--from-literal=mode=fast",
+        ],
+        None,
+    )
+    .await;
+    k.ok(
+        &[
+            "create",
+            "secret",
+            "generic",
+            "creds",
+            "-n",
+            "team-a",
+            "--from-literal=password=hunter2",
+        ],
+        None,
+    )
+    .await;
+    let cm: Value = serde_json::from_str(
+        &k.ok(
+            &["get", "cm", "settings", "-n", "team-a", "-o", "json"],
+            None,
+        )
+        .await,
+    )
+    .unwrap();
+    assert_eq!(cm["data"], json!({"mode": "fast"}));
+    assert!(cm["metadata"].get("generateName").is_none());
+    let pw = k
+        .ok(
+            &[
+                "get",
+                "secret",
+                "creds",
+                "-n",
+                "team-a",
+                "-o",
+                "jsonpath={.data.password}",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(pw, "aHVudGVyMg==");
+    // The namespace got its default ServiceAccount; deleting it empties and removes it.
+    k.ok(&["get", "serviceaccount", "default", "-n", "team-a"], None)
+        .await;
+    k.ok(&["delete", "namespace", "team-a", "--timeout=20s"], None)
+        .await;
+    let out = k.run(&["get", "namespace", "team-a"], None).await;
+    assert!(!out.status.success());
+}

@@ -1,0 +1,259 @@
+//! Conformance step: the DVC rules over the workloads of an onboarding's namespaces, live.
+//!
+//! The I/O part keeps one reflector store per kind the rules read (cluster-wide watches,
+//! stripped of every field no rule reads, so that memory stays bounded on a big cluster); a
+//! change to any such object requeues the onboarding that owns its namespace, so a fixed
+//! Deployment is reflected within seconds. The pure part turns the engine's report into the
+//! bounded `status.conformance` and the `Conformant` condition.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+
+use crate::api::conditions::{self as c, reason};
+use crate::api::{ConformanceFinding, ConformanceProfile, ConformanceStatus, FachverfahrenOnboarding};
+use crate::conformance::engine::{SourceObject, evaluate, strip_unread_fields, watched_kinds};
+use crate::conformance::profile::resolve_profile;
+use crate::conformance::report::Report;
+
+/// How many findings the status carries at most.
+pub const MAX_STATUS_FINDINGS: usize = 10;
+
+/// The stores of the kinds the rules read, and of the ConformanceProfiles.
+#[derive(Clone)]
+pub struct WorkloadStores {
+    /// One store per namespaced kind the rules read.
+    pub kinds: Vec<Store<DynamicObject>>,
+    /// Every ConformanceProfile.
+    pub profiles: Store<ConformanceProfile>,
+}
+
+/// A stream of changed objects of one kind, with its type information.
+pub type KindStream = (
+    futures::stream::BoxStream<'static, Result<DynamicObject, watcher::Error>>,
+    ApiResource,
+);
+
+/// Builds the stores and the streams that fill them (the controller polls the streams). Kinds
+/// the API server does not serve are skipped with a warning: a store that can never fill must
+/// not hold up every reconcile.
+pub async fn stores(client: &Client) -> (Vec<Store<DynamicObject>>, Vec<KindStream>) {
+    let mut stores = Vec::new();
+    let mut streams = Vec::new();
+    for kind in watched_kinds().iter().filter(|k| k.namespaced) {
+        let (group, version) = kind.api_version.rsplit_once('/').unwrap_or(("", kind.api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind.kind);
+        let ar = match kube::discovery::pinned_kind(client, &gvk).await {
+            Ok((ar, _)) => ar,
+            Err(e) => {
+                tracing::warn!(kind = kind.kind, api_version = kind.api_version, "not served, conformance rules on it are skipped: {e}");
+                continue;
+            }
+        };
+        let writer = reflector::store::Writer::new(ar.clone());
+        stores.push(writer.as_reader());
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+        let stream = watcher(api, watcher::Config::default().page_size(500))
+            .default_backoff()
+            .modify(|o: &mut DynamicObject| {
+                // Strip what no rule reads before it is stored.
+                if let Ok(mut v) = serde_json::to_value(&*o) {
+                    strip_unread_fields(&mut v);
+                    if let Ok(stripped) = serde_json::from_value::<DynamicObject>(v) {
+                        *o = stripped;
+                    }
+                }
+            })
+            .reflect(writer)
+            .touched_objects();
+        streams.push((futures::StreamExt::boxed(stream), ar));
+    }
+    (stores, streams)
+}
+
+/// The objects of `namespaces` from the stores, as the engine reads them.
+pub fn objects_in(stores: &WorkloadStores, namespaces: &BTreeSet<String>, namespace_objects: Vec<serde_json::Value>) -> Vec<SourceObject> {
+    let mut out: Vec<SourceObject> =
+        namespace_objects.into_iter().map(|value| SourceObject { value, location: None }).collect();
+    for store in &stores.kinds {
+        for obj in store.state() {
+            if obj.namespace().is_some_and(|ns| namespaces.contains(&ns)) {
+                if let Ok(value) = serde_json::to_value(obj.as_ref()) {
+                    out.push(SourceObject { value, location: None });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What the conformance step puts on the status.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// The `Conformant` condition.
+    pub condition: Condition,
+    /// The bounded summary.
+    pub status: Option<ConformanceStatus>,
+    /// The effective profile's name.
+    pub profile: Option<String>,
+}
+
+fn summary(report: &Report) -> ConformanceStatus {
+    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    ConformanceStatus {
+        profile: report.profile.clone(),
+        score: i32::from(report.score),
+        objects: count(report.objects),
+        errors: count(report.by_severity.error),
+        warnings: count(report.by_severity.warning),
+        infos: count(report.by_severity.info),
+        silenced: count(report.silenced_count()),
+        findings: report
+            .top(MAX_STATUS_FINDINGS)
+            .iter()
+            .map(|f| ConformanceFinding {
+                rule: f.rule.as_str().to_string(),
+                severity: f.severity.as_str().to_string(),
+                bsi: f.bsi.iter().map(|s| s.to_string()).collect(),
+                object: f.object.to_string(),
+                container: f.container.clone(),
+                message: f.message.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Evaluates the rules for an onboarding over `objects` (pure).
+pub fn outcome(
+    fvo: &FachverfahrenOnboarding,
+    objects: &[SourceObject],
+    cluster_profile: Option<&ConformanceProfile>,
+    now: Timestamp,
+) -> (Outcome, Option<Report>) {
+    let generation = fvo.metadata.generation;
+    let previous = fvo.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let cond = |status: &str, reason: &str, message: String| {
+        super::status::condition(c::CONFORMANT, status, reason, message, generation, previous, now)
+    };
+    let profile = match resolve_profile(fvo.spec.conformance.profile.as_deref(), fvo.spec.protection_level, cluster_profile) {
+        Ok(p) => p,
+        Err(e) => {
+            let message = format!("{e}: create the ConformanceProfile or correct spec.conformance.profile");
+            return (Outcome { condition: cond("Unknown", reason::PROFILE_NOT_FOUND, message), status: None, profile: None }, None);
+        }
+    };
+    let report = evaluate(objects, &profile, now);
+    let status = summary(&report);
+    let condition = if report.by_severity.error > 0 {
+        let first = report.findings.first().map(|f| {
+            format!("; first: {} ({}) on {}: {}", f.rule.as_str(), f.bsi.join(", "), f.object, f.message)
+        });
+        cond(
+            "False",
+            reason::VIOLATIONS,
+            format!(
+                "{} errors, {} warnings against profile {} (score {}){}",
+                report.by_severity.error,
+                report.by_severity.warning,
+                report.profile,
+                report.score,
+                first.unwrap_or_default()
+            ),
+        )
+    } else {
+        cond(
+            "True",
+            reason::NO_VIOLATIONS,
+            format!(
+                "no errors against profile {} (score {}, {} warnings, {} silenced)",
+                report.profile,
+                report.score,
+                report.by_severity.warning,
+                report.silenced_count()
+            ),
+        )
+    };
+    (Outcome { condition, status: Some(status), profile: Some(profile.name.clone()) }, Some(report))
+}
+
+/// Findings on the new status that the old status did not show, as `rule object` keys.
+pub fn new_violations(old: Option<&ConformanceStatus>, new: &ConformanceStatus) -> Vec<String> {
+    let key = |f: &ConformanceFinding| format!("{} {} {}", f.rule, f.object, f.container.clone().unwrap_or_default());
+    let before: BTreeSet<String> = old.map(|o| o.findings.iter().map(key).collect()).unwrap_or_default();
+    new.findings
+        .iter()
+        .filter(|f| f.severity == "error" && !before.contains(&key(f)))
+        .map(|f| format!("{} ({}) on {}: {}", f.rule, f.bsi.join(", "), f.object, f.message))
+        .collect()
+}
+
+/// The profile an onboarding names, from the store.
+pub fn cluster_profile(stores: &WorkloadStores, fvo: &FachverfahrenOnboarding) -> Option<Arc<ConformanceProfile>> {
+    let name = fvo.spec.conformance.profile.as_deref()?;
+    stores.profiles.get(&reflector::ObjectRef::new(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::fixtures::moin_schule;
+    use serde_json::json;
+
+    fn deployment(privileged: bool) -> SourceObject {
+        SourceObject {
+            value: json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "portal", "namespace": "mk-moin-schule-prod"},
+                "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "portal"}}, "template": {
+                    "metadata": {"labels": {"app": "portal"}},
+                    "spec": {"containers": [{"name": "app", "image": "registry.example/portal:1.0",
+                        "securityContext": {"privileged": privileged}}]}}}
+            }),
+            location: None,
+        }
+    }
+
+    #[test]
+    fn privileged_deployment_makes_the_onboarding_not_conformant_naming_sys_1_6_a17() {
+        let fvo = moin_schule();
+        let (out, _) = outcome(&fvo, &[deployment(true)], None, Timestamp::UNIX_EPOCH);
+        assert_eq!(out.condition.status, "False");
+        assert!(out.condition.message.contains("SYS.1.6.A17"), "{}", out.condition.message);
+        let status = out.status.unwrap();
+        assert!(status.errors > 0);
+        assert!(status.findings.len() <= MAX_STATUS_FINDINGS);
+        assert!(status.findings.iter().any(|f| f.bsi.contains(&"SYS.1.6.A17".to_string())));
+    }
+
+    #[test]
+    fn status_findings_stay_bounded_however_many_workloads() {
+        let fvo = moin_schule();
+        let many: Vec<SourceObject> = (0..200)
+            .map(|i| {
+                let mut d = deployment(true);
+                d.value["metadata"]["name"] = json!(format!("w{i}"));
+                d
+            })
+            .collect();
+        let (out, _) = outcome(&fvo, &many, None, Timestamp::UNIX_EPOCH);
+        let status = out.status.unwrap();
+        assert_eq!(status.findings.len(), MAX_STATUS_FINDINGS);
+        assert!(status.errors >= 200);
+    }
+
+    #[test]
+    fn unknown_profile_is_reported_not_guessed() {
+        let mut fvo = moin_schule();
+        fvo.spec.conformance.profile = Some("mk-sonderprofil".into());
+        let (out, report) = outcome(&fvo, &[], None, Timestamp::UNIX_EPOCH);
+        assert!(report.is_none());
+        assert_eq!((out.condition.status.as_str(), out.condition.reason.as_str()), ("Unknown", reason::PROFILE_NOT_FOUND));
+        assert!(out.condition.message.contains("mk-sonderprofil"));
+    }
+}

@@ -1,0 +1,64 @@
+//! The conformance rules, live: a workload in an onboarded namespace is reflected on the
+//! onboarding's status within seconds of every change.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+use support::*;
+
+fn deployment(privileged: bool) -> serde_json::Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "portal", "namespace": "mk-moin-prod"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "portal"}},
+            "template": {
+                "metadata": {"labels": {"app": "portal"}},
+                "spec": {"containers": [{
+                    "name": "app",
+                    "image": "registry.example/portal:1.0",
+                    "securityContext": {"privileged": privileged, "allowPrivilegeEscalation": privileged}
+                }]}
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privileged_deployment_turns_conformant_false_naming_sys_1_6_a17_and_true_once_fixed() {
+    let env = Env::start().await;
+    env.apply(&ressort("mk", "64")).await;
+    env.apply(&onboarding("mk-moin", "mk", "moin", &["prod"], "2")).await;
+    let ready = env.wait_fvo("mk-moin", "Ready and evaluated", |o| is_ready(o) && condition(o, "Conformant").is_some_and(|c| c.status != "Unknown")).await;
+    // The operator's own objects satisfy the namespace-level rules.
+    let first = condition(&ready, "Conformant").unwrap();
+    assert_eq!(first.status, "True", "an empty onboarded namespace is conformant: {}", first.message);
+    let deployments = env.ns_api::<Deployment>("mk-moin-prod");
+    let params = PatchParams::apply("ressort-team").force();
+    deployments.patch("portal", &params, &Patch::Apply(deployment(true))).await.unwrap();
+    let bad = env
+        .wait_fvo("mk-moin", "Conformant=False naming the deployment", |o| {
+            condition(o, "Conformant").is_some_and(|c| c.status == "False" && c.message.contains("SYS.1.6.A17"))
+        })
+        .await;
+    let c = condition(&bad, "Conformant").unwrap();
+    assert!(c.message.contains("SYS.1.6.A17"), "{}", c.message);
+    assert!(is_ready(&bad), "conformance must not change Ready");
+    let summary = bad.status.clone().unwrap().conformance.unwrap();
+    assert!(summary.errors > 0 && summary.score < 100, "{summary:?}");
+    assert!(summary.findings.iter().any(|f| f.object.contains("portal") && f.bsi.iter().any(|b| b == "SYS.1.6.A17")));
+
+    let started = tokio::time::Instant::now();
+    deployments.patch("portal", &params, &Patch::Apply(deployment(false))).await.unwrap();
+    env.wait_fvo("mk-moin", "no SYS.1.6.A17 finding after the fix", |o| {
+        o.status.as_ref().and_then(|s| s.conformance.as_ref()).is_some_and(|s| {
+            !s.findings.iter().any(|f| f.object.contains("portal") && f.rule.contains("privileged"))
+        })
+    })
+    .await;
+    assert!(started.elapsed().as_secs() < 10, "reflected within seconds, took {:?}", started.elapsed());
+}
