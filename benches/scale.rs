@@ -22,22 +22,44 @@ const MIN_WRITES_PER_ONBOARDING: u64 = 3 * 10 + 3;
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn onboarding(i: usize) -> FachverfahrenOnboarding {
-    let q = ResourceTotals { cpu: "1".into(), memory: "1Gi".into(), storage: "1Gi".into(), pods: "10".into() };
+    let q = ResourceTotals {
+        cpu: "1".into(),
+        memory: "1Gi".into(),
+        storage: "1Gi".into(),
+        pods: "10".into(),
+    };
     FachverfahrenOnboarding::new(
         &format!("fv-{i:04}"),
         FachverfahrenOnboardingSpec {
             ressort: "mk".into(),
             fachverfahren: format!("fv-{i:04}"),
             display_name: format!("Fachverfahren {i}"),
-            owner: Owner { organisation: "MK".into(), contact: "team@mk.niedersachsen.de".into() },
+            owner: Owner {
+                organisation: "MK".into(),
+                contact: "team@mk.niedersachsen.de".into(),
+            },
             process: None,
             protection_level: ProtectionLevel::Normal,
-            environments: ["dev", "test", "prod"].iter().map(|e| Environment { name: (*e).into(), quota: q.clone() }).collect(),
-            access: vec![AccessEntry { group: format!("fv-{i}-devs"), role: AccessRole::Edit, environments: None }],
+            environments: ["dev", "test", "prod"]
+                .iter()
+                .map(|e| Environment {
+                    name: (*e).into(),
+                    quota: q.clone(),
+                })
+                .collect(),
+            access: vec![AccessEntry {
+                group: format!("fv-{i}-devs"),
+                role: AccessRole::Edit,
+                environments: None,
+            }],
             network: NetworkSpec::default(),
             conformance: ConformanceSpec::default(),
             deletion_policy: DeletionPolicy::Retain,
@@ -70,7 +92,9 @@ async fn ready_count(api: &Api<FachverfahrenOnboarding>) -> usize {
         .filter(|o| {
             o.status.as_ref().is_some_and(|s| {
                 s.observed_generation == o.metadata.generation
-                    && s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+                    && s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Ready" && c.status == "True")
             })
         })
         .count()
@@ -81,13 +105,35 @@ async fn main() {
     let n = arg("--onboardings", 1000);
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
-    let sandbox = Sandbox::start(SandboxConfig { kubeconfig: Some(kubeconfig.clone()), ..Default::default() }).await.unwrap();
+    let sandbox = Sandbox::start(SandboxConfig {
+        kubeconfig: Some(kubeconfig.clone()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let client = Client::try_from(kube::Config::new(sandbox.url().parse().unwrap())).unwrap();
-    conplus_operator::cli::sandbox::install_crds(&client).await.unwrap();
+    conplus_operator::cli::sandbox::install_crds(&client)
+        .await
+        .unwrap();
     let ressorts: Api<Ressort> = Api::all(client.clone());
-    let budget = ResourceTotals { cpu: "100k".into(), memory: "100Ti".into(), storage: "100Ti".into(), pods: "1M".into() };
+    let budget = ResourceTotals {
+        cpu: "100k".into(),
+        memory: "100Ti".into(),
+        storage: "100Ti".into(),
+        pods: "1M".into(),
+    };
     ressorts
-        .patch("mk", &PatchParams::apply("bench").force(), &Patch::Apply(&Ressort::new("mk", RessortSpec { display_name: "MK".into(), budget })))
+        .patch(
+            "mk",
+            &PatchParams::apply("bench").force(),
+            &Patch::Apply(&Ressort::new(
+                "mk",
+                RessortSpec {
+                    display_name: "MK".into(),
+                    budget,
+                },
+            )),
+        )
         .await
         .unwrap();
 
@@ -101,7 +147,13 @@ async fn main() {
             let api = api.clone();
             async move {
                 let o = onboarding(i);
-                api.patch(&o.name_any(), &PatchParams::apply("bench").force(), &Patch::Apply(&o)).await.unwrap();
+                api.patch(
+                    &o.name_any(),
+                    &PatchParams::apply("bench").force(),
+                    &Patch::Apply(&o),
+                )
+                .await
+                .unwrap();
             }
         })
         .await;
@@ -110,15 +162,21 @@ async fn main() {
         if ready_count(&api).await == n {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(1800), "not all Ready within 30 minutes");
+        assert!(
+            start.elapsed() < Duration::from_secs(1800),
+            "not all Ready within 30 minutes"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let all_ready = start.elapsed();
     // Let trailing watch events settle, then count what the controller did.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let stats = sandbox.stats();
-    let controller_requests: Vec<_> =
-        sandbox.request_log().into_iter().filter(|r| !r.field_manager.starts_with("bench") && r.user_agent.contains("kube")).collect();
+    let controller_requests: Vec<_> = sandbox
+        .request_log()
+        .into_iter()
+        .filter(|r| !r.field_manager.starts_with("bench") && r.user_agent.contains("kube"))
+        .collect();
     let peak = peak_rss_mib(controller.id());
 
     // A full resync: a restarted controller goes over every onboarding against warm watches.
@@ -134,13 +192,34 @@ async fn main() {
 
     let writes = stats.writes().saturating_sub(n as u64); // the benchmark's own creates
     println!("onboardings:                 {n} x 3 environments");
-    println!("created in:                  {:.1} s", created.as_secs_f64());
-    println!("time to all Ready:           {:.1} s", all_ready.as_secs_f64());
-    println!("API requests (all):          {} ({:.1} per onboarding)", stats.total, stats.total as f64 / n as f64);
-    println!("  of them writes:            {writes} ({:.1} per onboarding; minimum {MIN_WRITES_PER_ONBOARDING})", writes as f64 / n as f64);
+    println!(
+        "created in:                  {:.1} s",
+        created.as_secs_f64()
+    );
+    println!(
+        "time to all Ready:           {:.1} s",
+        all_ready.as_secs_f64()
+    );
+    println!(
+        "API requests (all):          {} ({:.1} per onboarding)",
+        stats.total,
+        stats.total as f64 / n as f64
+    );
+    println!(
+        "  of them writes:            {writes} ({:.1} per onboarding; minimum {MIN_WRITES_PER_ONBOARDING})",
+        writes as f64 / n as f64
+    );
     println!("  by verb:                   {:?}", stats.by_verb);
     println!("  controller requests:       {}", controller_requests.len());
-    println!("writes during full resync:   {} (goal 0; by verb {:?})", resync.writes(), resync.by_verb);
-    println!("controller peak RSS:         {:.1} MiB (after resync: {:.1} MiB)", peak.unwrap_or(f64::NAN), resync_peak.unwrap_or(f64::NAN));
+    println!(
+        "writes during full resync:   {} (goal 0; by verb {:?})",
+        resync.writes(),
+        resync.by_verb
+    );
+    println!(
+        "controller peak RSS:         {:.1} MiB (after resync: {:.1} MiB)",
+        peak.unwrap_or(f64::NAN),
+        resync_peak.unwrap_or(f64::NAN)
+    );
     sandbox.shutdown().await;
 }

@@ -13,11 +13,13 @@ target=x86_64-unknown-linux-gnu
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 bin="$target_dir/$target/release/conplus-operator"
 
-# No OpenSSL anywhere in the tree: kube is built with rustls and ring. `cargo tree -i` fails when the
-# package is not in the graph at all, which is what we want.
-if cargo tree -p conplus-operator --target "$target" -e normal -i openssl-sys >/dev/null 2>&1; then
-  echo "error: openssl-sys is in the dependency tree; build kube with rustls-tls and ring only:" >&2
-  cargo tree -p conplus-operator --target "$target" -e normal -i openssl-sys >&2
+# No OpenSSL anywhere in the tree: kube is built with rustls and ring. `cargo tree -i` fails with "did not
+# match any packages" when openssl-sys is not in the graph at all, which is what we want; any other outcome
+# (found, or cargo tree failing for another reason) fails the build.
+tree_out="$(cargo tree -p conplus-operator --target "$target" -e normal,build -i openssl-sys 2>&1 || true)"
+if [[ "$tree_out" != *"did not match any packages"* ]]; then
+  echo "error: openssl-sys is in the dependency tree (or cargo tree failed); build kube with rustls-tls and ring only:" >&2
+  echo "$tree_out" >&2
   exit 1
 fi
 echo "ok: no openssl-sys in the dependency tree"

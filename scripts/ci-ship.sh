@@ -30,7 +30,7 @@ fi
 lua="$(command -v lua5.4 || command -v lua)"
 command -v kubernetes-validate >/dev/null || pip install --quiet kubernetes-validate
 "$helm" version --short
-"$kubectl" version --client | head -n1
+kubectl_version="$("$kubectl" version --client)"; echo "${kubectl_version%%$'\n'*}"
 "$lua" -v
 
 step "helm lint"
@@ -73,7 +73,7 @@ step "cargo deny (licenses, bans, sources)"
 if ! cargo deny --version >/dev/null 2>&1; then
   cargo install --locked cargo-deny
 fi
-cargo deny check licenses bans sources
+cargo deny --log-level error check licenses bans sources
 
 if [[ "${SHIP_SKIP_STATIC:-}" == 1 ]]; then
   step "static build skipped (SHIP_SKIP_STATIC=1)"

@@ -250,8 +250,13 @@ fn rbac_templates_carry_the_rules_text_generated_from_the_code() {
     ] {
         let text = std::fs::read_to_string(chart().join("templates").join(file)).unwrap();
         let want = rbac::rules_yaml(scope);
+        // The `rules:` block ends the template.
+        let have = text
+            .find("rules:\n")
+            .map(|i| &text[i..])
+            .unwrap_or_default();
         assert!(
-            text.contains(&want),
+            have == want,
             "templates/{file} does not carry the rules of src/rbac.rs; replace its `rules:` block with:\n{want}"
         );
     }
@@ -488,6 +493,31 @@ fn helm_template_passes_the_strictest_conformance_check() {
         "conplus-operator check --protection-level veryHigh reports findings on the chart (exit {:?}):\n{}\n{}",
         out.status.code(),
         String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn run_accepts_every_flag_the_chart_passes() {
+    let Some(docs) = helm_template(&[
+        "-f",
+        "charts/conplus-operator/ci/ha-values.yaml",
+        "--set",
+        "conformance.allowedRegistries={registry.niedersachsen.de,ghcr.io}",
+    ]) else {
+        return;
+    };
+    let chart_args = args(&docs);
+    // clap parses every argument before it acts on a trailing --help: exit 0 means all were accepted.
+    let out = Command::new(env!("CARGO_BIN_EXE_conplus-operator"))
+        .args(&chart_args)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "`conplus-operator {}` is refused:\n{}",
+        chart_args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -32,17 +32,30 @@ fn deployment(privileged: bool) -> serde_json::Value {
 async fn privileged_deployment_turns_conformant_false_naming_sys_1_6_a17_and_true_once_fixed() {
     let env = Env::start().await;
     env.apply(&ressort("mk", "64")).await;
-    env.apply(&onboarding("mk-moin", "mk", "moin", &["prod"], "2")).await;
-    let ready = env.wait_fvo("mk-moin", "Ready and evaluated", |o| is_ready(o) && condition(o, "Conformant").is_some_and(|c| c.status != "Unknown")).await;
+    env.apply(&onboarding("mk-moin", "mk", "moin", &["prod"], "2"))
+        .await;
+    let ready = env
+        .wait_fvo("mk-moin", "Ready and evaluated", |o| {
+            is_ready(o) && condition(o, "Conformant").is_some_and(|c| c.status != "Unknown")
+        })
+        .await;
     // The operator's own objects satisfy the namespace-level rules.
     let first = condition(&ready, "Conformant").unwrap();
-    assert_eq!(first.status, "True", "an empty onboarded namespace is conformant: {}", first.message);
+    assert_eq!(
+        first.status, "True",
+        "an empty onboarded namespace is conformant: {}",
+        first.message
+    );
     let deployments = env.ns_api::<Deployment>("mk-moin-prod");
     let params = PatchParams::apply("ressort-team").force();
-    deployments.patch("portal", &params, &Patch::Apply(deployment(true))).await.unwrap();
+    deployments
+        .patch("portal", &params, &Patch::Apply(deployment(true)))
+        .await
+        .unwrap();
     let bad = env
         .wait_fvo("mk-moin", "Conformant=False naming the deployment", |o| {
-            condition(o, "Conformant").is_some_and(|c| c.status == "False" && c.message.contains("SYS.1.6.A17"))
+            condition(o, "Conformant")
+                .is_some_and(|c| c.status == "False" && c.message.contains("SYS.1.6.A17"))
         })
         .await;
     let c = condition(&bad, "Conformant").unwrap();
@@ -50,15 +63,32 @@ async fn privileged_deployment_turns_conformant_false_naming_sys_1_6_a17_and_tru
     assert!(is_ready(&bad), "conformance must not change Ready");
     let summary = bad.status.clone().unwrap().conformance.unwrap();
     assert!(summary.errors > 0 && summary.score < 100, "{summary:?}");
-    assert!(summary.findings.iter().any(|f| f.object.contains("portal") && f.bsi.iter().any(|b| b == "SYS.1.6.A17")));
+    assert!(
+        summary
+            .findings
+            .iter()
+            .any(|f| f.object.contains("portal") && f.bsi.iter().any(|b| b == "SYS.1.6.A17"))
+    );
 
     let started = tokio::time::Instant::now();
-    deployments.patch("portal", &params, &Patch::Apply(deployment(false))).await.unwrap();
+    deployments
+        .patch("portal", &params, &Patch::Apply(deployment(false)))
+        .await
+        .unwrap();
     env.wait_fvo("mk-moin", "no SYS.1.6.A17 finding after the fix", |o| {
-        o.status.as_ref().and_then(|s| s.conformance.as_ref()).is_some_and(|s| {
-            !s.findings.iter().any(|f| f.object.contains("portal") && f.rule.contains("privileged"))
-        })
+        o.status
+            .as_ref()
+            .and_then(|s| s.conformance.as_ref())
+            .is_some_and(|s| {
+                !s.findings
+                    .iter()
+                    .any(|f| f.object.contains("portal") && f.rule.contains("privileged"))
+            })
     })
     .await;
-    assert!(started.elapsed().as_secs() < 10, "reflected within seconds, took {:?}", started.elapsed());
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "reflected within seconds, took {:?}",
+        started.elapsed()
+    );
 }

@@ -22,9 +22,24 @@ fn crds_directory_matches_the_crds_generated_from_the_rust_types() {
 }
 
 fn validator(kind: &str) -> SchemaValidator {
-    let crd = crds().into_iter().find(|c| c.spec.names.kind == kind).unwrap();
-    let schema = crd.spec.versions[0].schema.clone().unwrap().open_api_v3_schema.unwrap();
-    SchemaValidator::new(&schema, RootInfo { api_version: "conplus.niedersachsen.de/v1alpha1".into(), kind: kind.into() }).unwrap()
+    let crd = crds()
+        .into_iter()
+        .find(|c| c.spec.names.kind == kind)
+        .unwrap();
+    let schema = crd.spec.versions[0]
+        .schema
+        .clone()
+        .unwrap()
+        .open_api_v3_schema
+        .unwrap();
+    SchemaValidator::new(
+        &schema,
+        RootInfo {
+            api_version: "conplus.niedersachsen.de/v1alpha1".into(),
+            kind: kind.into(),
+        },
+    )
+    .unwrap()
 }
 
 fn onboarding() -> Value {
@@ -47,7 +62,10 @@ fn onboarding() -> Value {
 }
 
 fn errors(v: &SchemaValidator, mut obj: Value, old: Option<&Value>) -> Vec<String> {
-    v.admit(&mut obj, old).iter().map(|e| e.to_string()).collect()
+    v.admit(&mut obj, old)
+        .iter()
+        .map(|e| e.to_string())
+        .collect()
 }
 
 fn assert_rejected(obj: Value, field: &str, words: &str) {
@@ -62,7 +80,11 @@ fn assert_rejected(obj: Value, field: &str, words: &str) {
 fn a_valid_onboarding_is_accepted_and_defaulted() {
     let v = validator("FachverfahrenOnboarding");
     let mut obj = onboarding();
-    assert!(v.admit(&mut obj, None).is_empty(), "{:?}", v.admit(&mut onboarding(), None));
+    assert!(
+        v.admit(&mut obj, None).is_empty(),
+        "{:?}",
+        v.admit(&mut onboarding(), None)
+    );
     assert_eq!(obj["spec"]["protectionLevel"], "normal");
     assert_eq!(obj["spec"]["deletionPolicy"], "Retain");
 }
@@ -113,8 +135,15 @@ fn access_to_an_undeclared_environment_is_rejected() {
 fn too_many_environments_are_rejected() {
     let mut o = onboarding();
     let env = o["spec"]["environments"][0].clone();
-    o["spec"]["environments"] =
-        Value::Array((0..7).map(|i| { let mut e = env.clone(); e["name"] = json!(format!("e{i}")); e }).collect());
+    o["spec"]["environments"] = Value::Array(
+        (0..7)
+            .map(|i| {
+                let mut e = env.clone();
+                e["name"] = json!(format!("e{i}"));
+                e
+            })
+            .collect(),
+    );
     assert_rejected(o, "spec.environments", "Too many");
 }
 
@@ -125,11 +154,19 @@ fn ressort_and_fachverfahren_are_immutable_after_creation() {
     let mut moved = onboarding();
     moved["spec"]["ressort"] = json!("mi");
     let errs = errors(&v, moved, Some(&old));
-    assert!(errs.iter().any(|e| e.contains("spec.ressort") && e.contains("immutable")), "{errs:#?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("spec.ressort") && e.contains("immutable")),
+        "{errs:#?}"
+    );
     let mut renamed = onboarding();
     renamed["spec"]["fachverfahren"] = json!("moin");
     let errs = errors(&v, renamed, Some(&old));
-    assert!(errs.iter().any(|e| e.contains("spec.fachverfahren") && e.contains("immutable")), "{errs:#?}");
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("spec.fachverfahren") && e.contains("immutable")),
+        "{errs:#?}"
+    );
     // Other fields may change.
     let mut grown = onboarding();
     grown["spec"]["displayName"] = json!("moin.schule 2");
@@ -149,6 +186,13 @@ fn ressort_name_must_fit_into_namespace_names() {
     let mut r = json!({"apiVersion": "conplus.niedersachsen.de/v1alpha1", "kind": "Ressort",
         "metadata": {"name": "kultusministerium-niedersachsen-abteilung-1"},
         "spec": {"displayName": "MK", "budget": {"cpu": "1", "memory": "1Gi", "storage": "1Gi", "pods": 1}}});
-    let errs: Vec<String> = v.admit(&mut r, None).iter().map(|e| e.to_string()).collect();
-    assert!(errs.iter().any(|e| e.contains("at most 40 characters")), "{errs:#?}");
+    let errs: Vec<String> = v
+        .admit(&mut r, None)
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        errs.iter().any(|e| e.contains("at most 40 characters")),
+        "{errs:#?}"
+    );
 }

@@ -184,11 +184,24 @@ fn kustomize_base_grants_the_same_permissions_as_the_chart_and_the_code() {
 #[test]
 fn kustomize_base_rbac_carries_the_rules_text_generated_from_the_code() {
     let text = std::fs::read_to_string(root().join("deploy/base/rbac.yaml")).unwrap();
-    for scope in [rbac::Scope::Cluster, rbac::Scope::ReleaseNamespace] {
-        let want = rbac::rules_yaml(scope);
+    // Every `rules:` block, up to the end of its document.
+    let blocks: Vec<&str> = text
+        .split("---\n")
+        .filter_map(|doc| doc.find("rules:\n").map(|i| &doc[i..]))
+        .collect();
+    let want = [
+        rbac::rules_yaml(rbac::Scope::Cluster),
+        rbac::rules_yaml(rbac::Scope::ReleaseNamespace),
+    ];
+    assert_eq!(
+        blocks.len(),
+        2,
+        "deploy/base/rbac.yaml should hold a ClusterRole and a Role"
+    );
+    for (have, want) in blocks.iter().zip(&want) {
         assert!(
-            text.contains(&want),
-            "deploy/base/rbac.yaml lacks the {scope:?} rules of src/rbac.rs:\n{want}"
+            *have == want.as_str(),
+            "deploy/base/rbac.yaml: a rules block differs from src/rbac.rs; use:\n{want}"
         );
     }
 }

@@ -24,7 +24,15 @@ where
         + serde::de::DeserializeOwned
         + std::fmt::Debug,
 {
-    let mut v: Vec<String> = env.ns_api::<K>(ns).list(&ListParams::default()).await.unwrap().items.iter().map(|o| o.name_any()).collect();
+    let mut v: Vec<String> = env
+        .ns_api::<K>(ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|o| o.name_any())
+        .collect();
     v.sort();
     v
 }
@@ -33,14 +41,31 @@ where
 async fn multi_environment_onboarding_converges_to_ready_with_every_object() {
     let env = Env::start().await;
     env.apply(&ressort("mk", "64")).await;
-    env.apply(&onboarding("mk-moin", "mk", "moin", &["dev", "test", "prod"], "2")).await;
+    env.apply(&onboarding(
+        "mk-moin",
+        "mk",
+        "moin",
+        &["dev", "test", "prod"],
+        "2",
+    ))
+    .await;
     let fvo = env.wait_fvo("mk-moin", "Ready", is_ready).await;
     let status = fvo.status.unwrap();
     assert_eq!(status.phase, Some(Phase::Ready));
     assert_eq!(status.namespaces.len(), 3);
     assert_eq!(status.allocated.unwrap().cpu.0, "6");
-    for c in ["NamespacesReady", "QuotaApplied", "NetworkIsolated", "AccessGranted", "BudgetAvailable"] {
-        let cond = status.conditions.iter().find(|x| x.type_ == c).unwrap_or_else(|| panic!("{c} missing"));
+    for c in [
+        "NamespacesReady",
+        "QuotaApplied",
+        "NetworkIsolated",
+        "AccessGranted",
+        "BudgetAvailable",
+    ] {
+        let cond = status
+            .conditions
+            .iter()
+            .find(|x| x.type_ == c)
+            .unwrap_or_else(|| panic!("{c} missing"));
         assert_eq!(cond.status, "True", "{c}: {}", cond.message);
     }
     for e in ["dev", "test", "prod"] {
@@ -49,11 +74,25 @@ async fn multi_environment_onboarding_converges_to_ready_with_every_object() {
         let labels = ns.labels();
         assert_eq!(labels["conplus.niedersachsen.de/environment"], e);
         assert_eq!(labels["pod-security.kubernetes.io/enforce"], "baseline");
-        assert_eq!(names_in::<ResourceQuota>(&env, &ns_name).await, ["conplus-quota"]);
-        assert_eq!(names_in::<LimitRange>(&env, &ns_name).await, ["conplus-limits"]);
-        assert_eq!(names_in::<NetworkPolicy>(&env, &ns_name).await.len(), 5, "deny, dns, same-namespace, ingress, monitoring");
+        assert_eq!(
+            names_in::<ResourceQuota>(&env, &ns_name).await,
+            ["conplus-quota"]
+        );
+        assert_eq!(
+            names_in::<LimitRange>(&env, &ns_name).await,
+            ["conplus-limits"]
+        );
+        assert_eq!(
+            names_in::<NetworkPolicy>(&env, &ns_name).await.len(),
+            5,
+            "deny, dns, same-namespace, ingress, monitoring"
+        );
         assert_eq!(names_in::<RoleBinding>(&env, &ns_name).await.len(), 1);
-        let sa = env.ns_api::<ServiceAccount>(&ns_name).get("default").await.unwrap();
+        let sa = env
+            .ns_api::<ServiceAccount>(&ns_name)
+            .get("default")
+            .await
+            .unwrap();
         assert_eq!(sa.automount_service_account_token, Some(false));
     }
     let r = env
@@ -70,37 +109,76 @@ async fn removed_environment_and_access_entry_are_pruned_and_the_namespace_retai
     let env = Env::start().await;
     env.apply(&ressort("mi", "64")).await;
     let mut fvo = onboarding("mi-polis", "mi", "polis", &["dev", "prod"], "1");
-    fvo.spec.access.push(AccessEntry { group: "mi-polis-ops".into(), role: AccessRole::Admin, environments: None });
+    fvo.spec.access.push(AccessEntry {
+        group: "mi-polis-ops".into(),
+        role: AccessRole::Admin,
+        environments: None,
+    });
     env.apply(&fvo).await;
     env.wait_fvo("mi-polis", "Ready", is_ready).await;
-    assert_eq!(names_in::<RoleBinding>(&env, "mi-polis-prod").await.len(), 2);
+    assert_eq!(
+        names_in::<RoleBinding>(&env, "mi-polis-prod").await.len(),
+        2
+    );
 
     // Drop the dev environment and the ops group, add a staging environment.
     fvo.spec.environments.retain(|e| e.name != "dev");
-    fvo.spec.environments.push(Environment { name: "staging".into(), quota: totals("1", "1Gi", "1Gi", "5") });
+    fvo.spec.environments.push(Environment {
+        name: "staging".into(),
+        quota: totals("1", "1Gi", "1Gi", "5"),
+    });
     fvo.spec.access.retain(|a| a.group != "mi-polis-ops");
     env.apply(&fvo).await;
     let done = env
-        .wait_fvo("mi-polis", "Ready after update", |o| is_ready(o) && o.status.as_ref().unwrap().namespaces.len() == 2)
+        .wait_fvo("mi-polis", "Ready after update", |o| {
+            is_ready(o) && o.status.as_ref().unwrap().namespaces.len() == 2
+        })
         .await;
-    let envs: Vec<_> = done.status.unwrap().namespaces.into_iter().map(|n| n.environment).collect();
+    let envs: Vec<_> = done
+        .status
+        .unwrap()
+        .namespaces
+        .into_iter()
+        .map(|n| n.environment)
+        .collect();
     assert_eq!(envs, ["prod", "staging"]);
     env.eventually("ops RoleBinding pruned", || async {
         (names_in::<RoleBinding>(&env, "mi-polis-prod").await.len() == 1).then_some(())
     })
     .await;
-    assert!(env.api::<Namespace>().get_opt("mi-polis-staging").await.unwrap().is_some());
+    assert!(
+        env.api::<Namespace>()
+            .get_opt("mi-polis-staging")
+            .await
+            .unwrap()
+            .is_some()
+    );
     // Retain: the dev namespace stays, released from management, its contents untouched.
     let dev = env
         .eventually("dev namespace released", || async {
             let ns = env.api::<Namespace>().get("mi-polis-dev").await.ok()?;
-            (!ns.labels().contains_key("conplus.niedersachsen.de/onboarding")).then_some(ns)
+            (!ns.labels()
+                .contains_key("conplus.niedersachsen.de/onboarding"))
+            .then_some(ns)
         })
         .await;
-    assert!(dev.metadata.deletion_timestamp.is_none(), "Retain must not delete the namespace");
-    let quota = env.ns_api::<ResourceQuota>("mi-polis-dev").get("conplus-quota").await.unwrap();
-    assert!(!quota.labels().contains_key("app.kubernetes.io/managed-by"), "released quota keeps no ownership label");
-    assert!(quota.spec.unwrap().hard.unwrap().contains_key("pods"), "released quota keeps its limits");
+    assert!(
+        dev.metadata.deletion_timestamp.is_none(),
+        "Retain must not delete the namespace"
+    );
+    let quota = env
+        .ns_api::<ResourceQuota>("mi-polis-dev")
+        .get("conplus-quota")
+        .await
+        .unwrap();
+    assert!(
+        !quota.labels().contains_key("app.kubernetes.io/managed-by"),
+        "released quota keeps no ownership label"
+    );
+    assert!(
+        quota.spec.unwrap().hard.unwrap().contains_key("pods"),
+        "released quota keeps its limits"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,7 +189,14 @@ async fn existing_namespace_without_our_label_is_a_conflict_and_left_untouched()
     foreign.metadata.name = Some("mf-steuer-prod".into());
     foreign.metadata.labels = Some([("team".to_string(), "someone-else".to_string())].into());
     env.apply(&foreign).await;
-    env.apply(&onboarding("mf-steuer", "mf", "steuer", &["dev", "prod"], "1")).await;
+    env.apply(&onboarding(
+        "mf-steuer",
+        "mf",
+        "steuer",
+        &["dev", "prod"],
+        "1",
+    ))
+    .await;
     let fvo = env
         .wait_fvo("mf-steuer", "Degraded with a conflict", |o| {
             o.status.as_ref().and_then(|s| s.phase) == Some(Phase::Degraded)
@@ -122,29 +207,67 @@ async fn existing_namespace_without_our_label_is_a_conflict_and_left_untouched()
     assert!(msg.contains("mf-steuer-prod"), "{msg}");
     assert_eq!(condition(&fvo, "Ready").unwrap().status, "False");
     // The other environment is provisioned; nothing is written into the foreign namespace.
-    env.eventually("dev provisioned", || async { env.api::<Namespace>().get_opt("mf-steuer-dev").await.ok()?.map(|_| ()) }).await;
+    env.eventually("dev provisioned", || async {
+        env.api::<Namespace>()
+            .get_opt("mf-steuer-dev")
+            .await
+            .ok()?
+            .map(|_| ())
+    })
+    .await;
     let ns = env.api::<Namespace>().get("mf-steuer-prod").await.unwrap();
-    assert!(!ns.labels().contains_key("app.kubernetes.io/managed-by"), "foreign namespace must not be adopted");
-    assert!(names_in::<ResourceQuota>(&env, "mf-steuer-prod").await.is_empty());
-    assert!(names_in::<NetworkPolicy>(&env, "mf-steuer-prod").await.is_empty());
+    assert!(
+        !ns.labels().contains_key("app.kubernetes.io/managed-by"),
+        "foreign namespace must not be adopted"
+    );
+    assert!(
+        names_in::<ResourceQuota>(&env, "mf-steuer-prod")
+            .await
+            .is_empty()
+    );
+    assert!(
+        names_in::<NetworkPolicy>(&env, "mf-steuer-prod")
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_onboarding_over_budget_waits_until_the_budget_is_raised() {
     let env = Env::start().await;
     env.apply(&ressort("ms", "10")).await;
-    env.apply(&onboarding("ms-first", "ms", "first", &["prod"], "6")).await;
+    env.apply(&onboarding("ms-first", "ms", "first", &["prod"], "6"))
+        .await;
     env.wait_fvo("ms-first", "Ready", is_ready).await;
-    env.apply(&onboarding("ms-second", "ms", "second", &["prod"], "6")).await;
+    env.apply(&onboarding("ms-second", "ms", "second", &["prod"], "6"))
+        .await;
     let second = env
-        .wait_fvo("ms-second", "BudgetExceeded", |o| condition(o, "BudgetAvailable").is_some_and(|c| c.reason == "BudgetExceeded"))
+        .wait_fvo("ms-second", "BudgetExceeded", |o| {
+            condition(o, "BudgetAvailable").is_some_and(|c| c.reason == "BudgetExceeded")
+        })
         .await;
     assert_eq!(second.status.unwrap().phase, Some(Phase::Pending));
-    assert!(env.api::<Namespace>().get_opt("ms-second-prod").await.unwrap().is_none(), "not provisioned over budget");
-    assert!(is_ready(&env.api::<FachverfahrenOnboarding>().get("ms-first").await.unwrap()), "the first keeps what it has");
+    assert!(
+        env.api::<Namespace>()
+            .get_opt("ms-second-prod")
+            .await
+            .unwrap()
+            .is_none(),
+        "not provisioned over budget"
+    );
+    assert!(
+        is_ready(
+            &env.api::<FachverfahrenOnboarding>()
+                .get("ms-first")
+                .await
+                .unwrap()
+        ),
+        "the first keeps what it has"
+    );
 
     env.apply(&ressort("ms", "12")).await;
-    env.wait_fvo("ms-second", "Ready after the budget was raised", is_ready).await;
+    env.wait_fvo("ms-second", "Ready after the budget was raised", is_ready)
+        .await;
     let r = env
         .eventually("Ressort sums both", || async {
             let r = env.api::<Ressort>().get("ms").await.ok()?;
@@ -158,7 +281,8 @@ async fn second_onboarding_over_budget_waits_until_the_budget_is_raised() {
 async fn deleting_with_retain_keeps_namespaces_and_with_delete_removes_them() {
     let env = Env::start().await;
     env.apply(&ressort("mu", "64")).await;
-    env.apply(&onboarding("mu-keep", "mu", "keep", &["prod"], "1")).await;
+    env.apply(&onboarding("mu-keep", "mu", "keep", &["prod"], "1"))
+        .await;
     let mut gone = onboarding("mu-gone", "mu", "gone", &["prod"], "1");
     gone.spec.deletion_policy = DeletionPolicy::Delete;
     env.apply(&gone).await;
@@ -169,15 +293,30 @@ async fn deleting_with_retain_keeps_namespaces_and_with_delete_removes_them() {
     env.delete_fvo("mu-gone").await;
     env.eventually("both onboardings gone", || async {
         let api = env.api::<FachverfahrenOnboarding>();
-        (api.get_opt("mu-keep").await.ok()?.is_none() && api.get_opt("mu-gone").await.ok()?.is_none()).then_some(())
+        (api.get_opt("mu-keep").await.ok()?.is_none()
+            && api.get_opt("mu-gone").await.ok()?.is_none())
+        .then_some(())
     })
     .await;
     let kept = env.api::<Namespace>().get("mu-keep-prod").await.unwrap();
     assert!(kept.metadata.deletion_timestamp.is_none());
-    assert!(!kept.labels().contains_key("conplus.niedersachsen.de/onboarding"));
-    assert_eq!(names_in::<ResourceQuota>(&env, "mu-keep-prod").await, ["conplus-quota"], "contents stay");
+    assert!(
+        !kept
+            .labels()
+            .contains_key("conplus.niedersachsen.de/onboarding")
+    );
+    assert_eq!(
+        names_in::<ResourceQuota>(&env, "mu-keep-prod").await,
+        ["conplus-quota"],
+        "contents stay"
+    );
     env.eventually("Delete removes the namespace", || async {
-        env.api::<Namespace>().get_opt("mu-gone-prod").await.ok()?.is_none().then_some(())
+        env.api::<Namespace>()
+            .get_opt("mu-gone-prod")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
     })
     .await;
 }
@@ -185,13 +324,17 @@ async fn deleting_with_retain_keeps_namespaces_and_with_delete_removes_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_ressort_is_reported_and_resolved_when_it_appears() {
     let env = Env::start().await;
-    env.apply(&onboarding("ml-agrar", "ml", "agrar", &["prod"], "1")).await;
+    env.apply(&onboarding("ml-agrar", "ml", "agrar", &["prod"], "1"))
+        .await;
     let o = env
-        .wait_fvo("ml-agrar", "RessortNotFound", |o| condition(o, "BudgetAvailable").is_some_and(|c| c.reason == "RessortNotFound"))
+        .wait_fvo("ml-agrar", "RessortNotFound", |o| {
+            condition(o, "BudgetAvailable").is_some_and(|c| c.reason == "RessortNotFound")
+        })
         .await;
     assert_eq!(o.status.unwrap().phase, Some(Phase::Pending));
     env.apply(&ressort("ml", "8")).await;
-    env.wait_fvo("ml-agrar", "Ready once the Ressort exists", is_ready).await;
+    env.wait_fvo("ml-agrar", "Ready once the Ressort exists", is_ready)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,23 +342,47 @@ async fn restart_in_the_middle_of_provisioning_loses_nothing_and_duplicates_noth
     let mut env = Env::start().await;
     env.apply(&ressort("mj", "64")).await;
     // Slow down writes so that the stop lands mid-way through provisioning.
-    env.sandbox.faults().inject(Fault::new().verb("apply").delay(Duration::from_millis(150)).for_duration(Duration::from_secs(3)));
-    env.apply(&onboarding("mj-akte", "mj", "akte", &["dev", "test", "prod"], "1")).await;
+    env.sandbox.faults().inject(
+        Fault::new()
+            .verb("apply")
+            .delay(Duration::from_millis(150))
+            .for_duration(Duration::from_secs(3)),
+    );
+    env.apply(&onboarding(
+        "mj-akte",
+        "mj",
+        "akte",
+        &["dev", "test", "prod"],
+        "1",
+    ))
+    .await;
     env.eventually("provisioning started", || async {
-        env.api::<Namespace>().get_opt("mj-akte-dev").await.ok()?.map(|_| ())
+        env.api::<Namespace>()
+            .get_opt("mj-akte-dev")
+            .await
+            .ok()?
+            .map(|_| ())
     })
     .await;
     env.stop_controller().await;
     env.sandbox.faults().clear();
     env.start_controller();
-    env.wait_fvo("mj-akte", "Ready after restart", is_ready).await;
+    env.wait_fvo("mj-akte", "Ready after restart", is_ready)
+        .await;
     for e in ["dev", "test", "prod"] {
         let ns = format!("mj-akte-{e}");
-        assert_eq!(names_in::<ResourceQuota>(&env, &ns).await, ["conplus-quota"]);
+        assert_eq!(
+            names_in::<ResourceQuota>(&env, &ns).await,
+            ["conplus-quota"]
+        );
         assert_eq!(names_in::<NetworkPolicy>(&env, &ns).await.len(), 5);
         assert_eq!(names_in::<RoleBinding>(&env, &ns).await.len(), 1);
     }
-    let all = env.api::<Namespace>().list(&ListParams::default().labels(MANAGED)).await.unwrap();
+    let all = env
+        .api::<Namespace>()
+        .list(&ListParams::default().labels(MANAGED))
+        .await
+        .unwrap();
     assert_eq!(all.items.len(), 3, "exactly the three namespaces");
 }
 
@@ -224,16 +391,43 @@ async fn api_errors_conflicts_and_dropped_watches_still_converge() {
     let env = Env::start().await;
     env.apply(&ressort("mw", "64")).await;
     let faults = env.sandbox.faults();
-    faults.inject(Fault::new().verb("apply").resource("resourcequotas").status(500).for_duration(Duration::from_secs(2)));
-    faults.inject(Fault::new().verb("apply").resource("networkpolicies").status(409).times(3));
-    env.apply(&onboarding("mw-foerder", "mw", "foerder", &["dev", "prod"], "1")).await;
+    faults.inject(
+        Fault::new()
+            .verb("apply")
+            .resource("resourcequotas")
+            .status(500)
+            .for_duration(Duration::from_secs(2)),
+    );
+    faults.inject(
+        Fault::new()
+            .verb("apply")
+            .resource("networkpolicies")
+            .status(409)
+            .times(3),
+    );
+    env.apply(&onboarding(
+        "mw-foerder",
+        "mw",
+        "foerder",
+        &["dev", "prod"],
+        "1",
+    ))
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Every open watch is cut, as when an API server restarts.
     faults.close_watches();
-    env.wait_fvo("mw-foerder", "Ready despite faults", is_ready).await;
+    env.wait_fvo("mw-foerder", "Ready despite faults", is_ready)
+        .await;
     // After the watches came back, a change is still seen.
-    let mut fvo = env.api::<FachverfahrenOnboarding>().get("mw-foerder").await.unwrap();
-    fvo.spec.environments.push(Environment { name: "test".into(), quota: totals("1", "1Gi", "1Gi", "5") });
+    let mut fvo = env
+        .api::<FachverfahrenOnboarding>()
+        .get("mw-foerder")
+        .await
+        .unwrap();
+    fvo.spec.environments.push(Environment {
+        name: "test".into(),
+        quota: totals("1", "1Gi", "1Gi", "5"),
+    });
     fvo.metadata.managed_fields = None;
     fvo.metadata.resource_version = None;
     fvo.status = None;
@@ -248,7 +442,14 @@ async fn api_errors_conflicts_and_dropped_watches_still_converge() {
 async fn resync_of_a_converged_onboarding_issues_no_write() {
     let mut env = Env::start().await;
     env.apply(&ressort("stk", "64")).await;
-    env.apply(&onboarding("stk-kabinett", "stk", "kabinett", &["dev", "prod"], "1")).await;
+    env.apply(&onboarding(
+        "stk-kabinett",
+        "stk",
+        "kabinett",
+        &["dev", "prod"],
+        "1",
+    ))
+    .await;
     env.wait_fvo("stk-kabinett", "Ready", is_ready).await;
     // Let in-flight events settle, then restart the controller: its first pass over every
     // object is a full resync against warm watches.
@@ -265,6 +466,10 @@ async fn resync_of_a_converged_onboarding_issues_no_write() {
         .filter(|r| ["create", "update", "patch", "apply", "delete"].contains(&r.verb.as_str()))
         .map(|r| format!("{} {} {}", r.verb, r.path, r.status))
         .collect();
-    assert_eq!(stats.writes(), 0, "a converged onboarding must not be written again: {writes:#?}");
+    assert_eq!(
+        stats.writes(),
+        0,
+        "a converged onboarding must not be written again: {writes:#?}"
+    );
     assert!(stats.verb("list") > 0, "the controller did run (it listed)");
 }

@@ -138,8 +138,12 @@ pub enum ResourceName {
 
 impl ResourceName {
     /// All four, in the order they are reported.
-    pub const ALL: [ResourceName; 4] =
-        [ResourceName::Cpu, ResourceName::Memory, ResourceName::Storage, ResourceName::Pods];
+    pub const ALL: [ResourceName; 4] = [
+        ResourceName::Cpu,
+        ResourceName::Memory,
+        ResourceName::Storage,
+        ResourceName::Pods,
+    ];
 
     /// The field name in `budget`/`quota`.
     pub fn as_str(self) -> &'static str {
@@ -194,7 +198,7 @@ impl Amounts {
     }
 
     /// Component-wise sum.
-    pub fn add(self, o: Amounts) -> Amounts {
+    pub fn plus(self, o: Amounts) -> Amounts {
         Amounts {
             cpu: self.cpu.saturating_add(o.cpu),
             memory: self.memory.saturating_add(o.memory),
@@ -204,7 +208,7 @@ impl Amounts {
     }
 
     /// Component-wise difference (may go negative: an over-committed budget).
-    pub fn sub(self, o: Amounts) -> Amounts {
+    pub fn minus(self, o: Amounts) -> Amounts {
         Amounts {
             cpu: self.cpu.saturating_sub(o.cpu),
             memory: self.memory.saturating_sub(o.memory),
@@ -220,7 +224,10 @@ impl Amounts {
 
     /// The resources in which `self` exceeds `limit`.
     pub fn exceeding(&self, limit: &Amounts) -> Vec<ResourceName> {
-        ResourceName::ALL.into_iter().filter(|r| self.get(*r) > limit.get(*r)).collect()
+        ResourceName::ALL
+            .into_iter()
+            .filter(|r| self.get(*r) > limit.get(*r))
+            .collect()
     }
 
     /// Canonical text form, as a quota or status carries it.

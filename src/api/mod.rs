@@ -12,10 +12,9 @@ pub mod ressort;
 
 pub use common::{Amounts, QuantityValue, ResourceName, ResourceTotals};
 pub use onboarding::{
-    AccessEntry, AccessRole, ConformanceFinding, ConformanceSpec, ConformanceStatus, DeletionPolicy,
-    Environment, FachverfahrenOnboarding,
-    FachverfahrenOnboardingSpec, FachverfahrenOnboardingStatus, NamespaceStatus, NetworkSpec, Owner,
-    Phase, ProtectionLevel,
+    AccessEntry, AccessRole, ConformanceFinding, ConformanceSpec, ConformanceStatus,
+    DeletionPolicy, Environment, FachverfahrenOnboarding, FachverfahrenOnboardingSpec,
+    FachverfahrenOnboardingStatus, NamespaceStatus, NetworkSpec, Owner, Phase, ProtectionLevel,
 };
 pub use profile::ConformanceProfile;
 pub use ressort::{Ressort, RessortSpec, RessortStatus};
@@ -27,7 +26,11 @@ pub const VERSION: &str = "v1alpha1";
 
 /// All CustomResourceDefinitions the operator serves, in the order `crd` prints them.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![Ressort::crd(), FachverfahrenOnboarding::crd(), ConformanceProfile::crd()]
+    vec![
+        Ressort::crd(),
+        FachverfahrenOnboarding::crd(),
+        ConformanceProfile::crd(),
+    ]
 }
 
 /// The CRDs as one multi-document YAML stream, as `conplus-operator crd` prints it and

@@ -44,12 +44,18 @@ use super::common::ResourceTotals;
 pub struct FachverfahrenOnboardingSpec {
     /// Name of the `Ressort` (ministry) this Fachverfahren belongs to. Immutable.
     #[x_kube(validation = Rule::new("self == oldSelf").message("ressort is immutable: create a new onboarding to move a Fachverfahren"))]
-    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), length(min = 1, max = 63))]
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
+        length(min = 1, max = 63)
+    )]
     pub ressort: String,
 
     /// Short name of the Fachverfahren, a DNS label (`moin-schule`). Immutable.
     #[x_kube(validation = Rule::new("self == oldSelf").message("fachverfahren is immutable: create a new onboarding to rename a Fachverfahren"))]
-    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), length(min = 1, max = 63))]
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
+        length(min = 1, max = 63)
+    )]
     pub fachverfahren: String,
 
     /// Human-readable name of the Fachverfahren.
@@ -136,7 +142,10 @@ impl ProtectionLevel {
 #[serde(rename_all = "camelCase")]
 pub struct Environment {
     /// Name of the environment, a DNS label (`dev`, `test`, `prod`).
-    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"), length(min = 1, max = 63))]
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
+        length(min = 1, max = 63)
+    )]
     pub name: String,
     /// What the environment's namespace may use; counted against the Ressort's budget.
     pub quota: ResourceTotals,
@@ -206,7 +215,10 @@ impl NetworkSpec {
 pub struct ConformanceSpec {
     /// Name of a `ConformanceProfile`; the built-in profile of the protection level when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"), length(max = 253))]
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"),
+        length(max = 253)
+    )]
     pub profile: Option<String>,
 }
 

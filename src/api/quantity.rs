@@ -24,7 +24,14 @@ pub struct QuantityError {
     pub input: String,
 }
 
-const BINARY: [(&str, u32); 6] = [("Ki", 10), ("Mi", 20), ("Gi", 30), ("Ti", 40), ("Pi", 50), ("Ei", 60)];
+const BINARY: [(&str, u32); 6] = [
+    ("Ki", 10),
+    ("Mi", 20),
+    ("Gi", 30),
+    ("Ti", 40),
+    ("Pi", 50),
+    ("Ei", 60),
+];
 const DECIMAL: [(&str, i32); 8] = [
     ("n", -9),
     ("u", -6),
@@ -42,7 +49,9 @@ impl Amount {
 
     /// From whole units.
     pub fn from_units(units: i64) -> Self {
-        Amount { milli: i128::from(units) * 1000 }
+        Amount {
+            milli: i128::from(units) * 1000,
+        }
     }
 
     /// From milli-units.
@@ -57,12 +66,16 @@ impl Amount {
 
     /// Sum, saturating (a budget is never near `i128::MAX`, but input is untrusted).
     pub fn saturating_add(self, other: Amount) -> Amount {
-        Amount { milli: self.milli.saturating_add(other.milli) }
+        Amount {
+            milli: self.milli.saturating_add(other.milli),
+        }
     }
 
     /// Difference, saturating.
     pub fn saturating_sub(self, other: Amount) -> Amount {
-        Amount { milli: self.milli.saturating_sub(other.milli) }
+        Amount {
+            milli: self.milli.saturating_sub(other.milli),
+        }
     }
 
     /// The canonical text kube-apiserver would store: the largest binary suffix that divides a
@@ -103,14 +116,18 @@ impl FromStr for Amount {
     type Err = QuantityError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let err = || QuantityError { input: input.to_string() };
+        let err = || QuantityError {
+            input: input.to_string(),
+        };
         let s = input.trim();
         let s = s.strip_prefix('+').unwrap_or(s);
         if s.is_empty() || s.starts_with('-') {
             return Err(err());
         }
         // Split number and suffix at the first character that cannot belong to the number.
-        let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+        let split = s
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(s.len());
         let (number, suffix) = s.split_at(split);
         if number.is_empty() || number == "." || number.matches('.').count() > 1 {
             return Err(err());
@@ -135,7 +152,9 @@ impl FromStr for Amount {
         let exp10 = 3 - frac_len + pow10;
         let mut value = mantissa.checked_mul(1i128 << pow2).ok_or_else(err)?;
         if exp10 >= 0 {
-            value = value.checked_mul(10i128.checked_pow(exp10 as u32).ok_or_else(err)?).ok_or_else(err)?;
+            value = value
+                .checked_mul(10i128.checked_pow(exp10 as u32).ok_or_else(err)?)
+                .ok_or_else(err)?;
         } else {
             // Below a milli-unit: kube-apiserver rounds up to the next milli-unit.
             let div = 10i128.checked_pow((-exp10) as u32).ok_or_else(err)?;
@@ -167,7 +186,11 @@ mod tests {
         assert_eq!(q("4Gi").milli(), 4 * (1i128 << 30) * 1000);
         assert_eq!(q("1k").milli(), 1_000_000);
         assert_eq!(q("1e3").milli(), 1_000_000);
-        assert_eq!(q("100n").milli(), 1, "sub-milli values round up like kube-apiserver");
+        assert_eq!(
+            q("100n").milli(),
+            1,
+            "sub-milli values round up like kube-apiserver"
+        );
     }
 
     #[test]

@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::Discovery;
-use kube::Client;
 use serde_json::Value;
 
 /// One document of a manifest file.
@@ -66,11 +66,11 @@ pub enum ManifestError {
         /// Its name.
         name: String,
         /// The API error.
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// Discovery failed.
     #[error("discovering the API server's resources: {0}")]
-    Discovery(#[source] kube::Error),
+    Discovery(#[source] Box<kube::Error>),
 }
 
 /// Splits a YAML stream into documents with their starting lines.
@@ -78,14 +78,20 @@ pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Document>, Manifest
     let mut docs = Vec::new();
     let mut start = 1;
     let mut current = String::new();
-    let flush = |current: &mut String, start: usize, docs: &mut Vec<Document>| -> Result<(), ManifestError> {
+    let flush = |current: &mut String,
+                 start: usize,
+                 docs: &mut Vec<Document>|
+     -> Result<(), ManifestError> {
         if current.trim().is_empty() {
             current.clear();
             return Ok(());
         }
         let value: Value = serde_yaml::from_str(current).map_err(|e| ManifestError::Parse {
             file: file.to_string(),
-            line: start + e.location().map(|l| l.line().saturating_sub(1)).unwrap_or(0),
+            line: start
+                + e.location()
+                    .map(|l| l.line().saturating_sub(1))
+                    .unwrap_or(0),
             message: e.to_string(),
         })?;
         current.clear();
@@ -94,11 +100,24 @@ pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Document>, Manifest
         }
         // `kind: List` carries its documents in `items`.
         if value.get("kind").and_then(Value::as_str) == Some("List") {
-            for item in value.get("items").and_then(Value::as_array).cloned().unwrap_or_default() {
-                docs.push(Document { file: file.to_string(), line: start, value: item });
+            for item in value
+                .get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+            {
+                docs.push(Document {
+                    file: file.to_string(),
+                    line: start,
+                    value: item,
+                });
             }
         } else {
-            docs.push(Document { file: file.to_string(), line: start, value });
+            docs.push(Document {
+                file: file.to_string(),
+                line: start,
+                value,
+            });
         }
         Ok(())
     };
@@ -120,17 +139,26 @@ pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Document>, Manifest
 }
 
 fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), ManifestError> {
-    let meta = std::fs::metadata(path).map_err(|source| ManifestError::Read { path: path.to_path_buf(), source })?;
+    let meta = std::fs::metadata(path).map_err(|source| ManifestError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if meta.is_dir() {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|source| ManifestError::Read { path: path.to_path_buf(), source })?
+            .map_err(|source| ManifestError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .collect();
         entries.sort();
         for p in entries {
             if p.is_dir() {
                 collect_files(&p, out)?;
-            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")) {
+            } else if matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml" | "json")
+            ) {
                 out.push(p);
             }
         }
@@ -144,15 +172,22 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), ManifestErro
 pub fn read_documents(path: &Path) -> Result<Vec<Document>, ManifestError> {
     if path == Path::new("-") {
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .map_err(|source| ManifestError::Read { path: path.to_path_buf(), source })?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|source| {
+            ManifestError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
         return parse_documents("-", &text);
     }
     let mut files = Vec::new();
     collect_files(path, &mut files)?;
     let mut docs = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|source| ManifestError::Read { path: f.clone(), source })?;
+        let text = std::fs::read_to_string(&f).map_err(|source| ManifestError::Read {
+            path: f.clone(),
+            source,
+        })?;
         docs.extend(parse_documents(&f.display().to_string(), &text)?);
     }
     Ok(docs)
@@ -171,15 +206,41 @@ fn apply_rank(kind: &str) -> u8 {
 }
 
 /// Server-side applies every document under `field_manager`; returns `kind/name` of each.
-pub async fn apply_documents(client: &Client, docs: &[Document], field_manager: &str) -> Result<Vec<String>, ManifestError> {
-    let discovery = Discovery::new(client.clone()).run().await.map_err(ManifestError::Discovery)?;
+pub async fn apply_documents(
+    client: &Client,
+    docs: &[Document],
+    field_manager: &str,
+) -> Result<Vec<String>, ManifestError> {
+    let discovery = Discovery::new(client.clone())
+        .run()
+        .await
+        .map_err(|e| ManifestError::Discovery(Box::new(e)))?;
     let mut ordered: Vec<&Document> = docs.iter().collect();
-    ordered.sort_by_key(|d| apply_rank(d.value.get("kind").and_then(Value::as_str).unwrap_or_default()));
+    ordered.sort_by_key(|d| {
+        apply_rank(
+            d.value
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+        )
+    });
     let mut applied = Vec::new();
     for doc in ordered {
-        let api_version = doc.value.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
-        let kind = doc.value.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version.as_str()));
+        let api_version = doc
+            .value
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let kind = doc
+            .value
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let (group, version) = api_version
+            .rsplit_once('/')
+            .unwrap_or(("", api_version.as_str()));
         let gvk = GroupVersionKind::gvk(group, version, &kind);
         let unknown = || ManifestError::UnknownKind {
             file: doc.file.clone(),
@@ -188,26 +249,35 @@ pub async fn apply_documents(client: &Client, docs: &[Document], field_manager: 
             kind: kind.clone(),
         };
         let (ar, caps) = discovery.resolve_gvk(&gvk).ok_or_else(unknown)?;
-        let obj: DynamicObject = serde_json::from_value(doc.value.clone()).map_err(|e| ManifestError::Parse {
-            file: doc.file.clone(),
-            line: doc.line,
-            message: e.to_string(),
-        })?;
-        let name = obj.metadata.name.clone().unwrap_or_default();
-        let api: Api<DynamicObject> = match (&caps.scope, obj.metadata.namespace.as_deref()) {
-            (kube::discovery::Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &ar),
-            (kube::discovery::Scope::Namespaced, None) => Api::default_namespaced_with(client.clone(), &ar),
-            (kube::discovery::Scope::Cluster, _) => Api::all_with(client.clone(), &ar),
-        };
-        api.patch(&name, &PatchParams::apply(field_manager).force(), &Patch::Apply(&doc.value))
-            .await
-            .map_err(|source| ManifestError::Apply {
+        let obj: DynamicObject =
+            serde_json::from_value(doc.value.clone()).map_err(|e| ManifestError::Parse {
                 file: doc.file.clone(),
                 line: doc.line,
-                kind: kind.clone(),
-                name: name.clone(),
-                source,
+                message: e.to_string(),
             })?;
+        let name = obj.metadata.name.clone().unwrap_or_default();
+        let api: Api<DynamicObject> = match (&caps.scope, obj.metadata.namespace.as_deref()) {
+            (kube::discovery::Scope::Namespaced, Some(ns)) => {
+                Api::namespaced_with(client.clone(), ns, &ar)
+            }
+            (kube::discovery::Scope::Namespaced, None) => {
+                Api::default_namespaced_with(client.clone(), &ar)
+            }
+            (kube::discovery::Scope::Cluster, _) => Api::all_with(client.clone(), &ar),
+        };
+        api.patch(
+            &name,
+            &PatchParams::apply(field_manager).force(),
+            &Patch::Apply(&doc.value),
+        )
+        .await
+        .map_err(|source| ManifestError::Apply {
+            file: doc.file.clone(),
+            line: doc.line,
+            kind: kind.clone(),
+            name: name.clone(),
+            source: Box::new(source),
+        })?;
         applied.push(format!("{kind}/{name}"));
     }
     Ok(applied)

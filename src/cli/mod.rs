@@ -59,13 +59,21 @@ pub fn main() -> ExitCode {
 #[derive(clap::Args, Debug, Clone)]
 pub struct PlatformArgs {
     /// Namespace of the platform's ingress controller (always allowed to reach workloads).
-    #[arg(long, env = "CONPLUS_INGRESS_NAMESPACE", default_value = "ingress-nginx")]
+    #[arg(
+        long,
+        env = "CONPLUS_INGRESS_NAMESPACE",
+        default_value = "ingress-nginx"
+    )]
     pub ingress_namespace: String,
     /// Namespace of the cluster DNS.
     #[arg(long, env = "CONPLUS_DNS_NAMESPACE", default_value = "kube-system")]
     pub dns_namespace: String,
     /// Namespace of the monitoring stack (allowed to scrape workloads).
-    #[arg(long, env = "CONPLUS_MONITORING_NAMESPACE", default_value = "monitoring")]
+    #[arg(
+        long,
+        env = "CONPLUS_MONITORING_NAMESPACE",
+        default_value = "monitoring"
+    )]
     pub monitoring_namespace: String,
 }
 
@@ -96,15 +104,23 @@ impl LogArgs {
     pub fn init(&self) {
         let filter = tracing_subscriber::EnvFilter::try_new(&self.log_level)
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr);
         // try_init: a second init (tests, sandbox) is not an error worth failing on.
-        let _ = if self.log_format == "json" { builder.json().try_init() } else { builder.try_init() };
+        let _ = if self.log_format == "json" {
+            builder.json().try_init()
+        } else {
+            builder.try_init()
+        };
     }
 }
 
 /// A runtime for the async subcommands.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, std::io::Error> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

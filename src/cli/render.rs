@@ -44,9 +44,14 @@ pub fn render(args: &RenderArgs) -> Result<String, String> {
             continue;
         }
         found += 1;
-        let fvo: FachverfahrenOnboarding = serde_json::from_value(doc.value)
-            .map_err(|e| format!("{}:{}: not a valid FachverfahrenOnboarding: {e}", doc.file, doc.line))?;
-        let envs = desired(&fvo, &settings).map_err(|e| format!("{}:{}: {e}", doc.file, doc.line))?;
+        let fvo: FachverfahrenOnboarding = serde_json::from_value(doc.value).map_err(|e| {
+            format!(
+                "{}:{}: not a valid FachverfahrenOnboarding: {e}",
+                doc.file, doc.line
+            )
+        })?;
+        let envs =
+            desired(&fvo, &settings).map_err(|e| format!("{}:{}: {e}", doc.file, doc.line))?;
         for env in envs {
             let mut objects = vec![
                 serde_json::to_value(&env.namespace),
@@ -64,7 +69,10 @@ pub fn render(args: &RenderArgs) -> Result<String, String> {
         }
     }
     if found == 0 {
-        return Err(format!("{}: no FachverfahrenOnboarding found", args.file.display()));
+        return Err(format!(
+            "{}: no FachverfahrenOnboarding found",
+            args.file.display()
+        ));
     }
     Ok(out)
 }

@@ -50,11 +50,16 @@ pub enum RunError {
 pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<Client, RunError> {
     let config = match kubeconfig {
         Some(path) => {
-            let kc = Kubeconfig::read_from(path)
-                .map_err(|source| RunError::Kubeconfig { path: path.to_path_buf(), source })?;
+            let kc = Kubeconfig::read_from(path).map_err(|source| RunError::Kubeconfig {
+                path: path.to_path_buf(),
+                source,
+            })?;
             Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
                 .await
-                .map_err(|source| RunError::Kubeconfig { path: path.to_path_buf(), source })?
+                .map_err(|source| RunError::Kubeconfig {
+                    path: path.to_path_buf(),
+                    source,
+                })?
         }
         None => Config::infer().await?,
     };

@@ -67,13 +67,25 @@ pub async fn install_crds(client: &Client) -> Result<(), SetupError> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in crate::api::crds() {
         let name = crd.name_any();
-        api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&crd))
-            .await
-            .map_err(|source| SetupError::InstallCrd { name: name.clone(), source })?;
+        api.patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .map_err(|source| SetupError::InstallCrd {
+            name: name.clone(),
+            source,
+        })?;
         let established = async {
             loop {
                 if let Ok(c) = api.get(&name).await {
-                    let ok = c.status.and_then(|s| s.conditions).unwrap_or_default().iter().any(|c| c.type_ == "Established" && c.status == "True");
+                    let ok = c
+                        .status
+                        .and_then(|s| s.conditions)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True");
                     if ok {
                         return;
                     }
@@ -81,7 +93,9 @@ pub async fn install_crds(client: &Client) -> Result<(), SetupError> {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         };
-        tokio::time::timeout(Duration::from_secs(10), established).await.map_err(|_| SetupError::NotEstablished(name.clone()))?;
+        tokio::time::timeout(Duration::from_secs(10), established)
+            .await
+            .map_err(|_| SetupError::NotEstablished(name.clone()))?;
     }
     Ok(())
 }
@@ -98,8 +112,13 @@ async fn summary(client: &Client) -> Result<Vec<(String, bool)>, kube::Error> {
             let status = o.status.clone().unwrap_or_default();
             let ready = crate::controller::status::ready_condition(&status);
             let is_ready = ready.is_some_and(|c| c.status == "True");
-            let phase = status.phase.map(|p| format!("{p:?}")).unwrap_or_else(|| "-".into());
-            let reason = ready.map(|c| format!(" ({}: {})", c.reason, c.message)).unwrap_or_default();
+            let phase = status
+                .phase
+                .map(|p| format!("{p:?}"))
+                .unwrap_or_else(|| "-".into());
+            let reason = ready
+                .map(|c| format!(" ({}: {})", c.reason, c.message))
+                .unwrap_or_default();
             (format!("{}: {phase}{reason}", o.name_any()), is_ready)
         })
         .collect())
@@ -144,16 +163,26 @@ async fn run(args: SandboxArgs) -> ExitCode {
     }
     println!("sandbox API server listening on {}", sandbox.url());
     println!("kubeconfig written to {}", args.kubeconfig.display());
-    println!("  try: kubectl --kubeconfig {} get fvo,ressort", args.kubeconfig.display());
+    println!(
+        "  try: kubectl --kubeconfig {} get fvo,ressort",
+        args.kubeconfig.display()
+    );
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let stop = stop_rx.map(|_| ()).shared();
     let controller_task = (!args.no_operator).then(|| {
-        let options = Options { settings: args.platform.settings(), instance: "sandbox".into(), concurrency: 8 };
+        let options = Options {
+            settings: args.platform.settings(),
+            instance: "sandbox".into(),
+            concurrency: 8,
+        };
         tokio::spawn(controller::run(client.clone(), options, stop.clone()))
     });
     if args.no_operator {
-        println!("controller not started (--no-operator): run `conplus-operator run --kubeconfig {}`", args.kubeconfig.display());
+        println!(
+            "controller not started (--no-operator): run `conplus-operator run --kubeconfig {}`",
+            args.kubeconfig.display()
+        );
     }
 
     if let Some(dir) = &args.apply {
@@ -162,7 +191,12 @@ async fn run(args: SandboxArgs) -> ExitCode {
             Err(e) => Err(e),
         };
         match applied {
-            Ok(names) => println!("applied {} objects from {}: {}", names.len(), dir.display(), names.join(", ")),
+            Ok(names) => println!(
+                "applied {} objects from {}: {}",
+                names.len(),
+                dir.display(),
+                names.join(", ")
+            ),
             Err(e) => {
                 eprintln!("error: {e}");
                 let _ = stop_tx.send(());
@@ -203,7 +237,10 @@ async fn watch_progress(client: &Client, args: &SandboxArgs) -> ExitCode {
             }
         }
         if args.exit_when_ready && tokio::time::Instant::now() > deadline {
-            eprintln!("error: not every onboarding became Ready within {}s", args.timeout_seconds);
+            eprintln!(
+                "error: not every onboarding became Ready within {}s",
+                args.timeout_seconds
+            );
             return ExitCode::FAILURE;
         }
         tokio::select! {

@@ -53,9 +53,9 @@ pub fn with_hash(mut desired: Value) -> Value {
 /// Whether every field of `desired` has the same value in `observed` (lists compared whole).
 pub fn is_subset(desired: &Value, observed: &Value) -> bool {
     match (desired, observed) {
-        (Value::Object(d), Value::Object(o)) => {
-            d.iter().all(|(k, v)| o.get(k).is_some_and(|ov| is_subset(v, ov)))
-        }
+        (Value::Object(d), Value::Object(o)) => d
+            .iter()
+            .all(|(k, v)| o.get(k).is_some_and(|ov| is_subset(v, ov))),
         (Value::Array(d), Value::Array(o)) => {
             d.len() == o.len() && d.iter().zip(o).all(|(dv, ov)| is_subset(dv, ov))
         }
@@ -69,13 +69,21 @@ async fn with_timeout<T>(
 ) -> Result<T, Error> {
     match tokio::time::timeout(WRITE_TIMEOUT, fut).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(source)) => Err(Error::Apply { what: what(), source }),
+        Ok(Err(source)) => Err(Error::Apply {
+            what: what(),
+            source,
+        }),
         Err(_) => Err(Error::Timeout { what: what() }),
     }
 }
 
 /// Server-side applies `desired` unless `observed` already matches it.
-async fn apply_if_changed<K>(api: &Api<K>, desired: &K, observed: Option<&Value>, hashed: bool) -> Result<bool, Error>
+async fn apply_if_changed<K>(
+    api: &Api<K>,
+    desired: &K,
+    observed: Option<&Value>,
+    hashed: bool,
+) -> Result<bool, Error>
 where
     K: Resource + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
 {
@@ -87,10 +95,18 @@ where
         return Ok(false);
     }
     let name = desired.name_any();
-    let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or("object").to_string();
+    let kind = value
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .unwrap_or("object")
+        .to_string();
     let ns = desired.namespace().unwrap_or_default();
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    with_timeout(|| format!("apply {kind} {ns}/{name}"), api.patch(&name, &params, &Patch::Apply(&value))).await?;
+    with_timeout(
+        || format!("apply {kind} {ns}/{name}"),
+        api.patch(&name, &params, &Patch::Apply(&value)),
+    )
+    .await?;
     Ok(true)
 }
 
@@ -102,15 +118,30 @@ where
 }
 
 /// Carries out `plan`.
-pub async fn apply(client: &Client, plan: &Plan, observed: &Observed, onboarding: &str) -> Result<Applied, Error> {
+pub async fn apply(
+    client: &Client,
+    plan: &Plan,
+    observed: &Observed,
+    onboarding: &str,
+) -> Result<Applied, Error> {
     let mut applied = Applied::default();
     let ns_api: Api<Namespace> = Api::all(client.clone());
     let owned = &observed.owned_objects;
     let get = |kind: &'static str, ns: &str, name: &Option<String>| {
-        owned.get(&ObjectKey { kind, namespace: ns.to_string(), name: name.clone().unwrap_or_default() })
+        owned.get(&ObjectKey {
+            kind,
+            namespace: ns.to_string(),
+            name: name.clone().unwrap_or_default(),
+        })
     };
     for env in &plan.environments {
-        let EnvPlan::Provision { desired, hold_quota } = env else { continue };
+        let EnvPlan::Provision {
+            desired,
+            hold_quota,
+        } = env
+        else {
+            continue;
+        };
         let ns = desired.namespace.metadata.name.clone().unwrap_or_default();
         let observed_ns = match observed.namespaces.get(&ns) {
             Some(NamespaceState::Ours(n)) => serde_json::to_value(n.as_ref()).ok(),
@@ -122,35 +153,66 @@ pub async fn apply(client: &Client, plan: &Plan, observed: &Observed, onboarding
         }
         if !hold_quota {
             let q: Api<ResourceQuota> = namespaced(client, &ns);
-            let observed_q = get(ObjectKey::RESOURCE_QUOTA, &ns, &desired.resource_quota.metadata.name);
+            let observed_q = get(
+                ObjectKey::RESOURCE_QUOTA,
+                &ns,
+                &desired.resource_quota.metadata.name,
+            );
             if apply_if_changed(&q, &desired.resource_quota, observed_q, true).await? {
                 wrote.push("ResourceQuota".to_string());
             }
             let l: Api<LimitRange> = namespaced(client, &ns);
-            let observed_l = get(ObjectKey::LIMIT_RANGE, &ns, &desired.limit_range.metadata.name);
+            let observed_l = get(
+                ObjectKey::LIMIT_RANGE,
+                &ns,
+                &desired.limit_range.metadata.name,
+            );
             if apply_if_changed(&l, &desired.limit_range, observed_l, true).await? {
                 wrote.push("LimitRange".to_string());
             }
         }
         let np: Api<NetworkPolicy> = namespaced(client, &ns);
         for p in &desired.network_policies {
-            if apply_if_changed(&np, p, get(ObjectKey::NETWORK_POLICY, &ns, &p.metadata.name), true).await? {
+            if apply_if_changed(
+                &np,
+                p,
+                get(ObjectKey::NETWORK_POLICY, &ns, &p.metadata.name),
+                true,
+            )
+            .await?
+            {
                 wrote.push(format!("NetworkPolicy {}", p.name_any()));
             }
         }
         let rb: Api<RoleBinding> = namespaced(client, &ns);
         for b in &desired.role_bindings {
-            if apply_if_changed(&rb, b, get(ObjectKey::ROLE_BINDING, &ns, &b.metadata.name), true).await? {
+            if apply_if_changed(
+                &rb,
+                b,
+                get(ObjectKey::ROLE_BINDING, &ns, &b.metadata.name),
+                true,
+            )
+            .await?
+            {
                 wrote.push(format!("RoleBinding {}", b.name_any()));
             }
         }
         let sa: Api<ServiceAccount> = namespaced(client, &ns);
         // Not ours: no hash annotation, only the one field.
-        if apply_if_changed(&sa, &desired.default_service_account, observed.service_accounts.get(&ns), false).await? {
+        if apply_if_changed(
+            &sa,
+            &desired.default_service_account,
+            observed.service_accounts.get(&ns),
+            false,
+        )
+        .await?
+        {
             wrote.push("ServiceAccount default".to_string());
         }
         if !wrote.is_empty() {
-            applied.actions.push(format!("applied in {ns}: {}", wrote.join(", ")));
+            applied
+                .actions
+                .push(format!("applied in {ns}: {}", wrote.join(", ")));
         }
         applied.writes += wrote.len();
         applied.ready_environments.push(desired.environment.clone());
@@ -158,16 +220,23 @@ pub async fn apply(client: &Client, plan: &Plan, observed: &Observed, onboarding
     for key in &plan.prune {
         delete_object(client, key).await?;
         applied.writes += 1;
-        applied.actions.push(format!("pruned {} {}/{}", key.kind, key.namespace, key.name));
+        applied.actions.push(format!(
+            "pruned {} {}/{}",
+            key.kind, key.namespace, key.name
+        ));
     }
     for ns in &plan.release_namespaces {
         applied.writes += release_namespace(client, observed, ns, onboarding).await?;
-        applied.actions.push(format!("released namespace {ns} (deletionPolicy Retain)"));
+        applied
+            .actions
+            .push(format!("released namespace {ns} (deletionPolicy Retain)"));
     }
     for ns in &plan.delete_namespaces {
         delete_namespace(client, ns).await?;
         applied.writes += 1;
-        applied.actions.push(format!("deleted namespace {ns} (deletionPolicy Delete)"));
+        applied
+            .actions
+            .push(format!("deleted namespace {ns} (deletionPolicy Delete)"));
     }
     Ok(applied)
 }
@@ -176,26 +245,49 @@ async fn delete_object(client: &Client, key: &ObjectKey) -> Result<(), Error> {
     let what = || format!("delete {} {}/{}", key.kind, key.namespace, key.name);
     let dp = DeleteParams::default();
     let result = match key.kind {
-        ObjectKey::RESOURCE_QUOTA => namespaced::<ResourceQuota>(client, &key.namespace).delete(&key.name, &dp).await.map(|_| ()),
-        ObjectKey::LIMIT_RANGE => namespaced::<LimitRange>(client, &key.namespace).delete(&key.name, &dp).await.map(|_| ()),
-        ObjectKey::NETWORK_POLICY => namespaced::<NetworkPolicy>(client, &key.namespace).delete(&key.name, &dp).await.map(|_| ()),
-        ObjectKey::ROLE_BINDING => namespaced::<RoleBinding>(client, &key.namespace).delete(&key.name, &dp).await.map(|_| ()),
+        ObjectKey::RESOURCE_QUOTA => namespaced::<ResourceQuota>(client, &key.namespace)
+            .delete(&key.name, &dp)
+            .await
+            .map(|_| ()),
+        ObjectKey::LIMIT_RANGE => namespaced::<LimitRange>(client, &key.namespace)
+            .delete(&key.name, &dp)
+            .await
+            .map(|_| ()),
+        ObjectKey::NETWORK_POLICY => namespaced::<NetworkPolicy>(client, &key.namespace)
+            .delete(&key.name, &dp)
+            .await
+            .map(|_| ()),
+        ObjectKey::ROLE_BINDING => namespaced::<RoleBinding>(client, &key.namespace)
+            .delete(&key.name, &dp)
+            .await
+            .map(|_| ()),
         _ => Ok(()),
     };
     match result {
         Ok(()) => Ok(()),
         // Already gone: what we wanted.
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(source) => Err(Error::Apply { what: what(), source }),
+        Err(source) => Err(Error::Apply {
+            what: what(),
+            source,
+        }),
     }
 }
 
 /// Deletes a namespace of ours (its contents go with it).
 pub async fn delete_namespace(client: &Client, ns: &str) -> Result<(), Error> {
     let api: Api<Namespace> = Api::all(client.clone());
-    match with_timeout(|| format!("delete namespace {ns}"), api.delete(ns, &DeleteParams::background())).await {
+    match with_timeout(
+        || format!("delete namespace {ns}"),
+        api.delete(ns, &DeleteParams::background()),
+    )
+    .await
+    {
         Ok(_) => Ok(()),
-        Err(Error::Apply { source: kube::Error::Api(s), .. }) if s.code == 404 => Ok(()),
+        Err(Error::Apply {
+            source: kube::Error::Api(s),
+            ..
+        }) if s.code == 404 => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -213,25 +305,53 @@ async fn release<K>(api: &Api<K>, name: &str) -> Result<(), Error>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
-    let params = PatchParams { field_manager: Some(FIELD_MANAGER.to_string()), ..Default::default() };
-    match with_timeout(|| format!("release {name}"), api.patch(name, &params, &Patch::Merge(release_patch()))).await {
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..Default::default()
+    };
+    match with_timeout(
+        || format!("release {name}"),
+        api.patch(name, &params, &Patch::Merge(release_patch())),
+    )
+    .await
+    {
         Ok(_) => Ok(()),
-        Err(Error::Apply { source: kube::Error::Api(s), .. }) if s.code == 404 => Ok(()),
+        Err(Error::Apply {
+            source: kube::Error::Api(s),
+            ..
+        }) if s.code == 404 => Ok(()),
         Err(e) => Err(e),
     }
 }
 
 /// Releases a namespace and every object of ours in it; returns the number of writes.
-pub async fn release_namespace(client: &Client, observed: &Observed, ns: &str, _onboarding: &str) -> Result<usize, Error> {
+pub async fn release_namespace(
+    client: &Client,
+    observed: &Observed,
+    ns: &str,
+    _onboarding: &str,
+) -> Result<usize, Error> {
     let mut writes = 0;
-    let by_kind: BTreeMap<&ObjectKey, ()> =
-        observed.owned_objects.keys().filter(|k| k.namespace == ns).map(|k| (k, ())).collect();
+    let by_kind: BTreeMap<&ObjectKey, ()> = observed
+        .owned_objects
+        .keys()
+        .filter(|k| k.namespace == ns)
+        .map(|k| (k, ()))
+        .collect();
     for key in by_kind.keys() {
         match key.kind {
-            ObjectKey::RESOURCE_QUOTA => release(&namespaced::<ResourceQuota>(client, ns), &key.name).await?,
-            ObjectKey::LIMIT_RANGE => release(&namespaced::<LimitRange>(client, ns), &key.name).await?,
-            ObjectKey::NETWORK_POLICY => release(&namespaced::<NetworkPolicy>(client, ns), &key.name).await?,
-            ObjectKey::ROLE_BINDING => release(&namespaced::<RoleBinding>(client, ns), &key.name).await?,
+            ObjectKey::RESOURCE_QUOTA => {
+                release(&namespaced::<ResourceQuota>(client, ns), &key.name).await?
+            }
+            ObjectKey::LIMIT_RANGE => {
+                release(&namespaced::<LimitRange>(client, ns), &key.name).await?
+            }
+            ObjectKey::NETWORK_POLICY => {
+                release(&namespaced::<NetworkPolicy>(client, ns), &key.name).await?
+            }
+            ObjectKey::ROLE_BINDING => {
+                release(&namespaced::<RoleBinding>(client, ns), &key.name).await?
+            }
             _ => continue,
         }
         writes += 1;
@@ -256,15 +376,26 @@ mod tests {
     #[test]
     fn subset_sees_a_changed_value_and_a_changed_list() {
         let desired = json!({"spec": {"hard": {"pods": "20"}, "types": ["Ingress", "Egress"]}});
-        assert!(!is_subset(&desired, &json!({"spec": {"hard": {"pods": "21"}, "types": ["Ingress", "Egress"]}})));
-        assert!(!is_subset(&desired, &json!({"spec": {"hard": {"pods": "20"}, "types": ["Ingress"]}})));
+        assert!(!is_subset(
+            &desired,
+            &json!({"spec": {"hard": {"pods": "21"}, "types": ["Ingress", "Egress"]}})
+        ));
+        assert!(!is_subset(
+            &desired,
+            &json!({"spec": {"hard": {"pods": "20"}, "types": ["Ingress"]}})
+        ));
     }
 
     #[test]
     fn hash_annotation_changes_when_a_field_is_removed_from_the_template() {
-        let a = with_hash(json!({"metadata": {"name": "q"}, "spec": {"hard": {"pods": "1", "cpu": "1"}}}));
+        let a = with_hash(
+            json!({"metadata": {"name": "q"}, "spec": {"hard": {"pods": "1", "cpu": "1"}}}),
+        );
         let b = with_hash(json!({"metadata": {"name": "q"}, "spec": {"hard": {"pods": "1"}}}));
-        assert_ne!(a["metadata"]["annotations"][APPLIED_HASH], b["metadata"]["annotations"][APPLIED_HASH]);
+        assert_ne!(
+            a["metadata"]["annotations"][APPLIED_HASH],
+            b["metadata"]["annotations"][APPLIED_HASH]
+        );
         // A converged object carrying the old hash is therefore re-applied.
         assert!(!is_subset(&b, &a));
     }

@@ -79,21 +79,41 @@ pub fn decide_all(budget: &Amounts, candidates: &[Candidate]) -> Vec<Admission> 
         let older: Amounts = order[..pos]
             .iter()
             .filter_map(|&j| decided[j].as_ref().map(Admission::allocated))
-            .fold(Amounts::default(), Amounts::add);
-        let younger: Amounts =
-            order[pos + 1..].iter().map(|&j| candidates[j].provisioned).fold(Amounts::default(), Amounts::add);
-        let available = budget.sub(older).sub(younger);
+            .fold(Amounts::default(), Amounts::plus);
+        let younger: Amounts = order[pos + 1..]
+            .iter()
+            .map(|&j| candidates[j].provisioned)
+            .fold(Amounts::default(), Amounts::plus);
+        let available = budget.minus(older).minus(younger);
         let c = &candidates[i];
-        let decision = if c.requested.fits_within(&c.provisioned) || c.requested.fits_within(&available) {
-            Admission::Admitted { allocated: c.requested }
-        } else if c.provisioned != Amounts::default() {
-            Admission::Held { allocated: c.provisioned, exceeded: c.requested.exceeding(&available), available }
-        } else {
-            Admission::Rejected { exceeded: c.requested.exceeding(&available), available }
-        };
+        let decision =
+            if c.requested.fits_within(&c.provisioned) || c.requested.fits_within(&available) {
+                Admission::Admitted {
+                    allocated: c.requested,
+                }
+            } else if c.provisioned != Amounts::default() {
+                Admission::Held {
+                    allocated: c.provisioned,
+                    exceeded: c.requested.exceeding(&available),
+                    available,
+                }
+            } else {
+                Admission::Rejected {
+                    exceeded: c.requested.exceeding(&available),
+                    available,
+                }
+            };
         decided[i] = Some(decision);
     }
-    decided.into_iter().map(|d| d.unwrap_or(Admission::Rejected { exceeded: vec![], available: Amounts::default() })).collect()
+    decided
+        .into_iter()
+        .map(|d| {
+            d.unwrap_or(Admission::Rejected {
+                exceeded: vec![],
+                available: Amounts::default(),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -102,7 +122,10 @@ mod tests {
     use crate::api::quantity::Amount;
 
     fn cpu(units: i64) -> Amounts {
-        Amounts { cpu: Amount::from_units(units), ..Default::default() }
+        Amounts {
+            cpu: Amount::from_units(units),
+            ..Default::default()
+        }
     }
 
     fn cand(name: &str, created_secs: i64, requested: i64, provisioned: i64) -> Candidate {
@@ -118,9 +141,14 @@ mod tests {
     fn oldest_onboarding_is_admitted_first_and_the_second_over_budget_is_rejected() {
         let budget = cpu(10);
         // Listed youngest first on purpose: order must come from creation time.
-        let d = decide_all(&budget, &[cand("b-young", 200, 6, 0), cand("a-old", 100, 6, 0)]);
+        let d = decide_all(
+            &budget,
+            &[cand("b-young", 200, 6, 0), cand("a-old", 100, 6, 0)],
+        );
         assert_eq!(d[1], Admission::Admitted { allocated: cpu(6) });
-        assert!(matches!(&d[0], Admission::Rejected { exceeded, .. } if exceeded == &[ResourceName::Cpu]));
+        assert!(
+            matches!(&d[0], Admission::Rejected { exceeded, .. } if exceeded == &[ResourceName::Cpu])
+        );
     }
 
     #[test]
@@ -140,12 +168,19 @@ mod tests {
     #[test]
     fn a_lowered_budget_keeps_what_is_provisioned() {
         let d = decide_all(&cpu(2), &[cand("a", 100, 6, 6)]);
-        assert_eq!(d[0], Admission::Admitted { allocated: cpu(6) }, "never taken away");
+        assert_eq!(
+            d[0],
+            Admission::Admitted { allocated: cpu(6) },
+            "never taken away"
+        );
     }
 
     #[test]
     fn same_creation_time_orders_by_name() {
-        let d = decide_all(&cpu(6), &[cand("zeta", 100, 6, 0), cand("alpha", 100, 6, 0)]);
+        let d = decide_all(
+            &cpu(6),
+            &[cand("zeta", 100, 6, 0), cand("alpha", 100, 6, 0)],
+        );
         assert_eq!(d[1], Admission::Admitted { allocated: cpu(6) });
         assert!(matches!(d[0], Admission::Rejected { .. }));
     }

@@ -17,7 +17,9 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 
 use crate::api::conditions::{self as c, reason};
-use crate::api::{ConformanceFinding, ConformanceProfile, ConformanceStatus, FachverfahrenOnboarding};
+use crate::api::{
+    ConformanceFinding, ConformanceProfile, ConformanceStatus, FachverfahrenOnboarding,
+};
 use crate::conformance::engine::{SourceObject, evaluate, strip_unread_fields, watched_kinds};
 use crate::conformance::profile::resolve_profile;
 use crate::conformance::report::Report;
@@ -47,12 +49,19 @@ pub async fn stores(client: &Client) -> (Vec<Store<DynamicObject>>, Vec<KindStre
     let mut stores = Vec::new();
     let mut streams = Vec::new();
     for kind in watched_kinds().iter().filter(|k| k.namespaced) {
-        let (group, version) = kind.api_version.rsplit_once('/').unwrap_or(("", kind.api_version));
+        let (group, version) = kind
+            .api_version
+            .rsplit_once('/')
+            .unwrap_or(("", kind.api_version));
         let gvk = GroupVersionKind::gvk(group, version, kind.kind);
         let ar = match kube::discovery::pinned_kind(client, &gvk).await {
             Ok((ar, _)) => ar,
             Err(e) => {
-                tracing::warn!(kind = kind.kind, api_version = kind.api_version, "not served, conformance rules on it are skipped: {e}");
+                tracing::warn!(
+                    kind = kind.kind,
+                    api_version = kind.api_version,
+                    "not served, conformance rules on it are skipped: {e}"
+                );
                 continue;
             }
         };
@@ -78,15 +87,27 @@ pub async fn stores(client: &Client) -> (Vec<Store<DynamicObject>>, Vec<KindStre
 }
 
 /// The objects of `namespaces` from the stores, as the engine reads them.
-pub fn objects_in(stores: &WorkloadStores, namespaces: &BTreeSet<String>, namespace_objects: Vec<serde_json::Value>) -> Vec<SourceObject> {
-    let mut out: Vec<SourceObject> =
-        namespace_objects.into_iter().map(|value| SourceObject { value, location: None }).collect();
+pub fn objects_in(
+    stores: &WorkloadStores,
+    namespaces: &BTreeSet<String>,
+    namespace_objects: Vec<serde_json::Value>,
+) -> Vec<SourceObject> {
+    let mut out: Vec<SourceObject> = namespace_objects
+        .into_iter()
+        .map(|value| SourceObject {
+            value,
+            location: None,
+        })
+        .collect();
     for store in &stores.kinds {
         for obj in store.state() {
-            if obj.namespace().is_some_and(|ns| namespaces.contains(&ns)) {
-                if let Ok(value) = serde_json::to_value(obj.as_ref()) {
-                    out.push(SourceObject { value, location: None });
-                }
+            if obj.namespace().is_some_and(|ns| namespaces.contains(&ns))
+                && let Ok(value) = serde_json::to_value(obj.as_ref())
+            {
+                out.push(SourceObject {
+                    value,
+                    location: None,
+                });
             }
         }
     }
@@ -137,22 +158,52 @@ pub fn outcome(
     now: Timestamp,
 ) -> (Outcome, Option<Report>) {
     let generation = fvo.metadata.generation;
-    let previous = fvo.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let previous = fvo
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
     let cond = |status: &str, reason: &str, message: String| {
-        super::status::condition(c::CONFORMANT, status, reason, message, generation, previous, now)
+        super::status::condition(
+            c::CONFORMANT,
+            status,
+            reason,
+            message,
+            generation,
+            previous,
+            now,
+        )
     };
-    let profile = match resolve_profile(fvo.spec.conformance.profile.as_deref(), fvo.spec.protection_level, cluster_profile) {
+    let profile = match resolve_profile(
+        fvo.spec.conformance.profile.as_deref(),
+        fvo.spec.protection_level,
+        cluster_profile,
+    ) {
         Ok(p) => p,
         Err(e) => {
-            let message = format!("{e}: create the ConformanceProfile or correct spec.conformance.profile");
-            return (Outcome { condition: cond("Unknown", reason::PROFILE_NOT_FOUND, message), status: None, profile: None }, None);
+            let message =
+                format!("{e}: create the ConformanceProfile or correct spec.conformance.profile");
+            return (
+                Outcome {
+                    condition: cond("Unknown", reason::PROFILE_NOT_FOUND, message),
+                    status: None,
+                    profile: None,
+                },
+                None,
+            );
         }
     };
     let report = evaluate(objects, &profile, now);
     let status = summary(&report);
     let condition = if report.by_severity.error > 0 {
         let first = report.findings.first().map(|f| {
-            format!("; first: {} ({}) on {}: {}", f.rule.as_str(), f.bsi.join(", "), f.object, f.message)
+            format!(
+                "; first: {} ({}) on {}: {}",
+                f.rule.as_str(),
+                f.bsi.join(", "),
+                f.object,
+                f.message
+            )
         });
         cond(
             "False",
@@ -179,22 +230,49 @@ pub fn outcome(
             ),
         )
     };
-    (Outcome { condition, status: Some(status), profile: Some(profile.name.clone()) }, Some(report))
+    (
+        Outcome {
+            condition,
+            status: Some(status),
+            profile: Some(profile.name.clone()),
+        },
+        Some(report),
+    )
 }
 
 /// Findings on the new status that the old status did not show, as `rule object` keys.
 pub fn new_violations(old: Option<&ConformanceStatus>, new: &ConformanceStatus) -> Vec<String> {
-    let key = |f: &ConformanceFinding| format!("{} {} {}", f.rule, f.object, f.container.clone().unwrap_or_default());
-    let before: BTreeSet<String> = old.map(|o| o.findings.iter().map(key).collect()).unwrap_or_default();
+    let key = |f: &ConformanceFinding| {
+        format!(
+            "{} {} {}",
+            f.rule,
+            f.object,
+            f.container.clone().unwrap_or_default()
+        )
+    };
+    let before: BTreeSet<String> = old
+        .map(|o| o.findings.iter().map(key).collect())
+        .unwrap_or_default();
     new.findings
         .iter()
         .filter(|f| f.severity == "error" && !before.contains(&key(f)))
-        .map(|f| format!("{} ({}) on {}: {}", f.rule, f.bsi.join(", "), f.object, f.message))
+        .map(|f| {
+            format!(
+                "{} ({}) on {}: {}",
+                f.rule,
+                f.bsi.join(", "),
+                f.object,
+                f.message
+            )
+        })
         .collect()
 }
 
 /// The profile an onboarding names, from the store.
-pub fn cluster_profile(stores: &WorkloadStores, fvo: &FachverfahrenOnboarding) -> Option<Arc<ConformanceProfile>> {
+pub fn cluster_profile(
+    stores: &WorkloadStores,
+    fvo: &FachverfahrenOnboarding,
+) -> Option<Arc<ConformanceProfile>> {
     let name = fvo.spec.conformance.profile.as_deref()?;
     stores.profiles.get(&reflector::ObjectRef::new(name))
 }
@@ -224,11 +302,20 @@ mod tests {
         let fvo = moin_schule();
         let (out, _) = outcome(&fvo, &[deployment(true)], None, Timestamp::UNIX_EPOCH);
         assert_eq!(out.condition.status, "False");
-        assert!(out.condition.message.contains("SYS.1.6.A17"), "{}", out.condition.message);
+        assert!(
+            out.condition.message.contains("SYS.1.6.A17"),
+            "{}",
+            out.condition.message
+        );
         let status = out.status.unwrap();
         assert!(status.errors > 0);
         assert!(status.findings.len() <= MAX_STATUS_FINDINGS);
-        assert!(status.findings.iter().any(|f| f.bsi.contains(&"SYS.1.6.A17".to_string())));
+        assert!(
+            status
+                .findings
+                .iter()
+                .any(|f| f.bsi.contains(&"SYS.1.6.A17".to_string()))
+        );
     }
 
     #[test]
@@ -253,7 +340,10 @@ mod tests {
         fvo.spec.conformance.profile = Some("mk-sonderprofil".into());
         let (out, report) = outcome(&fvo, &[], None, Timestamp::UNIX_EPOCH);
         assert!(report.is_none());
-        assert_eq!((out.condition.status.as_str(), out.condition.reason.as_str()), ("Unknown", reason::PROFILE_NOT_FOUND));
+        assert_eq!(
+            (out.condition.status.as_str(), out.condition.reason.as_str()),
+            ("Unknown", reason::PROFILE_NOT_FOUND)
+        );
         assert!(out.condition.message.contains("mk-sonderprofil"));
     }
 }

@@ -77,7 +77,10 @@ impl Error {
     pub fn category(&self) -> &'static str {
         match self {
             Error::Observe { .. } => "ObserveFailed",
-            Error::Apply { source: kube::Error::Api(s), .. } if s.code == 409 => "Conflict",
+            Error::Apply {
+                source: kube::Error::Api(s),
+                ..
+            } if s.code == 409 => "Conflict",
             Error::Apply { .. } => "ApplyFailed",
             Error::Timeout { .. } => "Timeout",
             Error::Serialize(_) => "InternalError",
@@ -108,7 +111,10 @@ impl Context {
     }
 
     fn clear_failures(&self, name: &str) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
     }
 }
 
@@ -118,7 +124,13 @@ fn candidates(observed: &Observed, fvo: &FachverfahrenOnboarding) -> Vec<Candida
     observed
         .siblings
         .iter()
-        .map(|o| if o.name_any() == name { fvo } else { o.as_ref() })
+        .map(|o| {
+            if o.name_any() == name {
+                fvo
+            } else {
+                o.as_ref()
+            }
+        })
         .map(|o| {
             let provisioned = o
                 .status
@@ -134,7 +146,7 @@ fn candidates(observed: &Observed, fvo: &FachverfahrenOnboarding) -> Vec<Candida
                     .environments
                     .iter()
                     .filter_map(|e| e.quota.amounts().ok())
-                    .fold(Default::default(), crate::api::Amounts::add)
+                    .fold(Default::default(), crate::api::Amounts::plus)
             };
             Candidate {
                 name: o.name_any(),
@@ -156,7 +168,11 @@ fn admission(observed: &Observed, fvo: &FachverfahrenOnboarding) -> Option<Admis
     budget::decide_all(&budget, &cands).into_iter().nth(idx)
 }
 
-async fn patch_status(client: &Client, name: &str, status: &crate::api::FachverfahrenOnboardingStatus) -> Result<(), Error> {
+async fn patch_status(
+    client: &Client,
+    name: &str,
+    status: &crate::api::FachverfahrenOnboardingStatus,
+) -> Result<(), Error> {
     let api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
     let body = json!({
         "apiVersion": "conplus.niedersachsen.de/v1alpha1",
@@ -167,19 +183,39 @@ async fn patch_status(client: &Client, name: &str, status: &crate::api::Fachverf
     api.patch_status(name, &params, &Patch::Apply(&body))
         .await
         .map(|_| ())
-        .map_err(|source| Error::Apply { what: format!("status of onboarding {name}"), source })
+        .map_err(|source| Error::Apply {
+            what: format!("status of onboarding {name}"),
+            source,
+        })
 }
 
-async fn publish(ctx: &Context, fvo: &FachverfahrenOnboarding, type_: EventType, reason: &str, action: &str, note: String) {
+async fn publish(
+    ctx: &Context,
+    fvo: &FachverfahrenOnboarding,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
     // Notes are capped: an Event is not the place for a full report.
     let note: String = note.chars().take(1024).collect();
-    let event = Event { type_, reason: reason.to_string(), note: Some(note), action: action.to_string(), secondary: None };
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note),
+        action: action.to_string(),
+        secondary: None,
+    };
     if let Err(e) = ctx.recorder.publish(&event, &fvo.object_ref(&())).await {
         warn!(error = %e, "publishing an event failed");
     }
 }
 
-async fn set_finalizers(client: &Client, fvo: &FachverfahrenOnboarding, finalizers: Vec<String>) -> Result<(), Error> {
+async fn set_finalizers(
+    client: &Client,
+    fvo: &FachverfahrenOnboarding,
+    finalizers: Vec<String>,
+) -> Result<(), Error> {
     let api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
     let name = fvo.name_any();
     // `test` guards against overwriting a finalizer someone else added in the meantime.
@@ -192,11 +228,15 @@ async fn set_finalizers(client: &Client, fvo: &FachverfahrenOnboarding, finalize
             json!({"op": "replace", "path": "/metadata/finalizers", "value": finalizers}),
         ]
     };
-    let patch: json_patch::Patch = serde_json::from_value(serde_json::Value::Array(patch)).map_err(Error::Serialize)?;
+    let patch: json_patch::Patch =
+        serde_json::from_value(serde_json::Value::Array(patch)).map_err(Error::Serialize)?;
     api.patch(&name, &PatchParams::default(), &Patch::<()>::Json(patch))
         .await
         .map(|_| ())
-        .map_err(|source| Error::Apply { what: format!("finalizer of onboarding {name}"), source })
+        .map_err(|source| Error::Apply {
+            what: format!("finalizer of onboarding {name}"),
+            source,
+        })
 }
 
 mod json_patch_ops {
@@ -204,7 +244,10 @@ mod json_patch_ops {
 }
 
 /// Reconciles one onboarding.
-pub async fn reconcile(fvo: Arc<FachverfahrenOnboarding>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(
+    fvo: Arc<FachverfahrenOnboarding>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
     ctx.stores.wait_until_ready().await;
     let name = fvo.name_any();
     if fvo.metadata.deletion_timestamp.is_some() {
@@ -226,11 +269,22 @@ pub async fn reconcile(fvo: Arc<FachverfahrenOnboarding>, ctx: Arc<Context>) -> 
             Vec::new()
         }
     };
-    let ns_names: Vec<String> = desired.iter().filter_map(|d| d.namespace.metadata.name.clone()).collect();
+    let ns_names: Vec<String> = desired
+        .iter()
+        .filter_map(|d| d.namespace.metadata.name.clone())
+        .collect();
     let observed = observe::observe(&ctx.client, &ctx.stores, &fvo, &ns_names).await?;
-    let admission = if problems.is_empty() { admission(&observed, &fvo) } else { None };
+    let admission = if problems.is_empty() {
+        admission(&observed, &fvo)
+    } else {
+        None
+    };
     let plan = plan::build(
-        if problems.is_empty() { desired } else { Vec::new() },
+        if problems.is_empty() {
+            desired
+        } else {
+            Vec::new()
+        },
         &observed,
         admission.as_ref(),
         fvo.spec.deletion_policy,
@@ -240,7 +294,11 @@ pub async fn reconcile(fvo: Arc<FachverfahrenOnboarding>, ctx: Arc<Context>) -> 
     // Reserve an increased allocation before raising any quota, so that a concurrent
     // reconcile of another onboarding of the Ressort already counts it.
     if let Some(a) = &admission {
-        let held = old_status.allocated.as_ref().and_then(|t| t.amounts().ok()).unwrap_or_default();
+        let held = old_status
+            .allocated
+            .as_ref()
+            .and_then(|t| t.amounts().ok())
+            .unwrap_or_default();
         if !a.allocated().fits_within(&held) {
             let mut reserved = old_status.clone();
             reserved.allocated = Some(a.allocated().to_totals());
@@ -268,7 +326,11 @@ pub async fn reconcile(fvo: Arc<FachverfahrenOnboarding>, ctx: Arc<Context>) -> 
     let violations = if applied.writes == 0 {
         evaluate_conformance(&ctx, &fvo, &plan, &mut new_status, now)
     } else {
-        if !new_status.conditions.iter().any(|c| c.type_ == crate::api::conditions::CONFORMANT) {
+        if !new_status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == crate::api::conditions::CONFORMANT)
+        {
             new_status.conditions.push(status::condition(
                 crate::api::conditions::CONFORMANT,
                 "Unknown",
@@ -282,25 +344,63 @@ pub async fn reconcile(fvo: Arc<FachverfahrenOnboarding>, ctx: Arc<Context>) -> 
         Vec::new()
     };
     for v in &violations {
-        publish(&ctx, &fvo, EventType::Warning, "ConformanceViolation", "Evaluate", v.clone()).await;
+        publish(
+            &ctx,
+            &fvo,
+            EventType::Warning,
+            "ConformanceViolation",
+            "Evaluate",
+            v.clone(),
+        )
+        .await;
     }
     if !applied.actions.is_empty() {
-        publish(&ctx, &fvo, EventType::Normal, "Applied", "Apply", applied.actions.join("; ")).await;
+        publish(
+            &ctx,
+            &fvo,
+            EventType::Normal,
+            "Applied",
+            "Apply",
+            applied.actions.join("; "),
+        )
+        .await;
     }
     if fvo.status.as_ref() != Some(&new_status) {
         patch_status(&ctx.client, &name, &new_status).await?;
-        let was = status::ready_condition(&old_status).map(|c| (c.status.clone(), c.reason.clone()));
-        if let Some(now) = status::ready_condition(&new_status) {
-            if was.as_ref() != Some(&(now.status.clone(), now.reason.clone())) {
-                let type_ = if now.status == "True" { EventType::Normal } else { EventType::Warning };
-                publish(&ctx, &fvo, type_, &now.reason, "Reconcile", now.message.clone()).await;
+        let was =
+            status::ready_condition(&old_status).map(|c| (c.status.clone(), c.reason.clone()));
+        if let Some(now) = status::ready_condition(&new_status)
+            && was.as_ref() != Some(&(now.status.clone(), now.reason.clone()))
+        {
+            {
+                let type_ = if now.status == "True" {
+                    EventType::Normal
+                } else {
+                    EventType::Warning
+                };
+                publish(
+                    &ctx,
+                    &fvo,
+                    type_,
+                    &now.reason,
+                    "Reconcile",
+                    now.message.clone(),
+                )
+                .await;
             }
         }
     }
     ctx.clear_failures(&name);
     info!(onboarding = %name, writes = applied.writes, "reconciled");
-    let terminating = plan.environments.iter().any(|e| matches!(e, plan::EnvPlan::Terminating { .. }));
-    Ok(if terminating { Action::requeue(Duration::from_secs(2)) } else { Action::requeue(RESYNC) })
+    let terminating = plan
+        .environments
+        .iter()
+        .any(|e| matches!(e, plan::EnvPlan::Terminating { .. }));
+    Ok(if terminating {
+        Action::requeue(Duration::from_secs(2))
+    } else {
+        Action::requeue(RESYNC)
+    })
 }
 
 /// Evaluates the conformance rules over the provisioned namespaces and puts the result on
@@ -320,8 +420,14 @@ fn evaluate_conformance(
             _ => None,
         })
         .collect();
-    let previous = fvo.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
-    status.conditions.retain(|c| c.type_ != crate::api::conditions::CONFORMANT);
+    let previous = fvo
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    status
+        .conditions
+        .retain(|c| c.type_ != crate::api::conditions::CONFORMANT);
     if namespaces.is_empty() {
         status.conditions.push(status::condition(
             crate::api::conditions::CONFORMANT,
@@ -347,7 +453,13 @@ fn evaluate_conformance(
     if let Some(p) = outcome.profile {
         status.conformance_profile = Some(p);
     }
-    let new = outcome.status.as_ref().map(|s| conformance::new_violations(fvo.status.as_ref().and_then(|o| o.conformance.as_ref()), s)).unwrap_or_default();
+    let new = outcome
+        .status
+        .as_ref()
+        .map(|s| {
+            conformance::new_violations(fvo.status.as_ref().and_then(|o| o.conformance.as_ref()), s)
+        })
+        .unwrap_or_default();
     status.conformance = outcome.status;
     new
 }
@@ -359,14 +471,29 @@ async fn cleanup(fvo: &FachverfahrenOnboarding, ctx: &Context) -> Result<Action,
         return Ok(Action::await_change());
     }
     let observed = observe::observe(&ctx.client, &ctx.stores, fvo, &[]).await?;
-    let remaining: Vec<String> = observed.owned_namespaces.iter().map(|n| n.name_any()).collect();
+    let remaining: Vec<String> = observed
+        .owned_namespaces
+        .iter()
+        .map(|n| n.name_any())
+        .collect();
     if !remaining.is_empty() {
         match fvo.spec.deletion_policy {
             DeletionPolicy::Retain => {
                 for ns in &remaining {
                     apply::release_namespace(&ctx.client, &observed, ns, &name).await?;
                 }
-                publish(ctx, fvo, EventType::Normal, "Released", "Delete", format!("namespaces kept and released from management (deletionPolicy Retain): {}", remaining.join(", "))).await;
+                publish(
+                    ctx,
+                    fvo,
+                    EventType::Normal,
+                    "Released",
+                    "Delete",
+                    format!(
+                        "namespaces kept and released from management (deletionPolicy Retain): {}",
+                        remaining.join(", ")
+                    ),
+                )
+                .await;
             }
             DeletionPolicy::Delete => {
                 let mut waiting = Vec::new();
@@ -380,14 +507,30 @@ async fn cleanup(fvo: &FachverfahrenOnboarding, ctx: &Context) -> Result<Action,
                 if status.phase != Some(crate::api::Phase::Terminating) {
                     status.phase = Some(crate::api::Phase::Terminating);
                     patch_status(&ctx.client, &name, &status).await?;
-                    publish(ctx, fvo, EventType::Normal, "Deleting", "Delete", format!("deleting namespaces (deletionPolicy Delete): {}", waiting.join(", "))).await;
+                    publish(
+                        ctx,
+                        fvo,
+                        EventType::Normal,
+                        "Deleting",
+                        "Delete",
+                        format!(
+                            "deleting namespaces (deletionPolicy Delete): {}",
+                            waiting.join(", ")
+                        ),
+                    )
+                    .await;
                 }
                 // The finalizer stays until the namespaces are gone.
                 return Ok(Action::requeue(Duration::from_secs(1)));
             }
         }
     }
-    let rest: Vec<String> = fvo.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
+    let rest: Vec<String> = fvo
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
     set_finalizers(&ctx.client, fvo, rest).await?;
     Ok(Action::await_change())
 }
@@ -397,14 +540,26 @@ async fn cleanup(fvo: &FachverfahrenOnboarding, ctx: &Context) -> Result<Action,
 pub fn error_policy(fvo: Arc<FachverfahrenOnboarding>, error: &Error, ctx: Arc<Context>) -> Action {
     let name = fvo.name_any();
     let conflict = error.category() == "Conflict";
-    let n = if conflict { 1 } else { ctx.record_failure(&name) };
+    let n = if conflict {
+        1
+    } else {
+        ctx.record_failure(&name)
+    };
     warn!(onboarding = %name, category = error.category(), attempt = n, "reconcile failed: {error}");
     let recorder = ctx.clone();
     let note = error.to_string();
     let reason = error.category().to_string();
     // Events are published off the error path: error_policy is synchronous.
     tokio::spawn(async move {
-        publish(&recorder, &fvo, EventType::Warning, &reason, "Reconcile", note).await;
+        publish(
+            &recorder,
+            &fvo,
+            EventType::Warning,
+            &reason,
+            "Reconcile",
+            note,
+        )
+        .await;
     });
     if conflict {
         return Action::requeue(Duration::from_millis(200));
@@ -416,9 +571,18 @@ pub fn error_policy(fvo: Arc<FachverfahrenOnboarding>, error: &Error, ctx: Arc<C
 fn owned_stream<K>(
     client: &Client,
     config: watcher::Config,
-) -> (Store<K>, impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static)
+) -> (
+    Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
 {
     let (reader, writer) = reflector::store();
     // managedFields are never read: dropping them roughly halves the memory of the stores.
@@ -431,7 +595,11 @@ where
 }
 
 fn owner_of<K: Resource>(obj: &K) -> Option<ObjectRef<FachverfahrenOnboarding>> {
-    obj.meta().labels.as_ref()?.get(ONBOARDING).map(|n| ObjectRef::new(n))
+    obj.meta()
+        .labels
+        .as_ref()?
+        .get(ONBOARDING)
+        .map(|n| ObjectRef::new(n))
 }
 
 impl Stores {
@@ -455,11 +623,15 @@ impl Stores {
                 let _ = s.wait_until_ready().await;
             }
         };
-        if tokio::time::timeout(Duration::from_secs(30), all).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(30), all)
+            .await
+            .is_err()
+        {
             warn!("not every watch has synced after 30s; reconciling with what is known");
         }
         // Once: a later relist of a store does not hold up reconciles again.
-        self.synced.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.synced
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -476,12 +648,20 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { settings: PlatformSettings::default(), instance: "conplus-operator".into(), concurrency: 8 }
+        Options {
+            settings: PlatformSettings::default(),
+            instance: "conplus-operator".into(),
+            concurrency: 8,
+        }
     }
 }
 
 /// Runs both controllers until `shutdown` resolves.
-pub async fn run(client: Client, options: Options, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run(
+    client: Client,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
     let managed = watcher::Config::default().labels(MANAGED_SELECTOR);
     let (namespaces, ns_stream) = owned_stream::<Namespace>(&client, managed.clone());
@@ -489,15 +669,21 @@ pub async fn run(client: Client, options: Options, shutdown: impl Future<Output 
     let (limit_ranges, lr_stream) = owned_stream::<LimitRange>(&client, managed.clone());
     let (network_policies, np_stream) = owned_stream::<NetworkPolicy>(&client, managed.clone());
     let (role_bindings, rb_stream) = owned_stream::<RoleBinding>(&client, managed);
-    let (service_accounts, sa_stream) =
-        owned_stream::<ServiceAccount>(&client, watcher::Config::default().fields("metadata.name=default"));
+    let (service_accounts, sa_stream) = owned_stream::<ServiceAccount>(
+        &client,
+        watcher::Config::default().fields("metadata.name=default"),
+    );
     let (ressorts, ressort_stream) = owned_stream::<Ressort>(&client, watcher::Config::default());
-    let (profiles, profile_stream) = owned_stream::<ConformanceProfile>(&client, watcher::Config::default());
+    let (profiles, profile_stream) =
+        owned_stream::<ConformanceProfile>(&client, watcher::Config::default());
     let (kind_stores, kind_streams) = conformance::stores(&client).await;
 
     let fvo_api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
-    let controller = Controller::new(fvo_api, watcher::Config::default())
-        .with_config(ControllerConfig::default().concurrency(options.concurrency).debounce(Duration::from_millis(200)));
+    let controller = Controller::new(fvo_api, watcher::Config::default()).with_config(
+        ControllerConfig::default()
+            .concurrency(options.concurrency)
+            .debounce(Duration::from_millis(200)),
+    );
     let onboardings = controller.store();
     let stores = Stores {
         onboardings: onboardings.clone(),
@@ -508,12 +694,18 @@ pub async fn run(client: Client, options: Options, shutdown: impl Future<Output 
         network_policies,
         role_bindings,
         service_accounts,
-        workloads: conformance::WorkloadStores { kinds: kind_stores, profiles },
+        workloads: conformance::WorkloadStores {
+            kinds: kind_stores,
+            profiles,
+        },
         synced: Arc::new(std::sync::atomic::AtomicBool::new(false)),
     };
     let recorder = Recorder::new(
         client.clone(),
-        Reporter { controller: "conplus-operator".into(), instance: Some(options.instance.clone()) },
+        Reporter {
+            controller: "conplus-operator".into(),
+            instance: Some(options.instance.clone()),
+        },
     );
     let ctx = Arc::new(Context {
         client: client.clone(),

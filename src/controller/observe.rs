@@ -107,15 +107,23 @@ fn is_owned_by(labels: &BTreeMap<String, String>, onboarding: &str) -> bool {
         && labels.get(ONBOARDING).map(String::as_str) == Some(onboarding)
 }
 
-fn collect<K>(out: &mut BTreeMap<ObjectKey, Value>, store: &Store<K>, kind: &'static str, onboarding: &str)
-where
+fn collect<K>(
+    out: &mut BTreeMap<ObjectKey, Value>,
+    store: &Store<K>,
+    kind: &'static str,
+    onboarding: &str,
+) where
     K: kube::Resource<DynamicType = ()> + Clone + serde::Serialize + 'static,
 {
     for obj in store.state() {
         if !is_owned_by(obj.labels(), onboarding) {
             continue;
         }
-        let key = ObjectKey { kind, namespace: obj.namespace().unwrap_or_default(), name: obj.name_any() };
+        let key = ObjectKey {
+            kind,
+            namespace: obj.namespace().unwrap_or_default(),
+            name: obj.name_any(),
+        };
         if let Ok(value) = serde_json::to_value(obj.as_ref()) {
             out.insert(key, value);
         }
@@ -131,13 +139,21 @@ pub async fn observe(
 ) -> Result<Observed, Error> {
     let name = fvo.name_any();
     let ressort = stores.ressorts.get(&ObjectRef::new(&fvo.spec.ressort));
-    let mut siblings: Vec<_> =
-        stores.onboardings.state().into_iter().filter(|o| o.spec.ressort == fvo.spec.ressort).collect();
+    let mut siblings: Vec<_> = stores
+        .onboardings
+        .state()
+        .into_iter()
+        .filter(|o| o.spec.ressort == fvo.spec.ressort)
+        .collect();
     if !siblings.iter().any(|o| o.name_any() == name) {
         siblings.push(Arc::new(fvo.clone()));
     }
-    let owned_namespaces: Vec<_> =
-        stores.namespaces.state().into_iter().filter(|ns| is_owned_by(ns.labels(), &name)).collect();
+    let owned_namespaces: Vec<_> = stores
+        .namespaces
+        .state()
+        .into_iter()
+        .filter(|ns| is_owned_by(ns.labels(), &name))
+        .collect();
 
     let ns_api: Api<Namespace> = Api::all(client.clone());
     let mut states = BTreeMap::new();
@@ -149,19 +165,27 @@ pub async fn observe(
             None => ns_api
                 .get_opt(ns_name)
                 .await
-                .map_err(|source| Error::Observe { what: format!("namespace {ns_name}"), source })?
+                .map_err(|source| Error::Observe {
+                    what: format!("namespace {ns_name}"),
+                    source,
+                })?
                 .map(Arc::new),
         };
         let state = match found {
             None => NamespaceState::Absent,
             Some(ns) if is_owned_by(ns.labels(), &name) => {
-                if namespace_active(&ns) { NamespaceState::Ours(ns) } else { NamespaceState::Terminating }
+                if namespace_active(&ns) {
+                    NamespaceState::Ours(ns)
+                } else {
+                    NamespaceState::Terminating
+                }
             }
             Some(ns) => {
                 let labels = ns.labels();
-                let claimed_by = (labels.get(MANAGED_BY).map(String::as_str) == Some(MANAGED_BY_VALUE))
-                    .then(|| labels.get(ONBOARDING).cloned())
-                    .flatten();
+                let claimed_by = (labels.get(MANAGED_BY).map(String::as_str)
+                    == Some(MANAGED_BY_VALUE))
+                .then(|| labels.get(ONBOARDING).cloned())
+                .flatten();
                 // A foreign namespace, even one going away, is never ours to take.
                 NamespaceState::Foreign { claimed_by }
             }
@@ -170,19 +194,48 @@ pub async fn observe(
     }
 
     let mut owned_objects = BTreeMap::new();
-    collect(&mut owned_objects, &stores.quotas, ObjectKey::RESOURCE_QUOTA, &name);
-    collect(&mut owned_objects, &stores.limit_ranges, ObjectKey::LIMIT_RANGE, &name);
-    collect(&mut owned_objects, &stores.network_policies, ObjectKey::NETWORK_POLICY, &name);
-    collect(&mut owned_objects, &stores.role_bindings, ObjectKey::ROLE_BINDING, &name);
+    collect(
+        &mut owned_objects,
+        &stores.quotas,
+        ObjectKey::RESOURCE_QUOTA,
+        &name,
+    );
+    collect(
+        &mut owned_objects,
+        &stores.limit_ranges,
+        ObjectKey::LIMIT_RANGE,
+        &name,
+    );
+    collect(
+        &mut owned_objects,
+        &stores.network_policies,
+        ObjectKey::NETWORK_POLICY,
+        &name,
+    );
+    collect(
+        &mut owned_objects,
+        &stores.role_bindings,
+        ObjectKey::ROLE_BINDING,
+        &name,
+    );
 
     let mut service_accounts = BTreeMap::new();
     for ns_name in namespaces {
-        if let Some(sa) = stores.service_accounts.get(&ObjectRef::new("default").within(ns_name)) {
-            if let Ok(v) = serde_json::to_value(sa.as_ref()) {
-                service_accounts.insert(ns_name.clone(), v);
-            }
+        if let Some(sa) = stores
+            .service_accounts
+            .get(&ObjectRef::new("default").within(ns_name))
+            && let Ok(v) = serde_json::to_value(sa.as_ref())
+        {
+            service_accounts.insert(ns_name.clone(), v);
         }
     }
 
-    Ok(Observed { ressort, siblings, namespaces: states, owned_namespaces, owned_objects, service_accounts })
+    Ok(Observed {
+        ressort,
+        siblings,
+        namespaces: states,
+        owned_namespaces,
+        owned_objects,
+        service_accounts,
+    })
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::core::v1::Namespace;
 
 use super::budget::Admission;
-use super::observe::{NamespaceState, Observed, ObjectKey};
+use super::observe::{NamespaceState, ObjectKey, Observed};
 use crate::api::DeletionPolicy;
 use crate::resources::DesiredEnvironment;
 
@@ -83,31 +83,54 @@ pub fn build(
     for env in desired {
         let namespace = env.namespace.metadata.name.clone().unwrap_or_default();
         declared_ns.insert(namespace.clone());
-        let state = observed.namespaces.get(&namespace).cloned().unwrap_or(NamespaceState::Absent);
+        let state = observed
+            .namespaces
+            .get(&namespace)
+            .cloned()
+            .unwrap_or(NamespaceState::Absent);
         let environment = env.environment.clone();
         let entry = match (&state, admission) {
-            (NamespaceState::Foreign { claimed_by }, _) => {
-                EnvPlan::Conflict { environment, namespace, claimed_by: claimed_by.clone() }
-            }
-            (NamespaceState::Terminating, _) => EnvPlan::Terminating { environment, namespace },
-            (_, None | Some(Admission::Rejected { .. })) => EnvPlan::Withheld { environment, namespace },
+            (NamespaceState::Foreign { claimed_by }, _) => EnvPlan::Conflict {
+                environment,
+                namespace,
+                claimed_by: claimed_by.clone(),
+            },
+            (NamespaceState::Terminating, _) => EnvPlan::Terminating {
+                environment,
+                namespace,
+            },
+            (_, None | Some(Admission::Rejected { .. })) => EnvPlan::Withheld {
+                environment,
+                namespace,
+            },
             (NamespaceState::Absent, Some(Admission::Held { .. })) => {
                 // A new environment is part of the increase that does not fit.
-                EnvPlan::Withheld { environment, namespace }
+                EnvPlan::Withheld {
+                    environment,
+                    namespace,
+                }
             }
             (NamespaceState::Ours(_), Some(Admission::Held { .. })) => {
                 keep_env(&mut keep, &env);
-                EnvPlan::Provision { desired: Box::new(env), hold_quota: true }
+                EnvPlan::Provision {
+                    desired: Box::new(env),
+                    hold_quota: true,
+                }
             }
             (_, Some(Admission::Admitted { .. })) => {
                 keep_env(&mut keep, &env);
-                EnvPlan::Provision { desired: Box::new(env), hold_quota: false }
+                EnvPlan::Provision {
+                    desired: Box::new(env),
+                    hold_quota: false,
+                }
             }
         };
         plan.environments.push(entry);
     }
     for ns in &observed.owned_namespaces {
-        let Some(name) = ns.metadata.name.as_ref() else { continue };
+        let Some(name) = ns.metadata.name.as_ref() else {
+            continue;
+        };
         if declared_ns.contains(name) {
             continue;
         }
@@ -116,7 +139,11 @@ pub fn build(
             DeletionPolicy::Delete => plan.delete_namespaces.push(name.clone()),
         }
     }
-    let leaving: BTreeSet<&String> = plan.release_namespaces.iter().chain(&plan.delete_namespaces).collect();
+    let leaving: BTreeSet<&String> = plan
+        .release_namespaces
+        .iter()
+        .chain(&plan.delete_namespaces)
+        .collect();
     for key in observed.owned_objects.keys() {
         // Objects in namespaces that leave management go with their namespace.
         if !keep.contains(key) && !leaving.contains(&key.namespace) {
@@ -127,7 +154,9 @@ pub fn build(
     // a withheld environment owns nothing yet, and a conflicting namespace is not touched.
     plan.prune.retain(|k| {
         plan.environments.iter().all(|e| match e {
-            EnvPlan::Conflict { namespace, .. } | EnvPlan::Terminating { namespace, .. } => &k.namespace != namespace,
+            EnvPlan::Conflict { namespace, .. } | EnvPlan::Terminating { namespace, .. } => {
+                &k.namespace != namespace
+            }
             _ => true,
         })
     });
@@ -138,7 +167,11 @@ fn keep_env(keep: &mut BTreeSet<ObjectKey>, env: &DesiredEnvironment) {
     let ns = env.namespace.metadata.name.clone().unwrap_or_default();
     let mut add = |kind: &'static str, name: &Option<String>| {
         if let Some(name) = name {
-            keep.insert(ObjectKey { kind, namespace: ns.clone(), name: name.clone() });
+            keep.insert(ObjectKey {
+                kind,
+                namespace: ns.clone(),
+                name: name.clone(),
+            });
         }
     };
     add(ObjectKey::RESOURCE_QUOTA, &env.resource_quota.metadata.name);
@@ -154,5 +187,9 @@ fn keep_env(keep: &mut BTreeSet<ObjectKey>, env: &DesiredEnvironment) {
 /// Whether a namespace we own is active.
 pub fn namespace_active(ns: &Namespace) -> bool {
     ns.metadata.deletion_timestamp.is_none()
-        && ns.status.as_ref().and_then(|s| s.phase.as_deref()).is_none_or(|p| p == "Active")
+        && ns
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.as_deref())
+            .is_none_or(|p| p == "Active")
 }

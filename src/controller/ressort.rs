@@ -26,15 +26,26 @@ struct Ctx {
 }
 
 /// Computes a Ressort's status from the onboardings that belong to it (pure).
-pub fn compute(ressort: &Ressort, onboardings: &[Arc<FachverfahrenOnboarding>], now: Timestamp) -> RessortStatus {
+pub fn compute(
+    ressort: &Ressort,
+    onboardings: &[Arc<FachverfahrenOnboarding>],
+    now: Timestamp,
+) -> RessortStatus {
     let name = ressort.name_any();
-    let mine: Vec<_> = onboardings.iter().filter(|o| o.spec.ressort == name).collect();
+    let mine: Vec<_> = onboardings
+        .iter()
+        .filter(|o| o.spec.ressort == name)
+        .collect();
     let allocated = mine
         .iter()
         .filter_map(|o| o.status.as_ref()?.allocated.as_ref()?.amounts().ok())
-        .fold(Amounts::default(), Amounts::add);
+        .fold(Amounts::default(), Amounts::plus);
     let generation = ressort.metadata.generation;
-    let previous = ressort.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+    let previous = ressort
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
     let cond = |type_: &str, ok: bool, reason: &str, message: String| {
         let status = if ok { "True" } else { "False" };
         let last_transition_time = previous
@@ -52,21 +63,49 @@ pub fn compute(ressort: &Ressort, onboardings: &[Arc<FachverfahrenOnboarding>], 
         }
     };
     let describe = |a: &Amounts, which: &[ResourceName]| {
-        which.iter().map(|r| format!("{} {}", r.as_str(), a.get(*r).to_canonical(r.is_bytes()))).collect::<Vec<_>>().join(", ")
+        which
+            .iter()
+            .map(|r| format!("{} {}", r.as_str(), a.get(*r).to_canonical(r.is_bytes())))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let (ready, over, available) = match ressort.spec.budget.amounts() {
         Err(e) => (
-            cond(c::READY, false, reason::INVALID_SPEC, format!("spec.budget.{e}")),
-            cond(c::OVER_COMMITTED, false, reason::INVALID_SPEC, "the budget cannot be read".into()),
+            cond(
+                c::READY,
+                false,
+                reason::INVALID_SPEC,
+                format!("spec.budget.{e}"),
+            ),
+            cond(
+                c::OVER_COMMITTED,
+                false,
+                reason::INVALID_SPEC,
+                "the budget cannot be read".into(),
+            ),
             None,
         ),
         Ok(budget) => {
             let exceeded = allocated.exceeding(&budget);
-            let available = budget.sub(allocated);
+            let available = budget.minus(allocated);
             if exceeded.is_empty() {
                 (
-                    cond(c::READY, true, reason::BUDGET_TRACKED, format!("{} onboardings hold {}", mine.len(), describe(&allocated, &ResourceName::ALL))),
-                    cond(c::OVER_COMMITTED, false, reason::WITHIN_LIMITS, "the budget covers what the onboardings hold".into()),
+                    cond(
+                        c::READY,
+                        true,
+                        reason::BUDGET_TRACKED,
+                        format!(
+                            "{} onboardings hold {}",
+                            mine.len(),
+                            describe(&allocated, &ResourceName::ALL)
+                        ),
+                    ),
+                    cond(
+                        c::OVER_COMMITTED,
+                        false,
+                        reason::WITHIN_LIMITS,
+                        "the budget covers what the onboardings hold".into(),
+                    ),
                     Some(available),
                 )
             } else {
@@ -75,8 +114,18 @@ pub fn compute(ressort: &Ressort, onboardings: &[Arc<FachverfahrenOnboarding>], 
                     describe(&allocated, &exceeded)
                 );
                 (
-                    cond(c::READY, false, reason::BUDGET_BELOW_ALLOCATION, msg.clone()),
-                    cond(c::OVER_COMMITTED, true, reason::BUDGET_BELOW_ALLOCATION, msg),
+                    cond(
+                        c::READY,
+                        false,
+                        reason::BUDGET_BELOW_ALLOCATION,
+                        msg.clone(),
+                    ),
+                    cond(
+                        c::OVER_COMMITTED,
+                        true,
+                        reason::BUDGET_BELOW_ALLOCATION,
+                        msg,
+                    ),
                     Some(Amounts {
                         cpu: available.cpu.max(Default::default()),
                         memory: available.memory.max(Default::default()),
@@ -103,9 +152,16 @@ async fn reconcile(ressort: Arc<Ressort>, ctx: Arc<Ctx>) -> Result<Action, Error
         let name = ressort.name_any();
         let api: Api<Ressort> = Api::all(ctx.client.clone());
         let body = json!({"apiVersion": "conplus.niedersachsen.de/v1alpha1", "kind": "Ressort", "status": status});
-        api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body))
-            .await
-            .map_err(|source| Error::Apply { what: format!("status of Ressort {name}"), source })?;
+        api.patch_status(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map_err(|source| Error::Apply {
+            what: format!("status of Ressort {name}"),
+            source,
+        })?;
     }
     Ok(Action::requeue(super::RESYNC))
 }
@@ -121,15 +177,23 @@ pub async fn controller(
     onboardings: Store<FachverfahrenOnboarding>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let ctx = Arc::new(Ctx { client: client.clone(), onboardings });
-    Controller::new(Api::<Ressort>::all(client.clone()), watcher::Config::default())
-        .watches(Api::<FachverfahrenOnboarding>::all(client), watcher::Config::default(), |o: FachverfahrenOnboarding| {
-            Some(ObjectRef::<Ressort>::new(&o.spec.ressort))
-        })
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|_| futures::future::ready(()))
-        .await;
+    let ctx = Arc::new(Ctx {
+        client: client.clone(),
+        onboardings,
+    });
+    Controller::new(
+        Api::<Ressort>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .watches(
+        Api::<FachverfahrenOnboarding>::all(client),
+        watcher::Config::default(),
+        |o: FachverfahrenOnboarding| Some(ObjectRef::<Ressort>::new(&o.spec.ressort)),
+    )
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile, error_policy, ctx)
+    .for_each(|_| futures::future::ready(()))
+    .await;
 }
 
 #[cfg(test)]
@@ -139,29 +203,56 @@ mod tests {
     use crate::resources::fixtures::{moin_schule, totals};
 
     fn ressort(cpu: &str) -> Ressort {
-        Ressort::new("mk", RessortSpec { display_name: "Kultusministerium".into(), budget: totals(cpu, "64Gi", "1Ti", "200") })
+        Ressort::new(
+            "mk",
+            RessortSpec {
+                display_name: "Kultusministerium".into(),
+                budget: totals(cpu, "64Gi", "1Ti", "200"),
+            },
+        )
     }
 
     fn holding(cpu: &str) -> Arc<FachverfahrenOnboarding> {
         let mut fvo = moin_schule();
-        fvo.status = Some(FachverfahrenOnboardingStatus { allocated: Some(totals(cpu, "8Gi", "10Gi", "20")), ..Default::default() });
+        fvo.status = Some(FachverfahrenOnboardingStatus {
+            allocated: Some(totals(cpu, "8Gi", "10Gi", "20")),
+            ..Default::default()
+        });
         Arc::new(fvo)
     }
 
     #[test]
     fn ressort_status_sums_what_its_onboardings_hold() {
-        let s = compute(&ressort("16"), &[holding("4"), holding("6")], Timestamp::UNIX_EPOCH);
+        let s = compute(
+            &ressort("16"),
+            &[holding("4"), holding("6")],
+            Timestamp::UNIX_EPOCH,
+        );
         assert_eq!(s.onboardings, 2);
         assert_eq!(s.allocated.clone().unwrap().cpu.0, "10");
         assert_eq!(s.available.clone().unwrap().cpu.0, "6");
         assert_eq!(s.conditions[0].status, "True");
-        assert_eq!((s.conditions[1].type_.as_str(), s.conditions[1].status.as_str()), ("OverCommitted", "False"));
+        assert_eq!(
+            (
+                s.conditions[1].type_.as_str(),
+                s.conditions[1].status.as_str()
+            ),
+            ("OverCommitted", "False")
+        );
     }
 
     #[test]
     fn lowered_budget_is_reported_over_committed() {
-        let s = compute(&ressort("8"), &[holding("4"), holding("6")], Timestamp::UNIX_EPOCH);
-        let over = s.conditions.iter().find(|c| c.type_ == "OverCommitted").unwrap();
+        let s = compute(
+            &ressort("8"),
+            &[holding("4"), holding("6")],
+            Timestamp::UNIX_EPOCH,
+        );
+        let over = s
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "OverCommitted")
+            .unwrap();
         assert_eq!(over.status, "True");
         assert!(over.message.contains("cpu 10"), "{}", over.message);
         assert_eq!(s.available.unwrap().cpu.0, "0");

@@ -56,7 +56,12 @@ struct Cond {
 }
 
 fn cond(type_: &'static str, ok: bool, reason: &'static str, message: impl Into<String>) -> Cond {
-    Cond { type_, ok, reason, message: message.into() }
+    Cond {
+        type_,
+        ok,
+        reason,
+        message: message.into(),
+    }
 }
 
 /// Computes the status (conditions with preserved transition times).
@@ -73,21 +78,37 @@ pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
             c::BUDGET_AVAILABLE,
             false,
             reason::INVALID_BUDGET,
-            format!("the budget of Ressort {:?} cannot be read: correct spec.budget of the Ressort", spec.ressort),
+            format!(
+                "the budget of Ressort {:?} cannot be read: correct spec.budget of the Ressort",
+                spec.ressort
+            ),
         ),
         (false, _) => cond(
             c::BUDGET_AVAILABLE,
             false,
             reason::RESSORT_NOT_FOUND,
-            format!("Ressort {:?} does not exist: create it, or correct spec.ressort", spec.ressort),
+            format!(
+                "Ressort {:?} does not exist: create it, or correct spec.ressort",
+                spec.ressort
+            ),
         ),
         (true, Some(Admission::Admitted { allocated })) => cond(
             c::BUDGET_AVAILABLE,
             true,
             reason::WITHIN_BUDGET,
-            format!("the Ressort's budget covers {}", describe(allocated, &ResourceName::ALL)),
+            format!(
+                "the Ressort's budget covers {}",
+                describe(allocated, &ResourceName::ALL)
+            ),
         ),
-        (true, Some(Admission::Held { exceeded, available, .. })) => cond(
+        (
+            true,
+            Some(Admission::Held {
+                exceeded,
+                available,
+                ..
+            }),
+        ) => cond(
             c::BUDGET_AVAILABLE,
             false,
             reason::INCREASE_HELD,
@@ -97,7 +118,13 @@ pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
                 describe(available, exceeded)
             ),
         ),
-        (true, Some(Admission::Rejected { exceeded, available })) => cond(
+        (
+            true,
+            Some(Admission::Rejected {
+                exceeded,
+                available,
+            }),
+        ) => cond(
             c::BUDGET_AVAILABLE,
             false,
             reason::BUDGET_EXCEEDED,
@@ -113,64 +140,144 @@ pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
     let mut namespaces = Vec::new();
     for env in envs {
         let (name, ready, message) = match env {
-            EnvPlan::Provision { desired, .. } => (desired.namespace.metadata.name.clone().unwrap_or_default(), true, None),
-            EnvPlan::Conflict { namespace, claimed_by, .. } => {
+            EnvPlan::Provision { desired, .. } => (
+                desired.namespace.metadata.name.clone().unwrap_or_default(),
+                true,
+                None,
+            ),
+            EnvPlan::Conflict {
+                namespace,
+                claimed_by,
+                ..
+            } => {
                 let msg = match claimed_by {
                     Some(other) => format!("namespace {namespace} belongs to onboarding {other:?}"),
-                    None => format!("namespace {namespace} exists and is not managed by the operator: it is left untouched; remove it or choose another environment name"),
+                    None => format!(
+                        "namespace {namespace} exists and is not managed by the operator: it is left untouched; remove it or choose another environment name"
+                    ),
                 };
                 ns_problems.push((reason::NAMESPACE_CONFLICT, msg.clone()));
                 (namespace.clone(), false, Some(msg))
             }
             EnvPlan::Terminating { namespace, .. } => {
-                let msg = format!("namespace {namespace} is still terminating; it is created again when it is gone");
+                let msg = format!(
+                    "namespace {namespace} is still terminating; it is created again when it is gone"
+                );
                 ns_problems.push((reason::NAMESPACE_TERMINATING, msg.clone()));
                 (namespace.clone(), false, Some(msg))
             }
-            EnvPlan::Withheld { namespace, .. } => {
-                (namespace.clone(), false, Some("waiting for the Ressort's budget".to_string()))
-            }
+            EnvPlan::Withheld { namespace, .. } => (
+                namespace.clone(),
+                false,
+                Some("waiting for the Ressort's budget".to_string()),
+            ),
         };
-        namespaces.push(NamespaceStatus { environment: env.environment().to_string(), name, ready, message });
+        namespaces.push(NamespaceStatus {
+            environment: env.environment().to_string(),
+            name,
+            ready,
+            message,
+        });
     }
 
-    let waiting = |type_| cond(type_, false, reason::WAITING, "waiting until the environments are admitted");
+    let waiting = |type_| {
+        cond(
+            type_,
+            false,
+            reason::WAITING,
+            "waiting until the environments are admitted",
+        )
+    };
     let namespaces_cond = if let Some((r, m)) = ns_problems.first() {
         cond(c::NAMESPACES_READY, false, r, m.clone())
     } else if all_provisioned {
-        cond(c::NAMESPACES_READY, true, reason::PROVISIONED, format!("{} namespaces provisioned", envs.len()))
+        cond(
+            c::NAMESPACES_READY,
+            true,
+            reason::PROVISIONED,
+            format!("{} namespaces provisioned", envs.len()),
+        )
     } else {
         waiting(c::NAMESPACES_READY)
     };
-    let held = envs.iter().any(|e| matches!(e, EnvPlan::Provision { hold_quota: true, .. }));
+    let held = envs.iter().any(|e| {
+        matches!(
+            e,
+            EnvPlan::Provision {
+                hold_quota: true,
+                ..
+            }
+        )
+    });
     let quota_cond = if held {
-        cond(c::QUOTA_APPLIED, false, reason::INCREASE_HELD, "the previous quotas stay in force until the increase fits the budget")
+        cond(
+            c::QUOTA_APPLIED,
+            false,
+            reason::INCREASE_HELD,
+            "the previous quotas stay in force until the increase fits the budget",
+        )
     } else if all_provisioned {
-        cond(c::QUOTA_APPLIED, true, reason::PROVISIONED, "ResourceQuota and LimitRange applied in every namespace")
+        cond(
+            c::QUOTA_APPLIED,
+            true,
+            reason::PROVISIONED,
+            "ResourceQuota and LimitRange applied in every namespace",
+        )
     } else {
         waiting(c::QUOTA_APPLIED)
     };
     let network_cond = if all_provisioned {
-        cond(c::NETWORK_ISOLATED, true, reason::PROVISIONED, "default-deny and allow policies applied in every namespace")
+        cond(
+            c::NETWORK_ISOLATED,
+            true,
+            reason::PROVISIONED,
+            "default-deny and allow policies applied in every namespace",
+        )
     } else {
         waiting(c::NETWORK_ISOLATED)
     };
     let access_cond = if all_provisioned {
-        cond(c::ACCESS_GRANTED, true, reason::PROVISIONED, format!("{} access groups bound", spec.access.len()))
+        cond(
+            c::ACCESS_GRANTED,
+            true,
+            reason::PROVISIONED,
+            format!("{} access groups bound", spec.access.len()),
+        )
     } else {
         waiting(c::ACCESS_GRANTED)
     };
 
-    let mut conds = vec![namespaces_cond, quota_cond, network_cond, access_cond, budget];
+    let mut conds = vec![
+        namespaces_cond,
+        quota_cond,
+        network_cond,
+        access_cond,
+        budget,
+    ];
     let terminating = fvo.metadata.deletion_timestamp.is_some();
     let ready = if !input.problems.is_empty() {
-        cond(c::READY, false, reason::INVALID_SPEC, input.problems.join("; "))
+        cond(
+            c::READY,
+            false,
+            reason::INVALID_SPEC,
+            input.problems.join("; "),
+        )
     } else if terminating {
-        cond(c::READY, false, reason::TERMINATING, "the onboarding is being deleted")
+        cond(
+            c::READY,
+            false,
+            reason::TERMINATING,
+            "the onboarding is being deleted",
+        )
     } else if let Some(first) = conds.iter().find(|x| !x.ok) {
         cond(c::READY, false, first.reason, first.message.clone())
     } else {
-        cond(c::READY, true, reason::PROVISIONED, "every environment is provisioned")
+        cond(
+            c::READY,
+            true,
+            reason::PROVISIONED,
+            "every environment is provisioned",
+        )
     };
     let phase = if terminating {
         Phase::Terminating
@@ -186,16 +293,25 @@ pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
     conds.insert(0, ready);
 
     let generation = fvo.metadata.generation;
-    let previous = fvo.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
-    let mut conditions: Vec<Condition> =
-        conds.into_iter().map(|x| to_condition(x, generation, previous, input.now)).collect();
+    let previous = fvo
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    let mut conditions: Vec<Condition> = conds
+        .into_iter()
+        .map(|x| to_condition(x, generation, previous, input.now))
+        .collect();
     // Conditions owned by other steps (Conformant) are carried over unchanged.
     for p in previous {
         if !conditions.iter().any(|c| c.type_ == p.type_) {
             conditions.push(p.clone());
         }
     }
-    let allocated = input.admission.map(Admission::allocated).filter(|a| *a != Amounts::default() || all_provisioned);
+    let allocated = input
+        .admission
+        .map(Admission::allocated)
+        .filter(|a| *a != Amounts::default() || all_provisioned);
     FachverfahrenOnboardingStatus {
         phase: Some(phase),
         observed_generation: generation,
@@ -203,14 +319,30 @@ pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
         namespaces,
         allocated: allocated.map(|a| a.to_totals()),
         conformance_profile: Some(
-            spec.conformance.profile.clone().unwrap_or_else(|| default_profile(spec.protection_level).to_string()),
+            spec.conformance
+                .profile
+                .clone()
+                .unwrap_or_else(|| default_profile(spec.protection_level).to_string()),
         ),
         conformance: fvo.status.as_ref().and_then(|s| s.conformance.clone()),
     }
 }
 
-fn to_condition(x: Cond, generation: Option<i64>, previous: &[Condition], now: Timestamp) -> Condition {
-    condition(x.type_, if x.ok { "True" } else { "False" }, x.reason, x.message, generation, previous, now)
+fn to_condition(
+    x: Cond,
+    generation: Option<i64>,
+    previous: &[Condition],
+    now: Timestamp,
+) -> Condition {
+    condition(
+        x.type_,
+        if x.ok { "True" } else { "False" },
+        x.reason,
+        x.message,
+        generation,
+        previous,
+        now,
+    )
 }
 
 /// A condition whose `lastTransitionTime` is kept from `previous` while its status is unchanged.
@@ -246,20 +378,33 @@ pub fn ready_condition(status: &FachverfahrenOnboardingStatus) -> Option<&Condit
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::DeletionPolicy;
     use crate::controller::observe::Observed;
     use crate::controller::plan;
     use crate::resources::{PlatformSettings, desired, fixtures::moin_schule};
-    use crate::api::DeletionPolicy;
 
     fn admitted(fvo: &FachverfahrenOnboarding) -> Admission {
         let envs = desired(fvo, &PlatformSettings::default()).unwrap();
-        Admission::Admitted { allocated: crate::resources::requested_total(&envs) }
+        Admission::Admitted {
+            allocated: crate::resources::requested_total(&envs),
+        }
     }
 
-    fn status_for(fvo: &FachverfahrenOnboarding, observed: &Observed, admission: Option<&Admission>) -> FachverfahrenOnboardingStatus {
+    fn status_for(
+        fvo: &FachverfahrenOnboarding,
+        observed: &Observed,
+        admission: Option<&Admission>,
+    ) -> FachverfahrenOnboardingStatus {
         let envs = desired(fvo, &PlatformSettings::default()).unwrap();
         let plan = plan::build(envs, observed, admission, DeletionPolicy::Retain);
-        compute(&StatusInput { fvo, ressort_found: admission.is_some(), admission, plan: &plan, problems: &[], now: Timestamp::UNIX_EPOCH })
+        compute(&StatusInput {
+            fvo,
+            ressort_found: admission.is_some(),
+            admission,
+            plan: &plan,
+            problems: &[],
+            now: Timestamp::UNIX_EPOCH,
+        })
     }
 
     fn get<'a>(s: &'a FachverfahrenOnboardingStatus, t: &str) -> &'a Condition {
@@ -274,13 +419,27 @@ mod tests {
         let s = status_for(&fvo, &Observed::default(), Some(&a));
         assert_eq!(s.phase, Some(Phase::Ready));
         assert_eq!(s.observed_generation, Some(3));
-        for t in [c::READY, c::NAMESPACES_READY, c::QUOTA_APPLIED, c::NETWORK_ISOLATED, c::ACCESS_GRANTED, c::BUDGET_AVAILABLE] {
+        for t in [
+            c::READY,
+            c::NAMESPACES_READY,
+            c::QUOTA_APPLIED,
+            c::NETWORK_ISOLATED,
+            c::ACCESS_GRANTED,
+            c::BUDGET_AVAILABLE,
+        ] {
             let cond = get(&s, t);
             assert_eq!(cond.status, "True", "{t}: {cond:?}");
             assert_eq!(cond.observed_generation, Some(3));
         }
         let alloc = s.allocated.unwrap();
-        assert_eq!((alloc.cpu.0.as_str(), alloc.memory.0.as_str(), alloc.pods.0.as_str()), ("10", "20Gi", "70"));
+        assert_eq!(
+            (
+                alloc.cpu.0.as_str(),
+                alloc.memory.0.as_str(),
+                alloc.pods.0.as_str()
+            ),
+            ("10", "20Gi", "70")
+        );
         assert_eq!(s.conformance_profile.as_deref(), Some("dvc-erhoeht"));
         assert_eq!(s.namespaces.len(), 2);
     }
@@ -291,7 +450,10 @@ mod tests {
         let s = status_for(&fvo, &Observed::default(), None);
         assert_eq!(s.phase, Some(Phase::Pending));
         let b = get(&s, c::BUDGET_AVAILABLE);
-        assert_eq!((b.status.as_str(), b.reason.as_str()), ("False", reason::RESSORT_NOT_FOUND));
+        assert_eq!(
+            (b.status.as_str(), b.reason.as_str()),
+            ("False", reason::RESSORT_NOT_FOUND)
+        );
         assert!(b.message.contains("\"mk\""), "{}", b.message);
         assert_eq!(get(&s, c::READY).status, "False");
     }
@@ -310,7 +472,12 @@ mod tests {
         let n = get(&s, c::NAMESPACES_READY);
         assert_eq!(n.reason, reason::NAMESPACE_CONFLICT);
         assert!(n.message.contains("mk-moin-schule-dev"));
-        assert!(s.namespaces.iter().any(|n| n.name == "mk-moin-schule-prod" && n.ready), "other environments still provisioned");
+        assert!(
+            s.namespaces
+                .iter()
+                .any(|n| n.name == "mk-moin-schule-prod" && n.ready),
+            "other environments still provisioned"
+        );
     }
 
     #[test]
@@ -322,7 +489,14 @@ mod tests {
         let envs = desired(&fvo, &PlatformSettings::default()).unwrap();
         let plan = plan::build(envs, &Observed::default(), Some(&a), DeletionPolicy::Retain);
         let later = Timestamp::from_second(1_000_000).unwrap();
-        let second = compute(&StatusInput { fvo: &fvo, ressort_found: true, admission: Some(&a), plan: &plan, problems: &[], now: later });
+        let second = compute(&StatusInput {
+            fvo: &fvo,
+            ressort_found: true,
+            admission: Some(&a),
+            plan: &plan,
+            problems: &[],
+            now: later,
+        });
         assert_eq!(first, second, "a converged status does not change");
     }
 }

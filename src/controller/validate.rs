@@ -14,7 +14,10 @@ pub fn problems(fvo: &FachverfahrenOnboarding) -> Vec<String> {
     let mut seen = std::collections::BTreeSet::new();
     for env in &spec.environments {
         if !seen.insert(env.name.as_str()) {
-            out.push(format!("spec.environments: environment {:?} is declared twice", env.name));
+            out.push(format!(
+                "spec.environments: environment {:?} is declared twice",
+                env.name
+            ));
         }
         let ns = namespace_name(spec, &env.name);
         if ns.len() > 63 {
@@ -30,7 +33,9 @@ pub fn problems(fvo: &FachverfahrenOnboarding) -> Vec<String> {
     for (i, entry) in spec.access.iter().enumerate() {
         for e in entry.environments.iter().flatten() {
             if !spec.environments.iter().any(|env| &env.name == e) {
-                out.push(format!("spec.access[{i}].environments names {e:?}, which is not a declared environment"));
+                out.push(format!(
+                    "spec.access[{i}].environments names {e:?}, which is not a declared environment"
+                ));
             }
         }
     }
@@ -53,7 +58,15 @@ mod tests {
         fvo.spec.access[0].environments = Some(vec!["staging".into()]);
         fvo.spec.environments[1].quota.memory = "lots".into();
         let p = problems(&fvo);
-        assert!(p.iter().any(|m| m.contains("spec.access[0].environments") && m.contains("staging")), "{p:?}");
-        assert!(p.iter().any(|m| m.contains("spec.environments[prod].quota.memory")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|m| m.contains("spec.access[0].environments") && m.contains("staging")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.contains("spec.environments[prod].quota.memory")),
+            "{p:?}"
+        );
     }
 }

@@ -23,9 +23,15 @@ const DEFAULT_REQUEST_MEMORY: i128 = 128 * 1024 * 1024;
 /// Builds the LimitRange of one environment.
 pub fn build(ctx: &EnvContext<'_>, amounts: &Amounts) -> LimitRange {
     let cap = |value: Amount, quota: Amount| if value > quota { quota } else { value };
-    let cpu_limit = cap(Amount::from_milli(DEFAULT_LIMIT_CPU_MILLI), amounts.get(ResourceName::Cpu));
+    let cpu_limit = cap(
+        Amount::from_milli(DEFAULT_LIMIT_CPU_MILLI),
+        amounts.get(ResourceName::Cpu),
+    );
     let cpu_request = cap(Amount::from_milli(DEFAULT_REQUEST_CPU_MILLI), cpu_limit);
-    let mem_limit = cap(Amount::from_milli(DEFAULT_LIMIT_MEMORY * 1000), amounts.get(ResourceName::Memory));
+    let mem_limit = cap(
+        Amount::from_milli(DEFAULT_LIMIT_MEMORY * 1000),
+        amounts.get(ResourceName::Memory),
+    );
     let mem_request = cap(Amount::from_milli(DEFAULT_REQUEST_MEMORY * 1000), mem_limit);
     let pair = |cpu: Amount, mem: Amount| {
         BTreeMap::from([
@@ -57,8 +63,14 @@ mod tests {
         assert_eq!(item.type_, "Container");
         let d = item.default.clone().unwrap();
         let r = item.default_request.clone().unwrap();
-        assert_eq!((d["cpu"].0.as_str(), d["memory"].0.as_str()), ("500m", "512Mi"));
-        assert_eq!((r["cpu"].0.as_str(), r["memory"].0.as_str()), ("100m", "128Mi"));
+        assert_eq!(
+            (d["cpu"].0.as_str(), d["memory"].0.as_str()),
+            ("500m", "512Mi")
+        );
+        assert_eq!(
+            (r["cpu"].0.as_str(), r["memory"].0.as_str()),
+            ("100m", "128Mi")
+        );
     }
 
     #[test]
@@ -70,7 +82,13 @@ mod tests {
         let item = &envs[0].limit_range.spec.clone().unwrap().limits[0];
         let d = item.default.clone().unwrap();
         let r = item.default_request.clone().unwrap();
-        assert_eq!((d["cpu"].0.as_str(), d["memory"].0.as_str()), ("50m", "64Mi"));
-        assert_eq!((r["cpu"].0.as_str(), r["memory"].0.as_str()), ("50m", "64Mi"));
+        assert_eq!(
+            (d["cpu"].0.as_str(), d["memory"].0.as_str()),
+            ("50m", "64Mi")
+        );
+        assert_eq!(
+            (r["cpu"].0.as_str(), r["memory"].0.as_str()),
+            ("50m", "64Mi")
+        );
     }
 }

@@ -120,17 +120,29 @@ pub fn desired(
     fvo: &FachverfahrenOnboarding,
     settings: &PlatformSettings,
 ) -> Result<Vec<DesiredEnvironment>, BuildError> {
-    let name = fvo.metadata.name.as_deref().ok_or(BuildError::MissingName)?;
+    let name = fvo
+        .metadata
+        .name
+        .as_deref()
+        .ok_or(BuildError::MissingName)?;
     let spec = &fvo.spec;
     spec.environments
         .iter()
         .map(|env| {
-            let quota = env.quota.amounts().map_err(|source| BuildError::InvalidQuota {
-                environment: env.name.clone(),
-                source,
-            })?;
+            let quota = env
+                .quota
+                .amounts()
+                .map_err(|source| BuildError::InvalidQuota {
+                    environment: env.name.clone(),
+                    source,
+                })?;
             let ns = namespace_name(spec, &env.name);
-            let ctx = EnvContext { onboarding: name, spec, environment: &env.name, namespace: &ns };
+            let ctx = EnvContext {
+                onboarding: name,
+                spec,
+                environment: &env.name,
+                namespace: &ns,
+            };
             Ok(DesiredEnvironment {
                 environment: env.name.clone(),
                 quota,
@@ -160,7 +172,10 @@ pub struct EnvContext<'a> {
 
 impl EnvContext<'_> {
     /// Object metadata with the ownership labels, in the environment's namespace.
-    pub fn metadata(&self, name: &str) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+    pub fn metadata(
+        &self,
+        name: &str,
+    ) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
         k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
             name: Some(name.to_string()),
             namespace: Some(self.namespace.to_string()),
@@ -172,12 +187,18 @@ impl EnvContext<'_> {
 
 /// Sum of the quotas of all environments: what the onboarding asks of its Ressort's budget.
 pub fn requested_total(envs: &[DesiredEnvironment]) -> Amounts {
-    envs.iter().fold(Amounts::default(), |acc, e| acc.add(e.quota))
+    envs.iter()
+        .fold(Amounts::default(), |acc, e| acc.plus(e.quota))
 }
 
 /// A quota amount in canonical text.
-pub(crate) fn quantity(amounts: &Amounts, r: ResourceName) -> k8s_openapi::apimachinery::pkg::api::resource::Quantity {
-    k8s_openapi::apimachinery::pkg::api::resource::Quantity(amounts.get(r).to_canonical(r.is_bytes()))
+pub(crate) fn quantity(
+    amounts: &Amounts,
+    r: ResourceName,
+) -> k8s_openapi::apimachinery::pkg::api::resource::Quantity {
+    k8s_openapi::apimachinery::pkg::api::resource::Quantity(
+        amounts.get(r).to_canonical(r.is_bytes()),
+    )
 }
 
 /// FNV-1a over the canonical JSON of an object: stable across builds and Rust versions, unlike
@@ -211,14 +232,30 @@ pub(crate) mod fixtures {
                 process: Some("Schulverwaltung und Bildungsportal".into()),
                 protection_level: ProtectionLevel::High,
                 environments: vec![
-                    Environment { name: "dev".into(), quota: totals("2", "4Gi", "20Gi", "20") },
-                    Environment { name: "prod".into(), quota: totals("8", "16Gi", "100Gi", "50") },
+                    Environment {
+                        name: "dev".into(),
+                        quota: totals("2", "4Gi", "20Gi", "20"),
+                    },
+                    Environment {
+                        name: "prod".into(),
+                        quota: totals("8", "16Gi", "100Gi", "50"),
+                    },
                 ],
                 access: vec![
-                    AccessEntry { group: "mk-moin-schule-devs".into(), role: AccessRole::Edit, environments: Some(vec!["dev".into()]) },
-                    AccessEntry { group: "mk-moin-schule-ops".into(), role: AccessRole::Admin, environments: None },
+                    AccessEntry {
+                        group: "mk-moin-schule-devs".into(),
+                        role: AccessRole::Edit,
+                        environments: Some(vec!["dev".into()]),
+                    },
+                    AccessEntry {
+                        group: "mk-moin-schule-ops".into(),
+                        role: AccessRole::Admin,
+                        environments: None,
+                    },
                 ],
-                network: NetworkSpec { allow_from_namespaces: vec!["mk-portal-prod".into()] },
+                network: NetworkSpec {
+                    allow_from_namespaces: vec!["mk-portal-prod".into()],
+                },
                 conformance: ConformanceSpec::default(),
                 deletion_policy: DeletionPolicy::Retain,
             },
@@ -229,6 +266,11 @@ pub(crate) mod fixtures {
 
     /// Totals from four strings.
     pub fn totals(cpu: &str, memory: &str, storage: &str, pods: &str) -> ResourceTotals {
-        ResourceTotals { cpu: cpu.into(), memory: memory.into(), storage: storage.into(), pods: pods.into() }
+        ResourceTotals {
+            cpu: cpu.into(),
+            memory: memory.into(),
+            storage: storage.into(),
+            pods: pods.into(),
+        }
     }
 }

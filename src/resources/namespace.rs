@@ -38,8 +38,14 @@ pub fn build(ctx: &EnvContext<'_>) -> Namespace {
     labels.extend([
         (RESSORT.to_string(), spec.ressort.clone()),
         (FACHVERFAHREN.to_string(), spec.fachverfahren.clone()),
-        (PROTECTION_LEVEL.to_string(), spec.protection_level.as_str().to_string()),
-        (PSS_ENFORCE.to_string(), enforced_level(spec.protection_level).to_string()),
+        (
+            PROTECTION_LEVEL.to_string(),
+            spec.protection_level.as_str().to_string(),
+        ),
+        (
+            PSS_ENFORCE.to_string(),
+            enforced_level(spec.protection_level).to_string(),
+        ),
         (PSS_ENFORCE_VERSION.to_string(), "latest".to_string()),
         // Restricted is always audited and warned, so that teams at `normal` see what they
         // would have to change before their protection level is raised.
@@ -50,7 +56,10 @@ pub fn build(ctx: &EnvContext<'_>) -> Namespace {
     ]);
     let mut annotations = BTreeMap::from([
         (DISPLAY_NAME.to_string(), spec.display_name.clone()),
-        (OWNER_ORGANISATION.to_string(), spec.owner.organisation.clone()),
+        (
+            OWNER_ORGANISATION.to_string(),
+            spec.owner.organisation.clone(),
+        ),
         (OWNER_CONTACT.to_string(), spec.owner.contact.clone()),
     ]);
     if let Some(process) = &spec.process {
@@ -81,7 +90,10 @@ mod tests {
         let labels = ns.metadata.labels.clone().unwrap();
         let expect = [
             ("app.kubernetes.io/managed-by", "conplus-operator"),
-            ("conplus.niedersachsen.de/onboarding", "mk-moin-schule-onboarding"),
+            (
+                "conplus.niedersachsen.de/onboarding",
+                "mk-moin-schule-onboarding",
+            ),
             ("conplus.niedersachsen.de/ressort", "mk"),
             ("conplus.niedersachsen.de/fachverfahren", "moin-schule"),
             ("conplus.niedersachsen.de/environment", "prod"),
@@ -91,11 +103,21 @@ mod tests {
             ("pod-security.kubernetes.io/warn", "restricted"),
         ];
         for (k, v) in expect {
-            assert_eq!(labels.get(k).map(String::as_str), Some(v), "label {k} on {labels:?}");
+            assert_eq!(
+                labels.get(k).map(String::as_str),
+                Some(v),
+                "label {k} on {labels:?}"
+            );
         }
         let ann = ns.metadata.annotations.clone().unwrap();
-        assert_eq!(ann.get(DISPLAY_NAME).map(String::as_str), Some("moin.schule"));
-        assert!(ns.metadata.owner_references.is_none(), "namespaces must never be garbage-collected");
+        assert_eq!(
+            ann.get(DISPLAY_NAME).map(String::as_str),
+            Some("moin.schule")
+        );
+        assert!(
+            ns.metadata.owner_references.is_none(),
+            "namespaces must never be garbage-collected"
+        );
     }
 
     #[test]

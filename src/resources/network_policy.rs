@@ -36,14 +36,22 @@ fn all_pods() -> LabelSelector {
 fn namespace_peer(namespace: &str) -> NetworkPolicyPeer {
     NetworkPolicyPeer {
         namespace_selector: Some(LabelSelector {
-            match_labels: Some(BTreeMap::from([(NAMESPACE_NAME_LABEL.to_string(), namespace.to_string())])),
+            match_labels: Some(BTreeMap::from([(
+                NAMESPACE_NAME_LABEL.to_string(),
+                namespace.to_string(),
+            )])),
             ..Default::default()
         }),
         ..Default::default()
     }
 }
 
-fn policy(ctx: &EnvContext<'_>, name: &str, types: &[&str], spec: NetworkPolicySpec) -> NetworkPolicy {
+fn policy(
+    ctx: &EnvContext<'_>,
+    name: &str,
+    types: &[&str],
+    spec: NetworkPolicySpec,
+) -> NetworkPolicy {
     NetworkPolicy {
         metadata: ctx.metadata(name),
         spec: Some(NetworkPolicySpec {
@@ -56,7 +64,10 @@ fn policy(ctx: &EnvContext<'_>, name: &str, types: &[&str], spec: NetworkPolicyS
 
 fn ingress_from(peers: Vec<NetworkPolicyPeer>) -> NetworkPolicySpec {
     NetworkPolicySpec {
-        ingress: Some(vec![NetworkPolicyIngressRule { from: Some(peers), ports: None }]),
+        ingress: Some(vec![NetworkPolicyIngressRule {
+            from: Some(peers),
+            ports: None,
+        }]),
         ..Default::default()
     }
 }
@@ -68,9 +79,17 @@ pub fn build(ctx: &EnvContext<'_>, settings: &PlatformSettings) -> Vec<NetworkPo
         protocol: Some(protocol.to_string()),
         end_port: None,
     };
-    let same_namespace = NetworkPolicyPeer { pod_selector: Some(all_pods()), ..Default::default() };
+    let same_namespace = NetworkPolicyPeer {
+        pod_selector: Some(all_pods()),
+        ..Default::default()
+    };
     let mut policies = vec![
-        policy(ctx, DEFAULT_DENY, &["Ingress", "Egress"], NetworkPolicySpec::default()),
+        policy(
+            ctx,
+            DEFAULT_DENY,
+            &["Ingress", "Egress"],
+            NetworkPolicySpec::default(),
+        ),
         policy(
             ctx,
             ALLOW_DNS,
@@ -88,18 +107,39 @@ pub fn build(ctx: &EnvContext<'_>, settings: &PlatformSettings) -> Vec<NetworkPo
             ALLOW_SAME_NAMESPACE,
             &["Ingress", "Egress"],
             NetworkPolicySpec {
-                ingress: Some(vec![NetworkPolicyIngressRule { from: Some(vec![same_namespace.clone()]), ports: None }]),
-                egress: Some(vec![NetworkPolicyEgressRule { to: Some(vec![same_namespace]), ports: None }]),
+                ingress: Some(vec![NetworkPolicyIngressRule {
+                    from: Some(vec![same_namespace.clone()]),
+                    ports: None,
+                }]),
+                egress: Some(vec![NetworkPolicyEgressRule {
+                    to: Some(vec![same_namespace]),
+                    ports: None,
+                }]),
                 ..Default::default()
             },
         ),
-        policy(ctx, ALLOW_INGRESS, &["Ingress"], ingress_from(vec![namespace_peer(&settings.ingress_namespace)])),
-        policy(ctx, ALLOW_MONITORING, &["Ingress"], ingress_from(vec![namespace_peer(&settings.monitoring_namespace)])),
+        policy(
+            ctx,
+            ALLOW_INGRESS,
+            &["Ingress"],
+            ingress_from(vec![namespace_peer(&settings.ingress_namespace)]),
+        ),
+        policy(
+            ctx,
+            ALLOW_MONITORING,
+            &["Ingress"],
+            ingress_from(vec![namespace_peer(&settings.monitoring_namespace)]),
+        ),
     ];
     let allowed = &ctx.spec.network.allow_from_namespaces;
     if !allowed.is_empty() {
         let peers = allowed.iter().map(|ns| namespace_peer(ns)).collect();
-        policies.push(policy(ctx, ALLOW_FROM_NAMESPACES, &["Ingress"], ingress_from(peers)));
+        policies.push(policy(
+            ctx,
+            ALLOW_FROM_NAMESPACES,
+            &["Ingress"],
+            ingress_from(peers),
+        ));
     }
     policies
 }
@@ -120,7 +160,10 @@ mod tests {
         assert_eq!(deny.metadata.name.as_deref(), Some(DEFAULT_DENY));
         let spec = deny.spec.clone().unwrap();
         assert_eq!(spec.pod_selector, Some(LabelSelector::default()));
-        assert_eq!(spec.policy_types, Some(vec!["Ingress".to_string(), "Egress".to_string()]));
+        assert_eq!(
+            spec.policy_types,
+            Some(vec!["Ingress".to_string(), "Egress".to_string()])
+        );
         assert!(spec.ingress.is_none() && spec.egress.is_none());
     }
 
@@ -135,14 +178,30 @@ mod tests {
         let p = &envs[0].network_policies;
         assert_eq!(
             names(p),
-            [DEFAULT_DENY, ALLOW_DNS, ALLOW_SAME_NAMESPACE, ALLOW_INGRESS, ALLOW_MONITORING, ALLOW_FROM_NAMESPACES]
+            [
+                DEFAULT_DENY,
+                ALLOW_DNS,
+                ALLOW_SAME_NAMESPACE,
+                ALLOW_INGRESS,
+                ALLOW_MONITORING,
+                ALLOW_FROM_NAMESPACES
+            ]
         );
         let json = serde_json::to_string(p).unwrap();
-        for ns in ["plattform-ingress", "plattform-dns", "plattform-monitoring", "mk-portal-prod"] {
+        for ns in [
+            "plattform-ingress",
+            "plattform-dns",
+            "plattform-monitoring",
+            "mk-portal-prod",
+        ] {
             assert!(json.contains(ns), "{ns} missing from policies");
         }
         let dns = p[1].spec.clone().unwrap().egress.unwrap();
-        assert_eq!(dns[0].ports.clone().unwrap().len(), 2, "DNS over UDP and TCP");
+        assert_eq!(
+            dns[0].ports.clone().unwrap().len(),
+            2,
+            "DNS over UDP and TCP"
+        );
     }
 
     #[test]

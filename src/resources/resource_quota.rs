@@ -21,14 +21,23 @@ pub fn build(ctx: &EnvContext<'_>, amounts: &Amounts) -> ResourceQuota {
         ("limits.cpu".to_string(), cpu),
         ("requests.memory".to_string(), memory.clone()),
         ("limits.memory".to_string(), memory),
-        ("requests.storage".to_string(), quantity(amounts, ResourceName::Storage)),
+        (
+            "requests.storage".to_string(),
+            quantity(amounts, ResourceName::Storage),
+        ),
         ("pods".to_string(), quantity(amounts, ResourceName::Pods)),
         ("services.nodeports".to_string(), Quantity("0".to_string())),
-        ("services.loadbalancers".to_string(), Quantity("0".to_string())),
+        (
+            "services.loadbalancers".to_string(),
+            Quantity("0".to_string()),
+        ),
     ]);
     ResourceQuota {
         metadata: ctx.metadata(NAME),
-        spec: Some(ResourceQuotaSpec { hard: Some(hard), ..Default::default() }),
+        spec: Some(ResourceQuotaSpec {
+            hard: Some(hard),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
@@ -44,7 +53,10 @@ mod tests {
         fvo.spec.environments[0].quota.cpu = "2000m".into();
         let envs = desired(&fvo, &PlatformSettings::default()).unwrap();
         let quota = &envs[0].resource_quota;
-        assert_eq!(quota.metadata.namespace.as_deref(), Some("mk-moin-schule-dev"));
+        assert_eq!(
+            quota.metadata.namespace.as_deref(),
+            Some("mk-moin-schule-dev")
+        );
         let hard = quota.spec.clone().unwrap().hard.unwrap();
         let get = |k: &str| hard.get(k).map(|q| q.0.clone()).unwrap_or_default();
         assert_eq!(get("requests.cpu"), "2");

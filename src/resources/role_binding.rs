@@ -26,7 +26,11 @@ pub fn binding_name(entry: &AccessEntry) -> String {
     let readable: String = readable.chars().take(40).collect();
     let readable = readable.trim_end_matches('-');
     let hash = stable_hash(&serde_json::Value::String(entry.group.clone()));
-    format!("{PREFIX}{}-{readable}-{}", entry.role.cluster_role(), &hash[..8])
+    format!(
+        "{PREFIX}{}-{readable}-{}",
+        entry.role.cluster_role(),
+        &hash[..8]
+    )
 }
 
 /// Builds the bindings of one environment: one per access entry that covers it.
@@ -36,7 +40,10 @@ pub fn build(ctx: &EnvContext<'_>) -> Vec<RoleBinding> {
         .access
         .iter()
         .filter(|entry| {
-            entry.environments.as_ref().is_none_or(|envs| envs.iter().any(|e| e == ctx.environment))
+            entry
+                .environments
+                .as_ref()
+                .is_none_or(|envs| envs.iter().any(|e| e == ctx.environment))
         })
         .map(|entry| RoleBinding {
             metadata: ctx.metadata(&binding_name(entry)),
@@ -68,18 +75,41 @@ mod tests {
     #[test]
     fn access_entries_become_bindings_only_in_their_environments() {
         let envs = desired(&moin_schule(), &PlatformSettings::default()).unwrap();
-        let dev: Vec<_> = envs[0].role_bindings.iter().map(|b| b.role_ref.name.clone()).collect();
-        let prod: Vec<_> = envs[1].role_bindings.iter().map(|b| b.role_ref.name.clone()).collect();
+        let dev: Vec<_> = envs[0]
+            .role_bindings
+            .iter()
+            .map(|b| b.role_ref.name.clone())
+            .collect();
+        let prod: Vec<_> = envs[1]
+            .role_bindings
+            .iter()
+            .map(|b| b.role_ref.name.clone())
+            .collect();
         assert_eq!(dev, ["admin", "edit"]);
-        assert_eq!(prod, ["admin"], "the dev-only edit group must not reach prod");
+        assert_eq!(
+            prod,
+            ["admin"],
+            "the dev-only edit group must not reach prod"
+        );
         let subject = &envs[1].role_bindings[0].subjects.clone().unwrap()[0];
-        assert_eq!((subject.kind.as_str(), subject.name.as_str()), ("Group", "mk-moin-schule-ops"));
+        assert_eq!(
+            (subject.kind.as_str(), subject.name.as_str()),
+            ("Group", "mk-moin-schule-ops")
+        );
     }
 
     #[test]
     fn binding_names_are_valid_and_distinct_for_groups_that_sanitise_alike() {
-        let a = AccessEntry { group: "CN=MK Devs,OU=Groups".into(), role: AccessRole::View, environments: None };
-        let b = AccessEntry { group: "cn=mk-devs ou=groups".into(), role: AccessRole::View, environments: None };
+        let a = AccessEntry {
+            group: "CN=MK Devs,OU=Groups".into(),
+            role: AccessRole::View,
+            environments: None,
+        };
+        let b = AccessEntry {
+            group: "cn=mk-devs ou=groups".into(),
+            role: AccessRole::View,
+            environments: None,
+        };
         let (na, nb) = (binding_name(&a), binding_name(&b));
         assert_ne!(na, nb);
         let re = regex::Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").unwrap();

@@ -33,6 +33,9 @@ mod tests {
         assert_eq!(sa.metadata.name.as_deref(), Some("default"));
         assert_eq!(sa.metadata.namespace.as_deref(), Some("mk-moin-schule-dev"));
         assert_eq!(sa.automount_service_account_token, Some(false));
-        assert!(sa.metadata.labels.is_none(), "not ours: must carry no ownership label");
+        assert!(
+            sa.metadata.labels.is_none(),
+            "not ours: must carry no ownership label"
+        );
     }
 }

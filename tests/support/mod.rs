@@ -44,8 +44,14 @@ impl Env {
             .try_init();
         let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
         let client = client_for(&sandbox);
-        conplus_operator::cli::sandbox::install_crds(&client).await.unwrap();
-        Env { sandbox, client, controller: None }
+        conplus_operator::cli::sandbox::install_crds(&client)
+            .await
+            .unwrap();
+        Env {
+            sandbox,
+            client,
+            controller: None,
+        }
     }
 
     pub fn start_controller(&mut self) {
@@ -54,7 +60,10 @@ impl Env {
         let client = self.client.clone();
         let handle = tokio::spawn(controller::run(
             client,
-            Options { instance: "test".into(), ..Options::default() },
+            Options {
+                instance: "test".into(),
+                ..Options::default()
+            },
             rx.map(|_| ()),
         ));
         self.controller = Some((tx, handle));
@@ -64,7 +73,13 @@ impl Env {
         if let Some((tx, handle)) = self.controller.take() {
             let _ = tx.send(());
             // A graceful shutdown finishes running reconciles; abort if it hangs.
-            if tokio::time::timeout(Duration::from_secs(10), &mut Box::pin(async { handle.await })).await.is_err() {
+            if tokio::time::timeout(
+                Duration::from_secs(10),
+                handle,
+            )
+            .await
+            .is_err()
+            {
                 panic!("controller did not stop within 10s of its shutdown signal");
             }
         }
@@ -87,31 +102,55 @@ impl Env {
     /// Server-side applies a cluster-scoped `obj` as a user would with kubectl.
     pub async fn apply<K>(&self, obj: &K) -> K
     where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::ClusterResourceScope> + Clone + Serialize + DeserializeOwned + Debug,
+        K: Resource<DynamicType = (), Scope = k8s_openapi::ClusterResourceScope>
+            + Clone
+            + Serialize
+            + DeserializeOwned
+            + Debug,
     {
         let api: Api<K> = Api::all(self.client.clone());
         let mut value = serde_json::to_value(obj).unwrap();
-        value["metadata"].as_object_mut().unwrap().remove("creationTimestamp");
-        api.patch(&obj.name_any(), &PatchParams::apply("kubectl").force(), &Patch::Apply(&value)).await.unwrap()
+        value["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("creationTimestamp");
+        api.patch(
+            &obj.name_any(),
+            &PatchParams::apply("kubectl").force(),
+            &Patch::Apply(&value),
+        )
+        .await
+        .unwrap()
     }
 
     pub async fn delete_fvo(&self, name: &str) {
-        self.api::<FachverfahrenOnboarding>().delete(name, &DeleteParams::default()).await.unwrap();
+        self.api::<FachverfahrenOnboarding>()
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
     }
 
     /// Waits until `pred` holds for the onboarding; panics with its last state otherwise.
-    pub async fn wait_fvo(&self, name: &str, what: &str, pred: impl Fn(&FachverfahrenOnboarding) -> bool) -> FachverfahrenOnboarding {
+    pub async fn wait_fvo(
+        &self,
+        name: &str,
+        what: &str,
+        pred: impl Fn(&FachverfahrenOnboarding) -> bool,
+    ) -> FachverfahrenOnboarding {
         let api = self.api::<FachverfahrenOnboarding>();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let current = api.get_opt(name).await.ok().flatten();
-            if let Some(o) = &current {
-                if pred(o) {
-                    return o.clone();
-                }
+            if let Some(o) = &current
+                && pred(o)
+            {
+                return o.clone();
             }
             if tokio::time::Instant::now() > deadline {
-                panic!("onboarding {name}: {what} did not happen within 30s; last state: {:#?}", current.map(|o| o.status));
+                panic!(
+                    "onboarding {name}: {what} did not happen within 30s; last state: {:#?}",
+                    current.map(|o| o.status)
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -139,38 +178,70 @@ impl Env {
 pub fn is_ready(o: &FachverfahrenOnboarding) -> bool {
     let Some(s) = &o.status else { return false };
     s.observed_generation == o.metadata.generation
-        && s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+        && s.conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
-pub fn condition<'a>(o: &'a FachverfahrenOnboarding, t: &str) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+pub fn condition<'a>(
+    o: &'a FachverfahrenOnboarding,
+    t: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
     o.status.as_ref()?.conditions.iter().find(|c| c.type_ == t)
 }
 
 pub fn totals(cpu: &str, memory: &str, storage: &str, pods: &str) -> ResourceTotals {
-    ResourceTotals { cpu: cpu.into(), memory: memory.into(), storage: storage.into(), pods: pods.into() }
+    ResourceTotals {
+        cpu: cpu.into(),
+        memory: memory.into(),
+        storage: storage.into(),
+        pods: pods.into(),
+    }
 }
 
 pub fn ressort(name: &str, cpu: &str) -> Ressort {
-    Ressort::new(name, RessortSpec { display_name: format!("Ressort {name}"), budget: totals(cpu, "256Gi", "2Ti", "500") })
+    Ressort::new(
+        name,
+        RessortSpec {
+            display_name: format!("Ressort {name}"),
+            budget: totals(cpu, "256Gi", "2Ti", "500"),
+        },
+    )
 }
 
 /// An onboarding of `fachverfahren` in Ressort `ressort` with the given environments, each
 /// asking for `cpu` cores.
-pub fn onboarding(name: &str, ressort: &str, fachverfahren: &str, envs: &[&str], cpu: &str) -> FachverfahrenOnboarding {
+pub fn onboarding(
+    name: &str,
+    ressort: &str,
+    fachverfahren: &str,
+    envs: &[&str],
+    cpu: &str,
+) -> FachverfahrenOnboarding {
     FachverfahrenOnboarding::new(
         name,
         FachverfahrenOnboardingSpec {
             ressort: ressort.into(),
             fachverfahren: fachverfahren.into(),
             display_name: format!("Fachverfahren {fachverfahren}"),
-            owner: Owner { organisation: "Referat 1".into(), contact: "team@example.niedersachsen.de".into() },
+            owner: Owner {
+                organisation: "Referat 1".into(),
+                contact: "team@example.niedersachsen.de".into(),
+            },
             process: None,
             protection_level: ProtectionLevel::Normal,
             environments: envs
                 .iter()
-                .map(|e| Environment { name: (*e).into(), quota: totals(cpu, "2Gi", "10Gi", "10") })
+                .map(|e| Environment {
+                    name: (*e).into(),
+                    quota: totals(cpu, "2Gi", "10Gi", "10"),
+                })
                 .collect(),
-            access: vec![AccessEntry { group: format!("{fachverfahren}-devs"), role: AccessRole::Edit, environments: None }],
+            access: vec![AccessEntry {
+                group: format!("{fachverfahren}-devs"),
+                role: AccessRole::Edit,
+                environments: None,
+            }],
             network: NetworkSpec::default(),
             conformance: ConformanceSpec::default(),
             deletion_policy: DeletionPolicy::Retain,
