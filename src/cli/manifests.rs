@@ -303,7 +303,9 @@ mod tests {
         assert_eq!(docs.len(), 2);
         let err = parse_documents("bad.yaml", "kind: A\n---\nkind: [unclosed\n").unwrap_err();
         // The line is where the parser noticed the mistake: within the broken document (line 3 on).
-        let ManifestError::Parse { file, line, .. } = &err else { panic!("{err}") };
+        let ManifestError::Parse { file, line, .. } = &err else {
+            panic!("{err}")
+        };
         assert_eq!(file, "bad.yaml");
         assert!(*line >= 3, "{err}");
     }

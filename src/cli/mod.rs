@@ -100,19 +100,15 @@ pub struct LogArgs {
 }
 
 impl LogArgs {
-    /// Installs the global subscriber (logs go to stderr, as the DVC wants them on stdout/stderr).
+    /// Installs the global subscriber (stderr, ISO-8601 UTC timestamps). A second call (tests,
+    /// the sandbox) keeps the first subscriber.
     pub fn init(&self) {
-        let filter = tracing_subscriber::EnvFilter::try_new(&self.log_level)
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        let builder = tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr);
-        // try_init: a second init (tests, sandbox) is not an error worth failing on.
-        let _ = if self.log_format == "json" {
-            builder.json().try_init()
-        } else {
-            builder.try_init()
-        };
+        if let Err(e) = crate::telemetry::init_logging(&self.log_format, &self.log_level)
+            && !matches!(e, crate::telemetry::TelemetryError::AlreadyInitialised)
+        {
+            eprintln!("warning: {e}; logging with the defaults");
+            let _ = crate::telemetry::init_logging("plain", "info");
+        }
     }
 }
 

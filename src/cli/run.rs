@@ -7,8 +7,15 @@ use kube::Client;
 use kube::config::{Config, KubeConfigOptions, Kubeconfig};
 use tracing::{error, info};
 
+use std::sync::Arc;
+
+use futures::FutureExt;
+
 use super::{LogArgs, PlatformArgs, runtime, shutdown_signal};
+use crate::controller::conformance::Defaults;
 use crate::controller::{self, Options};
+use crate::leader;
+use crate::telemetry::{self, Health, Metrics};
 
 /// Options of `run`.
 #[derive(clap::Args, Debug)]
@@ -19,6 +26,25 @@ pub struct RunArgs {
     /// Reconciles running at once.
     #[arg(long, env = "CONPLUS_CONCURRENCY", default_value_t = 8)]
     pub concurrency: u16,
+    /// Where `/livez`, `/readyz` and `/metrics` are served.
+    #[arg(long, env = "CONPLUS_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: std::net::SocketAddr,
+    /// Reconcile only while holding the leader Lease (for more than one replica).
+    #[arg(long, env = "CONPLUS_LEADER_ELECTION")]
+    pub leader_election: bool,
+    /// Namespace of the leader Lease (the operator's own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "conplus-system")]
+    pub lease_namespace: String,
+    /// Name of the leader Lease.
+    #[arg(long, default_value = crate::leader::DEFAULT_LEASE_NAME)]
+    pub lease_name: String,
+    /// Conformance profile of onboardings that name none (default: the built-in profile of
+    /// their protection level).
+    #[arg(long, env = "CONPLUS_DEFAULT_PROFILE")]
+    pub default_profile: Option<String>,
+    /// Image registries allowed when a profile lists none (comma-separated).
+    #[arg(long, env = "CONPLUS_ALLOWED_REGISTRIES", value_delimiter = ',')]
+    pub allowed_registries: Vec<String>,
     /// Platform settings.
     #[command(flatten)]
     pub platform: PlatformArgs,
@@ -84,14 +110,71 @@ pub fn main(args: RunArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        let identity = std::env::var("POD_NAME").unwrap_or_else(|_| "conplus-operator".into());
+        let metrics = Arc::new(Metrics::new());
+        let health = Health::new();
         let options = Options {
             settings: args.platform.settings(),
-            instance: std::env::var("POD_NAME").unwrap_or_else(|_| "conplus-operator".into()),
+            instance: identity.clone(),
             concurrency: args.concurrency,
+            conformance: Defaults {
+                default_profile: args.default_profile.clone(),
+                allowed_registries: args
+                    .allowed_registries
+                    .iter()
+                    .filter(|r| !r.is_empty())
+                    .cloned()
+                    .collect(),
+            },
+            metrics: metrics.clone(),
+            health: health.clone(),
         };
-        info!(version = env!("CARGO_PKG_VERSION"), "starting controller");
-        controller::run(client, options, shutdown_signal()).await;
+        // One signal, observed by the HTTP server, the election and the controller.
+        let shutdown = shutdown_signal().shared();
+        let server = tokio::spawn(telemetry::serve(
+            args.metrics_addr,
+            metrics,
+            health.clone(),
+            shutdown.clone(),
+        ));
+        info!(
+            version = env!("CARGO_PKG_VERSION"),
+            leader_election = args.leader_election,
+            "starting controller"
+        );
+        let code = if args.leader_election {
+            let result = leader::run_as_leader(
+                client.clone(),
+                &args.lease_namespace,
+                &args.lease_name,
+                &identity,
+                leader::DEFAULT_LEASE_DURATION,
+                health,
+                shutdown.clone(),
+                |stop| controller::run(client.clone(), options.clone(), stop),
+            )
+            .await;
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    error!("{e}");
+                    ExitCode::from(2)
+                }
+            }
+        } else {
+            health.set_leader(true);
+            controller::run(client, options, shutdown.clone()).await;
+            ExitCode::SUCCESS
+        };
+        match server.await {
+            Ok(Err(e)) => {
+                error!("{e}");
+                return ExitCode::from(2);
+            }
+            Err(e) => error!("the HTTP server task failed: {e}"),
+            Ok(Ok(())) => {}
+        }
         info!("controller stopped");
-        ExitCode::SUCCESS
+        code
     })
 }

@@ -174,7 +174,7 @@ async fn run(args: SandboxArgs) -> ExitCode {
         let options = Options {
             settings: args.platform.settings(),
             instance: "sandbox".into(),
-            concurrency: 8,
+            ..Options::default()
         };
         tokio::spawn(controller::run(client.clone(), options, stop.clone()))
     });

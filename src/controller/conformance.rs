@@ -24,6 +24,16 @@ use crate::conformance::engine::{SourceObject, evaluate, strip_unread_fields, wa
 use crate::conformance::profile::resolve_profile;
 use crate::conformance::report::Report;
 
+/// Conformance settings of the platform (operator flags).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Defaults {
+    /// The profile of onboardings that name none, instead of the built-in one of their
+    /// protection level.
+    pub default_profile: Option<String>,
+    /// Registries allowed when the profile lists none.
+    pub allowed_registries: Vec<String>,
+}
+
 /// How many findings the status carries at most.
 pub const MAX_STATUS_FINDINGS: usize = 10;
 
@@ -155,6 +165,7 @@ pub fn outcome(
     fvo: &FachverfahrenOnboarding,
     objects: &[SourceObject],
     cluster_profile: Option<&ConformanceProfile>,
+    defaults: &Defaults,
     now: Timestamp,
 ) -> (Outcome, Option<Report>) {
     let generation = fvo.metadata.generation;
@@ -174,12 +185,20 @@ pub fn outcome(
             now,
         )
     };
-    let profile = match resolve_profile(
-        fvo.spec.conformance.profile.as_deref(),
-        fvo.spec.protection_level,
-        cluster_profile,
-    ) {
-        Ok(p) => p,
+    let name = fvo
+        .spec
+        .conformance
+        .profile
+        .as_deref()
+        .or(defaults.default_profile.as_deref());
+    let profile = match resolve_profile(name, fvo.spec.protection_level, cluster_profile) {
+        Ok(mut p) => {
+            // The platform's registries apply where the profile names none.
+            if p.allowed_registries.is_empty() {
+                p.allowed_registries = defaults.allowed_registries.clone();
+            }
+            p
+        }
         Err(e) => {
             let message =
                 format!("{e}: create the ConformanceProfile or correct spec.conformance.profile");
@@ -272,8 +291,14 @@ pub fn new_violations(old: Option<&ConformanceStatus>, new: &ConformanceStatus) 
 pub fn cluster_profile(
     stores: &WorkloadStores,
     fvo: &FachverfahrenOnboarding,
+    defaults: &Defaults,
 ) -> Option<Arc<ConformanceProfile>> {
-    let name = fvo.spec.conformance.profile.as_deref()?;
+    let name = fvo
+        .spec
+        .conformance
+        .profile
+        .as_deref()
+        .or(defaults.default_profile.as_deref())?;
     stores.profiles.get(&reflector::ObjectRef::new(name))
 }
 
@@ -300,7 +325,13 @@ mod tests {
     #[test]
     fn privileged_deployment_makes_the_onboarding_not_conformant_naming_sys_1_6_a17() {
         let fvo = moin_schule();
-        let (out, _) = outcome(&fvo, &[deployment(true)], None, Timestamp::UNIX_EPOCH);
+        let (out, _) = outcome(
+            &fvo,
+            &[deployment(true)],
+            None,
+            &Defaults::default(),
+            Timestamp::UNIX_EPOCH,
+        );
         assert_eq!(out.condition.status, "False");
         assert!(
             out.condition.message.contains("SYS.1.6.A17"),
@@ -328,7 +359,13 @@ mod tests {
                 d
             })
             .collect();
-        let (out, _) = outcome(&fvo, &many, None, Timestamp::UNIX_EPOCH);
+        let (out, _) = outcome(
+            &fvo,
+            &many,
+            None,
+            &Defaults::default(),
+            Timestamp::UNIX_EPOCH,
+        );
         let status = out.status.unwrap();
         assert_eq!(status.findings.len(), MAX_STATUS_FINDINGS);
         assert!(status.errors >= 200);
@@ -338,7 +375,7 @@ mod tests {
     fn unknown_profile_is_reported_not_guessed() {
         let mut fvo = moin_schule();
         fvo.spec.conformance.profile = Some("mk-sonderprofil".into());
-        let (out, report) = outcome(&fvo, &[], None, Timestamp::UNIX_EPOCH);
+        let (out, report) = outcome(&fvo, &[], None, &Defaults::default(), Timestamp::UNIX_EPOCH);
         assert!(report.is_none());
         assert_eq!(
             (out.condition.status.as_str(), out.condition.reason.as_str()),

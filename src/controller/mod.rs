@@ -34,6 +34,7 @@ pub mod validate;
 
 use crate::api::{ConformanceProfile, DeletionPolicy, FachverfahrenOnboarding, Ressort};
 use crate::resources::{self, FIELD_MANAGER, MANAGED_SELECTOR, ONBOARDING, PlatformSettings};
+use crate::telemetry::{Health, Metrics};
 use budget::{Admission, Candidate};
 use observe::{Observed, Stores};
 
@@ -88,6 +89,9 @@ impl Error {
     }
 }
 
+/// Findings of one rule in one Ressort at one severity: (rule, ressort, severity, count).
+type FindingCount = (String, String, String, i64);
+
 /// What every reconcile shares.
 pub struct Context {
     /// The API client.
@@ -100,6 +104,14 @@ pub struct Context {
     pub recorder: Recorder,
     /// Consecutive failures per onboarding, for back-off.
     failures: Mutex<HashMap<String, u32>>,
+    /// Conformance settings of the platform.
+    pub conformance: conformance::Defaults,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Readiness.
+    pub health: Health,
+    /// Conformance findings per onboarding, for the metrics: (rule, ressort, severity) → count.
+    findings: Mutex<HashMap<String, Vec<FindingCount>>>,
 }
 
 impl Context {
@@ -108,6 +120,40 @@ impl Context {
         let n = map.entry(name.to_string()).or_insert(0);
         *n = n.saturating_add(1);
         *n
+    }
+
+    /// Keeps this onboarding's findings for the metrics and republishes the totals.
+    fn record_findings(
+        &self,
+        fvo: &FachverfahrenOnboarding,
+        report: &crate::conformance::report::Report,
+    ) {
+        let mut counts: std::collections::BTreeMap<(String, String), i64> =
+            std::collections::BTreeMap::new();
+        for f in &report.findings {
+            *counts
+                .entry((f.rule.as_str().to_string(), f.severity.as_str().to_string()))
+                .or_default() += 1;
+        }
+        let ressort = fvo.spec.ressort.clone();
+        let mine = counts
+            .into_iter()
+            .map(|((rule, sev), n)| (rule, ressort.clone(), sev, n))
+            .collect();
+        let mut all = self.findings.lock().unwrap_or_else(|p| p.into_inner());
+        all.insert(fvo.name_any(), mine);
+        let mut totals: std::collections::BTreeMap<(String, String, String), i64> =
+            std::collections::BTreeMap::new();
+        for (rule, ressort, sev, n) in all.values().flatten() {
+            *totals
+                .entry((rule.clone(), ressort.clone(), sev.clone()))
+                .or_default() += n;
+        }
+        let flat: Vec<_> = totals
+            .into_iter()
+            .map(|((r, ress, s), n)| (r, ress, s, n))
+            .collect();
+        self.metrics.set_conformance_findings(&flat);
     }
 
     fn clear_failures(&self, name: &str) {
@@ -241,6 +287,28 @@ async fn set_finalizers(
 
 mod json_patch_ops {
     pub type Ops = Vec<serde_json::Value>;
+}
+
+/// [`reconcile`], measured: duration and result go to the metrics, and the onboardings by
+/// phase are recounted.
+async fn reconcile_measured(
+    fvo: Arc<FachverfahrenOnboarding>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let result = reconcile(fvo, ctx.clone()).await;
+    ctx.metrics.reconcile_finished(
+        started.elapsed(),
+        result.as_ref().map(|_| ()).map_err(Error::category),
+    );
+    let mut phases: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    for o in ctx.stores.onboardings.state() {
+        let phase = o.status.as_ref().and_then(|s| s.phase).unwrap_or_default();
+        *phases.entry(format!("{phase:?}")).or_default() += 1;
+    }
+    ctx.metrics
+        .set_onboardings_by_phase(&phases.into_iter().collect::<Vec<_>>());
+    result
 }
 
 /// Reconciles one onboarding.
@@ -447,8 +515,12 @@ fn evaluate_conformance(
         .filter_map(|n| serde_json::to_value(n.as_ref()).ok())
         .collect();
     let objects = conformance::objects_in(&ctx.stores.workloads, &namespaces, ns_objects);
-    let profile = conformance::cluster_profile(&ctx.stores.workloads, fvo);
-    let (outcome, _report) = conformance::outcome(fvo, &objects, profile.as_deref(), now);
+    let profile = conformance::cluster_profile(&ctx.stores.workloads, fvo, &ctx.conformance);
+    let (outcome, report) =
+        conformance::outcome(fvo, &objects, profile.as_deref(), &ctx.conformance, now);
+    if let Some(report) = &report {
+        ctx.record_findings(fvo, report);
+    }
     status.conditions.push(outcome.condition);
     if let Some(p) = outcome.profile {
         status.conformance_profile = Some(p);
@@ -636,7 +708,7 @@ impl Stores {
 }
 
 /// Options of the controller.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Options {
     /// Platform settings.
     pub settings: PlatformSettings,
@@ -644,6 +716,12 @@ pub struct Options {
     pub instance: String,
     /// Reconciles running at once.
     pub concurrency: u16,
+    /// Conformance settings of the platform.
+    pub conformance: conformance::Defaults,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Readiness (set once every watch has synced).
+    pub health: Health,
 }
 
 impl Default for Options {
@@ -652,6 +730,9 @@ impl Default for Options {
             settings: PlatformSettings::default(),
             instance: "conplus-operator".into(),
             concurrency: 8,
+            conformance: conformance::Defaults::default(),
+            metrics: Arc::new(Metrics::new()),
+            health: Health::new(),
         }
     }
 }
@@ -660,7 +741,7 @@ impl Default for Options {
 pub async fn run(
     client: Client,
     options: Options,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
     let managed = watcher::Config::default().labels(MANAGED_SELECTOR);
@@ -713,6 +794,10 @@ pub async fn run(
         settings: options.settings.clone(),
         recorder,
         failures: Mutex::new(HashMap::new()),
+        conformance: options.conformance.clone(),
+        metrics: options.metrics.clone(),
+        health: options.health.clone(),
+        findings: Mutex::new(HashMap::new()),
     });
     let by_ressort = onboardings.clone();
     let by_profile = onboardings.clone();
@@ -761,9 +846,20 @@ pub async fn run(
             owner_of(owner.as_ref())
         })
         .graceful_shutdown_on(shutdown.clone())
-        .run(reconcile, error_policy, ctx.clone())
+        .run(reconcile_measured, error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
 
-    let ressort_controller = ressort::controller(client.clone(), onboardings, shutdown.clone());
+    // Ready once every watch has its initial list (for /readyz).
+    let sync_ctx = ctx.clone();
+    tokio::spawn(async move {
+        sync_ctx.stores.wait_until_ready().await;
+        sync_ctx.health.set_synced();
+    });
+    let ressort_controller = ressort::controller(
+        client.clone(),
+        onboardings,
+        options.metrics.clone(),
+        shutdown.clone(),
+    );
     futures::join!(onboarding_controller, ressort_controller);
 }

@@ -19,10 +19,12 @@ use super::Error;
 use crate::api::conditions::{self as c, reason};
 use crate::api::{Amounts, FachverfahrenOnboarding, ResourceName, Ressort, RessortStatus};
 use crate::resources::FIELD_MANAGER;
+use crate::telemetry::Metrics;
 
 struct Ctx {
     client: Client,
     onboardings: Store<FachverfahrenOnboarding>,
+    metrics: Arc<Metrics>,
 }
 
 /// Computes a Ressort's status from the onboardings that belong to it (pure).
@@ -145,9 +147,29 @@ pub fn compute(
     }
 }
 
+/// Budget gauges per Ressort and resource, in the resource's unit (cores, bytes, pods).
+fn publish_budget(metrics: &Metrics, ressort: &Ressort, status: &RessortStatus) {
+    let parse = |t: &Option<crate::api::ResourceTotals>| {
+        t.as_ref()
+            .and_then(|t| t.amounts().ok())
+            .unwrap_or_default()
+    };
+    let (allocated, available) = (parse(&status.allocated), parse(&status.available));
+    for r in ResourceName::ALL {
+        let units = |a: &Amounts| a.get(r).milli() as f64 / 1000.0;
+        metrics.set_ressort_budget(
+            &ressort.name_any(),
+            r.as_str(),
+            units(&allocated),
+            units(&available),
+        );
+    }
+}
+
 async fn reconcile(ressort: Arc<Ressort>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let _ = tokio::time::timeout(Duration::from_secs(30), ctx.onboardings.wait_until_ready()).await;
     let status = compute(&ressort, &ctx.onboardings.state(), Timestamp::now());
+    publish_budget(&ctx.metrics, &ressort, &status);
     if ressort.status.as_ref() != Some(&status) {
         let name = ressort.name_any();
         let api: Api<Ressort> = Api::all(ctx.client.clone());
@@ -175,11 +197,13 @@ fn error_policy(ressort: Arc<Ressort>, error: &Error, _ctx: Arc<Ctx>) -> Action 
 pub async fn controller(
     client: Client,
     onboardings: Store<FachverfahrenOnboarding>,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         onboardings,
+        metrics,
     });
     Controller::new(
         Api::<Ressort>::all(client.clone()),
