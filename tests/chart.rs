@@ -287,7 +287,6 @@ const DEFAULT_ARGS: &[&str] = &[
     "--ingress-namespace=ingress-nginx",
     "--dns-namespace=kube-system",
     "--monitoring-namespace=monitoring",
-    "--default-profile=dvc-basis",
     "--log-format=json",
     "--log-level=info",
     "--metrics-addr=0.0.0.0:8080",
