@@ -172,11 +172,6 @@ async fn main() {
     // Let trailing watch events settle, then count what the controller did.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let stats = sandbox.stats();
-    let controller_requests: Vec<_> = sandbox
-        .request_log()
-        .into_iter()
-        .filter(|r| !r.field_manager.starts_with("bench") && r.user_agent.contains("kube"))
-        .collect();
     let peak = peak_rss_mib(controller.id());
 
     // A full resync: a restarted controller goes over every onboarding against warm watches.
@@ -210,7 +205,6 @@ async fn main() {
         writes as f64 / n as f64
     );
     println!("  by verb:                   {:?}", stats.by_verb);
-    println!("  controller requests:       {}", controller_requests.len());
     println!(
         "writes during full resync:   {} (goal 0; by verb {:?})",
         resync.writes(),

@@ -73,12 +73,9 @@ impl Env {
         if let Some((tx, handle)) = self.controller.take() {
             let _ = tx.send(());
             // A graceful shutdown finishes running reconciles; abort if it hangs.
-            if tokio::time::timeout(
-                Duration::from_secs(10),
-                handle,
-            )
-            .await
-            .is_err()
+            if tokio::time::timeout(Duration::from_secs(10), handle)
+                .await
+                .is_err()
             {
                 panic!("controller did not stop within 10s of its shutdown signal");
             }
