@@ -18,11 +18,24 @@ fn deployment(privileged: bool) -> serde_json::Value {
             "selector": {"matchLabels": {"app": "portal"}},
             "template": {
                 "metadata": {"labels": {"app": "portal"}},
-                "spec": {"containers": [{
-                    "name": "app",
-                    "image": "registry.example/portal:1.0",
-                    "securityContext": {"privileged": privileged, "allowPrivilegeEscalation": privileged}
-                }]}
+                "spec": {
+                    "serviceAccountName": "portal",
+                    "automountServiceAccountToken": false,
+                    "securityContext": {"runAsNonRoot": true, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [{
+                        "name": "app",
+                        "image": "registry.example/portal:1.0",
+                        "securityContext": {
+                            "privileged": privileged,
+                            "allowPrivilegeEscalation": privileged,
+                            "readOnlyRootFilesystem": true,
+                            "capabilities": {"drop": ["ALL"]}
+                        },
+                        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
+                        "livenessProbe": {"httpGet": {"path": "/livez", "port": 8080}},
+                        "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8080}}
+                    }]
+                }
             }
         }
     })

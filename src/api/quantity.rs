@@ -133,9 +133,15 @@ impl FromStr for Amount {
             return Err(err());
         }
         let (int_part, frac_part) = number.split_once('.').unwrap_or((number, ""));
-        // Exact decimal: digits as an integer scaled by 10^-frac_len.
-        let digits = format!("{int_part}{frac_part}");
-        let mantissa: i128 = digits.parse().map_err(|_| err())?;
+        // Exact decimal: digits as an integer scaled by 10^-frac_len (no allocation: budget
+        // admission parses every quota of a Ressort on each reconcile).
+        let mut mantissa: i128 = 0;
+        for b in int_part.bytes().chain(frac_part.bytes()) {
+            mantissa = mantissa
+                .checked_mul(10)
+                .and_then(|m| m.checked_add(i128::from(b - b'0')))
+                .ok_or_else(err)?;
+        }
         let frac_len = i32::try_from(frac_part.len()).map_err(|_| err())?;
         // Value in milli-units = mantissa * 10^(3 - frac_len) * multiplier.
         let (pow10, pow2) = if suffix.is_empty() {

@@ -75,17 +75,17 @@ pub fn decide_all(budget: &Amounts, candidates: &[Candidate]) -> Vec<Admission> 
         (a.created.is_none(), a.created, &a.name).cmp(&(b.created.is_none(), b.created, &b.name))
     });
     let mut decided: Vec<Option<Admission>> = vec![None; candidates.len()];
-    for (pos, &i) in order.iter().enumerate() {
-        let older: Amounts = order[..pos]
-            .iter()
-            .filter_map(|&j| decided[j].as_ref().map(Admission::allocated))
-            .fold(Amounts::default(), Amounts::plus);
-        let younger: Amounts = order[pos + 1..]
-            .iter()
-            .map(|&j| candidates[j].provisioned)
-            .fold(Amounts::default(), Amounts::plus);
-        let available = budget.minus(older).minus(younger);
+    // Running totals keep this linear after the sort: what the older ones were granted, and
+    // what the younger ones (not yet visited) hold.
+    let mut older = Amounts::default();
+    let mut younger = candidates
+        .iter()
+        .map(|c| c.provisioned)
+        .fold(Amounts::default(), Amounts::plus);
+    for &i in &order {
         let c = &candidates[i];
+        younger = younger.minus(c.provisioned);
+        let available = budget.minus(older).minus(younger);
         let decision =
             if c.requested.fits_within(&c.provisioned) || c.requested.fits_within(&available) {
                 Admission::Admitted {
@@ -103,6 +103,7 @@ pub fn decide_all(budget: &Amounts, candidates: &[Candidate]) -> Vec<Admission> 
                     available,
                 }
             };
+        older = older.plus(decision.allocated());
         decided[i] = Some(decision);
     }
     decided

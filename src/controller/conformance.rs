@@ -111,7 +111,11 @@ pub fn objects_in(
         .collect();
     for store in &stores.kinds {
         for obj in store.state() {
-            if obj.namespace().is_some_and(|ns| namespaces.contains(&ns))
+            if obj
+                .metadata
+                .namespace
+                .as_deref()
+                .is_some_and(|ns| namespaces.contains(ns))
                 && let Ok(value) = serde_json::to_value(obj.as_ref())
             {
                 out.push(SourceObject {
