@@ -209,6 +209,9 @@ pub async fn controller(
         Api::<Ressort>::all(client.clone()),
         watcher::Config::default(),
     )
+    // A Ressort's status sums all its onboardings: collapse a burst of their changes into one
+    // pass instead of one pass per change.
+    .with_config(kube::runtime::controller::Config::default().debounce(Duration::from_secs(1)))
     .watches(
         Api::<FachverfahrenOnboarding>::all(client),
         watcher::Config::default(),
