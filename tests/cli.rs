@@ -1,0 +1,110 @@
+//! The `render`, `crd` and `sandbox` subcommands, run as the built binary.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Command;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_conplus-operator"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+#[test]
+fn render_prints_every_object_of_every_environment_of_the_example() {
+    let out = bin()
+        .args([
+            "render",
+            "-f",
+            "examples/moin-schule.yaml",
+            "--ingress-namespace",
+            "plattform-ingress",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let docs: Vec<serde_json::Value> = text
+        .split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_yaml::from_str(d).unwrap())
+        .collect();
+    let count = |kind: &str| docs.iter().filter(|d| d["kind"] == kind).count();
+    assert_eq!(count("Namespace"), 3);
+    assert_eq!(count("ResourceQuota"), 3);
+    assert_eq!(count("LimitRange"), 3);
+    assert_eq!(
+        count("NetworkPolicy"),
+        3 * 6,
+        "five platform policies and the declared namespaces, per environment"
+    );
+    assert_eq!(
+        count("RoleBinding"),
+        3 + 3 + 2,
+        "betrieb and support everywhere, entwicklung in dev and test"
+    );
+    assert_eq!(count("ServiceAccount"), 3);
+    assert!(
+        text.contains("plattform-ingress"),
+        "platform flags reach the builders"
+    );
+}
+
+#[test]
+fn render_of_a_file_without_onboardings_fails_with_exit_code_2() {
+    let out = bin()
+        .args(["render", "-f", "examples/ressort-mk.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no FachverfahrenOnboarding"));
+}
+
+#[test]
+fn crd_prints_what_crds_directory_holds() {
+    let out = bin().arg("crd").output().unwrap();
+    assert!(out.status.success());
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crds/conplus-operator.yaml"
+    ))
+    .unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), committed);
+}
+
+#[test]
+fn sandbox_with_the_examples_exits_once_every_onboarding_is_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let out = bin()
+        .args([
+            "sandbox",
+            "--apply",
+            "examples/",
+            "--exit-when-ready",
+            "--timeout-seconds",
+            "60",
+            "--log-level",
+            "warn",
+            "--kubeconfig",
+        ])
+        .arg(&kubeconfig)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("onboarding mk-moin-schule: Ready"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("all onboardings are Ready"), "{stdout}");
+    let config = std::fs::read_to_string(&kubeconfig).unwrap();
+    assert!(config.contains("server: http://127.0.0.1:"), "{config}");
+}
