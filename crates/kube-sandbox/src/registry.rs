@@ -265,6 +265,19 @@ pub fn builtins() -> Vec<ResourceDef> {
             false,
             true,
         ),
+        // Still served by every cluster and read by workload checkers (conformance rules).
+        b(
+            "",
+            "v1",
+            "ReplicationController",
+            "replicationcontrollers",
+            true,
+            &["rc"],
+            ALL,
+            true,
+            true,
+            false,
+        ),
         b(
             "",
             "v1",
