@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -50,19 +49,7 @@ pub fn compute(
         .unwrap_or_default();
     let cond = |type_: &str, ok: bool, reason: &str, message: String| {
         let status = if ok { "True" } else { "False" };
-        let last_transition_time = previous
-            .iter()
-            .find(|p| p.type_ == type_ && p.status == status)
-            .map(|p| p.last_transition_time.clone())
-            .unwrap_or(Time(now));
-        Condition {
-            type_: type_.to_string(),
-            status: status.to_string(),
-            reason: reason.to_string(),
-            message,
-            observed_generation: generation,
-            last_transition_time,
-        }
+        super::status::condition(type_, status, reason, message, generation, previous, now)
     };
     let describe = |a: &Amounts, which: &[ResourceName]| {
         which
