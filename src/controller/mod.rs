@@ -707,6 +707,21 @@ impl Stores {
     }
 }
 
+/// A back-off that never waits: the trigger streams back off individually.
+struct NoSharedBackoff;
+
+impl Iterator for NoSharedBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        Some(Duration::ZERO)
+    }
+}
+
+impl kube::runtime::utils::Backoff for NoSharedBackoff {
+    fn reset(&mut self) {}
+}
+
 /// Options of the controller.
 #[derive(Clone)]
 pub struct Options {
@@ -760,12 +775,22 @@ pub async fn run(
     let (kind_stores, kind_streams) = conformance::stores(&client).await;
 
     let fvo_api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
-    let controller = Controller::new(fvo_api, watcher::Config::default()).with_config(
-        ControllerConfig::default()
-            .concurrency(options.concurrency)
-            .debounce(Duration::from_millis(200)),
-    );
-    let onboardings = controller.store();
+    let (onboardings, fvo_writer) = reflector::store();
+    let fvo_stream = watcher(fvo_api, watcher::Config::default())
+        .default_backoff()
+        .reflect(fvo_writer)
+        .applied_objects();
+    let controller = Controller::for_stream(fvo_stream, onboardings.clone())
+        .with_config(
+            ControllerConfig::default()
+                .concurrency(options.concurrency)
+                .debounce(Duration::from_millis(200)),
+        )
+        // Every watch above has its own back-off. kube-runtime's default wraps all trigger
+        // streams in one shared back-off: after an etcd compaction, each of the ~25 watches
+        // reports its 410 in turn, and the shared back-off grew until no watch was polled for
+        // half a minute — a changed onboarding went unnoticed.
+        .trigger_backoff(NoSharedBackoff);
     let stores = Stores {
         onboardings: onboardings.clone(),
         ressorts: ressorts.clone(),
