@@ -708,7 +708,7 @@ impl Stores {
 }
 
 /// A back-off that never waits: the trigger streams back off individually.
-struct NoSharedBackoff;
+pub(crate) struct NoSharedBackoff;
 
 impl Iterator for NoSharedBackoff {
     type Item = Duration;

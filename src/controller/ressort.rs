@@ -8,8 +8,8 @@ use futures::StreamExt;
 use jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use tracing::warn;
@@ -192,22 +192,33 @@ pub async fn controller(
         onboardings,
         metrics,
     });
-    Controller::new(
+    let (ressorts, writer) = reflector::store();
+    let ressort_stream = watcher(
         Api::<Ressort>::all(client.clone()),
         watcher::Config::default(),
     )
-    // A Ressort's status sums all its onboardings: collapse a burst of their changes into one
-    // pass instead of one pass per change.
-    .with_config(kube::runtime::controller::Config::default().debounce(Duration::from_secs(1)))
-    .watches(
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects();
+    let fvo_stream = watcher(
         Api::<FachverfahrenOnboarding>::all(client),
         watcher::Config::default(),
-        |o: FachverfahrenOnboarding| Some(ObjectRef::<Ressort>::new(&o.spec.ressort)),
     )
-    .graceful_shutdown_on(shutdown)
-    .run(reconcile, error_policy, ctx)
-    .for_each(|_| futures::future::ready(()))
-    .await;
+    .default_backoff()
+    .touched_objects();
+    Controller::for_stream(ressort_stream, ressorts)
+        // A Ressort's status sums all its onboardings: collapse a burst of their changes into
+        // one pass instead of one pass per change.
+        .with_config(kube::runtime::controller::Config::default().debounce(Duration::from_secs(1)))
+        .watches_stream(fvo_stream, |o: FachverfahrenOnboarding| {
+            Some(ObjectRef::<Ressort>::new(&o.spec.ressort))
+        })
+        // Each watch backs off on its own (see the onboarding controller).
+        .trigger_backoff(super::NoSharedBackoff)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+        .await;
 }
 
 #[cfg(test)]
