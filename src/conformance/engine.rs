@@ -22,9 +22,9 @@ pub const IGNORE_ANNOTATION: &str = "conformance.conplus.niedersachsen.de/ignore
 /// Annotation with the reason for [`IGNORE_ANNOTATION`]; without it the ignore does not apply.
 pub const IGNORE_REASON_ANNOTATION: &str = "conformance.conplus.niedersachsen.de/ignore-reason";
 /// Namespace label naming the Ressort (APP.4.4.A1).
-pub const RESSORT_LABEL: &str = "conplus.niedersachsen.de/ressort";
+pub const RESSORT_LABEL: &str = crate::resources::RESSORT;
 /// Namespace label naming the protection level (APP.4.4.A1).
-pub const PROTECTION_LEVEL_LABEL: &str = "conplus.niedersachsen.de/protection-level";
+pub const PROTECTION_LEVEL_LABEL: &str = crate::resources::PROTECTION_LEVEL;
 
 /// One input object with where it came from.
 #[derive(Debug, Clone, PartialEq)]

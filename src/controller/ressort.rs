@@ -51,13 +51,7 @@ pub fn compute(
         let status = if ok { "True" } else { "False" };
         super::status::condition(type_, status, reason, message, generation, previous, now)
     };
-    let describe = |a: &Amounts, which: &[ResourceName]| {
-        which
-            .iter()
-            .map(|r| format!("{} {}", r.as_str(), a.get(*r).to_canonical(r.is_bytes())))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let describe = super::status::describe;
     let (ready, over, available) = match ressort.spec.budget.amounts() {
         Err(e) => (
             cond(

@@ -11,17 +11,8 @@ use super::plan::{EnvPlan, Plan};
 use crate::api::conditions::{self as c, reason};
 use crate::api::{
     Amounts, FachverfahrenOnboarding, FachverfahrenOnboardingStatus, NamespaceStatus, Phase,
-    ProtectionLevel, ResourceName,
+    ResourceName,
 };
-
-/// The built-in conformance profile of a protection level.
-pub fn default_profile(level: ProtectionLevel) -> &'static str {
-    match level {
-        ProtectionLevel::Normal => "dvc-basis",
-        ProtectionLevel::High => "dvc-erhoeht",
-        ProtectionLevel::VeryHigh => "dvc-sehr-hoch",
-    }
-}
 
 /// Everything the status is computed from.
 #[derive(Debug)]
@@ -40,7 +31,8 @@ pub struct StatusInput<'a> {
     pub now: Timestamp,
 }
 
-fn describe(a: &Amounts, which: &[ResourceName]) -> String {
+/// `cpu 4, memory 8Gi`: amounts of the named resources in canonical form.
+pub(crate) fn describe(a: &Amounts, which: &[ResourceName]) -> String {
     which
         .iter()
         .map(|r| format!("{} {}", r.as_str(), a.get(*r).to_canonical(r.is_bytes())))
@@ -318,12 +310,9 @@ pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
         conditions,
         namespaces,
         allocated: allocated.map(|a| a.to_totals()),
-        conformance_profile: Some(
-            spec.conformance
-                .profile
-                .clone()
-                .unwrap_or_else(|| default_profile(spec.protection_level).to_string()),
-        ),
+        conformance_profile: Some(spec.conformance.profile.clone().unwrap_or_else(|| {
+            crate::conformance::profile::builtin_name(spec.protection_level).to_string()
+        })),
         conformance: fvo.status.as_ref().and_then(|s| s.conformance.clone()),
     }
 }
