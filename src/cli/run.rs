@@ -45,6 +45,10 @@ pub struct RunArgs {
     /// Image registries allowed when a profile lists none (comma-separated).
     #[arg(long, env = "CONPLUS_ALLOWED_REGISTRIES", value_delimiter = ',')]
     pub allowed_registries: Vec<String>,
+    /// Reconcile only the onboardings and Ressorts this label selector picks (`key=value,…`),
+    /// e.g. for a canary or one shard; give a Ressort and its onboardings the same labels.
+    #[arg(long, env = "CONPLUS_SELECTOR")]
+    pub selector: Option<String>,
     /// Platform settings.
     #[command(flatten)]
     pub platform: PlatformArgs,
@@ -70,6 +74,31 @@ pub enum RunError {
     /// The client could not be built.
     #[error("building the API client: {0}")]
     Client(#[from] kube::Error),
+    /// The API server refused `--selector`.
+    #[error("--selector {selector:?} was refused: {source}; write it as for kubectl get -l")]
+    Selector {
+        /// The selector.
+        selector: String,
+        /// The server's answer.
+        source: kube::Error,
+    },
+}
+
+/// Asks the API server to list one onboarding with `selector`, so that a malformed selector
+/// stops `run` with the server's reason instead of failing every watch later.
+async fn check_selector(client: &Client, selector: &str) -> Result<(), RunError> {
+    let api: kube::Api<crate::api::FachverfahrenOnboarding> = kube::Api::all(client.clone());
+    match api
+        .list_metadata(&kube::api::ListParams::default().labels(selector).limit(1))
+        .await
+    {
+        Err(source @ kube::Error::Api(_)) => Err(RunError::Selector {
+            selector: selector.to_string(),
+            source,
+        }),
+        // Other errors (the server not reachable yet) are for the watches to retry.
+        _ => Ok(()),
+    }
 }
 
 /// Builds a client from an explicit kubeconfig file or the usual inference.
@@ -110,6 +139,12 @@ pub fn main(args: RunArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        if let Some(selector) = &args.selector
+            && let Err(e) = check_selector(&client, selector).await
+        {
+            error!("{e}");
+            return ExitCode::from(2);
+        }
         let identity = std::env::var("POD_NAME").unwrap_or_else(|_| "conplus-operator".into());
         let metrics = Arc::new(Metrics::new());
         let health = Health::new();
@@ -128,6 +163,7 @@ pub fn main(args: RunArgs) -> ExitCode {
             },
             metrics: metrics.clone(),
             health: health.clone(),
+            watch_selector: args.selector.clone(),
         };
         // One signal, observed by the HTTP server, the election and the controller.
         let shutdown = shutdown_signal().shared();

@@ -737,6 +737,10 @@ pub struct Options {
     pub metrics: Arc<Metrics>,
     /// Readiness (set once every watch has synced).
     pub health: Health,
+    /// A label selector (`key=value,…`): only the onboardings and Ressorts it selects are
+    /// reconciled (canaries, sharding, tests sharing a cluster); Ressort budgets are read
+    /// whatever their labels. `None`: all.
+    pub watch_selector: Option<String>,
 }
 
 impl Default for Options {
@@ -748,6 +752,17 @@ impl Default for Options {
             conformance: conformance::Defaults::default(),
             metrics: Arc::new(Metrics::new()),
             health: Health::new(),
+            watch_selector: None,
+        }
+    }
+}
+
+impl Options {
+    /// The watch configuration of the objects this instance reconciles.
+    fn selected(&self) -> watcher::Config {
+        match &self.watch_selector {
+            Some(selector) => watcher::Config::default().labels(selector),
+            None => watcher::Config::default(),
         }
     }
 }
@@ -776,7 +791,7 @@ pub async fn run(
 
     let fvo_api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
     let (onboardings, fvo_writer) = reflector::store();
-    let fvo_stream = watcher(fvo_api, watcher::Config::default())
+    let fvo_stream = watcher(fvo_api, options.selected())
         .default_backoff()
         .reflect(fvo_writer)
         .applied_objects();
@@ -883,6 +898,7 @@ pub async fn run(
     let ressort_controller = ressort::controller(
         client.clone(),
         onboardings,
+        options.selected(),
         options.metrics.clone(),
         shutdown.clone(),
     );

@@ -174,10 +174,12 @@ fn error_policy(ressort: Arc<Ressort>, error: &Error, _ctx: Arc<Ctx>) -> Action 
     Action::requeue(Duration::from_secs(5))
 }
 
-/// The Ressort controller; runs until `shutdown` resolves.
+/// The Ressort controller over the Ressorts and onboardings `selected` picks; runs until
+/// `shutdown` resolves.
 pub async fn controller(
     client: Client,
     onboardings: Store<FachverfahrenOnboarding>,
+    selected: watcher::Config,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
@@ -187,19 +189,13 @@ pub async fn controller(
         metrics,
     });
     let (ressorts, writer) = reflector::store();
-    let ressort_stream = watcher(
-        Api::<Ressort>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(writer)
-    .applied_objects();
-    let fvo_stream = watcher(
-        Api::<FachverfahrenOnboarding>::all(client),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .touched_objects();
+    let ressort_stream = watcher(Api::<Ressort>::all(client.clone()), selected.clone())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects();
+    let fvo_stream = watcher(Api::<FachverfahrenOnboarding>::all(client), selected)
+        .default_backoff()
+        .touched_objects();
     Controller::for_stream(ressort_stream, ressorts)
         // A Ressort's status sums all its onboardings: collapse a burst of their changes into
         // one pass instead of one pass per change.
