@@ -9,10 +9,10 @@ use kube::api::{Patch, PatchParams};
 use serde_json::json;
 use support::*;
 
-fn deployment(privileged: bool) -> serde_json::Value {
+fn deployment(namespace: &str, privileged: bool) -> serde_json::Value {
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "portal", "namespace": "mk-moin-prod"},
+        "metadata": {"name": "portal", "namespace": namespace},
         "spec": {
             "replicas": 2,
             "selector": {"matchLabels": {"app": "portal"}},
@@ -44,11 +44,13 @@ fn deployment(privileged: bool) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn privileged_deployment_turns_conformant_false_naming_sys_1_6_a17_and_true_once_fixed() {
     let env = Env::start().await;
-    env.apply(&ressort("mk", "64")).await;
-    env.apply(&onboarding("mk-moin", "mk", "moin", &["prod"], "2"))
+    let (mk, name) = (env.name("mk"), env.name("mk-moin"));
+    let namespace = format!("{mk}-moin-prod");
+    env.apply(&ressort(&mk, "64")).await;
+    env.apply(&onboarding(&name, &mk, "moin", &["prod"], "2"))
         .await;
     let ready = env
-        .wait_fvo("mk-moin", "Ready and evaluated", |o| {
+        .wait_fvo(&name, "Ready and evaluated", |o| {
             is_ready(o) && condition(o, "Conformant").is_some_and(|c| c.status != "Unknown")
         })
         .await;
@@ -59,14 +61,18 @@ async fn privileged_deployment_turns_conformant_false_naming_sys_1_6_a17_and_tru
         "an empty onboarded namespace is conformant: {}",
         first.message
     );
-    let deployments = env.ns_api::<Deployment>("mk-moin-prod");
+    let deployments = env.ns_api::<Deployment>(&namespace);
     let params = PatchParams::apply("ressort-team").force();
     deployments
-        .patch("portal", &params, &Patch::Apply(deployment(true)))
+        .patch(
+            "portal",
+            &params,
+            &Patch::Apply(deployment(&namespace, true)),
+        )
         .await
         .unwrap();
     let bad = env
-        .wait_fvo("mk-moin", "Conformant=False naming the deployment", |o| {
+        .wait_fvo(&name, "Conformant=False naming the deployment", |o| {
             condition(o, "Conformant")
                 .is_some_and(|c| c.status == "False" && c.message.contains("SYS.1.6.A17"))
         })
@@ -85,10 +91,14 @@ async fn privileged_deployment_turns_conformant_false_naming_sys_1_6_a17_and_tru
 
     let started = tokio::time::Instant::now();
     deployments
-        .patch("portal", &params, &Patch::Apply(deployment(false)))
+        .patch(
+            "portal",
+            &params,
+            &Patch::Apply(deployment(&namespace, false)),
+        )
         .await
         .unwrap();
-    env.wait_fvo("mk-moin", "no SYS.1.6.A17 finding after the fix", |o| {
+    env.wait_fvo(&name, "no SYS.1.6.A17 finding after the fix", |o| {
         o.status
             .as_ref()
             .and_then(|s| s.conformance.as_ref())

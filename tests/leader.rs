@@ -1,5 +1,6 @@
-//! Leader election against the sandbox API server over HTTP: two instances, exactly one works, and the
-//! stand-by takes over within the lease duration when the leader stops.
+//! Leader election against a cluster over HTTP (the sandbox, or the real control plane with
+//! `CONPLUS_TEST_CLUSTER`): two instances, exactly one works, and the stand-by takes over within
+//! the lease duration when the leader stops. Each test has a Lease of its own.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -10,12 +11,19 @@ use conplus_operator::leader::{StopSignal, run_as_leader};
 use conplus_operator::telemetry::Health;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
-use kube_sandbox::{Sandbox, SandboxConfig};
+use kube::api::DeleteParams;
 use tokio::sync::oneshot;
 
+mod support;
+use support::Cluster;
+
 const NS: &str = "kube-system";
-const LEASE: &str = "conplus-operator-test";
 const DURATION: Duration = Duration::from_secs(3);
+
+/// A Lease name of this test's own, on a cluster other tests may share.
+fn lease_name() -> String {
+    format!("conplus-operator-test-{}", support::new_tag())
+}
 
 /// What one instance did, shared with the test.
 #[derive(Default)]
@@ -28,7 +36,8 @@ struct Probe {
 
 /// Starts one instance; returns its shutdown trigger, its probe, its health and its task.
 async fn instance(
-    sandbox: &Sandbox,
+    cluster: &Cluster,
+    lease: &str,
     identity: &str,
     running_now: Arc<AtomicUsize>,
     max_running: Arc<AtomicUsize>,
@@ -38,16 +47,21 @@ async fn instance(
     Health,
     tokio::task::JoinHandle<Result<(), conplus_operator::leader::LeaderError>>,
 ) {
-    let client = kube::Client::try_from(kube::Config::new(sandbox.url().parse().unwrap())).unwrap();
+    let client = cluster.client();
     let (tx, rx) = oneshot::channel::<()>();
     let probe = Arc::new(Probe::default());
     let health = Health::new();
-    let (p, h, id) = (probe.clone(), health.clone(), identity.to_string());
+    let (p, h, id, lease) = (
+        probe.clone(),
+        health.clone(),
+        identity.to_string(),
+        lease.to_string(),
+    );
     let task = tokio::spawn(async move {
         run_as_leader(
             client,
             NS,
-            LEASE,
+            &lease,
             &id,
             DURATION,
             h.clone(),
@@ -88,18 +102,21 @@ async fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_one_of_two_instances_works_and_the_other_takes_over_when_it_stops() {
-    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let cluster = Cluster::connect().await;
+    let lease = lease_name();
     let running_now = Arc::new(AtomicUsize::new(0));
     let max_running = Arc::new(AtomicUsize::new(0));
     let (stop_a, a, health_a, task_a) = instance(
-        &sandbox,
+        &cluster,
+        &lease,
         "replica-a",
         running_now.clone(),
         max_running.clone(),
     )
     .await;
     let (stop_b, b, health_b, task_b) = instance(
-        &sandbox,
+        &cluster,
+        &lease,
         "replica-b",
         running_now.clone(),
         max_running.clone(),
@@ -145,11 +162,8 @@ async fn exactly_one_of_two_instances_works_and_the_other_takes_over_when_it_sto
             .and_then(|s| s.holder_identity)
             .unwrap_or_default()
     };
-    let leases: Api<Lease> = Api::namespaced(
-        kube::Client::try_from(kube::Config::new(sandbox.url().parse().unwrap())).unwrap(),
-        NS,
-    );
-    let before = holder(leases.get(LEASE).await.unwrap());
+    let leases: Api<Lease> = Api::namespaced(cluster.client(), NS);
+    let before = holder(leases.get(&lease).await.unwrap());
     assert!(
         before == "replica-a" || before == "replica-b",
         "lease holder {before:?}"
@@ -177,7 +191,7 @@ async fn exactly_one_of_two_instances_works_and_the_other_takes_over_when_it_sto
         1,
         "two instances worked at the same time"
     );
-    let after = holder(leases.get(LEASE).await.unwrap());
+    let after = holder(leases.get(&lease).await.unwrap());
     assert_ne!(after, before, "the Lease must name the new leader");
     assert!(follower_health.is_leader());
 
@@ -185,16 +199,21 @@ async fn exactly_one_of_two_instances_works_and_the_other_takes_over_when_it_sto
     task_follower.await.unwrap().unwrap();
     assert!(!follower.working.load(Ordering::SeqCst));
     assert_eq!(running_now.load(Ordering::SeqCst), 0);
-    sandbox.shutdown().await;
+    leases
+        .delete(&lease, &DeleteParams::default())
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_whose_lease_is_taken_stops_working_and_waits_again() {
-    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let cluster = Cluster::connect().await;
+    let lease = lease_name();
     let running_now = Arc::new(AtomicUsize::new(0));
     let max_running = Arc::new(AtomicUsize::new(0));
     let (stop, probe, health, task) = instance(
-        &sandbox,
+        &cluster,
+        &lease,
         "replica-a",
         running_now.clone(),
         max_running.clone(),
@@ -207,17 +226,16 @@ async fn a_leader_whose_lease_is_taken_stops_working_and_waits_again() {
     assert!(health.is_leader());
 
     // Another holder takes the Lease (as after a partition where our renewals did not arrive).
-    let client = kube::Client::try_from(kube::Config::new(sandbox.url().parse().unwrap())).unwrap();
-    let leases: Api<Lease> = Api::namespaced(client, NS);
-    let mut lease = leases.get(LEASE).await.unwrap();
-    let spec = lease.spec.get_or_insert_with(Default::default);
+    let leases: Api<Lease> = Api::namespaced(cluster.client(), NS);
+    let mut taken = leases.get(&lease).await.unwrap();
+    let spec = taken.spec.get_or_insert_with(Default::default);
     spec.holder_identity = Some("someone-else".into());
     spec.lease_duration_seconds = Some(3600);
     spec.renew_time = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
         k8s_openapi::jiff::Timestamp::now(),
     ));
     leases
-        .replace(LEASE, &Default::default(), &lease)
+        .replace(&lease, &Default::default(), &taken)
         .await
         .unwrap();
 
@@ -237,5 +255,8 @@ async fn a_leader_whose_lease_is_taken_stops_working_and_waits_again() {
 
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
-    sandbox.shutdown().await;
+    leases
+        .delete(&lease, &DeleteParams::default())
+        .await
+        .unwrap();
 }

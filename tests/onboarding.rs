@@ -1,5 +1,7 @@
-//! The controller against the sandbox API server over HTTP: convergence, pruning, conflicts,
-//! budget, deletion policies, restarts, API faults and idempotence.
+//! The controller against a cluster over HTTP (the sandbox, or the real control plane with
+//! `CONPLUS_TEST_CLUSTER`): convergence, pruning, conflicts, budget, deletion policies,
+//! restarts, API faults and idempotence. Every test names its Ressorts with its own tag
+//! (`env.name`), so that tests sharing a cluster do not see each other.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -40,16 +42,17 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_environment_onboarding_converges_to_ready_with_every_object() {
     let env = Env::start().await;
-    env.apply(&ressort("mk", "64")).await;
+    let (mk, name) = (env.name("mk"), env.name("mk-moin"));
+    env.apply(&ressort(&mk, "64")).await;
     env.apply(&onboarding(
-        "mk-moin",
-        "mk",
+        &name,
+        &mk,
         "moin",
         &["dev", "test", "prod"],
         "2",
     ))
     .await;
-    let fvo = env.wait_fvo("mk-moin", "Ready", is_ready).await;
+    let fvo = env.wait_fvo(&name, "Ready", is_ready).await;
     let status = fvo.status.unwrap();
     assert_eq!(status.phase, Some(Phase::Ready));
     assert_eq!(status.namespaces.len(), 3);
@@ -69,7 +72,7 @@ async fn multi_environment_onboarding_converges_to_ready_with_every_object() {
         assert_eq!(cond.status, "True", "{c}: {}", cond.message);
     }
     for e in ["dev", "test", "prod"] {
-        let ns_name = format!("mk-moin-{e}");
+        let ns_name = format!("{mk}-moin-{e}");
         let ns = env.api::<Namespace>().get(&ns_name).await.unwrap();
         let labels = ns.labels();
         assert_eq!(labels["conplus.niedersachsen.de/environment"], e);
@@ -97,7 +100,7 @@ async fn multi_environment_onboarding_converges_to_ready_with_every_object() {
     }
     let r = env
         .eventually("Ressort status counts the onboarding", || async {
-            let r = env.api::<Ressort>().get("mk").await.ok()?;
+            let r = env.api::<Ressort>().get(&mk).await.ok()?;
             (r.status.as_ref()?.onboardings == 1).then_some(r)
         })
         .await;
@@ -105,21 +108,66 @@ async fn multi_environment_onboarding_converges_to_ready_with_every_object() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_with_a_selector_leaves_unselected_onboardings_alone() {
+    let env = Env::start().await;
+    let (mk, picked, other) = (env.name("mk"), env.name("mk-picked"), env.name("mk-other"));
+    env.apply(&ressort(&mk, "64")).await;
+    // Created directly, without the test's label that the controller selects.
+    env.api::<FachverfahrenOnboarding>()
+        .create(
+            &Default::default(),
+            &onboarding(&other, &mk, "other", &["prod"], "1"),
+        )
+        .await
+        .unwrap();
+    env.apply(&onboarding(&picked, &mk, "picked", &["prod"], "1"))
+        .await;
+    env.wait_fvo(&picked, "Ready", is_ready).await;
+    // The Ressort controller counts only what it selects, and the other onboarding has been
+    // neither provisioned nor given a status.
+    env.eventually("the Ressort counts the selected onboarding", || async {
+        let r = env.api::<Ressort>().get(&mk).await.ok()?;
+        (r.status?.onboardings == 1).then_some(())
+    })
+    .await;
+    let untouched = env
+        .api::<FachverfahrenOnboarding>()
+        .get(&other)
+        .await
+        .unwrap();
+    assert!(
+        untouched.status.is_none() && untouched.finalizers().is_empty(),
+        "an unselected onboarding must not be reconciled: {:?}",
+        untouched.status
+    );
+    assert!(
+        env.api::<Namespace>()
+            .get_opt(&format!("{mk}-other-prod"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removed_environment_and_access_entry_are_pruned_and_the_namespace_retained() {
     let env = Env::start().await;
-    env.apply(&ressort("mi", "64")).await;
-    let mut fvo = onboarding("mi-polis", "mi", "polis", &["dev", "prod"], "1");
+    let (mi, name) = (env.name("mi"), env.name("mi-polis"));
+    env.apply(&ressort(&mi, "64")).await;
+    let mut fvo = onboarding(&name, &mi, "polis", &["dev", "prod"], "1");
     fvo.spec.access.push(AccessEntry {
         group: "mi-polis-ops".into(),
         role: AccessRole::Admin,
         environments: None,
     });
     env.apply(&fvo).await;
-    env.wait_fvo("mi-polis", "Ready", is_ready).await;
-    assert_eq!(
-        names_in::<RoleBinding>(&env, "mi-polis-prod").await.len(),
-        2
+    env.wait_fvo(&name, "Ready", is_ready).await;
+    let (dev, prod, staging) = (
+        format!("{mi}-polis-dev"),
+        format!("{mi}-polis-prod"),
+        format!("{mi}-polis-staging"),
     );
+    assert_eq!(names_in::<RoleBinding>(&env, &prod).await.len(), 2);
 
     // Drop the dev environment and the ops group, add a staging environment.
     fvo.spec.environments.retain(|e| e.name != "dev");
@@ -130,7 +178,7 @@ async fn removed_environment_and_access_entry_are_pruned_and_the_namespace_retai
     fvo.spec.access.retain(|a| a.group != "mi-polis-ops");
     env.apply(&fvo).await;
     let done = env
-        .wait_fvo("mi-polis", "Ready after update", |o| {
+        .wait_fvo(&name, "Ready after update", |o| {
             is_ready(o) && o.status.as_ref().unwrap().namespaces.len() == 2
         })
         .await;
@@ -143,31 +191,31 @@ async fn removed_environment_and_access_entry_are_pruned_and_the_namespace_retai
         .collect();
     assert_eq!(envs, ["prod", "staging"]);
     env.eventually("ops RoleBinding pruned", || async {
-        (names_in::<RoleBinding>(&env, "mi-polis-prod").await.len() == 1).then_some(())
+        (names_in::<RoleBinding>(&env, &prod).await.len() == 1).then_some(())
     })
     .await;
     assert!(
         env.api::<Namespace>()
-            .get_opt("mi-polis-staging")
+            .get_opt(&staging)
             .await
             .unwrap()
             .is_some()
     );
     // Retain: the dev namespace stays, released from management, its contents untouched.
-    let dev = env
+    let released = env
         .eventually("dev namespace released", || async {
-            let ns = env.api::<Namespace>().get("mi-polis-dev").await.ok()?;
+            let ns = env.api::<Namespace>().get(&dev).await.ok()?;
             (!ns.labels()
                 .contains_key("conplus.niedersachsen.de/onboarding"))
             .then_some(ns)
         })
         .await;
     assert!(
-        dev.metadata.deletion_timestamp.is_none(),
+        released.metadata.deletion_timestamp.is_none(),
         "Retain must not delete the namespace"
     );
     let quota = env
-        .ns_api::<ResourceQuota>("mi-polis-dev")
+        .ns_api::<ResourceQuota>(&dev)
         .get("conplus-quota")
         .await
         .unwrap();
@@ -184,72 +232,57 @@ async fn removed_environment_and_access_entry_are_pruned_and_the_namespace_retai
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn existing_namespace_without_our_label_is_a_conflict_and_left_untouched() {
     let env = Env::start().await;
-    env.apply(&ressort("mf", "64")).await;
+    let (mf, name) = (env.name("mf"), env.name("mf-steuer"));
+    let (dev, prod) = (format!("{mf}-steuer-dev"), format!("{mf}-steuer-prod"));
+    env.apply(&ressort(&mf, "64")).await;
     let mut foreign = Namespace::default();
-    foreign.metadata.name = Some("mf-steuer-prod".into());
+    foreign.metadata.name = Some(prod.clone());
     foreign.metadata.labels = Some([("team".to_string(), "someone-else".to_string())].into());
     env.apply(&foreign).await;
-    env.apply(&onboarding(
-        "mf-steuer",
-        "mf",
-        "steuer",
-        &["dev", "prod"],
-        "1",
-    ))
-    .await;
+    env.apply(&onboarding(&name, &mf, "steuer", &["dev", "prod"], "1"))
+        .await;
     let fvo = env
-        .wait_fvo("mf-steuer", "Degraded with a conflict", |o| {
+        .wait_fvo(&name, "Degraded with a conflict", |o| {
             o.status.as_ref().and_then(|s| s.phase) == Some(Phase::Degraded)
                 && condition(o, "NamespacesReady").is_some_and(|c| c.reason == "NamespaceConflict")
         })
         .await;
     let msg = &condition(&fvo, "NamespacesReady").unwrap().message;
-    assert!(msg.contains("mf-steuer-prod"), "{msg}");
+    assert!(msg.contains(&prod), "{msg}");
     assert_eq!(condition(&fvo, "Ready").unwrap().status, "False");
     // The other environment is provisioned; nothing is written into the foreign namespace.
     env.eventually("dev provisioned", || async {
-        env.api::<Namespace>()
-            .get_opt("mf-steuer-dev")
-            .await
-            .ok()?
-            .map(|_| ())
+        env.api::<Namespace>().get_opt(&dev).await.ok()?.map(|_| ())
     })
     .await;
-    let ns = env.api::<Namespace>().get("mf-steuer-prod").await.unwrap();
+    let ns = env.api::<Namespace>().get(&prod).await.unwrap();
     assert!(
         !ns.labels().contains_key("app.kubernetes.io/managed-by"),
         "foreign namespace must not be adopted"
     );
-    assert!(
-        names_in::<ResourceQuota>(&env, "mf-steuer-prod")
-            .await
-            .is_empty()
-    );
-    assert!(
-        names_in::<NetworkPolicy>(&env, "mf-steuer-prod")
-            .await
-            .is_empty()
-    );
+    assert!(names_in::<ResourceQuota>(&env, &prod).await.is_empty());
+    assert!(names_in::<NetworkPolicy>(&env, &prod).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_onboarding_over_budget_waits_until_the_budget_is_raised() {
     let env = Env::start().await;
-    env.apply(&ressort("ms", "10")).await;
-    env.apply(&onboarding("ms-first", "ms", "first", &["prod"], "6"))
+    let (ms, first, second) = (env.name("ms"), env.name("ms-first"), env.name("ms-second"));
+    env.apply(&ressort(&ms, "10")).await;
+    env.apply(&onboarding(&first, &ms, "first", &["prod"], "6"))
         .await;
-    env.wait_fvo("ms-first", "Ready", is_ready).await;
-    env.apply(&onboarding("ms-second", "ms", "second", &["prod"], "6"))
+    env.wait_fvo(&first, "Ready", is_ready).await;
+    env.apply(&onboarding(&second, &ms, "second", &["prod"], "6"))
         .await;
-    let second = env
-        .wait_fvo("ms-second", "BudgetExceeded", |o| {
+    let held = env
+        .wait_fvo(&second, "BudgetExceeded", |o| {
             condition(o, "BudgetAvailable").is_some_and(|c| c.reason == "BudgetExceeded")
         })
         .await;
-    assert_eq!(second.status.unwrap().phase, Some(Phase::Pending));
+    assert_eq!(held.status.unwrap().phase, Some(Phase::Pending));
     assert!(
         env.api::<Namespace>()
-            .get_opt("ms-second-prod")
+            .get_opt(&format!("{ms}-second-prod"))
             .await
             .unwrap()
             .is_none(),
@@ -258,19 +291,19 @@ async fn second_onboarding_over_budget_waits_until_the_budget_is_raised() {
     assert!(
         is_ready(
             &env.api::<FachverfahrenOnboarding>()
-                .get("ms-first")
+                .get(&first)
                 .await
                 .unwrap()
         ),
         "the first keeps what it has"
     );
 
-    env.apply(&ressort("ms", "12")).await;
-    env.wait_fvo("ms-second", "Ready after the budget was raised", is_ready)
+    env.apply(&ressort(&ms, "12")).await;
+    env.wait_fvo(&second, "Ready after the budget was raised", is_ready)
         .await;
     let r = env
         .eventually("Ressort sums both", || async {
-            let r = env.api::<Ressort>().get("ms").await.ok()?;
+            let r = env.api::<Ressort>().get(&ms).await.ok()?;
             (r.status.as_ref()?.allocated.as_ref()?.cpu.0 == "12").then_some(r)
         })
         .await;
@@ -280,25 +313,26 @@ async fn second_onboarding_over_budget_waits_until_the_budget_is_raised() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_with_retain_keeps_namespaces_and_with_delete_removes_them() {
     let env = Env::start().await;
-    env.apply(&ressort("mu", "64")).await;
-    env.apply(&onboarding("mu-keep", "mu", "keep", &["prod"], "1"))
+    let (mu, keep, gone) = (env.name("mu"), env.name("mu-keep"), env.name("mu-gone"));
+    env.apply(&ressort(&mu, "64")).await;
+    env.apply(&onboarding(&keep, &mu, "keep", &["prod"], "1"))
         .await;
-    let mut gone = onboarding("mu-gone", "mu", "gone", &["prod"], "1");
-    gone.spec.deletion_policy = DeletionPolicy::Delete;
-    env.apply(&gone).await;
-    env.wait_fvo("mu-keep", "Ready", is_ready).await;
-    env.wait_fvo("mu-gone", "Ready", is_ready).await;
+    let mut fvo = onboarding(&gone, &mu, "gone", &["prod"], "1");
+    fvo.spec.deletion_policy = DeletionPolicy::Delete;
+    env.apply(&fvo).await;
+    env.wait_fvo(&keep, "Ready", is_ready).await;
+    env.wait_fvo(&gone, "Ready", is_ready).await;
 
-    env.delete_fvo("mu-keep").await;
-    env.delete_fvo("mu-gone").await;
+    env.delete_fvo(&keep).await;
+    env.delete_fvo(&gone).await;
     env.eventually("both onboardings gone", || async {
         let api = env.api::<FachverfahrenOnboarding>();
-        (api.get_opt("mu-keep").await.ok()?.is_none()
-            && api.get_opt("mu-gone").await.ok()?.is_none())
-        .then_some(())
+        (api.get_opt(&keep).await.ok()?.is_none() && api.get_opt(&gone).await.ok()?.is_none())
+            .then_some(())
     })
     .await;
-    let kept = env.api::<Namespace>().get("mu-keep-prod").await.unwrap();
+    let (kept_ns, gone_ns) = (format!("{mu}-keep-prod"), format!("{mu}-gone-prod"));
+    let kept = env.api::<Namespace>().get(&kept_ns).await.unwrap();
     assert!(kept.metadata.deletion_timestamp.is_none());
     assert!(
         !kept
@@ -306,13 +340,14 @@ async fn deleting_with_retain_keeps_namespaces_and_with_delete_removes_them() {
             .contains_key("conplus.niedersachsen.de/onboarding")
     );
     assert_eq!(
-        names_in::<ResourceQuota>(&env, "mu-keep-prod").await,
+        names_in::<ResourceQuota>(&env, &kept_ns).await,
         ["conplus-quota"],
         "contents stay"
     );
+    // On a real cluster the namespace controller empties the namespace before it goes.
     env.eventually("Delete removes the namespace", || async {
         env.api::<Namespace>()
-            .get_opt("mu-gone-prod")
+            .get_opt(&gone_ns)
             .await
             .ok()?
             .is_none()
@@ -324,33 +359,38 @@ async fn deleting_with_retain_keeps_namespaces_and_with_delete_removes_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_ressort_is_reported_and_resolved_when_it_appears() {
     let env = Env::start().await;
-    env.apply(&onboarding("ml-agrar", "ml", "agrar", &["prod"], "1"))
+    let (ml, name) = (env.name("ml"), env.name("ml-agrar"));
+    env.apply(&onboarding(&name, &ml, "agrar", &["prod"], "1"))
         .await;
     let o = env
-        .wait_fvo("ml-agrar", "RessortNotFound", |o| {
+        .wait_fvo(&name, "RessortNotFound", |o| {
             condition(o, "BudgetAvailable").is_some_and(|c| c.reason == "RessortNotFound")
         })
         .await;
     assert_eq!(o.status.unwrap().phase, Some(Phase::Pending));
-    env.apply(&ressort("ml", "8")).await;
-    env.wait_fvo("ml-agrar", "Ready once the Ressort exists", is_ready)
+    env.apply(&ressort(&ml, "8")).await;
+    env.wait_fvo(&name, "Ready once the Ressort exists", is_ready)
         .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_in_the_middle_of_provisioning_loses_nothing_and_duplicates_nothing() {
     let mut env = Env::start().await;
-    env.apply(&ressort("mj", "64")).await;
-    // Slow down writes so that the stop lands mid-way through provisioning.
-    env.sandbox.faults().inject(
-        Fault::new()
-            .verb("apply")
-            .delay(Duration::from_millis(150))
-            .for_duration(Duration::from_secs(3)),
-    );
+    let (mj, name) = (env.name("mj"), env.name("mj-akte"));
+    env.apply(&ressort(&mj, "64")).await;
+    // Slow down writes so that the stop lands mid-way through provisioning. Only the sandbox
+    // can; on a real server the stop lands wherever provisioning has got to.
+    if let Some(sandbox) = &env.cluster.sandbox {
+        sandbox.faults().inject(
+            Fault::new()
+                .verb("apply")
+                .delay(Duration::from_millis(150))
+                .for_duration(Duration::from_secs(3)),
+        );
+    }
     env.apply(&onboarding(
-        "mj-akte",
-        "mj",
+        &name,
+        &mj,
         "akte",
         &["dev", "test", "prod"],
         "1",
@@ -358,19 +398,20 @@ async fn restart_in_the_middle_of_provisioning_loses_nothing_and_duplicates_noth
     .await;
     env.eventually("provisioning started", || async {
         env.api::<Namespace>()
-            .get_opt("mj-akte-dev")
+            .get_opt(&format!("{mj}-akte-dev"))
             .await
             .ok()?
             .map(|_| ())
     })
     .await;
     env.stop_controller().await;
-    env.sandbox.faults().clear();
+    if let Some(sandbox) = &env.cluster.sandbox {
+        sandbox.faults().clear();
+    }
     env.start_controller();
-    env.wait_fvo("mj-akte", "Ready after restart", is_ready)
-        .await;
+    env.wait_fvo(&name, "Ready after restart", is_ready).await;
     for e in ["dev", "test", "prod"] {
-        let ns = format!("mj-akte-{e}");
+        let ns = format!("{mj}-akte-{e}");
         assert_eq!(
             names_in::<ResourceQuota>(&env, &ns).await,
             ["conplus-quota"]
@@ -380,7 +421,9 @@ async fn restart_in_the_middle_of_provisioning_loses_nothing_and_duplicates_noth
     }
     let all = env
         .api::<Namespace>()
-        .list(&ListParams::default().labels(MANAGED))
+        .list(&ListParams::default().labels(&format!(
+            "{MANAGED},conplus.niedersachsen.de/onboarding={name}"
+        )))
         .await
         .unwrap();
     assert_eq!(all.items.len(), 3, "exactly the three namespaces");
@@ -388,9 +431,13 @@ async fn restart_in_the_middle_of_provisioning_loses_nothing_and_duplicates_noth
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_errors_conflicts_and_dropped_watches_still_converge() {
+    if !sandbox_only("injects API errors, conflicts, a compaction and cut watches") {
+        return;
+    }
     let env = Env::start().await;
-    env.apply(&ressort("mw", "64")).await;
-    let faults = env.sandbox.faults();
+    let (mw, name) = (env.name("mw"), env.name("mw-foerder"));
+    env.apply(&ressort(&mw, "64")).await;
+    let faults = env.sandbox().faults();
     faults.inject(
         Fault::new()
             .verb("apply")
@@ -405,25 +452,18 @@ async fn api_errors_conflicts_and_dropped_watches_still_converge() {
             .status(409)
             .times(3),
     );
-    env.apply(&onboarding(
-        "mw-foerder",
-        "mw",
-        "foerder",
-        &["dev", "prod"],
-        "1",
-    ))
-    .await;
+    env.apply(&onboarding(&name, &mw, "foerder", &["dev", "prod"], "1"))
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Every open watch is cut and the history compacted, as when an API server restarts after
     // an etcd compaction: every watch has to start over with a new list (410 Gone).
     faults.compact();
     faults.close_watches();
-    env.wait_fvo("mw-foerder", "Ready despite faults", is_ready)
-        .await;
+    env.wait_fvo(&name, "Ready despite faults", is_ready).await;
     // After the watches came back, a change is still seen.
     let mut fvo = env
         .api::<FachverfahrenOnboarding>()
-        .get("mw-foerder")
+        .get(&name)
         .await
         .unwrap();
     fvo.spec.environments.push(Environment {
@@ -434,7 +474,7 @@ async fn api_errors_conflicts_and_dropped_watches_still_converge() {
     fvo.metadata.resource_version = None;
     fvo.status = None;
     env.apply(&fvo).await;
-    env.wait_fvo("mw-foerder", "Ready with three environments", |o| {
+    env.wait_fvo(&name, "Ready with three environments", |o| {
         is_ready(o) && o.status.as_ref().unwrap().namespaces.len() == 3
     })
     .await;
@@ -442,27 +482,25 @@ async fn api_errors_conflicts_and_dropped_watches_still_converge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resync_of_a_converged_onboarding_issues_no_write() {
+    if !sandbox_only("counts the controller's writes in the sandbox's request log") {
+        return;
+    }
     let mut env = Env::start().await;
-    env.apply(&ressort("stk", "64")).await;
-    env.apply(&onboarding(
-        "stk-kabinett",
-        "stk",
-        "kabinett",
-        &["dev", "prod"],
-        "1",
-    ))
-    .await;
-    env.wait_fvo("stk-kabinett", "Ready", is_ready).await;
+    let (stk, name) = (env.name("stk"), env.name("stk-kabinett"));
+    env.apply(&ressort(&stk, "64")).await;
+    env.apply(&onboarding(&name, &stk, "kabinett", &["dev", "prod"], "1"))
+        .await;
+    env.wait_fvo(&name, "Ready", is_ready).await;
     // Let in-flight events settle, then restart the controller: its first pass over every
     // object is a full resync against warm watches.
     tokio::time::sleep(Duration::from_secs(2)).await;
     env.stop_controller().await;
-    env.sandbox.reset_stats();
+    env.sandbox().reset_stats();
     env.start_controller();
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let stats = env.sandbox.stats();
+    let stats = env.sandbox().stats();
     let writes: Vec<_> = env
-        .sandbox
+        .sandbox()
         .request_log()
         .into_iter()
         .filter(|r| ["create", "update", "patch", "apply", "delete"].contains(&r.verb.as_str()))

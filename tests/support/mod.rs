@@ -1,14 +1,30 @@
-//! Test harness: a sandbox API server over HTTP, the operator's CRDs, and the real controller
-//! running against it as it would against a cluster.
+//! Test harness: the cluster a test runs against, the operator's CRDs, and the real controller
+//! running against it over HTTP, as it would against any cluster.
+//!
+//! `CONPLUS_TEST_CLUSTER` chooses the cluster:
+//! - `sandbox` (default): a fresh in-memory sandbox API server for every test;
+//! - `control-plane`: the real kube-apiserver, etcd and kube-controller-manager of
+//!   `scripts/control-plane.sh` — the one whose kubeconfig `CONPLUS_CONTROL_PLANE_KUBECONFIG`
+//!   names, or else one this test binary starts and that stops when the binary exits;
+//! - `external`: the cluster of `KUBECONFIG` (a staging cluster, say).
+//!
+//! The last two are shared by every test running at once, so tests must not see each other:
+//! each gives its Ressorts and onboardings names of its own ([`Env::name`]), every object it
+//! applies carries its label ([`TEST_LABEL`]), its controller reconciles only what carries that
+//! label, and what it created (namespaces included) is deleted when the test ends, passed or failed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::fmt::Debug;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use conplus_operator::api::*;
 use conplus_operator::controller::{self, Options};
 use futures::FutureExt;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Resource, ResourceExt};
 use kube_sandbox::{Sandbox, SandboxConfig};
 use serde::Serialize;
@@ -16,42 +32,284 @@ use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// The label every object a test applies carries, valued with the test's tag; the test's
+/// controller reconciles only onboardings and Ressorts with it.
+pub const TEST_LABEL: &str = "test.conplus.niedersachsen.de/run";
+
+/// Which cluster the tests run against (`CONPLUS_TEST_CLUSTER`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded sandbox API server, one per test.
+    Sandbox,
+    /// The real control plane of `scripts/control-plane.sh`.
+    ControlPlane,
+    /// The cluster `KUBECONFIG` names.
+    External,
+}
+
+impl Backend {
+    pub fn current() -> Backend {
+        match std::env::var("CONPLUS_TEST_CLUSTER").as_deref() {
+            Err(_) | Ok("") | Ok("sandbox") => Backend::Sandbox,
+            Ok("control-plane") => Backend::ControlPlane,
+            Ok("external") => Backend::External,
+            Ok(other) => panic!(
+                "CONPLUS_TEST_CLUSTER={other:?}: expected sandbox (the default), control-plane or external"
+            ),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sandbox => "sandbox",
+            Backend::ControlPlane => "control-plane",
+            Backend::External => "external",
+        }
+    }
+
+    /// How long a harness wait allows. The real server is slower than the sandbox: a namespace
+    /// terminates only after the namespace controller has emptied it, and controllers of the
+    /// control plane run on a shared machine.
+    pub fn patience(self) -> Duration {
+        match self {
+            Backend::Sandbox => Duration::from_secs(30),
+            Backend::ControlPlane | Backend::External => Duration::from_secs(120),
+        }
+    }
+}
+
+/// For a test that needs what only the sandbox offers (fault injection, request statistics):
+/// true on the sandbox; elsewhere prints why the test is skipped and returns false.
+pub fn sandbox_only(why: &str) -> bool {
+    let backend = Backend::current();
+    if backend != Backend::Sandbox {
+        println!("skipped on {}: sandbox only, {why}", backend.name());
+    }
+    backend == Backend::Sandbox
+}
+
+/// For a test of what the sandbox does not implement yet: false on the sandbox, after
+/// printing why the test is skipped there.
+pub fn not_on_sandbox(why: &str) -> bool {
+    let backend = Backend::current();
+    if backend == Backend::Sandbox {
+        println!("skipped on the sandbox: {why}");
+    }
+    backend != Backend::Sandbox
+}
+
+/// A cluster to run against.
+pub struct Cluster {
+    pub backend: Backend,
+    /// The client configuration (admin).
+    pub config: kube::Config,
+    /// A kubeconfig file for kubectl.
+    pub kubeconfig: PathBuf,
+    /// The sandbox, when the backend is the sandbox.
+    pub sandbox: Option<Sandbox>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Cluster {
+    /// The cluster `CONPLUS_TEST_CLUSTER` chooses.
+    pub async fn connect() -> Cluster {
+        let backend = Backend::current();
+        match backend {
+            Backend::Sandbox => {
+                let dir = tempfile::tempdir().unwrap();
+                let kubeconfig = dir.path().join("kubeconfig");
+                let sandbox = Sandbox::start(SandboxConfig {
+                    kubeconfig: Some(kubeconfig.clone()),
+                    ..SandboxConfig::default()
+                })
+                .await
+                .unwrap();
+                let config = kube::Config::new(sandbox.url().parse().unwrap());
+                Cluster {
+                    backend,
+                    config,
+                    kubeconfig,
+                    sandbox: Some(sandbox),
+                    _dir: Some(dir),
+                }
+            }
+            Backend::ControlPlane => {
+                let kubeconfig = control_plane_kubeconfig();
+                Cluster {
+                    backend,
+                    config: config_from(&kubeconfig).await,
+                    kubeconfig,
+                    sandbox: None,
+                    _dir: None,
+                }
+            }
+            Backend::External => {
+                let kubeconfig = std::env::var_os("KUBECONFIG")
+                    .map(PathBuf::from)
+                    .or_else(|| {
+                        std::env::var_os("HOME").map(|h| Path::new(&h).join(".kube/config"))
+                    })
+                    .expect("CONPLUS_TEST_CLUSTER=external needs KUBECONFIG");
+                Cluster {
+                    backend,
+                    config: config_from(&kubeconfig).await,
+                    kubeconfig,
+                    sandbox: None,
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::try_from(self.config.clone()).unwrap()
+    }
+
+    /// `kubectl` against this cluster, with the admin's credentials.
+    pub fn kubectl(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(tool("kubectl"));
+        cmd.arg("--kubeconfig").arg(&self.kubeconfig);
+        cmd
+    }
+}
+
+async fn config_from(path: &Path) -> kube::Config {
+    let kc = Kubeconfig::read_from(path)
+        .unwrap_or_else(|e| panic!("reading kubeconfig {}: {e}", path.display()));
+    kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("kubeconfig {}: {e}", path.display()))
+}
+
+/// The repository's root.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A tool from `.ci/tools/bin` (where `.ci/install-tools.sh` puts kubectl and helm), else `PATH`.
+pub fn tool(name: &str) -> PathBuf {
+    let local = root().join(".ci/tools/bin").join(name);
+    if local.exists() {
+        local
+    } else {
+        PathBuf::from(name)
+    }
+}
+
+/// The kubeconfig of the control plane: `CONPLUS_CONTROL_PLANE_KUBECONFIG`, or one started
+/// once for this test binary by `scripts/control-plane.sh`, stopping when the binary exits.
+fn control_plane_kubeconfig() -> PathBuf {
+    static STARTED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    if let Some(path) = std::env::var_os("CONPLUS_CONTROL_PLANE_KUBECONFIG") {
+        return PathBuf::from(path);
+    }
+    let started = STARTED.get_or_init(|| {
+        let kubeconfig = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("control-plane-{}.kubeconfig", std::process::id()));
+        let out = std::process::Command::new("bash")
+            .arg(root().join("scripts/control-plane.sh"))
+            .args(["up", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .args(["--owner-pid", &std::process::id().to_string()])
+            .output()
+            .map_err(|e| format!("running scripts/control-plane.sh: {e}"))?;
+        if out.status.success() {
+            eprintln!("{}", String::from_utf8_lossy(&out.stdout).trim());
+            Ok(kubeconfig)
+        } else {
+            Err(format!(
+                "scripts/control-plane.sh up failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    });
+    match started {
+        Ok(path) => path.clone(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A short random tag, unique to one test among those sharing a cluster.
+pub fn new_tag() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    // RandomState is seeded randomly per instance; the time and pid guard against reuse.
+    let seed = RandomState::new().hash_one((
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    ));
+    // Starts with a letter so that the names built from it stay DNS labels in every position.
+    let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut n = seed;
+    let mut tag = String::from(char::from(b'a' + (n % 26) as u8));
+    n /= 26;
+    for _ in 0..4 {
+        tag.push(char::from(alphabet[(n % 36) as usize]));
+        n /= 36;
+    }
+    tag
+}
+
 pub struct Env {
-    pub sandbox: Sandbox,
+    pub cluster: Cluster,
     pub client: Client,
+    /// This test's tag: part of its names and the value of [`TEST_LABEL`].
+    pub tag: String,
     controller: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
-pub fn client_for(sandbox: &Sandbox) -> Client {
-    let config = kube::Config::new(sandbox.url().parse().unwrap());
-    Client::try_from(config).unwrap()
-}
-
 impl Env {
-    /// A sandbox with the CRDs installed and the controller running.
+    /// A cluster with the CRDs installed and the controller running.
     pub async fn start() -> Env {
         let mut env = Env::without_controller().await;
         env.start_controller();
         env
     }
 
-    /// A sandbox with the CRDs installed, no controller yet.
+    /// A cluster with the CRDs installed, no controller yet.
     pub async fn without_controller() -> Env {
         // `RUST_LOG=conplus_operator=debug cargo test` shows the controller's logs.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
             .try_init();
-        let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-        let client = client_for(&sandbox);
+        let cluster = Cluster::connect().await;
+        let client = cluster.client();
         conplus_operator::cli::sandbox::install_crds(&client)
             .await
             .unwrap();
         Env {
-            sandbox,
+            cluster,
             client,
+            tag: new_tag(),
             controller: None,
         }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.cluster.backend
+    }
+
+    /// The sandbox, for a test that checked [`sandbox_only`] first.
+    pub fn sandbox(&self) -> &Sandbox {
+        self.cluster
+            .sandbox
+            .as_ref()
+            .expect("only on the sandbox: check sandbox_only() first")
+    }
+
+    /// `base` made unique to this test (`mk` → `mk-x3f9q`). Ressort names carry the tag, so the
+    /// namespaces `<ressort>-<fachverfahren>-<environment>` of the test are its own too.
+    pub fn name(&self, base: &str) -> String {
+        format!("{base}-{}", self.tag)
+    }
+
+    /// The label selector of this test's objects.
+    pub fn selector(&self) -> String {
+        format!("{TEST_LABEL}={}", self.tag)
     }
 
     pub fn start_controller(&mut self) {
@@ -62,6 +320,7 @@ impl Env {
             client,
             Options {
                 instance: "test".into(),
+                watch_selector: Some(self.selector()),
                 ..Options::default()
             },
             rx.map(|_| ()),
@@ -96,7 +355,8 @@ impl Env {
         Api::namespaced(self.client.clone(), ns)
     }
 
-    /// Server-side applies a cluster-scoped `obj` as a user would with kubectl.
+    /// Server-side applies a cluster-scoped `obj` as a user would with kubectl, labelled as
+    /// this test's.
     pub async fn apply<K>(&self, obj: &K) -> K
     where
         K: Resource<DynamicType = (), Scope = k8s_openapi::ClusterResourceScope>
@@ -107,10 +367,15 @@ impl Env {
     {
         let api: Api<K> = Api::all(self.client.clone());
         let mut value = serde_json::to_value(obj).unwrap();
-        value["metadata"]
-            .as_object_mut()
-            .unwrap()
-            .remove("creationTimestamp");
+        let metadata = value["metadata"].as_object_mut().unwrap();
+        metadata.remove("creationTimestamp");
+        let labels = metadata
+            .entry("labels")
+            .or_insert_with(|| serde_json::json!({}));
+        if labels.is_null() {
+            *labels = serde_json::json!({});
+        }
+        labels[TEST_LABEL] = self.tag.clone().into();
         api.patch(
             &obj.name_any(),
             &PatchParams::apply("kubectl").force(),
@@ -135,7 +400,8 @@ impl Env {
         pred: impl Fn(&FachverfahrenOnboarding) -> bool,
     ) -> FachverfahrenOnboarding {
         let api = self.api::<FachverfahrenOnboarding>();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let patience = self.backend().patience();
+        let deadline = tokio::time::Instant::now() + patience;
         loop {
             let current = api.get_opt(name).await.ok().flatten();
             if let Some(o) = &current
@@ -145,7 +411,8 @@ impl Env {
             }
             if tokio::time::Instant::now() > deadline {
                 panic!(
-                    "onboarding {name}: {what} did not happen within 30s; last state: {:#?}",
+                    "onboarding {name}: {what} did not happen within {patience:?} on {}; last state: {:#?}",
+                    self.backend().name(),
                     current.map(|o| o.status)
                 );
             }
@@ -159,17 +426,104 @@ impl Env {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Option<T>>,
     {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let patience = self.backend().patience();
+        let deadline = tokio::time::Instant::now() + patience;
         loop {
             if let Some(v) = check().await {
                 return v;
             }
             if tokio::time::Instant::now() > deadline {
-                panic!("{what} did not happen within 30s");
+                panic!(
+                    "{what} did not happen within {patience:?} on {}",
+                    self.backend().name()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+impl Drop for Env {
+    /// On a shared cluster: stops the controller and deletes what the test created, whether it
+    /// passed or failed (`CONPLUS_TEST_KEEP=1` keeps it for a look).
+    fn drop(&mut self) {
+        if let Some((tx, handle)) = self.controller.take() {
+            let _ = tx.send(());
+            handle.abort();
+        }
+        if self.cluster.sandbox.is_some() || std::env::var_os("CONPLUS_TEST_KEEP").is_some() {
+            return;
+        }
+        let (config, tag) = (self.cluster.config.clone(), self.tag.clone());
+        // The test's runtime may be a current-thread one that is blocked right here: clean up
+        // on a thread of its own with a runtime and a client of its own.
+        let cleaned = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let client = Client::try_from(config).map_err(|e| e.to_string())?;
+                tokio::time::timeout(Duration::from_secs(60), delete_test_objects(&client, &tag))
+                    .await
+                    .map_err(|_| "timed out after 60s".to_string())?
+            })
+        })
+        .join();
+        match cleaned {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("cleaning up after test {}: {e}", self.tag),
+            Err(_) => eprintln!("cleaning up after test {}: the cleanup panicked", self.tag),
+        }
+    }
+}
+
+/// Deletes the onboardings, Ressorts, profiles and namespaces of the test tagged `tag`: those
+/// labelled with it or named with it. The onboardings' finalizers are removed first: their
+/// controller is gone, and their namespaces are deleted here whatever their deletion policy.
+/// Namespaces are not waited for: the namespace controller empties and removes them.
+async fn delete_test_objects(client: &Client, tag: &str) -> Result<(), String> {
+    let fvos: Api<FachverfahrenOnboarding> = Api::all(client.clone());
+    let unfinalize = Patch::Merge(serde_json::json!({"metadata": {"finalizers": null}}));
+    for name in names_of_test(&fvos, tag).await? {
+        let _ = fvos
+            .patch(&name, &PatchParams::default(), &unfinalize)
+            .await;
+        let _ = fvos.delete(&name, &DeleteParams::default()).await;
+    }
+    delete_of_test(&Api::<Ressort>::all(client.clone()), tag).await?;
+    delete_of_test(&Api::<ConformanceProfile>::all(client.clone()), tag).await?;
+    delete_of_test(&Api::<Namespace>::all(client.clone()), tag).await
+}
+
+/// The objects of `api` that belong to the test tagged `tag` and are not being deleted yet.
+async fn names_of_test<K>(api: &Api<K>, tag: &str) -> Result<Vec<String>, String>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let infix = format!("-{tag}");
+    Ok(api
+        .list_metadata(&ListParams::default())
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|o| {
+            o.metadata.deletion_timestamp.is_none()
+                && (o.name_any().contains(&infix)
+                    || o.labels().get(TEST_LABEL).is_some_and(|t| t == tag))
+        })
+        .map(|o| o.name_any())
+        .collect())
+}
+
+async fn delete_of_test<K>(api: &Api<K>, tag: &str) -> Result<(), String>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    for name in names_of_test(api, tag).await? {
+        let _ = api.delete(&name, &DeleteParams::default()).await;
+    }
+    Ok(())
 }
 
 pub fn is_ready(o: &FachverfahrenOnboarding) -> bool {

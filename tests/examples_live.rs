@@ -1,0 +1,150 @@
+//! The operator as a user runs it: the built `conplus-operator run --kubeconfig` against the
+//! cluster of `CONPLUS_TEST_CLUSTER`, `examples/` applied with kubectl. On the real control plane
+//! this is the proof that counts: the server reports its real version, every example onboarding
+//! becomes Ready, and deleting a `deletionPolicy: Delete` onboarding really terminates its
+//! namespaces (the namespace controller of kube-controller-manager empties and removes them).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+
+use conplus_operator::api::{DeletionPolicy, FachverfahrenOnboarding};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::ResourceExt;
+use kube::api::{DeleteParams, ListParams};
+use support::*;
+
+/// The operator binary, stopped when dropped.
+struct Operator(Child);
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run_operator(env: &Env) -> Operator {
+    let child = Command::new(env!("CARGO_BIN_EXE_conplus-operator"))
+        .arg("run")
+        .arg("--kubeconfig")
+        .arg(&env.cluster.kubeconfig)
+        .args(["--selector", &env.selector()])
+        .args(["--metrics-addr", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the conplus-operator binary runs");
+    Operator(child)
+}
+
+fn kubectl(env: &Env, args: &[&str]) -> String {
+    let out = env
+        .cluster
+        .kubectl()
+        .args(args)
+        .output()
+        .expect("kubectl runs (.ci/install-tools.sh installs it)");
+    assert!(
+        out.status.success(),
+        "kubectl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The Kubernetes release that tests/control-plane pins (`v1.35.4`).
+fn pinned_release() -> String {
+    let go_mod = std::fs::read_to_string(root().join("tests/control-plane/go.mod")).unwrap();
+    go_mod
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("k8s.io/kubernetes "))
+        .expect("go.mod requires k8s.io/kubernetes")
+        .trim()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn examples_become_ready_under_the_operator_binary_and_delete_policy_terminates_namespaces() {
+    if Backend::current() == Backend::External {
+        println!("skipped on external: the examples have fixed names that a real cluster may use");
+        return;
+    }
+    let env = Env::without_controller().await;
+    if env.backend() == Backend::ControlPlane {
+        let version: serde_json::Value =
+            serde_json::from_str(&kubectl(&env, &["get", "--raw", "/version"])).unwrap();
+        assert_eq!(
+            version["gitVersion"],
+            pinned_release(),
+            "the control plane reports the release it was built from"
+        );
+    }
+    let _operator = run_operator(&env);
+    let examples = root().join("examples");
+    let examples = examples.to_str().unwrap();
+    kubectl(&env, &["apply", "--server-side", "-R", "-f", examples]);
+    // The operator started with --selector sees only what carries the test's label.
+    kubectl(
+        &env,
+        &[
+            "label",
+            "--overwrite",
+            "-R",
+            "-f",
+            examples,
+            &env.selector(),
+        ],
+    );
+    let names: Vec<String> = env
+        .api::<FachverfahrenOnboarding>()
+        .list(&ListParams::default().labels(&env.selector()))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|o| o.name_any())
+        .collect();
+    assert!(!names.is_empty(), "examples/ holds onboardings");
+    let mut example_namespaces = Vec::new();
+    for name in &names {
+        let fvo = env.wait_fvo(name, "Ready", is_ready).await;
+        example_namespaces.extend(fvo.status.unwrap().namespaces.into_iter().map(|n| n.name));
+    }
+
+    // An onboarding with deletionPolicy Delete: its namespaces are really gone once it is.
+    let ressort_name = env.name("ml");
+    let name = env.name("ml-agrar");
+    env.apply(&ressort(&ressort_name, "8")).await;
+    let mut fvo = onboarding(&name, &ressort_name, "agrar", &["dev", "prod"], "1");
+    fvo.spec.deletion_policy = DeletionPolicy::Delete;
+    env.apply(&fvo).await;
+    env.wait_fvo(&name, "Ready", is_ready).await;
+    env.delete_fvo(&name).await;
+    let namespaces = env.api::<Namespace>();
+    for environment in ["dev", "prod"] {
+        let ns = format!("{ressort_name}-agrar-{environment}");
+        env.eventually(
+            &format!("namespace {ns} terminated and removed"),
+            || async { namespaces.get_opt(&ns).await.ok()?.is_none().then_some(()) },
+        )
+        .await;
+    }
+    env.eventually("the onboarding released", || async {
+        env.api::<FachverfahrenOnboarding>()
+            .get_opt(&name)
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+
+    // The examples keep their names on every run: remove their namespaces too (Retain keeps
+    // them when the onboarding goes, which the harness's clean-up does).
+    for ns in example_namespaces {
+        let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
+    }
+}
