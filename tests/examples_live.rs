@@ -3,6 +3,8 @@
 //! this is the proof that counts: the server reports its real version, every example onboarding
 //! becomes Ready, and deleting a `deletionPolicy: Delete` onboarding really terminates its
 //! namespaces (the namespace controller of kube-controller-manager empties and removes them).
+//! There the operator runs as the ServiceAccount of `deploy/base`, with exactly the RBAC that
+//! the kustomize base and the chart grant it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -25,11 +27,11 @@ impl Drop for Operator {
     }
 }
 
-fn run_operator(env: &Env) -> Operator {
+fn run_operator(env: &Env, kubeconfig: &std::path::Path) -> Operator {
     let child = Command::new(env!("CARGO_BIN_EXE_conplus-operator"))
         .arg("run")
         .arg("--kubeconfig")
-        .arg(&env.cluster.kubeconfig)
+        .arg(kubeconfig)
         .args(["--selector", &env.selector()])
         .args(["--metrics-addr", "127.0.0.1:0"])
         .stdout(Stdio::null())
@@ -53,6 +55,29 @@ fn kubectl(env: &Env, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The operator's identity in `deploy/base` (and in the chart installed as `conplus-operator`
+/// into `conplus-system`).
+const OPERATOR_SA: &str = "system:serviceaccount:conplus-system:conplus-operator";
+
+/// A copy of the cluster's kubeconfig whose user acts as the operator's ServiceAccount
+/// (`as`, `as-groups`: what `kubectl --as` sends), written into `dir`.
+fn kubeconfig_as_operator(env: &Env, dir: &std::path::Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(&env.cluster.kubeconfig).unwrap();
+    let mut config: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    for user in config["users"].as_sequence_mut().unwrap() {
+        user["user"]["as"] = OPERATOR_SA.into();
+        user["user"]["as-groups"] = serde_yaml::to_value([
+            "system:serviceaccounts",
+            "system:serviceaccounts:conplus-system",
+            "system:authenticated",
+        ])
+        .unwrap();
+    }
+    let path = dir.join("operator.kubeconfig");
+    std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
+    path
 }
 
 /// The Kubernetes release that tests/control-plane pins (`v1.35.4`).
@@ -82,7 +107,17 @@ async fn examples_become_ready_under_the_operator_binary_and_delete_policy_termi
             "the control plane reports the release it was built from"
         );
     }
-    let _operator = run_operator(&env);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = if env.backend() == Backend::ControlPlane {
+        // The RBAC of deploy/base, and the operator acting as its ServiceAccount: a missing
+        // permission shows here as an onboarding that never becomes Ready.
+        let base = root().join("deploy/base");
+        kubectl(&env, &["apply", "-k", base.to_str().unwrap()]);
+        kubeconfig_as_operator(&env, dir.path())
+    } else {
+        env.cluster.kubeconfig.clone()
+    };
+    let _operator = run_operator(&env, &kubeconfig);
     let examples = root().join("examples");
     let examples = examples.to_str().unwrap();
     kubectl(&env, &["apply", "--server-side", "-R", "-f", examples]);
