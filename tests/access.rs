@@ -171,16 +171,7 @@ async fn an_edit_group_may_not_change_the_network_policies_the_operator_owns() {
     }
     let s = setup().await;
     let policies = Api::<NetworkPolicy>::namespaced(member_of(&s.env, &s.a_edit), &s.a_ns);
-    let owned: Vec<String> = s
-        .env
-        .ns_api::<NetworkPolicy>(&s.a_ns)
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .map(|p| p.name_any())
-        .collect();
+    let owned = names(&s.env.ns_api::<NetworkPolicy>(&s.a_ns), &Default::default()).await;
     assert!(!owned.is_empty(), "the operator isolates the namespace");
     for name in &owned {
         let open = Patch::Merge(json!({"spec": {"policyTypes": []}}));
@@ -337,34 +328,36 @@ async fn pod_security_admits_a_pod_only_as_the_namespace_level_allows() {
     let env = &s.env;
     // a: restricted. Even the admin is held to the namespace's level.
     for (name, security) in [("privileged", privileged()), ("root", baseline_only())] {
-        match create_pod(env, &s.a_ns, &pod(name, security)).await {
-            Err(kube::Error::Api(status)) if status.code == 403 => assert!(
-                status.message.contains("violates PodSecurity \"restricted"),
-                "the refusal names the level: {}",
-                status.message
-            ),
-            other => panic!(
-                "{name} pod in the restricted namespace {}: expected 403, got {other:?}",
-                s.a_ns
-            ),
-        }
+        assert_refused_by_pod_security(
+            create_pod(env, &s.a_ns, &pod(name, security)).await,
+            "restricted",
+            &format!("{name} pod in {}", s.a_ns),
+        );
     }
     create_pod(env, &s.a_ns, &pod("restricted", restricted()))
         .await
         .unwrap_or_else(|e| panic!("a restricted-conformant pod in {}: {e}", s.a_ns));
     // b: baseline. Privileged is refused, a root pod without privileges is admitted.
-    match create_pod(env, &s.b_ns, &pod("privileged", privileged())).await {
-        Err(kube::Error::Api(status)) if status.code == 403 => assert!(
-            status.message.contains("violates PodSecurity \"baseline"),
-            "the refusal names the level: {}",
-            status.message
-        ),
-        other => panic!(
-            "privileged pod in the baseline namespace {}: expected 403, got {other:?}",
-            s.b_ns
-        ),
-    }
+    assert_refused_by_pod_security(
+        create_pod(env, &s.b_ns, &pod("privileged", privileged())).await,
+        "baseline",
+        &format!("privileged pod in {}", s.b_ns),
+    );
     create_pod(env, &s.b_ns, &pod("root", baseline_only()))
         .await
         .unwrap_or_else(|e| panic!("a baseline-conformant pod in {}: {e}", s.b_ns));
+}
+
+/// Asserts that Pod Security admission refused `result` and named the `level` it enforces.
+fn assert_refused_by_pod_security(result: Result<Pod, kube::Error>, level: &str, what: &str) {
+    match result {
+        Err(kube::Error::Api(status)) if status.code == 403 => assert!(
+            status
+                .message
+                .contains(&format!("violates PodSecurity \"{level}")),
+            "{what}: the refusal names the level {level}: {}",
+            status.message
+        ),
+        other => panic!("{what}: expected 403 from Pod Security admission, got {other:?}"),
+    }
 }

@@ -13,7 +13,6 @@ use std::process::{Child, Command, Stdio};
 
 use conplus_operator::api::{DeletionPolicy, FachverfahrenOnboarding};
 use k8s_openapi::api::core::v1::Namespace;
-use kube::ResourceExt;
 use kube::api::{DeleteParams, ListParams};
 use support::*;
 
@@ -133,18 +132,14 @@ async fn examples_become_ready_under_the_operator_binary_and_delete_policy_termi
             &env.selector(),
         ],
     );
-    let names: Vec<String> = env
-        .api::<FachverfahrenOnboarding>()
-        .list(&ListParams::default().labels(&env.selector()))
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .map(|o| o.name_any())
-        .collect();
-    assert!(!names.is_empty(), "examples/ holds onboardings");
+    let onboardings = names(
+        &env.api::<FachverfahrenOnboarding>(),
+        &ListParams::default().labels(&env.selector()),
+    )
+    .await;
+    assert!(!onboardings.is_empty(), "examples/ holds onboardings");
     let mut example_namespaces = Vec::new();
-    for name in &names {
+    for name in &onboardings {
         let fvo = env.wait_fvo(name, "Ready", is_ready).await;
         example_namespaces.extend(fvo.status.unwrap().namespaces.into_iter().map(|n| n.name));
     }
@@ -158,28 +153,18 @@ async fn examples_become_ready_under_the_operator_binary_and_delete_policy_termi
     env.apply(&fvo).await;
     env.wait_fvo(&name, "Ready", is_ready).await;
     env.delete_fvo(&name).await;
-    let namespaces = env.api::<Namespace>();
     for environment in ["dev", "prod"] {
-        let ns = format!("{ressort_name}-agrar-{environment}");
-        env.eventually(
-            &format!("namespace {ns} terminated and removed"),
-            || async { namespaces.get_opt(&ns).await.ok()?.is_none().then_some(()) },
-        )
-        .await;
+        env.wait_gone::<Namespace>(&format!("{ressort_name}-agrar-{environment}"))
+            .await;
     }
-    env.eventually("the onboarding released", || async {
-        env.api::<FachverfahrenOnboarding>()
-            .get_opt(&name)
-            .await
-            .ok()?
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    env.wait_gone::<FachverfahrenOnboarding>(&name).await;
 
     // The examples keep their names on every run: remove their namespaces too (Retain keeps
     // them when the onboarding goes, which the harness's clean-up does).
     for ns in example_namespaces {
-        let _ = namespaces.delete(&ns, &DeleteParams::default()).await;
+        let _ = env
+            .api::<Namespace>()
+            .delete(&ns, &DeleteParams::default())
+            .await;
     }
 }

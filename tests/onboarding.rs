@@ -26,17 +26,7 @@ where
         + serde::de::DeserializeOwned
         + std::fmt::Debug,
 {
-    let mut v: Vec<String> = env
-        .ns_api::<K>(ns)
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .iter()
-        .map(|o| o.name_any())
-        .collect();
-    v.sort();
-    v
+    names(&env.ns_api::<K>(ns), &ListParams::default()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -344,16 +334,7 @@ async fn deleting_with_retain_keeps_namespaces_and_with_delete_removes_them() {
         ["conplus-quota"],
         "contents stay"
     );
-    // On a real cluster the namespace controller empties the namespace before it goes.
-    env.eventually("Delete removes the namespace", || async {
-        env.api::<Namespace>()
-            .get_opt(&gone_ns)
-            .await
-            .ok()?
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    env.wait_gone::<Namespace>(&gone_ns).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

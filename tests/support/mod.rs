@@ -133,23 +133,17 @@ impl Cluster {
                     _dir: Some(dir),
                 }
             }
-            Backend::ControlPlane => {
-                let kubeconfig = control_plane_kubeconfig();
-                Cluster {
-                    backend,
-                    config: config_from(&kubeconfig).await,
-                    kubeconfig,
-                    sandbox: None,
-                    _dir: None,
-                }
-            }
-            Backend::External => {
-                let kubeconfig = std::env::var_os("KUBECONFIG")
-                    .map(PathBuf::from)
-                    .or_else(|| {
-                        std::env::var_os("HOME").map(|h| Path::new(&h).join(".kube/config"))
-                    })
-                    .expect("CONPLUS_TEST_CLUSTER=external needs KUBECONFIG");
+            Backend::ControlPlane | Backend::External => {
+                let kubeconfig = if backend == Backend::ControlPlane {
+                    control_plane_kubeconfig()
+                } else {
+                    std::env::var_os("KUBECONFIG")
+                        .map(PathBuf::from)
+                        .or_else(|| {
+                            std::env::var_os("HOME").map(|h| Path::new(&h).join(".kube/config"))
+                        })
+                        .expect("CONPLUS_TEST_CLUSTER=external needs KUBECONFIG")
+                };
                 Cluster {
                     backend,
                     config: config_from(&kubeconfig).await,
@@ -420,6 +414,22 @@ impl Env {
         }
     }
 
+    /// Waits until the cluster-scoped object `name` of kind `K` no longer exists (a namespace
+    /// on a real cluster goes only once the namespace controller has emptied it).
+    pub async fn wait_gone<K>(&self, name: &str)
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::ClusterResourceScope>
+            + Clone
+            + DeserializeOwned
+            + Debug,
+    {
+        let api = self.api::<K>();
+        self.eventually(&format!("{} {name} gone", K::kind(&())), || async {
+            api.get_opt(name).await.ok()?.is_none().then_some(())
+        })
+        .await
+    }
+
     /// Waits until `check` returns Some.
     pub async fn eventually<T, F, Fut>(&self, what: &str, check: F) -> T
     where
@@ -524,6 +534,23 @@ where
         let _ = api.delete(&name, &DeleteParams::default()).await;
     }
     Ok(())
+}
+
+/// The names of the objects `api` lists with `params`, sorted.
+pub async fn names<K>(api: &Api<K>, params: &ListParams) -> Vec<String>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let mut names: Vec<String> = api
+        .list(params)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|o| o.name_any())
+        .collect();
+    names.sort();
+    names
 }
 
 pub fn is_ready(o: &FachverfahrenOnboarding) -> bool {
