@@ -20,9 +20,9 @@ func controllerManagerFlags(kubeconfig string, p *pki) []string {
 		// the RBAC roles of the controllers are exercised too.
 		"--use-service-account-credentials=true",
 		"--service-account-private-key-file=" + p.SAKey,
-		"--root-ca-file=" + p.CACert,
-		"--cluster-signing-cert-file=" + p.CACert,
-		"--cluster-signing-key-file=" + p.CAKey,
+		"--root-ca-file=" + p.CA.CertFile,
+		"--cluster-signing-cert-file=" + p.CA.CertFile,
+		"--cluster-signing-key-file=" + p.CA.KeyFile,
 		// Every default controller except those that need nodes with Pod CIDRs or volumes
 		// attached by a kubelet (the cloud ones live in cloud-controller-manager); the rest (namespace, garbage collector, resource
 		// quota, service accounts and tokens, deployments, replica sets, jobs, endpoints,

@@ -5,6 +5,11 @@
 // It writes an admin kubeconfig to --kubeconfig, prints one line starting with "ready:" once the
 // API server answers /readyz, the default namespace and the RBAC bootstrap policy exist and the
 // controller manager works, and runs until SIGTERM or SIGINT.
+//
+// There is no kubelet and no scheduler: Pods are admitted (RBAC, Pod Security, quota) and then
+// stay Pending, which is all the operator's tests need. sigs.k8s.io/kwok could simulate nodes,
+// but Pods would also need kube-scheduler, and kwok's releases are built against other
+// Kubernetes libraries (v0.7.0: 1.33, v0.8.0: 1.36) than this release's.
 package main
 
 import (
@@ -35,6 +40,7 @@ func main() {
 }
 
 func run() error {
+	started := time.Now()
 	kubeconfig := flag.String("kubeconfig", "", "where to write the admin kubeconfig (required)")
 	port := flag.Int("port", 0, "kube-apiserver's port on 127.0.0.1 (0: a free port)")
 	startTimeout := flag.Duration("start-timeout", 3*time.Minute, "how long to wait for the control plane to be ready")
@@ -105,7 +111,7 @@ func run() error {
 	}()
 
 	kcmKubeconfig := filepath.Join(dir, "kube-controller-manager.kubeconfig")
-	if err := writeKubeconfig(kcmKubeconfig, server, "system:kube-controller-manager", p.caPEM, p.kcmCertPEM, p.kcmKeyPEM); err != nil {
+	if err := writeKubeconfig(kcmKubeconfig, server, "system:kube-controller-manager", p.CA.CertPEM, p.KCM.CertPEM, p.KCM.KeyPEM); err != nil {
 		return fmt.Errorf("write the controller manager's kubeconfig: %w", err)
 	}
 	// The admin kubeconfig appears in one piece: written beside its target, then renamed.
@@ -113,7 +119,7 @@ func run() error {
 		return err
 	}
 	partial := kubeconfigPath + ".partial"
-	if err := writeKubeconfig(partial, server, "conplus-admin", p.caPEM, p.adminCertPEM, p.adminKeyPEM); err != nil {
+	if err := writeKubeconfig(partial, server, "conplus-admin", p.CA.CertPEM, p.Admin.CertPEM, p.Admin.KeyPEM); err != nil {
 		return fmt.Errorf("write the admin kubeconfig: %w", err)
 	}
 	if err := os.Rename(partial, kubeconfigPath); err != nil {
@@ -131,7 +137,6 @@ func run() error {
 
 	startCtx, cancelStart := context.WithTimeout(ctx, *startTimeout)
 	defer cancelStart()
-	started := time.Now()
 	if err := waitFor(startCtx, apiDone, "kube-apiserver to answer /readyz and create the default namespace", func(ctx context.Context) (bool, error) {
 		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
 		if err != nil || string(body) != "ok" {

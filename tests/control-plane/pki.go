@@ -20,13 +20,18 @@ import (
 // that signs the serving certificate and every client certificate, and the key pair that
 // signs service-account tokens. Everything lives in the temporary folder and dies with it.
 type pki struct {
-	CACert, CAKey           string // CA certificate and key (also the CSR signer of the controller manager)
-	ServingCert, ServingKey string // kube-apiserver's serving certificate for 127.0.0.1 and localhost
-	AdminCert, AdminKey     string // client certificate of the admin (group system:masters)
-	KCMCert, KCMKey         string // client certificate of kube-controller-manager
-	SAKey, SAPub            string // service-account token signing key and its public key
+	CA      credential // also the CSR signer of the controller manager
+	Serving credential // kube-apiserver's serving certificate for 127.0.0.1 and localhost
+	Admin   credential // client certificate of the admin (group system:masters)
+	KCM     credential // client certificate of kube-controller-manager
+	SAKey   string     // service-account token signing key
+	SAPub   string     // and its public key
+}
 
-	caPEM, adminCertPEM, adminKeyPEM, kcmCertPEM, kcmKeyPEM []byte
+// credential is a certificate and its key, as files and as PEM.
+type credential struct {
+	CertFile, KeyFile string
+	CertPEM, KeyPEM   []byte
 }
 
 type keyPair struct {
@@ -43,49 +48,33 @@ func newPKI(dir string, serviceIP net.IP) (*pki, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.caPEM = certPEM(ca.cert)
-	p.CACert, p.CAKey = filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key")
-	if err := writePair(p.CACert, p.CAKey, ca.cert, ca.key); err != nil {
+	if p.CA, err = save(dir, "ca", ca); err != nil {
 		return nil, err
 	}
-
-	serving, err := issue(ca, now, pkix.Name{CommonName: "kube-apiserver"}, x509.ExtKeyUsageServerAuth,
-		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-		[]net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, serviceIP})
-	if err != nil {
-		return nil, err
+	issued := []struct {
+		into     *credential
+		file     string
+		subject  pkix.Name
+		usage    x509.ExtKeyUsage
+		dnsNames []string
+		ips      []net.IP
+	}{
+		{&p.Serving, "apiserver", pkix.Name{CommonName: "kube-apiserver"}, x509.ExtKeyUsageServerAuth,
+			[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
+			[]net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback, serviceIP}},
+		{&p.Admin, "admin", pkix.Name{CommonName: "conplus-admin", Organization: []string{"system:masters"}}, x509.ExtKeyUsageClientAuth, nil, nil},
+		// The bootstrap RBAC policy binds the user system:kube-controller-manager to what the
+		// controller manager needs to mint one service-account token per controller.
+		{&p.KCM, "kube-controller-manager", pkix.Name{CommonName: "system:kube-controller-manager"}, x509.ExtKeyUsageClientAuth, nil, nil},
 	}
-	p.ServingCert, p.ServingKey = filepath.Join(dir, "apiserver.crt"), filepath.Join(dir, "apiserver.key")
-	if err := writePair(p.ServingCert, p.ServingKey, serving.cert, serving.key); err != nil {
-		return nil, err
-	}
-
-	admin, err := issue(ca, now, pkix.Name{CommonName: "conplus-admin", Organization: []string{"system:masters"}}, x509.ExtKeyUsageClientAuth, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	p.AdminCert, p.AdminKey = filepath.Join(dir, "admin.crt"), filepath.Join(dir, "admin.key")
-	if err := writePair(p.AdminCert, p.AdminKey, admin.cert, admin.key); err != nil {
-		return nil, err
-	}
-	p.adminCertPEM = certPEM(admin.cert)
-	if p.adminKeyPEM, err = keyPEM(admin.key); err != nil {
-		return nil, err
-	}
-
-	// The bootstrap RBAC policy binds the user system:kube-controller-manager to what the
-	// controller manager needs to mint one service-account token per controller.
-	kcm, err := issue(ca, now, pkix.Name{CommonName: "system:kube-controller-manager"}, x509.ExtKeyUsageClientAuth, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	p.KCMCert, p.KCMKey = filepath.Join(dir, "kube-controller-manager.crt"), filepath.Join(dir, "kube-controller-manager.key")
-	if err := writePair(p.KCMCert, p.KCMKey, kcm.cert, kcm.key); err != nil {
-		return nil, err
-	}
-	p.kcmCertPEM = certPEM(kcm.cert)
-	if p.kcmKeyPEM, err = keyPEM(kcm.key); err != nil {
-		return nil, err
+	for _, c := range issued {
+		pair, err := issue(ca, now, c.subject, c.usage, c.dnsNames, c.ips)
+		if err != nil {
+			return nil, err
+		}
+		if *c.into, err = save(dir, c.file, pair); err != nil {
+			return nil, err
+		}
 	}
 
 	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -181,9 +170,19 @@ func writeKey(path string, k *ecdsa.PrivateKey) error {
 	return os.WriteFile(path, data, 0o600)
 }
 
-func writePair(certPath, keyPath string, c *x509.Certificate, k *ecdsa.PrivateKey) error {
-	if err := os.WriteFile(certPath, certPEM(c), 0o600); err != nil {
-		return err
+// save writes the pair as dir/name.crt and dir/name.key.
+func save(dir, name string, pair *keyPair) (credential, error) {
+	c := credential{
+		CertFile: filepath.Join(dir, name+".crt"),
+		KeyFile:  filepath.Join(dir, name+".key"),
+		CertPEM:  certPEM(pair.cert),
 	}
-	return writeKey(keyPath, k)
+	var err error
+	if c.KeyPEM, err = keyPEM(pair.key); err != nil {
+		return c, err
+	}
+	if err := os.WriteFile(c.CertFile, c.CertPEM, 0o600); err != nil {
+		return c, err
+	}
+	return c, os.WriteFile(c.KeyFile, c.KeyPEM, 0o600)
 }
