@@ -147,7 +147,7 @@ pub struct Outcome {
 
 /// `--profile` could not be used.
 #[derive(Debug, thiserror::Error)]
-enum ProfileArgError {
+pub(crate) enum ProfileArgError {
     #[error("--profile {0}: {1}")]
     Read(String, std::io::Error),
     #[error("--profile {0}: not a ConformanceProfile: {1}")]
@@ -161,17 +161,21 @@ enum ProfileArgError {
     NotFound(String),
 }
 
-fn load_profile(args: &CheckArgs) -> Result<ResolvedProfile, ProfileArgError> {
-    let level: ProtectionLevel = args.protection_level.into();
-    let Some(p) = &args.profile else {
+/// Resolves `--profile` (a built-in name or a file) for `--protection-level`; shared with `grundschutz`.
+pub(crate) fn load_profile(
+    profile: Option<&str>,
+    level: ProtectionLevel,
+) -> Result<ResolvedProfile, ProfileArgError> {
+    let Some(p) = profile else {
         return resolve_profile(None, level, None)
             .map_err(|e| ProfileArgError::Invalid(String::new(), e));
     };
+    let p = p.to_owned();
     if BUILTIN_PROFILES.contains(&p.as_str()) {
-        return resolve_profile(Some(p), level, None)
+        return resolve_profile(Some(&p), level, None)
             .map_err(|e| ProfileArgError::Invalid(p.clone(), e));
     }
-    let path = std::path::Path::new(p);
+    let path = std::path::Path::new(&p);
     if !path.is_file() {
         return Err(ProfileArgError::NotFound(p.clone()));
     }
@@ -210,7 +214,7 @@ fn parse_error_finding(file: &Arc<str>, line: usize, message: &str) -> Finding {
 
 /// Checks the inputs named by `args` (`-` reads `stdin`) and renders the result.
 pub fn check(args: &CheckArgs, stdin: impl std::io::Read) -> Outcome {
-    let profile = match load_profile(args) {
+    let profile = match load_profile(args.profile.as_deref(), args.protection_level.into()) {
         Ok(p) => p,
         Err(e) => {
             return Outcome {

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod check;
+pub mod grundschutz;
 pub mod manifests;
 pub mod render;
 pub mod run;
@@ -32,6 +33,8 @@ pub enum Command {
     Sandbox(sandbox::SandboxArgs),
     /// Check manifests against the DVC conformance rules (for pipelines).
     Check(check::CheckArgs),
+    /// Judge manifests against every requirement of BSI IT-Grundschutz APP.4.4 and SYS.1.6.
+    Grundschutz(grundschutz::GrundschutzArgs),
 }
 
 /// Entry point of the binary.
@@ -52,6 +55,7 @@ pub fn main() -> ExitCode {
         Command::Render(args) => render::main(args),
         Command::Sandbox(args) => sandbox::main(args),
         Command::Check(args) => check::run(args),
+        Command::Grundschutz(args) => grundschutz::run(args),
     }
 }
 

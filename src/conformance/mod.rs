@@ -14,6 +14,7 @@
 pub mod crd;
 pub mod docs;
 pub mod engine;
+pub mod grundschutz;
 pub mod input;
 pub mod profile;
 pub mod report;
