@@ -131,6 +131,7 @@ async fn main() {
                 RessortSpec {
                     display_name: "MK".into(),
                     budget,
+                    onboarders: Vec::new(),
                 },
             )),
         )

@@ -35,6 +35,14 @@ pub struct RessortSpec {
     pub display_name: String,
     /// The most that all onboardings of this Ressort may declare together.
     pub budget: ResourceTotals,
+    /// The groups whose members may create, change and delete the `FachverfahrenOnboarding`s of this Ressort
+    /// (`spec.ressort` naming it), as the API server authenticates them (`kubectl auth whoami`). Enforced by the
+    /// admission policy `conplus-operator-onboarders` that the chart and `deploy/admission` install; the platform
+    /// team's groups are exempt from it. Empty: only the platform team onboards into this Ressort.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(length(min = 1, max = 256)))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub onboarders: Vec<String>,
 }
 
 /// Observed state of a `Ressort`.

@@ -223,6 +223,7 @@ mod tests {
             RessortSpec {
                 display_name: "Kultusministerium".into(),
                 budget: totals(cpu, "64Gi", "1Ti", "200"),
+                onboarders: Vec::new(),
             },
         )
     }
