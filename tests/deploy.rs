@@ -245,44 +245,6 @@ fn kustomize_base_deployment_matches_the_chart_defaults() {
 }
 
 #[test]
-fn kustomize_base_passes_the_basic_conformance_check_without_errors() {
-    let Some(kubectl) = tool("kubectl") else {
-        return;
-    };
-    let rendered = run(Command::new(kubectl)
-        .arg("kustomize")
-        .arg(root().join("deploy/base")));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_conplus-operator"))
-        .args([
-            "check",
-            "--protection-level",
-            "normal",
-            "--min-severity",
-            "error",
-            "-",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(rendered.as_bytes())
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "conplus-operator check reports errors on deploy/base:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
-
-#[test]
 fn ha_overlay_matches_the_chart_with_two_replicas() {
     let (Some(ha), Some(chart)) = (
         kustomize("deploy/overlays/ha"),
@@ -310,41 +272,63 @@ fn ha_overlay_matches_the_chart_with_two_replicas() {
         &deployment_contract(&chart),
         "deploy/overlays/ha vs chart with ha-values.yaml",
     );
-    assert_eq!(
-        one(&ha, "PodDisruptionBudget")["spec"],
-        one(&chart, "PodDisruptionBudget")["spec"]
-    );
+    let pdb = one(&ha, "PodDisruptionBudget");
+    assert_eq!(pdb["spec"], one(&chart, "PodDisruptionBudget")["spec"]);
+    assert_eq!(pdb["metadata"]["namespace"], "conplus-system");
+    let pod = pod_spec(&ha);
+    assert_eq!(pod["nodeSelector"], pod_spec(&chart)["nodeSelector"]);
+    assert_eq!(pod["tolerations"], pod_spec(&chart)["tolerations"]);
+}
+
+/// Kinds that have no namespace; everything else kustomize renders must be in conplus-system.
+const CLUSTER_SCOPED: &[&str] = &[
+    "Namespace",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+];
+
+fn kinds(docs: &[Value]) -> BTreeSet<&str> {
+    docs.iter().filter_map(|d| d["kind"].as_str()).collect()
+}
+
+/// deploy/base and every overlay.
+fn operator_kustomizations() -> Vec<String> {
+    let mut dirs = vec!["deploy/base".to_string()];
+    for e in std::fs::read_dir(root().join("deploy/overlays")).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        dirs.push(format!("deploy/overlays/{name}"));
+    }
+    dirs.sort();
+    dirs
 }
 
 #[test]
-fn every_overlay_renders_with_the_crds_and_the_rbac() {
-    let Some(kubectl) = tool("kubectl") else {
-        return;
-    };
-    let mut dirs = vec![root().join("deploy/base")];
-    for e in std::fs::read_dir(root().join("deploy/overlays")).unwrap() {
-        dirs.push(e.unwrap().path());
-    }
-    for dir in dirs {
-        let docs = documents(&run(Command::new(&kubectl).arg("kustomize").arg(&dir)));
-        let kinds: BTreeSet<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+fn the_base_and_every_overlay_render_the_operator_in_its_namespace_and_no_crd() {
+    for dir in operator_kustomizations() {
+        let Some(docs) = kustomize(&dir) else { return };
+        let kinds = kinds(&docs);
         for kind in [
-            "CustomResourceDefinition",
             "ClusterRole",
             "Role",
             "Deployment",
             "Namespace",
+            "ResourceQuota",
+            "LimitRange",
         ] {
-            assert!(kinds.contains(kind), "{} renders no {kind}", dir.display());
+            assert!(kinds.contains(kind), "{dir} renders no {kind}");
         }
+        // `kubectl delete -k` of the operator must not take the CRDs, and every onboarding with them.
+        assert!(
+            !kinds.contains("CustomResourceDefinition"),
+            "{dir} renders CRDs: they belong to deploy/crds only"
+        );
         for d in &docs {
-            if d["metadata"]["namespace"].is_string() {
+            if !CLUSTER_SCOPED.contains(&d["kind"].as_str().unwrap()) {
                 assert_eq!(
-                    d["metadata"]["namespace"],
-                    "conplus-system",
-                    "{} in {}",
-                    d["metadata"]["name"],
-                    dir.display()
+                    d["metadata"]["namespace"], "conplus-system",
+                    "{} {} in {dir} is not in the operator's namespace",
+                    d["kind"], d["metadata"]["name"]
                 );
             }
         }
@@ -352,15 +336,185 @@ fn every_overlay_renders_with_the_crds_and_the_rbac() {
 }
 
 #[test]
-fn kustomize_base_crds_are_the_repository_crds() {
-    let base =
-        std::fs::read_to_string(root().join("deploy/base/crds/conplus-operator.yaml")).unwrap();
+fn deploy_crds_renders_exactly_the_repository_crds() {
     let repo = std::fs::read_to_string(root().join("crds/conplus-operator.yaml"))
         .unwrap_or_else(|_| conplus_operator::api::crds_yaml().unwrap());
+    let copy = std::fs::read_to_string(root().join("deploy/crds/conplus-operator.yaml")).unwrap();
     assert!(
-        base == repo,
-        "deploy/base/crds/conplus-operator.yaml is stale; cp crds/conplus-operator.yaml deploy/base/crds/"
+        copy == repo,
+        "deploy/crds/conplus-operator.yaml is stale; cp crds/conplus-operator.yaml deploy/crds/"
     );
+    let Some(docs) = kustomize("deploy/crds") else {
+        return;
+    };
+    let names: BTreeSet<String> = docs
+        .iter()
+        .map(|d| {
+            assert_eq!(d["kind"], "CustomResourceDefinition");
+            d["metadata"]["name"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let want: BTreeSet<String> = conplus_operator::api::crds()
+        .iter()
+        .map(|c| c.metadata.name.clone().unwrap())
+        .collect();
+    assert_eq!(
+        names, want,
+        "deploy/crds renders other CRDs than the operator's"
+    );
+}
+
+/// The rule ids `conplus-operator check --protection-level <level>` reports on `yaml`.
+fn check_rules(yaml: &str, level: &str) -> BTreeSet<String> {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_conplus-operator"))
+        .args([
+            "check",
+            "--protection-level",
+            level,
+            "--format",
+            "json",
+            "-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(yaml.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "check --format json: {e}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The protection levels, lowest first, as `check --protection-level` names them.
+const LEVELS: [&str; 3] = ["normal", "high", "veryHigh"];
+
+/// What `high` asks of the operator's Deployment beyond `normal`, and `veryHigh` beyond `high`: the dedicated node
+/// pool, two replicas spread over zones; the image by digest, a sandboxed runtime. docs/install.md lists the values.
+const FOR_HIGH: &[&str] = &["dedicated-node-pool", "min-replicas", "topology-spread"];
+const FOR_VERY_HIGH: &[&str] = &["image-digest", "runtime-class"];
+
+/// The operator's own manifests, judged by its own `check` at every protection level: each variant passes the level
+/// it is made for, and every level below, without a single finding; above it, it reports exactly what that level
+/// asks for and the variant leaves to the cluster (node pool, replicas, digest, runtime class), nothing else.
+#[test]
+fn every_variant_passes_the_check_at_its_protection_level_and_reports_only_what_higher_levels_ask()
+{
+    let (Some(kubectl), Some(helm)) = (tool("kubectl"), tool("helm")) else {
+        return;
+    };
+    let chart = root().join("charts/conplus-operator");
+    let render_helm = |values: Option<&str>| {
+        let mut cmd = Command::new(&helm);
+        cmd.args(["template", "conplus-operator"])
+            .arg(&chart)
+            .args(["--namespace", "conplus-system"]);
+        if let Some(v) = values {
+            cmd.arg("-f").arg(chart.join("ci").join(v));
+        }
+        run(&mut cmd)
+    };
+    let render_kustomize = |dir: &str| {
+        run(Command::new(&kubectl)
+            .arg("kustomize")
+            .arg(root().join(dir)))
+    };
+    let variants = [
+        ("chart, default values", render_helm(None), "normal"),
+        (
+            "chart, ci/ha-values.yaml",
+            render_helm(Some("ha-values.yaml")),
+            "high",
+        ),
+        (
+            "chart, ci/very-high-values.yaml",
+            render_helm(Some("very-high-values.yaml")),
+            "veryHigh",
+        ),
+        ("deploy/base", render_kustomize("deploy/base"), "normal"),
+        (
+            "deploy/overlays/ha",
+            render_kustomize("deploy/overlays/ha"),
+            "high",
+        ),
+    ];
+    let rank = |level: &str| LEVELS.iter().position(|l| *l == level).unwrap();
+    let mut wrong = Vec::new();
+    for (variant, yaml, made_for) in &variants {
+        for level in LEVELS {
+            let mut expected = BTreeSet::new();
+            if rank(level) >= rank("high") && rank(made_for) < rank("high") {
+                expected.extend(FOR_HIGH.iter().map(|r| r.to_string()));
+            }
+            if rank(level) >= rank("veryHigh") && rank(made_for) < rank("veryHigh") {
+                expected.extend(FOR_VERY_HIGH.iter().map(|r| r.to_string()));
+            }
+            let found = check_rules(yaml, level);
+            if found != expected {
+                wrong.push(format!(
+                    "{variant} (made for {made_for}) at {level}: expected {expected:?}, check reports {found:?}"
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// `kubernetes-validate` (pip), when installed; scripts/ci-ship.sh installs it.
+fn kubernetes_validate() -> bool {
+    let ok = Command::new("kubernetes-validate")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("SKIPPED: kubernetes-validate is missing (pip install kubernetes-validate)");
+    }
+    ok
+}
+
+#[test]
+fn every_kustomization_renders_objects_valid_for_kubernetes_1_33() {
+    let Some(kubectl) = tool("kubectl") else {
+        return;
+    };
+    if !kubernetes_validate() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut dirs = operator_kustomizations();
+    dirs.push("deploy/crds".to_string());
+    for d in &dirs {
+        let file = dir.path().join(format!("{}.yaml", d.replace('/', "-")));
+        let rendered = run(Command::new(&kubectl).arg("kustomize").arg(root().join(d)));
+        std::fs::write(&file, rendered).unwrap();
+        let out = Command::new("kubernetes-validate")
+            .args(["--strict", "--quiet", "-k", "1.33.0"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{d} does not validate against Kubernetes 1.33:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 // --- Argo CD health check ---
