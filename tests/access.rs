@@ -3,41 +3,53 @@
 //! namespaces and nothing in another's, may not change what the operator owns there, and Pod
 //! Security admission admits a Pod only as the namespace's level allows.
 //!
-//! These need an API server that evaluates RBAC and Pod Security admission: they run on the
-//! real control plane (`CONPLUS_TEST_CLUSTER=control-plane`) or an external cluster, and are
-//! skipped on the sandbox until it evaluates both.
+//! What RBAC leaves open — the ClusterRoles `edit` and `admin` grant writing NetworkPolicies, `admin`
+//! RoleBindings too — the chart's admission policies close: the operator's objects, the labels of its
+//! namespaces and its ownership records are the operator's alone, and only a Ressort's onboarders onboard
+//! into it. The tests install those policies from the chart ([`Env::install_admission_policies`]).
+//!
+//! These need an API server that evaluates RBAC, Pod Security admission and ValidatingAdmissionPolicies:
+//! they run on the real control plane (`CONPLUS_TEST_CLUSTER=control-plane`) or an external cluster, and
+//! are skipped on the sandbox until it evaluates them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Pod, ResourceQuota, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, ResourceQuota, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, Role, RoleBinding};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use support::*;
 
-use conplus_operator::api::{AccessEntry, AccessRole, ProtectionLevel};
+use conplus_operator::api::{AccessEntry, AccessRole, FachverfahrenOnboarding, ProtectionLevel};
 
-const SANDBOX_LACKS: &str = "sandbox lacks RBAC and Pod Security admission";
+const SANDBOX_LACKS: &str =
+    "sandbox lacks RBAC, Pod Security admission and ValidatingAdmissionPolicy evaluation";
 
 /// Two onboardings of one Ressort, both Ready: `a` (protection level high: `restricted`
 /// enforced) with an edit and a view group, `b` (normal: `baseline`) with an edit group.
+/// `a` also has an admin group. The admission policies are in force.
 struct Setup {
     env: Env,
+    a: String,
     a_ns: String,
     b_ns: String,
     a_edit: String,
     a_view: String,
+    a_admin: String,
 }
 
 async fn setup() -> Setup {
     let env = Env::start().await;
+    env.install_admission_policies().await;
     let r = env.name("mi");
-    let (a_edit, a_view, b_edit) = (
+    let (a_edit, a_view, a_admin, b_edit) = (
         format!("{}-a-edit", env.tag),
         format!("{}-a-view", env.tag),
+        format!("{}-a-admin", env.tag),
         format!("{}-b-edit", env.tag),
     );
     env.apply(&ressort(&r, "64")).await;
@@ -54,6 +66,11 @@ async fn setup() -> Setup {
             role: AccessRole::View,
             environments: None,
         },
+        AccessEntry {
+            group: a_admin.clone(),
+            role: AccessRole::Admin,
+            environments: None,
+        },
     ];
     let mut b = onboarding(&env.name("mi-b"), &r, "b", &["prod"], "2");
     b.spec.access = vec![AccessEntry {
@@ -66,21 +83,20 @@ async fn setup() -> Setup {
     env.wait_fvo(&a.name_any(), "Ready", is_ready).await;
     env.wait_fvo(&b.name_any(), "Ready", is_ready).await;
     Setup {
+        a: a.name_any(),
         a_ns: format!("{r}-a-prod"),
         b_ns: format!("{r}-b-prod"),
         env,
         a_edit,
         a_view,
+        a_admin,
     }
 }
 
-/// A client acting as user `member-of-<group>` in `group` (plus system:authenticated), with
-/// the admin's credentials and impersonation headers, as `kubectl --as --as-group` does.
+/// A client acting as user `member-of-<group>` in `group` (plus system:authenticated), as
+/// `kubectl --as --as-group` does.
 fn member_of(env: &Env, group: &str) -> Client {
-    let mut config = env.cluster.config.clone();
-    config.auth_info.impersonate = Some(format!("member-of-{group}"));
-    config.auth_info.impersonate_groups = Some(vec![group.to_string()]);
-    Client::try_from(config).unwrap()
+    impersonating(&env.cluster, &format!("member-of-{group}"), &[group])
 }
 
 fn deployment(name: &str) -> Deployment {
@@ -158,32 +174,352 @@ async fn an_edit_group_may_not_change_the_quota_the_operator_owns() {
     );
 }
 
-// Fails on kube-apiserver today: the operator binds access groups to the built-in ClusterRoles
-// `edit` and `admin`, and both grant create, update and delete on NetworkPolicies, so a member
-// can loosen or delete the default deny until the next reconcile restores it. Closing the gap
-// needs an admission policy that protects the operator's objects (or ClusterRoles of the
-// operator's own); run it with `--ignored` to see the gap.
+/// Asserts that `result` is a 403 from the admission policy `<release>-<policy>` (any of them when
+/// `policy` is empty) whose message
+/// contains each of `says` (what happened and what to do instead).
+fn assert_refused_by_policy<T: std::fmt::Debug>(
+    result: Result<T, kube::Error>,
+    policy: &str,
+    says: &[&str],
+    what: &str,
+) {
+    match result {
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            // `policy` empty: whichever of the policies refuses first.
+            assert!(
+                status.message.contains("ValidatingAdmissionPolicy")
+                    && (policy.is_empty() || status.message.contains(&format!("-{policy}'"))),
+                "{what}: refused, but not by the admission policy {policy}: {}",
+                status.message
+            );
+            for s in says {
+                assert!(
+                    status.message.contains(s),
+                    "{what}: the refusal should say {s:?}: {}",
+                    status.message
+                );
+            }
+        }
+        other => panic!("{what}: expected 403 from the admission policy {policy}, got {other:?}"),
+    }
+}
+
+/// The names of the objects of kind `K` in `ns` that the operator provisioned.
+async fn owned<K>(env: &Env, ns: &str) -> Vec<String>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let owned = names(
+        &env.ns_api::<K>(ns),
+        &ListParams::default().labels("app.kubernetes.io/managed-by=conplus-operator"),
+    )
+    .await;
+    assert!(
+        !owned.is_empty(),
+        "the operator provisions {} in {ns}",
+        K::kind(&())
+    );
+    owned
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open gap: the ClusterRoles edit and admin grant write access to NetworkPolicies"]
 async fn an_edit_group_may_not_change_the_network_policies_the_operator_owns() {
     if !not_on_sandbox(SANDBOX_LACKS) {
         return;
     }
     let s = setup().await;
     let policies = Api::<NetworkPolicy>::namespaced(member_of(&s.env, &s.a_edit), &s.a_ns);
-    let owned = names(&s.env.ns_api::<NetworkPolicy>(&s.a_ns), &Default::default()).await;
-    assert!(!owned.is_empty(), "the operator isolates the namespace");
-    for name in &owned {
+    let onboarding = format!("for the onboarding {}", s.a);
+    for name in owned::<NetworkPolicy>(&s.env, &s.a_ns).await {
+        let before = s
+            .env
+            .ns_api::<NetworkPolicy>(&s.a_ns)
+            .get(&name)
+            .await
+            .unwrap();
         let open = Patch::Merge(json!({"spec": {"policyTypes": []}}));
-        assert_forbidden(
-            policies.patch(name, &PatchParams::default(), &open).await,
+        assert_refused_by_policy(
+            policies.patch(&name, &PatchParams::default(), &open).await,
+            "owned-objects",
+            &[
+                &onboarding,
+                "change spec.network",
+                "create a NetworkPolicy of your own",
+            ],
             &format!("edit group loosening the NetworkPolicy {name}"),
         );
-        assert_forbidden(
-            policies.delete(name, &DeleteParams::default()).await,
+        assert_refused_by_policy(
+            policies.delete(&name, &DeleteParams::default()).await,
+            "owned-objects",
+            &[&onboarding, "only the operator deletes it"],
             &format!("edit group deleting the NetworkPolicy {name}"),
         );
+        let after = s
+            .env
+            .ns_api::<NetworkPolicy>(&s.a_ns)
+            .get(&name)
+            .await
+            .unwrap();
+        assert_eq!(after.spec, before.spec, "NetworkPolicy {name} is unchanged");
     }
+}
+
+fn network_policy(name: &str, labels: serde_json::Value) -> NetworkPolicy {
+    serde_json::from_value(json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "podSelector": {"matchLabels": {"app": "portal"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}]}]
+        }
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_group_keeps_writing_network_policies_of_its_own_but_not_as_the_operators() {
+    if !not_on_sandbox(SANDBOX_LACKS) {
+        return;
+    }
+    let s = setup().await;
+    let policies = Api::<NetworkPolicy>::namespaced(member_of(&s.env, &s.a_edit), &s.a_ns);
+    policies
+        .create(
+            &PostParams::default(),
+            &network_policy("web-to-portal", json!({"app": "portal"})),
+        )
+        .await
+        .expect("a team creates NetworkPolicies of its own");
+    let widen = Patch::Merge(json!({"spec": {"ingress": [{"from": [{"podSelector": {}}]}]}}));
+    policies
+        .patch("web-to-portal", &PatchParams::default(), &widen)
+        .await
+        .expect("a team changes its own NetworkPolicies");
+    policies
+        .delete("web-to-portal", &DeleteParams::default())
+        .await
+        .expect("a team deletes its own NetworkPolicies");
+    let disguised = json!({"app.kubernetes.io/managed-by": "conplus-operator"});
+    assert_refused_by_policy(
+        policies
+            .create(
+                &PostParams::default(),
+                &network_policy("disguised", disguised),
+            )
+            .await,
+        "",
+        &["app.kubernetes.io/managed-by"],
+        "edit group creating a NetworkPolicy labelled as the operator's",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_group_may_not_delete_or_rebind_the_role_bindings_the_operator_owns_but_binds_its_own()
+ {
+    if !not_on_sandbox(SANDBOX_LACKS) {
+        return;
+    }
+    let s = setup().await;
+    let bindings = Api::<RoleBinding>::namespaced(member_of(&s.env, &s.a_admin), &s.a_ns);
+    for name in owned::<RoleBinding>(&s.env, &s.a_ns).await {
+        assert_refused_by_policy(
+            bindings.delete(&name, &DeleteParams::default()).await,
+            "owned-objects",
+            &["change spec.access"],
+            &format!("admin group deleting the RoleBinding {name}"),
+        );
+        let rebind = Patch::Merge(json!({"subjects": [
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "everyone"}
+        ]}));
+        assert_refused_by_policy(
+            bindings
+                .patch(&name, &PatchParams::default(), &rebind)
+                .await,
+            "owned-objects",
+            &["change spec.access"],
+            &format!("admin group rebinding the RoleBinding {name}"),
+        );
+    }
+    let own: RoleBinding = serde_json::from_value(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "auditors"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "auditors"}]
+    }))
+    .unwrap();
+    bindings
+        .create(&PostParams::default(), &own)
+        .await
+        .expect("an admin group binds groups of its choosing in its namespace");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_but_the_operator_relabels_or_deletes_the_namespaces_it_owns() {
+    if !not_on_sandbox(SANDBOX_LACKS) {
+        return;
+    }
+    let s = setup().await;
+    // The ClusterRole admin grants nothing on its namespace but reading it, and a team cannot grant
+    // itself more (RBAC refuses escalation). Someone else may hold more: here a group that may
+    // update and delete the namespace, granted by the cluster's admin.
+    let keeper = format!("{}-ns-keeper", s.env.tag);
+    let rbac: serde_json::Value = json!([
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+         "metadata": {"name": "namespace-keeper", "namespace": s.a_ns},
+         "rules": [{"apiGroups": [""], "resources": ["namespaces"],
+                    "verbs": ["get", "patch", "update", "delete"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "namespace-keeper", "namespace": s.a_ns},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "namespace-keeper"},
+         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": keeper}]}
+    ]);
+    s.env
+        .ns_api::<Role>(&s.a_ns)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(rbac[0].clone()).unwrap(),
+        )
+        .await
+        .unwrap();
+    s.env
+        .ns_api::<RoleBinding>(&s.a_ns)
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(rbac[1].clone()).unwrap(),
+        )
+        .await
+        .unwrap();
+    let namespaces = Api::<Namespace>::all(member_of(&s.env, &keeper));
+    let onboarding = format!("for the onboarding {}", s.a);
+    let relabel = |labels: serde_json::Value| Patch::Merge(json!({"metadata": {"labels": labels}}));
+    // RBAC takes a moment to see the new binding; a label of the keeper's own is allowed.
+    s.env
+        .eventually("the keeper labels the namespace", || async {
+            namespaces
+                .patch(
+                    &s.a_ns,
+                    &PatchParams::default(),
+                    &relabel(json!({"team": "portal"})),
+                )
+                .await
+                .ok()
+        })
+        .await;
+    assert_refused_by_policy(
+        namespaces
+            .patch(
+                &s.a_ns,
+                &PatchParams::default(),
+                &relabel(json!({"pod-security.kubernetes.io/enforce": "privileged"})),
+            )
+            .await,
+        "owned-namespaces",
+        &[
+            &onboarding,
+            "pod-security.kubernetes.io/enforce",
+            "spec.protectionLevel",
+        ],
+        "relabelling the Pod Security level of an owned namespace",
+    );
+    assert_refused_by_policy(
+        namespaces
+            .patch(
+                &s.a_ns,
+                &PatchParams::default(),
+                &relabel(json!({"conplus.niedersachsen.de/ressort": null})),
+            )
+            .await,
+        "owned-namespaces",
+        &["conplus.niedersachsen.de/ressort"],
+        "removing the Ressort label of an owned namespace",
+    );
+    assert_refused_by_policy(
+        namespaces.delete(&s.a_ns, &DeleteParams::default()).await,
+        "owned-namespaces",
+        &[&onboarding, "deletionPolicy is Delete"],
+        "deleting an owned namespace",
+    );
+    let ns = s.env.api::<Namespace>().get(&s.a_ns).await.unwrap();
+    assert_eq!(
+        ns.labels()
+            .get("pod-security.kubernetes.io/enforce")
+            .map(String::as_str),
+        Some("restricted"),
+        "the namespace keeps the level the operator set"
+    );
+    assert!(ns.metadata.deletion_timestamp.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_may_not_copy_the_operators_records_onto_its_objects() {
+    if !not_on_sandbox(SANDBOX_LACKS) {
+        return;
+    }
+    let s = setup().await;
+    let config_maps = Api::<ConfigMap>::namespaced(member_of(&s.env, &s.a_edit), &s.a_ns);
+    let config_map = |name: &str, labels: serde_json::Value, annotations: serde_json::Value| {
+        serde_json::from_value::<ConfigMap>(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "labels": labels, "annotations": annotations}
+        }))
+        .unwrap()
+    };
+    for (labels, annotations, record) in [
+        (
+            json!({"conplus.niedersachsen.de/onboarding": s.a}),
+            json!({}),
+            "label conplus.niedersachsen.de/onboarding",
+        ),
+        (
+            json!({"app.kubernetes.io/managed-by": "conplus-operator"}),
+            json!({}),
+            "label app.kubernetes.io/managed-by",
+        ),
+        (
+            json!({}),
+            json!({"conplus.niedersachsen.de/onboarding-uid": "0000"}),
+            "annotation conplus.niedersachsen.de/onboarding-uid",
+        ),
+    ] {
+        assert_refused_by_policy(
+            config_maps
+                .create(
+                    &PostParams::default(),
+                    &config_map("copied", labels, annotations),
+                )
+                .await,
+            "ownership-records",
+            &[record, "only the operator sets or removes it"],
+            &format!("edit group creating a ConfigMap with the {record}"),
+        );
+    }
+    // Other labels, the Helm ownership label included, are the team's business.
+    config_maps
+        .create(
+            &PostParams::default(),
+            &config_map(
+                "settings",
+                json!({"app.kubernetes.io/managed-by": "Helm", "conplus.niedersachsen.de/fachverfahren": "a"}),
+                json!({"conformance.conplus.niedersachsen.de/ignore-reason": "none"}),
+            ),
+        )
+        .await
+        .expect("a ConfigMap of the team's own");
+    let claim = Patch::Merge(
+        json!({"metadata": {"labels": {"app.kubernetes.io/managed-by": "conplus-operator"}}}),
+    );
+    assert_refused_by_policy(
+        config_maps
+            .patch("settings", &PatchParams::default(), &claim)
+            .await,
+        "ownership-records",
+        &["label app.kubernetes.io/managed-by"],
+        "edit group labelling its ConfigMap as the operator's",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -359,5 +695,197 @@ fn assert_refused_by_pod_security(result: Result<Pod, kube::Error>, level: &str,
             status.message
         ),
         other => panic!("{what}: expected 403 from Pod Security admission, got {other:?}"),
+    }
+}
+
+// --- Who may onboard what ---
+
+/// Two Ressorts, `mk` whose onboarders are the group `mk_onboarders` and `mi` whose onboarders are
+/// `mi_onboarders`; both groups and `nobody` (in no Ressort's onboarders) hold the chart's onboarder
+/// ClusterRole, so that RBAC lets each of them write onboardings and only the policy decides.
+struct Onboarders {
+    env: Env,
+    mk: String,
+    mi: String,
+    mk_member: Client,
+    nobody: Client,
+}
+
+async fn onboarders_setup() -> Onboarders {
+    let env = Env::without_controller().await;
+    env.install_admission_policies().await;
+    let (mk, mi) = (env.name("mk"), env.name("mi"));
+    let mk_onboarders = format!("{}-mk-onboarders", env.tag);
+    let mi_onboarders = format!("{}-mi-onboarders", env.tag);
+    let nobody = format!("{}-nobody", env.tag);
+    for (name, onboarders) in [(&mk, &mk_onboarders), (&mi, &mi_onboarders)] {
+        let mut r = ressort(name, "16");
+        r.spec.onboarders = vec![onboarders.clone()];
+        env.apply(&r).await;
+    }
+    let subjects: Vec<serde_json::Value> = [&mk_onboarders, &mi_onboarders, &nobody]
+        .iter()
+        .map(|g| json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g}))
+        .collect();
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": env.name("onboarders"), "labels": {TEST_LABEL: env.tag}},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": format!("{TEST_ADMISSION_RELEASE}-onboarder")},
+        "subjects": subjects
+    }))
+    .unwrap();
+    env.api::<ClusterRoleBinding>()
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let setup = Onboarders {
+        mk_member: member_of(&env, &mk_onboarders),
+        nobody: member_of(&env, &nobody),
+        env,
+        mk,
+        mi,
+    };
+    // kube-apiserver reads the Ressorts (the policy's parameters) and the binding from informers:
+    // wait until a dry run of an outsider is refused for both Ressorts.
+    let outsider = Api::<FachverfahrenOnboarding>::all(setup.nobody.clone());
+    let dry_run = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    for r in [&setup.mk, &setup.mi] {
+        let fvo = onboarding(&setup.env.name("probe"), r, "probe", &["dev"], "1");
+        setup
+            .env
+            .eventually(
+                &format!("the onboarders policy knows Ressort {r}"),
+                || async {
+                    match outsider.create(&dry_run, &fvo).await {
+                        Err(kube::Error::Api(e))
+                            if e.code == 403 && e.message.contains("onboarders") =>
+                        {
+                            Some(())
+                        }
+                        _ => None,
+                    }
+                },
+            )
+            .await;
+    }
+    setup
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ressorts_onboarders_onboard_into_it_and_into_no_other_ressort() {
+    if !not_on_sandbox(SANDBOX_LACKS) {
+        return;
+    }
+    let s = onboarders_setup().await;
+    let fvos = Api::<FachverfahrenOnboarding>::all(s.mk_member.clone());
+    let name = s.env.name("mk-portal");
+    fvos.create(
+        &PostParams::default(),
+        &onboarding(&name, &s.mk, "portal", &["dev"], "1"),
+    )
+    .await
+    .expect("a member of mk's onboarders onboards into mk");
+    let rename = Patch::Merge(json!({"spec": {"displayName": "Portal der Schulen"}}));
+    fvos.patch(&name, &PatchParams::default(), &rename)
+        .await
+        .expect("a member of mk's onboarders changes mk's onboardings");
+    assert_refused_by_policy(
+        fvos.create(
+            &PostParams::default(),
+            &onboarding(&s.env.name("mi-portal"), &s.mi, "portal", &["dev"], "1"),
+        )
+        .await,
+        "onboarders",
+        &[
+            &format!("onboardings of Ressort {}", s.mi),
+            "ask the platform team",
+        ],
+        "a member of mk's onboarders onboarding into mi",
+    );
+    fvos.delete(&name, &DeleteParams::default())
+        .await
+        .expect("a member of mk's onboarders deletes mk's onboardings");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_in_no_ressorts_onboarders_onboards_nowhere_nor_changes_what_others_onboarded() {
+    if !not_on_sandbox(SANDBOX_LACKS) {
+        return;
+    }
+    let s = onboarders_setup().await;
+    let outsider = Api::<FachverfahrenOnboarding>::all(s.nobody.clone());
+    for r in [&s.mk, &s.mi] {
+        assert_refused_by_policy(
+            outsider
+                .create(
+                    &PostParams::default(),
+                    &onboarding(
+                        &s.env.name(&format!("{r}-squat")),
+                        r,
+                        "moin-schule",
+                        &["staging"],
+                        "2",
+                    ),
+                )
+                .await,
+            "onboarders",
+            &[
+                &format!("onboardings of Ressort {r}"),
+                "member-of-",
+                "is in none of them",
+            ],
+            &format!("an outsider onboarding into {r}"),
+        );
+    }
+    let name = s.env.name("mk-portal");
+    Api::<FachverfahrenOnboarding>::all(s.mk_member.clone())
+        .create(
+            &PostParams::default(),
+            &onboarding(&name, &s.mk, "portal", &["dev"], "1"),
+        )
+        .await
+        .unwrap();
+    let squat =
+        Patch::Merge(json!({"spec": {"access": [{"group": "squatters", "role": "admin"}]}}));
+    assert_refused_by_policy(
+        outsider.patch(&name, &PatchParams::default(), &squat).await,
+        "onboarders",
+        &[&format!("onboardings of Ressort {}", s.mk)],
+        "an outsider granting itself access to mk's onboarding",
+    );
+    assert_refused_by_policy(
+        outsider.delete(&name, &DeleteParams::default()).await,
+        "onboarders",
+        &[&format!("onboardings of Ressort {}", s.mk)],
+        "an outsider deleting mk's onboarding",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platform_team_onboards_into_every_ressort() {
+    if !not_on_sandbox(SANDBOX_LACKS) {
+        return;
+    }
+    let s = onboarders_setup().await;
+    // system:masters is the chart's default platform group (admission.platformGroups).
+    let platform = impersonating(&s.env.cluster, "platform-admin", &["system:masters"]);
+    let fvos = Api::<FachverfahrenOnboarding>::all(platform);
+    for r in [&s.mk, &s.mi] {
+        fvos.create(
+            &PostParams::default(),
+            &onboarding(
+                &s.env.name(&format!("{r}-platform")),
+                r,
+                "platform",
+                &["dev"],
+                "1",
+            ),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("the platform team onboards into {r}: {e}"));
     }
 }

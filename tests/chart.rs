@@ -1,7 +1,8 @@
 //! The Helm chart, rendered by the real `helm` (`.ci/tools/bin/helm`, installed by `.ci/install-tools.sh`):
 //! RBAC equal to `conplus_operator::rbac` both ways, the run flags, the security context, HA switches, the
-//! CRD copy and the version (tests/deploy.rs runs the operator's conformance check over every variant of the
-//! chart and of kustomize at every protection level).
+//! CRD copy, the version, the admission policies and the onboarder ClusterRole (tests/access.rs proves on a
+//! real API server what the policies refuse; tests/deploy.rs runs the operator's conformance check over every
+//! variant at every protection level).
 //! Tests that need helm say so and pass when it cannot be found or installed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -85,6 +86,18 @@ fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
         found.len()
     );
     found[0]
+}
+
+/// The operator's own ClusterRole (the chart also renders the onboarder ClusterRole, for people).
+fn operator_cluster_role(docs: &[Value]) -> &Value {
+    named(docs, "ClusterRole", "conplus-operator")
+}
+
+fn named<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    find(docs, kind)
+        .into_iter()
+        .find(|d| d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
 }
 
 fn rule_grants(obj: &Value) -> BTreeSet<Grant> {
@@ -188,7 +201,7 @@ fn cluster_role_grants_exactly_the_permissions_listed_in_the_code() {
         return;
     };
     assert_same_grants(
-        &rule_grants(one(&docs, "ClusterRole")),
+        &rule_grants(operator_cluster_role(&docs)),
         &rbac::grants(&rbac::cluster_role_rules()),
         "ClusterRole",
     );
@@ -214,7 +227,7 @@ fn lease_role_grants_exactly_the_lease_permissions_in_the_release_namespace() {
     let crb = one(&docs, "ClusterRoleBinding");
     assert_eq!(
         crb["roleRef"]["name"],
-        one(&docs, "ClusterRole")["metadata"]["name"]
+        operator_cluster_role(&docs)["metadata"]["name"]
     );
     assert_eq!(crb["subjects"][0]["namespace"], NAMESPACE);
 }
@@ -445,6 +458,9 @@ fn the_values_schema_refuses_values_the_operator_cannot_use() {
         "replicaCount=0",
         "image.digest=latest",
         "platform.dnsNamespace=Kube_System",
+        "admission.platformGroups={it's}",
+        "admission.exemptUsers={say\"hello}",
+        "admission.validationActions={Block}",
     ] {
         let out = Command::new(&helm)
             .args(["template", "x"])
@@ -479,4 +495,326 @@ fn run_accepts_every_flag_the_chart_passes() {
         chart_args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+// --- Admission policies ---
+
+const POLICIES: [&str; 4] = [
+    "owned-objects",
+    "owned-namespaces",
+    "ownership-records",
+    "onboarders",
+];
+
+#[test]
+fn every_admission_policy_exempts_the_operators_service_account_and_the_platform_groups() {
+    let Some(docs) = helm_template(&[
+        "--set",
+        "serviceAccount.name=operator,admission.platformGroups={itn-plattform,system:masters}",
+        "--set",
+        "admission.exemptUsers={system:serviceaccount:argocd:argocd-application-controller}",
+    ]) else {
+        return;
+    };
+    for policy in POLICIES {
+        let vap = named(
+            &docs,
+            "ValidatingAdmissionPolicy",
+            &format!("conplus-operator-{policy}"),
+        );
+        assert_eq!(vap["spec"]["failurePolicy"], "Fail", "{policy}");
+        let exempt = &vap["spec"]["matchConditions"][0];
+        assert_eq!(exempt["name"], "not-exempt", "{policy}");
+        let expr = exempt["expression"].as_str().unwrap();
+        assert_eq!(
+            expr,
+            "!(request.userInfo.username in ['system:serviceaccount:conplus-system:operator', \
+             'system:serviceaccount:argocd:argocd-application-controller']) && \
+             !request.userInfo.groups.exists(g, g in ['itn-plattform', 'system:masters'])",
+            "{policy}"
+        );
+        let binding = named(
+            &docs,
+            "ValidatingAdmissionPolicyBinding",
+            &format!("conplus-operator-{policy}"),
+        );
+        assert_eq!(binding["spec"]["policyName"], vap["metadata"]["name"]);
+        assert_eq!(
+            binding["spec"]["validationActions"],
+            serde_json::json!(["Deny"])
+        );
+    }
+    let onboarders = named(
+        &docs,
+        "ValidatingAdmissionPolicyBinding",
+        "conplus-operator-onboarders",
+    );
+    assert_eq!(
+        onboarders["spec"]["paramRef"],
+        serde_json::json!({"selector": {}, "parameterNotFoundAction": "Allow"}),
+        "every Ressort is a parameter; with none at all the operator's own updates must still pass"
+    );
+    assert_eq!(
+        named(
+            &docs,
+            "ValidatingAdmissionPolicy",
+            "conplus-operator-onboarders"
+        )["spec"]["paramKind"],
+        serde_json::json!({"apiVersion": "conplus.niedersachsen.de/v1alpha1", "kind": "Ressort"})
+    );
+}
+
+/// (API group, resource) pairs the resourceRules of `vap` match on UPDATE and DELETE.
+fn protected_resources(vap: &Value) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for r in vap["spec"]["matchConstraints"]["resourceRules"]
+        .as_array()
+        .unwrap()
+    {
+        let strings = |v: &Value| serde_json::from_value::<Vec<String>>(v.clone()).unwrap();
+        let ops = strings(&r["operations"]);
+        assert!(ops.contains(&"UPDATE".into()) && ops.contains(&"DELETE".into()));
+        for g in strings(&r["apiGroups"]) {
+            for res in strings(&r["resources"]) {
+                out.insert((g.clone(), res));
+            }
+        }
+    }
+    out
+}
+
+/// What the operator provisions for the examples' onboarding (`conplus-operator render`), each object with its
+/// labels, annotations and (API group, resource).
+fn provisioned() -> Vec<(Value, (String, String))> {
+    let out = Command::new(env!("CARGO_BIN_EXE_conplus-operator"))
+        .args(["render", "-f"])
+        .arg(root().join("examples/moin-schule.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    documents(&String::from_utf8(out.stdout).unwrap())
+        .into_iter()
+        .map(|d| {
+            let api_version = d["apiVersion"].as_str().unwrap();
+            let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+            let gvk =
+                kube::core::GroupVersionKind::gvk(group, version, d["kind"].as_str().unwrap());
+            let resource = (
+                group.to_string(),
+                kube::core::ApiResource::from_gvk(&gvk).plural,
+            );
+            (d, resource)
+        })
+        .collect()
+}
+
+#[test]
+fn the_admission_policies_protect_every_object_and_namespace_label_the_operator_provisions() {
+    let Some(docs) = helm_template(&[]) else {
+        return;
+    };
+    let vap = |p: &str| {
+        named(
+            &docs,
+            "ValidatingAdmissionPolicy",
+            &format!("conplus-operator-{p}"),
+        )
+    };
+    let objects = protected_resources(vap("owned-objects"));
+    let namespaces = vap("owned-namespaces");
+    assert_eq!(
+        protected_resources(namespaces),
+        BTreeSet::from([(String::new(), "namespaces".to_string())])
+    );
+    // The label prefixes the namespace policy guards: `['pod-security.kubernetes.io/', ...]`.
+    let prefixes: Vec<String> = namespaces["spec"]["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "protectedLabel")
+        .and_then(|v| v["expression"].as_str())
+        .expect("the variable protectedLabel")
+        .split('\'')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect();
+    let managed = (
+        conplus_operator::resources::MANAGED_BY,
+        conplus_operator::resources::MANAGED_SELECTOR
+            .split_once('=')
+            .unwrap()
+            .1,
+    );
+    let mut kinds = BTreeSet::new();
+    for (obj, resource) in provisioned() {
+        let labels = obj["metadata"]["labels"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        if labels.get(managed.0).and_then(Value::as_str) != Some(managed.1) {
+            continue; // the `default` ServiceAccount: the operator sets one field of it, it is not the operator's
+        }
+        kinds.insert(obj["kind"].as_str().unwrap().to_string());
+        if obj["kind"] == "Namespace" {
+            let annotations = obj["metadata"]["annotations"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            for key in labels.keys().chain(annotations.keys()) {
+                assert!(
+                    key == managed.0 || prefixes.iter().any(|p| key.starts_with(p.as_str())),
+                    "the operator sets {key} on its namespaces, and the owned-namespaces policy does not guard it"
+                );
+            }
+        } else {
+            assert!(
+                objects.contains(&resource),
+                "the operator provisions {resource:?} and the owned-objects policy does not protect it"
+            );
+        }
+        assert!(
+            labels.contains_key(conplus_operator::resources::ONBOARDING),
+            "{} carries the onboarding record the ownership-records policy guards",
+            obj["kind"]
+        );
+    }
+    assert_eq!(
+        kinds,
+        BTreeSet::from(
+            [
+                "LimitRange",
+                "Namespace",
+                "NetworkPolicy",
+                "ResourceQuota",
+                "RoleBinding"
+            ]
+            .map(String::from)
+        )
+    );
+    let records = serde_json::to_string(&vap("ownership-records")["spec"]).unwrap();
+    for key in [managed.0, conplus_operator::resources::ONBOARDING] {
+        assert!(
+            records.contains(key),
+            "the ownership-records policy knows nothing of {key}"
+        );
+    }
+    // Whatever the operator may delete, it provisions: it is protected too (src/rbac.rs).
+    for p in rbac::permissions()
+        .iter()
+        .filter(|p| p.verbs.contains(&"delete"))
+    {
+        let r = (p.api_group.clone(), p.resource.clone());
+        assert!(
+            objects.contains(&r) || r.1 == "namespaces",
+            "the operator may delete {r:?} but no admission policy protects it"
+        );
+    }
+}
+
+#[test]
+fn admission_policies_can_warn_instead_of_deny_or_be_left_out() {
+    let Some(warn) = helm_template(&["--set", "admission.validationActions={Warn,Audit}"]) else {
+        return;
+    };
+    for binding in find(&warn, "ValidatingAdmissionPolicyBinding") {
+        assert_eq!(
+            binding["spec"]["validationActions"],
+            serde_json::json!(["Warn", "Audit"])
+        );
+    }
+    let Some(off) = helm_template(&["--set", "admission.enabled=false"]) else {
+        return;
+    };
+    assert!(find(&off, "ValidatingAdmissionPolicy").is_empty());
+    assert!(find(&off, "ValidatingAdmissionPolicyBinding").is_empty());
+}
+
+#[test]
+fn the_onboarder_cluster_role_writes_onboardings_reads_ressorts_and_profiles_and_is_bound_to_nobody()
+ {
+    let Some(docs) = helm_template(&[]) else {
+        return;
+    };
+    let role = named(&docs, "ClusterRole", "conplus-operator-onboarder");
+    let group = conplus_operator::api::GROUP;
+    let mut want = BTreeSet::new();
+    for v in [
+        "get", "list", "watch", "create", "update", "patch", "delete",
+    ] {
+        want.insert((
+            group.to_string(),
+            "fachverfahrenonboardings".to_string(),
+            String::new(),
+            v.to_string(),
+        ));
+    }
+    for r in ["ressorts", "conformanceprofiles"] {
+        for v in ["get", "list", "watch"] {
+            want.insert((
+                group.to_string(),
+                r.to_string(),
+                String::new(),
+                v.to_string(),
+            ));
+        }
+    }
+    assert_eq!(rule_grants(role), want);
+    for kind in ["ClusterRoleBinding", "RoleBinding"] {
+        for b in find(&docs, kind) {
+            assert_ne!(
+                b["roleRef"]["name"], "conplus-operator-onboarder",
+                "the platform binds onboarders itself"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_rendered_chart_is_valid_for_kubernetes_1_33() {
+    let Some(helm) = tool("helm") else { return };
+    if !Command::new("kubernetes-validate")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        eprintln!("SKIPPED: kubernetes-validate is missing (pip install kubernetes-validate)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for values in [
+        "values.yaml",
+        "ci/ha-values.yaml",
+        "ci/very-high-values.yaml",
+    ] {
+        let out = Command::new(&helm)
+            .args(["template", "conplus-operator"])
+            .arg(chart())
+            .args(["--namespace", NAMESPACE, "--include-crds", "-f"])
+            .arg(chart().join(values))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let file = dir.path().join("rendered.yaml");
+        std::fs::write(&file, &out.stdout).unwrap();
+        let check = Command::new("kubernetes-validate")
+            .args(["--strict", "--quiet", "-k", "1.33.0"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "the chart with {values} does not validate against Kubernetes 1.33:\n{}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
 }

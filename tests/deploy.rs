@@ -67,13 +67,35 @@ fn kustomize(dir: &str) -> Option<Vec<Value>> {
         .arg(root().join(dir)))))
 }
 
-fn helm(args: &[&str]) -> Option<Vec<Value>> {
+/// `helm template` of the chart, all of it.
+fn helm_all(args: &[&str]) -> Option<Vec<Value>> {
     let helm = tool("helm")?;
     Some(documents(&run(Command::new(helm)
         .args(["template", "conplus-operator"])
         .arg(root().join("charts/conplus-operator"))
         .args(["--namespace", "conplus-system"])
         .args(args))))
+}
+
+/// What deploy/admission holds: the admission policies, their bindings and the onboarder ClusterRole.
+fn is_admission(doc: &Value) -> bool {
+    doc["apiVersion"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("admissionregistration.k8s.io/"))
+        || (doc["kind"] == "ClusterRole"
+            && doc["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("-onboarder")))
+}
+
+/// `helm template` of the chart without what deploy/admission holds: what deploy/base and its overlays hold.
+fn helm(args: &[&str]) -> Option<Vec<Value>> {
+    Some(
+        helm_all(args)?
+            .into_iter()
+            .filter(|d| !is_admission(d))
+            .collect(),
+    )
 }
 
 fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
@@ -286,6 +308,8 @@ const CLUSTER_SCOPED: &[&str] = &[
     "CustomResourceDefinition",
     "ClusterRole",
     "ClusterRoleBinding",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
 ];
 
 fn kinds(docs: &[Value]) -> BTreeSet<&str> {
@@ -364,6 +388,98 @@ fn deploy_crds_renders_exactly_the_repository_crds() {
     );
 }
 
+/// The objects of `docs` by (kind, name), without the labels that tell chart and kustomize apart.
+fn by_name(docs: &[Value]) -> std::collections::BTreeMap<(String, String), Value> {
+    docs.iter()
+        .map(|d| {
+            let mut d = d.clone();
+            d["metadata"].as_object_mut().unwrap().remove("labels");
+            let key = (
+                d["kind"].as_str().unwrap().to_string(),
+                d["metadata"]["name"].as_str().unwrap().to_string(),
+            );
+            (key, d)
+        })
+        .collect()
+}
+
+/// The chart's templates that deploy/admission holds, rendered with default values, with the labels of deploy/
+/// instead of Helm's: `UPDATE_DEPLOY=1 cargo test --test deploy deploy_admission` writes them.
+fn regenerate_deploy_admission(helm: &Path) {
+    for template in ["admission", "onboarder-clusterrole"] {
+        let rendered = run(Command::new(helm)
+            .args(["template", "conplus-operator"])
+            .arg(root().join("charts/conplus-operator"))
+            .args(["--namespace", "conplus-system", "--show-only"])
+            .arg(format!("templates/{template}.yaml")));
+        let chart: serde_yaml::Value = serde_yaml::from_str(
+            &std::fs::read_to_string(root().join("charts/conplus-operator/Chart.yaml")).unwrap(),
+        )
+        .unwrap();
+        let helm_labels = format!(
+            "    app.kubernetes.io/version: \"{}\"\n    app.kubernetes.io/component: operator\n    \
+             app.kubernetes.io/part-of: conplus\n    app.kubernetes.io/managed-by: Helm\n    \
+             helm.sh/chart: conplus-operator-{}\n",
+            chart["appVersion"].as_str().unwrap(),
+            chart["version"].as_str().unwrap()
+        );
+        let text: String = rendered
+            .replace(&helm_labels, "    app.kubernetes.io/component: operator\n")
+            .replace("<release>-", "conplus-operator-")
+            .lines()
+            .filter(|l| !l.starts_with("# Source: "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let text = text.strip_prefix("---\n").unwrap_or(&text);
+        std::fs::write(
+            root().join(format!("deploy/admission/{template}.yaml")),
+            text,
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn deploy_admission_holds_the_charts_admission_policies_and_onboarder_role() {
+    if std::env::var_os("UPDATE_DEPLOY").is_some() {
+        let Some(helm) = tool("helm") else { return };
+        regenerate_deploy_admission(&helm);
+    }
+    let (Some(kustomized), Some(chart)) = (kustomize("deploy/admission"), helm_all(&[])) else {
+        return;
+    };
+    let chart: Vec<Value> = chart.into_iter().filter(is_admission).collect();
+    assert!(
+        kustomized.iter().all(is_admission),
+        "deploy/admission renders more than admission policies and the onboarder role"
+    );
+    let (k, c) = (by_name(&kustomized), by_name(&chart));
+    assert_eq!(
+        k.keys().collect::<Vec<_>>(),
+        c.keys().collect::<Vec<_>>(),
+        "deploy/admission and the chart hold different objects"
+    );
+    for (key, obj) in &k {
+        assert_eq!(
+            obj, &c[key],
+            "{key:?} differs between deploy/admission (left) and the chart with default values (right); \
+             regenerate: UPDATE_DEPLOY=1 cargo test --test deploy deploy_admission"
+        );
+        assert!(
+            obj["metadata"]["namespace"].is_null(),
+            "{key:?} is cluster-scoped and must carry no namespace"
+        );
+    }
+    assert_eq!(
+        kinds(&kustomized),
+        BTreeSet::from([
+            "ClusterRole",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding"
+        ])
+    );
+}
+
 /// The rule ids `conplus-operator check --protection-level <level>` reports on `yaml`.
 fn check_rules(yaml: &str, level: &str) -> BTreeSet<String> {
     use std::io::Write;
@@ -435,6 +551,8 @@ fn every_variant_passes_the_check_at_its_protection_level_and_reports_only_what_
             .arg("kustomize")
             .arg(root().join(dir)))
     };
+    let with_admission =
+        |dir: &str| render_kustomize(dir) + "---\n" + &render_kustomize("deploy/admission");
     let variants = [
         ("chart, default values", render_helm(None), "normal"),
         (
@@ -447,10 +565,14 @@ fn every_variant_passes_the_check_at_its_protection_level_and_reports_only_what_
             render_helm(Some("very-high-values.yaml")),
             "veryHigh",
         ),
-        ("deploy/base", render_kustomize("deploy/base"), "normal"),
         (
-            "deploy/overlays/ha",
-            render_kustomize("deploy/overlays/ha"),
+            "deploy/base + deploy/admission",
+            with_admission("deploy/base"),
+            "normal",
+        ),
+        (
+            "deploy/overlays/ha + deploy/admission",
+            with_admission("deploy/overlays/ha"),
             "high",
         ),
     ];
@@ -498,7 +620,7 @@ fn every_kustomization_renders_objects_valid_for_kubernetes_1_33() {
     }
     let dir = tempfile::tempdir().unwrap();
     let mut dirs = operator_kustomizations();
-    dirs.push("deploy/crds".to_string());
+    dirs.extend(["deploy/crds".to_string(), "deploy/admission".to_string()]);
     for d in &dirs {
         let file = dir.path().join(format!("{}.yaml", d.replace('/', "-")));
         let rendered = run(Command::new(&kubectl).arg("kustomize").arg(root().join(d)));

@@ -488,7 +488,7 @@ impl Drop for Env {
     }
 }
 
-/// Deletes the onboardings, Ressorts, profiles and namespaces of the test tagged `tag`: those
+/// Deletes the onboardings, Ressorts, profiles, ClusterRoleBindings and namespaces of the test tagged `tag`: those
 /// labelled with it or named with it. The onboardings' finalizers are removed first: their
 /// controller is gone, and their namespaces are deleted here whatever their deletion policy.
 /// Namespaces are not waited for: the namespace controller empties and removes them.
@@ -503,6 +503,12 @@ async fn delete_test_objects(client: &Client, tag: &str) -> Result<(), String> {
     }
     delete_of_test(&Api::<Ressort>::all(client.clone()), tag).await?;
     delete_of_test(&Api::<ConformanceProfile>::all(client.clone()), tag).await?;
+    // Tests of the admission policies bind the onboarder ClusterRole to groups of their own.
+    delete_of_test(
+        &Api::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>::all(client.clone()),
+        tag,
+    )
+    .await?;
     delete_of_test(&Api::<Namespace>::all(client.clone()), tag).await
 }
 
@@ -625,5 +631,200 @@ pub fn onboarding(
             conformance: ConformanceSpec::default(),
             deletion_policy: DeletionPolicy::Retain,
         },
+    )
+}
+
+/// The name (`fullnameOverride`) under which [`Env::install_admission_policies`] installs the chart's admission
+/// policies: apart from a real installation's `conplus-operator-*` on an external cluster, whose policies stay and
+/// are evaluated beside these.
+pub const TEST_ADMISSION_RELEASE: &str = "conplus-operator-test";
+
+/// The user that probes whether the admission policies are in force: allowed by RBAC to create ConfigMaps in
+/// `default`, exempt from no policy.
+const ADMISSION_PROBE_USER: &str = "conplus-test-admission-probe";
+
+impl Env {
+    /// Installs the admission policies of the chart (`templates/admission.yaml`, `templates/onboarder-clusterrole.yaml`)
+    /// into the cluster, as the platform team would, with this test's controller exempt as the operator is: its
+    /// identity (`kubectl auth whoami`) joins `admission.exemptUsers`, the operator's ServiceAccount of
+    /// `deploy/base` stays exempt too. Returns once kube-apiserver enforces them. Once per test binary; the
+    /// cluster-scoped objects stay (installing them again changes nothing).
+    pub async fn install_admission_policies(&self) {
+        static INSTALLED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+        INSTALLED
+            .get_or_init(|| async {
+                let identity = self.identity().await;
+                let yaml = render_admission_policies(&identity);
+                self.kubectl_stdin(
+                    &[
+                        "apply",
+                        "--server-side",
+                        "--force-conflicts",
+                        "--field-manager=conplus-tests",
+                        "-f",
+                        "-",
+                    ],
+                    &yaml,
+                );
+                self.kubectl_stdin(
+                    &[
+                        "apply",
+                        "--server-side",
+                        "--field-manager=conplus-tests",
+                        "-f",
+                        "-",
+                    ],
+                    &admission_probe_rbac(),
+                );
+                // kube-apiserver loads policies from an informer: the probe, a record label on a ConfigMap
+                // (dry run), is refused once they are in force.
+                let probe: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(
+                    impersonating(&self.cluster, ADMISSION_PROBE_USER, &[]),
+                    "default",
+                );
+                let mut cm = k8s_openapi::api::core::v1::ConfigMap::default();
+                cm.metadata.name = Some("conplus-test-admission-probe".into());
+                cm.metadata.labels =
+                    Some([(ONBOARDING_RECORD.to_string(), "probe".to_string())].into());
+                let dry_run = kube::api::PostParams {
+                    dry_run: true,
+                    ..Default::default()
+                };
+                self.eventually("the admission policies in force", || async {
+                    match probe.create(&dry_run, &cm).await {
+                        Err(kube::Error::Api(s))
+                            if s.code == 403 && s.message.contains("ValidatingAdmissionPolicy") =>
+                        {
+                            Some(())
+                        }
+                        _ => None,
+                    }
+                })
+                .await;
+            })
+            .await;
+    }
+
+    /// The user name the test's client authenticates as.
+    pub async fn identity(&self) -> String {
+        use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+        let review: SelfSubjectReview = Api::all(self.client.clone())
+            .create(&Default::default(), &SelfSubjectReview::default())
+            .await
+            .unwrap_or_else(|e| panic!("SelfSubjectReview (kubectl auth whoami): {e}"));
+        review
+            .status
+            .and_then(|s| s.user_info)
+            .and_then(|u| u.username)
+            .expect("the API server names the test's user")
+    }
+
+    /// Runs kubectl (admin) with `input` on its standard input; panics with its output when it fails.
+    pub fn kubectl_stdin(&self, args: &[&str], input: &str) -> String {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = self
+            .cluster
+            .kubectl()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl runs (.ci/install-tools.sh installs it)");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// The label the operator records an object's onboarding in (`conplus_operator::resources::ONBOARDING`).
+const ONBOARDING_RECORD: &str = "conplus.niedersachsen.de/onboarding";
+
+/// A client acting as `user` in `groups` (and system:authenticated), with the admin's credentials and
+/// impersonation headers, as `kubectl --as --as-group` does.
+pub fn impersonating(cluster: &Cluster, user: &str, groups: &[&str]) -> Client {
+    let mut config = cluster.config.clone();
+    config.auth_info.impersonate = Some(user.to_string());
+    config.auth_info.impersonate_groups = Some(groups.iter().map(|g| g.to_string()).collect());
+    Client::try_from(config).unwrap()
+}
+
+/// `helm template` of the chart's admission policies and onboarder ClusterRole, with `identity` exempt besides the
+/// chart's default exemptions.
+fn render_admission_policies(identity: &str) -> String {
+    let values: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(root().join("charts/conplus-operator/values.yaml")).unwrap(),
+    )
+    .unwrap();
+    let mut exempt: Vec<String> =
+        serde_yaml::from_value(values["admission"]["exemptUsers"].clone()).unwrap();
+    exempt.push(identity.to_string());
+    let out = std::process::Command::new(tool("helm"))
+        .args(["template", "conplus-operator"])
+        .arg(root().join("charts/conplus-operator"))
+        .args(["--namespace", "conplus-system"])
+        .args(["--show-only", "templates/admission.yaml"])
+        .args(["--show-only", "templates/onboarder-clusterrole.yaml"])
+        .args([
+            "--set",
+            &format!("fullnameOverride={TEST_ADMISSION_RELEASE}"),
+        ])
+        // The ServiceAccount of deploy/base (tests/examples_live.rs runs the operator binary as it).
+        .args(["--set", "serviceAccount.name=conplus-operator"])
+        .arg("--set-json")
+        .arg(format!(
+            "admission.exemptUsers={}",
+            serde_json::to_string(&exempt).unwrap()
+        ))
+        .output()
+        .expect("helm runs (.ci/install-tools.sh installs it)");
+    assert!(
+        out.status.success(),
+        "helm template of the admission policies: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// RBAC for the probe of [`Env::install_admission_policies`]: create ConfigMaps in `default` (probed with dry runs
+/// only).
+fn admission_probe_rbac() -> String {
+    format!(
+        r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {ADMISSION_PROBE_USER}
+  namespace: default
+rules:
+  - apiGroups: [""]
+    resources: ["configmaps"]
+    verbs: ["create"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {ADMISSION_PROBE_USER}
+  namespace: default
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: {ADMISSION_PROBE_USER}
+subjects:
+  - apiGroup: rbac.authorization.k8s.io
+    kind: User
+    name: {ADMISSION_PROBE_USER}
+"#
     )
 }

@@ -52,3 +52,31 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- define "conplus-operator.leaderElection" -}}
 {{- if gt (int .Values.replicaCount) 1 }}true{{ end }}
 {{- end }}
+
+{{/* A list of strings as a CEL list literal: ['a', 'b']. values.schema.json keeps quotes and backslashes out. */}}
+{{- define "conplus-operator.celList" -}}
+[{{ range $i, $v := . }}{{ if $i }}, {{ end }}{{ $v | squote }}{{ end }}]
+{{- end }}
+
+{{/* The matchCondition that lets the identities exempt from every admission policy pass: the operator's
+ServiceAccount, admission.exemptUsers and the platform team's groups (admission.platformGroups). kube-apiserver does
+not let matchConditions read `variables`, so the lists are in the expression. */}}
+{{- define "conplus-operator.admission.notExempt" -}}
+{{- $users := prepend (.Values.admission.exemptUsers | default list) (printf "system:serviceaccount:%s:%s" .Release.Namespace (include "conplus-operator.serviceAccountName" .)) -}}
+- name: not-exempt
+  expression: >-
+    !(request.userInfo.username in {{ include "conplus-operator.celList" $users }}) &&
+    !request.userInfo.groups.exists(g, g in {{ include "conplus-operator.celList" (.Values.admission.platformGroups | default list) }})
+{{- end }}
+
+{{/* Labels and annotations before and after the request; empty where there is no object. */}}
+{{- define "conplus-operator.admission.metadataVariables" -}}
+- name: labelsBefore
+  expression: "oldObject != null && has(oldObject.metadata.labels) ? oldObject.metadata.labels : {}"
+- name: labelsAfter
+  expression: "object != null && has(object.metadata.labels) ? object.metadata.labels : {}"
+- name: annotationsBefore
+  expression: "oldObject != null && has(oldObject.metadata.annotations) ? oldObject.metadata.annotations : {}"
+- name: annotationsAfter
+  expression: "object != null && has(object.metadata.annotations) ? object.metadata.annotations : {}"
+{{- end }}
