@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# CI steps of issue 5 (shipping), called by .ci/run. Fails on the first failing step.
+# CI steps for shipping, called by .ci/run. Fails on the first failing step.
 #
 #   1. helm lint, helm template with default, HA and "sehr hoch" values (+ ServiceMonitor)
-#   2. kubectl kustomize of the base and of every overlay
+#   2. kubectl kustomize of deploy/crds, deploy/base, every overlay and deploy/admission
 #   3. every rendered manifest validated against the Kubernetes 1.33 OpenAPI schemas (kubernetes-validate, strict)
 #   4. the Argo CD health check against sample onboardings (Lua)
 #   5. cargo deny check licenses bans sources (advisories need the network: not here)
-#   6. the static release build: static, runs --version, no OpenSSL (scripts/build-static.sh)
+#   6. the static release build: static, runs --version, no OpenSSL (scripts/build-static.sh), with its SBOM
+#      embedded by cargo-auditable and read back by rust-audit-info (both installed here when missing)
+#
+# The operator's own `check` over the chart and every kustomize variant at every protection level runs in
+# `cargo test` (tests/deploy.rs), before this script.
 #
 # Environment: SHIP_SKIP_STATIC=1 skips step 6 (for a quick local run); CARGO_TARGET_DIR is honoured.
 set -euo pipefail
@@ -56,7 +60,7 @@ fi
 wc -l "$out"/helm-*.yaml
 
 step "kubectl kustomize"
-for dir in deploy/base deploy/overlays/*/; do
+for dir in deploy/crds deploy/base deploy/overlays/*/ deploy/admission; do
   name="$(basename "$dir")"
   "$kubectl" kustomize "$dir" >"$out/kustomize-$name.yaml"
   echo "rendered $dir ($(grep -c '^kind:' "$out/kustomize-$name.yaml") objects)"
@@ -78,8 +82,28 @@ cargo deny --log-level error check licenses bans sources
 if [[ "${SHIP_SKIP_STATIC:-}" == 1 ]]; then
   step "static build skipped (SHIP_SKIP_STATIC=1)"
 else
-  step "static release build"
-  scripts/build-static.sh
+  step "SBOM tools: cargo-auditable (embeds it), rust-audit-info (reads it back)"
+  # Into .ci/tools/bin beside kubectl and helm (cargo finds `cargo auditable` on PATH). A cold install compiles
+  # both from crates.io: 68 CPU-seconds, 1m56s on the busy 2-core CI machine (load 8).
+  export PATH="$root/.ci/tools/bin:$PATH"
+  if ! cargo auditable --version >/dev/null 2>&1 || ! command -v rust-audit-info >/dev/null; then
+    started=$SECONDS
+    cargo install --locked --quiet --root "$root/.ci/tools" cargo-auditable rust-audit-info
+    echo "installed in $((SECONDS - started))s"
+  fi
+  cargo auditable --version
+
+  step "static release build with its SBOM"
+  build_log="$out/build-static.log"
+  scripts/build-static.sh | tee "$build_log"
+  bin="$(tail -n1 "$build_log")"
+  # The SBOM must be there and name what the binary is made of: the operator and its Kubernetes client.
+  rust-audit-info "$bin" >"$out/sbom.json" || { echo "no SBOM embedded in $bin" >&2; exit 1; }
+  for crate in conplus-operator kube-client k8s-openapi rustls; do
+    grep -q "\"name\":\"$crate\"" "$out/sbom.json" \
+      || { echo "the SBOM embedded in $bin does not list $crate" >&2; exit 1; }
+  done
+  echo "ok: SBOM of $(grep -o '"name":' "$out/sbom.json" | wc -l) crates embedded and readable"
 fi
 
 step "ship checks passed"
