@@ -4,7 +4,7 @@
 //! becomes Ready, and deleting a `deletionPolicy: Delete` onboarding really terminates its
 //! namespaces (the namespace controller of kube-controller-manager empties and removes them).
 //! There the operator runs as the ServiceAccount of `deploy/base`, with exactly the RBAC that
-//! the kustomize base and the chart grant it.
+//! the kustomize base and the chart grant it, under the admission policies of `deploy/admission`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -109,9 +109,15 @@ async fn examples_become_ready_under_the_operator_binary_and_delete_policy_termi
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = if env.backend() == Backend::ControlPlane {
         // The RBAC of deploy/base, and the operator acting as its ServiceAccount: a missing
-        // permission shows here as an onboarding that never becomes Ready.
-        let base = root().join("deploy/base");
-        kubectl(&env, &["apply", "-k", base.to_str().unwrap()]);
+        // permission shows here as an onboarding that never becomes Ready. The admission
+        // policies of deploy/admission are in force too and must let the operator through.
+        for dir in ["deploy/base", "deploy/admission"] {
+            let dir = root().join(dir);
+            kubectl(
+                &env,
+                &["apply", "--server-side", "-k", dir.to_str().unwrap()],
+            );
+        }
         kubeconfig_as_operator(&env, dir.path())
     } else {
         env.cluster.kubeconfig.clone()
