@@ -183,24 +183,14 @@ fn assert_refused_by_policy<T: std::fmt::Debug>(
     says: &[&str],
     what: &str,
 ) {
-    match result {
-        Err(kube::Error::Api(status)) if status.code == 403 => {
-            // `policy` empty: whichever of the policies refuses first.
-            assert!(
-                status.message.contains("ValidatingAdmissionPolicy")
-                    && (policy.is_empty() || status.message.contains(&format!("-{policy}'"))),
-                "{what}: refused, but not by the admission policy {policy}: {}",
-                status.message
-            );
-            for s in says {
-                assert!(
-                    status.message.contains(s),
-                    "{what}: the refusal should say {s:?}: {}",
-                    status.message
-                );
-            }
-        }
-        other => panic!("{what}: expected 403 from the admission policy {policy}, got {other:?}"),
+    let Some(message) = refusal_by_policy(&result, policy) else {
+        panic!("{what}: expected 403 from the admission policy {policy:?}, got {result:?}");
+    };
+    for s in says {
+        assert!(
+            message.contains(s),
+            "{what}: the refusal should say {s:?}: {message}"
+        );
     }
 }
 
@@ -760,14 +750,7 @@ async fn onboarders_setup() -> Onboarders {
             .eventually(
                 &format!("the onboarders policy knows Ressort {r}"),
                 || async {
-                    match outsider.create(&dry_run, &fvo).await {
-                        Err(kube::Error::Api(e))
-                            if e.code == 403 && e.message.contains("onboarders") =>
-                        {
-                            Some(())
-                        }
-                        _ => None,
-                    }
+                    refusal_by_policy(&outsider.create(&dry_run, &fvo).await, "onboarders")
                 },
             )
             .await;

@@ -1,6 +1,9 @@
 //! `deploy/`: the kustomize base and overlays rendered by the real `kubectl kustomize`, kept consistent with the
-//! chart's defaults and with `conplus_operator::rbac`; the Argo CD health check run by a Lua interpreter against
-//! statuses built from the operator's own types; the Grafana dashboard against the metrics the operator exports.
+//! chart's defaults and with `conplus_operator::rbac`; deploy/crds and deploy/admission equal to the CRDs and the
+//! chart's admission policies; the operator's own conformance check over every variant of the chart and of
+//! kustomize at every protection level; every render valid for Kubernetes 1.33; the Argo CD health check run by a
+//! Lua interpreter against statuses built from the operator's own types; the Grafana dashboard against the metrics
+//! the operator exports.
 //! Tests that need kubectl, helm or Lua say so and pass when the tool is missing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -611,20 +614,38 @@ fn kubernetes_validate() -> bool {
 }
 
 #[test]
-fn every_kustomization_renders_objects_valid_for_kubernetes_1_33() {
+fn the_chart_and_every_kustomization_render_objects_valid_for_kubernetes_1_33() {
     let Some(kubectl) = tool("kubectl") else {
         return;
     };
+    let Some(helm) = tool("helm") else { return };
     if !kubernetes_validate() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
+    let mut rendered = Vec::new();
+    for values in [
+        "values.yaml",
+        "ci/ha-values.yaml",
+        "ci/very-high-values.yaml",
+    ] {
+        let chart = root().join("charts/conplus-operator");
+        let text = run(Command::new(&helm)
+            .args(["template", "conplus-operator"])
+            .arg(&chart)
+            .args(["--namespace", "conplus-system", "--include-crds", "-f"])
+            .arg(chart.join(values)));
+        rendered.push((format!("the chart with {values}"), text));
+    }
     let mut dirs = operator_kustomizations();
     dirs.extend(["deploy/crds".to_string(), "deploy/admission".to_string()]);
-    for d in &dirs {
-        let file = dir.path().join(format!("{}.yaml", d.replace('/', "-")));
-        let rendered = run(Command::new(&kubectl).arg("kustomize").arg(root().join(d)));
-        std::fs::write(&file, rendered).unwrap();
+    for d in dirs {
+        let text = run(Command::new(&kubectl).arg("kustomize").arg(root().join(&d)));
+        rendered.push((d, text));
+    }
+    for (what, text) in rendered {
+        let file = dir.path().join("rendered.yaml");
+        std::fs::write(&file, text).unwrap();
         let out = Command::new("kubernetes-validate")
             .args(["--strict", "--quiet", "-k", "1.33.0"])
             .arg(&file)
@@ -632,7 +653,7 @@ fn every_kustomization_renders_objects_valid_for_kubernetes_1_33() {
             .unwrap();
         assert!(
             out.status.success(),
-            "{d} does not validate against Kubernetes 1.33:\n{}{}",
+            "{what} does not validate against Kubernetes 1.33:\n{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );

@@ -691,14 +691,8 @@ impl Env {
                     ..Default::default()
                 };
                 self.eventually("the admission policies in force", || async {
-                    match probe.create(&dry_run, &cm).await {
-                        Err(kube::Error::Api(s))
-                            if s.code == 403 && s.message.contains("ValidatingAdmissionPolicy") =>
-                        {
-                            Some(())
-                        }
-                        _ => None,
-                    }
+                    refusal_by_policy(&probe.create(&dry_run, &cm).await, "ownership-records")
+                        .map(|_| ())
                 })
                 .await;
             })
@@ -746,6 +740,21 @@ impl Env {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// The message of `result` when it is a 403 from the admission policy `<release>-<policy>` (any of the operator's
+/// policies when `policy` is empty), as kube-apiserver words it.
+pub fn refusal_by_policy<T>(result: &Result<T, kube::Error>, policy: &str) -> Option<String> {
+    match result {
+        Err(kube::Error::Api(status))
+            if status.code == 403
+                && status.message.contains("ValidatingAdmissionPolicy")
+                && (policy.is_empty() || status.message.contains(&format!("-{policy}'"))) =>
+        {
+            Some(status.message.clone())
+        }
+        _ => None,
     }
 }
 
