@@ -695,6 +695,20 @@ impl Env {
                         .map(|_| ())
                 })
                 .await;
+                // The onboarders policy reads the Ressorts through an informer of its own; until that has
+                // synced, kube-apiserver refuses every onboarding (failurePolicy Fail), the exempt included.
+                let fvos: Api<FachverfahrenOnboarding> = Api::all(self.client.clone());
+                let fvo = onboarding(
+                    "conplus-test-admission-probe",
+                    "probe",
+                    "probe",
+                    &["dev"],
+                    "1",
+                );
+                self.eventually("the onboarders policy's Ressorts synced", || async {
+                    fvos.create(&dry_run, &fvo).await.ok().map(|_| ())
+                })
+                .await;
             })
             .await;
     }
