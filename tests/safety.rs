@@ -187,6 +187,28 @@ async fn onboarded(env: &Env, envs: &[&str], cpu: &str) -> (String, String) {
     (mk, name)
 }
 
+/// After a fault that leaves the onboarding of [`onboarded`] with 2 × 2 cores nothing to be
+/// admitted by: rounds have run, every object is still there and its allocation on record;
+/// once its Ressort is as it was (64 cores), it is Ready again with the same objects.
+async fn kept_then_restored(env: &Env, mk: &str, name: &str, namespaces: &[String]) {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for ns in namespaces {
+        assert_clean(env, ns).await;
+    }
+    let o = fvo_now(env, name).await;
+    assert_eq!(
+        o.status.as_ref().unwrap().allocated.as_ref().unwrap().cpu.0,
+        "4",
+        "the allocation is kept"
+    );
+    env.apply(&ressort(mk, "64")).await;
+    env.wait_fvo(name, "Ready once the Ressort is as it was", is_ready)
+        .await;
+    for ns in namespaces {
+        assert_clean(env, ns).await;
+    }
+}
+
 /// Waits until the condition `type_` of the onboarding `name` has `reason`; returns the
 /// onboarding and the condition's message.
 async fn wait_reason(
@@ -224,23 +246,7 @@ async fn deleting_the_ressort_takes_nothing_away_and_recreating_it_changes_nothi
         .unwrap();
     let (o, _) = wait_reason(&env, &name, "BudgetAvailable", "RessortNotFound").await;
     assert_eq!(condition(&o, "Ready").unwrap().status, "False");
-    // Rounds after the deletion have run: nothing was pruned, and what it holds is still on record.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    for ns in &namespaces {
-        assert_clean(&env, ns).await;
-    }
-    let o = fvo_now(&env, &name).await;
-    assert_eq!(
-        o.status.as_ref().unwrap().allocated.as_ref().unwrap().cpu.0,
-        "4",
-        "the allocation is kept"
-    );
-    env.apply(&ressort(&mk, "64")).await;
-    env.wait_fvo(&name, "Ready once the Ressort is back", is_ready)
-        .await;
-    for ns in &namespaces {
-        assert_clean(&env, ns).await;
-    }
+    kept_then_restored(&env, &mk, &name, &namespaces).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -561,4 +567,18 @@ async fn drift_that_adds_to_any_owned_kind_is_removed_and_reported_with_its_mana
             "a repaired onboarding is converged: {writes:#?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_budget_takes_nothing_away_and_fixing_it_changes_nothing() {
+    let env = Env::start().await;
+    let (mk, name) = onboarded(&env, &["dev", "prod"], "2").await;
+    let namespaces = [format!("{mk}-moin-dev"), format!("{mk}-moin-prod")];
+    // A quantity by the schema's pattern that no quota can hold (10^40 cores): the API accepts
+    // it, the operator cannot read it.
+    env.apply(&ressort(&mk, "1e40")).await;
+    let (o, msg) = wait_reason(&env, &name, "BudgetAvailable", "InvalidBudget").await;
+    assert!(msg.contains("spec.budget"), "{msg}");
+    assert_eq!(condition(&o, "Ready").unwrap().reason, "InvalidBudget");
+    kept_then_restored(&env, &mk, &name, &namespaces).await;
 }
