@@ -711,9 +711,13 @@ pub fn error_policy(fvo: Arc<FachverfahrenOnboarding>, error: &Error, ctx: Arc<C
     Action::requeue(Duration::from_millis(millis.min(300_000)))
 }
 
+/// A reflector store of `K` and its stream. With `foreign_fields`, the managedFields entries
+/// of other managers are kept (the operator's own objects: drift, and who caused it);
+/// otherwise none.
 fn owned_stream<K>(
     client: &Client,
     config: watcher::Config,
+    foreign_fields: bool,
 ) -> (
     Store<K>,
     impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
@@ -728,13 +732,18 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    // Only other managers' writes are read (drift, and who caused it): dropping the rest keeps
-    // the stores at about half the memory, and a converged object carries none.
+    // Only other managers' writes to the operator's objects are read: dropping the rest keeps
+    // the stores at about half the memory, and a converged object of the operator's carries none.
     let stream = watcher(Api::<K>::all(client.clone()), config)
         .default_backoff()
-        .modify(|o: &mut K| {
+        .modify(move |o: &mut K| {
             let meta = o.meta_mut();
-            meta.managed_fields = drift::foreign_entries_only(meta.managed_fields.take());
+            let entries = meta.managed_fields.take();
+            meta.managed_fields = if foreign_fields {
+                drift::foreign_entries_only(entries)
+            } else {
+                None
+            };
         })
         .reflect(writer)
         .touched_objects();
@@ -850,18 +859,21 @@ pub async fn run(
 ) {
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
     let managed = watcher::Config::default().labels(MANAGED_SELECTOR);
-    let (namespaces, ns_stream) = owned_stream::<Namespace>(&client, managed.clone());
-    let (quotas, quota_stream) = owned_stream::<ResourceQuota>(&client, managed.clone());
-    let (limit_ranges, lr_stream) = owned_stream::<LimitRange>(&client, managed.clone());
-    let (network_policies, np_stream) = owned_stream::<NetworkPolicy>(&client, managed.clone());
-    let (role_bindings, rb_stream) = owned_stream::<RoleBinding>(&client, managed);
+    let (namespaces, ns_stream) = owned_stream::<Namespace>(&client, managed.clone(), true);
+    let (quotas, quota_stream) = owned_stream::<ResourceQuota>(&client, managed.clone(), true);
+    let (limit_ranges, lr_stream) = owned_stream::<LimitRange>(&client, managed.clone(), true);
+    let (network_policies, np_stream) =
+        owned_stream::<NetworkPolicy>(&client, managed.clone(), true);
+    let (role_bindings, rb_stream) = owned_stream::<RoleBinding>(&client, managed, true);
     let (service_accounts, sa_stream) = owned_stream::<ServiceAccount>(
         &client,
         watcher::Config::default().fields("metadata.name=default"),
+        false,
     );
-    let (ressorts, ressort_stream) = owned_stream::<Ressort>(&client, watcher::Config::default());
+    let (ressorts, ressort_stream) =
+        owned_stream::<Ressort>(&client, watcher::Config::default(), false);
     let (profiles, profile_stream) =
-        owned_stream::<ConformanceProfile>(&client, watcher::Config::default());
+        owned_stream::<ConformanceProfile>(&client, watcher::Config::default(), false);
     let (kind_stores, kind_streams) = conformance::stores(&client).await;
 
     let fvo_api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
