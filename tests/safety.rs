@@ -582,3 +582,72 @@ async fn an_unreadable_budget_takes_nothing_away_and_fixing_it_changes_nothing()
     assert_eq!(condition(&o, "Ready").unwrap().reason, "InvalidBudget");
     kept_then_restored(&env, &mk, &name, &namespaces).await;
 }
+
+/// Takes the ownership record off every object of kind `K` in `ns`, as a version of the
+/// operator without records left them.
+async fn strip_records<K>(env: &Env, ns: &str)
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let unrecord = Patch::Merge(serde_json::json!({"metadata": {"annotations": {RECORD: null}}}));
+    for name in names_in::<K>(env, ns).await {
+        env.ns_api::<K>(ns)
+            .patch(&name, &PatchParams::default(), &unrecord)
+            .await
+            .unwrap();
+    }
+}
+
+/// The operator's ownership record (`conplus_operator::resources::ONBOARDING_UID`).
+const RECORD: &str = "conplus.niedersachsen.de/onboarding-uid";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_provisioned_before_ownership_records_are_taken_over_on_upgrade() {
+    let mut env = Env::start().await;
+    let (mk, name) = onboarded(&env, &["dev", "prod"], "1").await;
+    let namespaces = [format!("{mk}-moin-dev"), format!("{mk}-moin-prod")];
+    env.stop_controller().await;
+    let unrecord = Patch::Merge(serde_json::json!({"metadata": {"annotations": {RECORD: null}}}));
+    for ns in &namespaces {
+        env.api::<Namespace>()
+            .patch(ns, &PatchParams::default(), &unrecord)
+            .await
+            .unwrap();
+        strip_records::<ResourceQuota>(&env, ns).await;
+        strip_records::<LimitRange>(&env, ns).await;
+        strip_records::<NetworkPolicy>(&env, ns).await;
+        strip_records::<RoleBinding>(&env, ns).await;
+    }
+    // The upgraded operator starts.
+    env.start_controller();
+    let uid = fvo_now(&env, &name).await.metadata.uid.unwrap();
+    env.eventually("every namespace and object recorded again", || async {
+        for ns in &namespaces {
+            let recorded =
+                |a: &std::collections::BTreeMap<String, String>| a.get(RECORD) == Some(&uid);
+            if !recorded(env.api::<Namespace>().get(ns).await.ok()?.annotations()) {
+                return None;
+            }
+            for p in env
+                .ns_api::<NetworkPolicy>(ns)
+                .list(&ListParams::default())
+                .await
+                .ok()?
+            {
+                if !recorded(p.annotations()) {
+                    return None;
+                }
+            }
+        }
+        Some(())
+    })
+    .await;
+    let o = env.wait_fvo(&name, "Ready", is_ready).await;
+    assert!(is_ready(&o));
+    for ns in &namespaces {
+        assert_clean(&env, ns).await;
+    }
+}

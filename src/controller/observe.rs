@@ -231,6 +231,29 @@ pub fn released_for(fvo: &FachverfahrenOnboarding, ns: &Namespace) -> bool {
         })
 }
 
+/// Whether `ns` was provisioned for `fvo` by a version of the operator that wrote no ownership
+/// record: it carries no record, its labels name `fvo` and its environment, its name is the one
+/// the spec gives that environment, and `fvo`'s status — which only the operator writes —
+/// lists it as provisioned. Such a namespace is provisioned again (which writes the record);
+/// until then it is not proven, and nothing in it is pruned and it is never deleted.
+pub fn provisioned_before_records(fvo: &FachverfahrenOnboarding, ns: &Namespace) -> bool {
+    let (Some(name), Some(env)) = (fvo.metadata.name.as_deref(), ns.labels().get(ENVIRONMENT))
+    else {
+        return false;
+    };
+    let ns_name = ns.name_any();
+    let annotations = ns.annotations();
+    is_labelled_for(ns.labels(), name)
+        && !annotations.contains_key(ONBOARDING_UID)
+        && !annotations.contains_key(RELEASED_FROM)
+        && ns_name == namespace_name(&fvo.spec, env)
+        && fvo.status.as_ref().is_some_and(|s| {
+            s.namespaces
+                .iter()
+                .any(|n| n.ready && n.name == ns_name && &n.environment == env)
+        })
+}
+
 /// What a declared namespace is to `fvo` (pure).
 pub fn namespace_state(
     fvo: &FachverfahrenOnboarding,
@@ -240,6 +263,14 @@ pub fn namespace_state(
     match found {
         None => NamespaceState::Absent,
         Some(ns) if proven_environment(fvo, &ns).is_some() => {
+            if namespace_active(&ns) {
+                NamespaceState::Ours(ns)
+            } else {
+                NamespaceState::Terminating
+            }
+        }
+        Some(ns) if provisioned_before_records(fvo, &ns) => {
+            // Ours by the onboarding's status; the apply writes the record.
             if namespace_active(&ns) {
                 NamespaceState::Ours(ns)
             } else {
@@ -530,6 +561,39 @@ mod tests {
             namespace_state(&fvo, Some(Arc::new(ours))),
             NamespaceState::Ours(_)
         ));
+    }
+
+    #[test]
+    fn a_namespace_provisioned_before_records_is_ours_by_the_onboardings_status_only() {
+        let (mut fvo, ours, _) = built();
+        let mut legacy = ours;
+        legacy.annotations_mut().remove(ONBOARDING_UID);
+        assert!(matches!(
+            namespace_state(&fvo, Some(Arc::new(legacy.clone()))),
+            NamespaceState::Foreign { .. }
+        ));
+        fvo.status = Some(crate::api::FachverfahrenOnboardingStatus {
+            namespaces: vec![crate::api::NamespaceStatus {
+                environment: "prod".into(),
+                name: "mk-moin-schule-prod".into(),
+                ready: true,
+                message: None,
+            }],
+            ..Default::default()
+        });
+        assert!(matches!(
+            namespace_state(&fvo, Some(Arc::new(legacy.clone()))),
+            NamespaceState::Ours(_)
+        ));
+        assert_eq!(
+            proven_environment(&fvo, &legacy),
+            None,
+            "not proven: never pruned or deleted until the record is written"
+        );
+        // Copied labels on a namespace of another name are not helped by the status.
+        let mut foreign = legacy;
+        foreign.metadata.name = Some("team-database".into());
+        assert!(!provisioned_before_records(&fvo, &foreign));
     }
 
     #[test]
