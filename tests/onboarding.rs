@@ -269,7 +269,8 @@ async fn second_onboarding_over_budget_waits_until_the_budget_is_raised() {
             condition(o, "BudgetAvailable").is_some_and(|c| c.reason == "BudgetExceeded")
         })
         .await;
-    assert_eq!(held.status.unwrap().phase, Some(Phase::Pending));
+    assert_eq!(held.status.as_ref().unwrap().phase, Some(Phase::Blocked));
+    assert_eq!(condition(&held, "Ready").unwrap().reason, "BudgetExceeded");
     assert!(
         env.api::<Namespace>()
             .get_opt(&format!("{ms}-second-prod"))
@@ -338,20 +339,104 @@ async fn deleting_with_retain_keeps_namespaces_and_with_delete_removes_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missing_ressort_is_reported_and_resolved_when_it_appears() {
+async fn missing_ressort_blocks_ready_with_its_reason_everywhere_and_resolves_when_it_appears() {
     let env = Env::start().await;
     let (ml, name) = (env.name("ml"), env.name("ml-agrar"));
     env.apply(&onboarding(&name, &ml, "agrar", &["prod"], "1"))
         .await;
     let o = env
-        .wait_fvo(&name, "RessortNotFound", |o| {
-            condition(o, "BudgetAvailable").is_some_and(|c| c.reason == "RessortNotFound")
+        .wait_fvo(&name, "Ready=False with reason RessortNotFound", |o| {
+            condition(o, "Ready").is_some_and(|c| c.reason == "RessortNotFound")
         })
         .await;
-    assert_eq!(o.status.unwrap().phase, Some(Phase::Pending));
+    let status = o.status.clone().unwrap();
+    // Needs a user's action: not shown as in progress (Argo CD reads Blocked as Degraded).
+    assert_eq!(status.phase, Some(Phase::Blocked));
+    let ready = condition(&o, "Ready").unwrap();
+    assert_eq!(ready.status, "False");
+    assert!(
+        ready
+            .message
+            .contains(&format!("Ressort {ml:?} does not exist")),
+        "{ready:?}"
+    );
+    assert_eq!(
+        condition(&o, "BudgetAvailable").unwrap().reason,
+        "RessortNotFound"
+    );
+    // What `kubectl get fvo` shows: the API server's table with the CRD's printer columns.
+    let out = env
+        .cluster
+        .kubectl()
+        .args(["get", "fachverfahrenonboarding", &name, "--no-headers"])
+        .output()
+        .expect("kubectl runs (.ci/install-tools.sh installs it)");
+    let row = String::from_utf8_lossy(&out.stdout);
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert!(
+        columns.contains(&"Blocked")
+            && columns.contains(&"False")
+            && columns.contains(&"RessortNotFound"),
+        "kubectl get shows phase, Ready and its reason: {row:?} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     env.apply(&ressort(&ml, "8")).await;
     env.wait_fvo(&name, "Ready once the Ressort exists", is_ready)
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_onboarding_quantity_is_reported_as_the_onboardings_fault_not_the_ressorts() {
+    let env = Env::start().await;
+    let (mw, name) = (env.name("mw"), env.name("mw-foerder"));
+    env.apply(&ressort(&mw, "8")).await;
+    let fvo = onboarding(&name, &mw, "foerder", &["prod"], "1");
+    // Written as an integer, a negative count passes an int-or-string schema without a minimum
+    // (and objects stored before a schema change); the controller must refuse it as the
+    // onboarding's fault.
+    let applied = env
+        .api::<FachverfahrenOnboarding>()
+        .patch(
+            &name,
+            &kube::api::PatchParams::apply("kubectl").force(),
+            &kube::api::Patch::Apply(&{
+                let mut v = serde_json::to_value(&fvo).unwrap();
+                v["metadata"]["labels"] = serde_json::json!({ TEST_LABEL: env.tag.clone() });
+                v["spec"]["environments"][0]["quota"]["pods"] = serde_json::json!(-1);
+                v
+            }),
+        )
+        .await;
+    if let Err(e) = &applied {
+        // A schema that refuses negative counts says so at once, naming the onboarding's field.
+        let text = e.to_string();
+        assert!(
+            text.contains("pods") && !text.contains("Ressort"),
+            "refused for the onboarding's field: {text}"
+        );
+        return;
+    }
+    let o = env
+        .wait_fvo(&name, "Ready=False with reason InvalidSpec", |o| {
+            condition(o, "Ready").is_some_and(|c| c.reason == "InvalidSpec")
+        })
+        .await;
+    assert_eq!(o.status.as_ref().unwrap().phase, Some(Phase::Failed));
+    let budget = condition(&o, "BudgetAvailable").unwrap();
+    assert_eq!(
+        (budget.status.as_str(), budget.reason.as_str()),
+        ("Unknown", "InvalidSpec"),
+        "the Ressort is not blamed: {budget:?}"
+    );
+    assert!(
+        condition(&o, "Ready")
+            .unwrap()
+            .message
+            .contains("quota.pods"),
+        "{:?}",
+        condition(&o, "Ready")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
