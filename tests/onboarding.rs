@@ -579,3 +579,39 @@ async fn resync_of_a_converged_onboarding_issues_no_write() {
     );
     assert!(stats.verb("list") > 0, "the controller did run (it listed)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denying_traffic_inside_the_namespace_removes_the_operators_allow_policy() {
+    let env = Env::start().await;
+    let (mn, name) = (env.name("mn"), env.name("mn-seg"));
+    let ns = format!("{mn}-seg-prod");
+    env.apply(&ressort(&mn, "8")).await;
+    let mut fvo = onboarding(&name, &mn, "seg", &["prod"], "1");
+    env.apply(&fvo).await;
+    env.wait_fvo(&name, "Ready", is_ready).await;
+    assert!(
+        names_in::<NetworkPolicy>(&env, &ns)
+            .await
+            .contains(&"conplus-allow-same-namespace".to_string()),
+        "allowed by default at protection level normal"
+    );
+
+    fvo.spec.network.intra_namespace = Some(IntraNamespace::Deny);
+    env.apply(&fvo).await;
+    env.eventually("the allow-same-namespace policy removed", || async {
+        let names = names_in::<NetworkPolicy>(&env, &ns).await;
+        (!names.contains(&"conplus-allow-same-namespace".to_string())).then_some(names)
+    })
+    .await;
+    env.wait_fvo(
+        &name,
+        "Ready with traffic inside the namespace denied",
+        is_ready,
+    )
+    .await;
+    assert!(
+        names_in::<NetworkPolicy>(&env, &ns)
+            .await
+            .contains(&"conplus-default-deny".to_string())
+    );
+}

@@ -203,12 +203,37 @@ pub struct NetworkSpec {
     #[schemars(length(max = 32))]
     #[schemars(extend("x-kubernetes-list-type" = "set", "items" = {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 63}))]
     pub allow_from_namespaces: Vec<String>,
+
+    /// Whether the pods of one namespace may reach each other without a NetworkPolicy of
+    /// their own: `Allow` (the operator provisions `conplus-allow-same-namespace`) or `Deny`
+    /// (micro-segmentation, BSI APP.4.4.A18: the team allows each connection it needs with
+    /// NetworkPolicies naming source and destination). When omitted: `Allow` at protection
+    /// level `normal`, `Deny` from `high`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intra_namespace: Option<IntraNamespace>,
 }
 
 impl NetworkSpec {
     fn is_empty(&self) -> bool {
-        self.allow_from_namespaces.is_empty()
+        self.allow_from_namespaces.is_empty() && self.intra_namespace.is_none()
     }
+
+    /// Traffic inside a namespace as declared, or as the protection level implies when omitted.
+    pub fn intra_namespace(&self, level: ProtectionLevel) -> IntraNamespace {
+        self.intra_namespace.unwrap_or(match level {
+            ProtectionLevel::Normal => IntraNamespace::Allow,
+            ProtectionLevel::High | ProtectionLevel::VeryHigh => IntraNamespace::Deny,
+        })
+    }
+}
+
+/// Traffic between the pods of one namespace.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum IntraNamespace {
+    /// Every pod may reach every other pod of its namespace.
+    Allow,
+    /// Only what the team's own NetworkPolicies allow (micro-segmentation).
+    Deny,
 }
 
 /// Conformance checking settings.
