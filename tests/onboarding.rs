@@ -581,6 +581,83 @@ async fn resync_of_a_converged_onboarding_issues_no_write() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_controller_is_ready_within_seconds_of_its_first_sync_not_after_the_sync_timeout()
+{
+    let mut env = Env::start().await;
+    let (mr, names) = (
+        env.name("mr"),
+        [env.name("mr-a"), env.name("mr-b"), env.name("mr-c")],
+    );
+    env.apply(&ressort(&mr, "64")).await;
+    for (i, name) in names.iter().enumerate() {
+        env.apply(&onboarding(
+            name,
+            &mr,
+            &format!("fv{i}"),
+            &["dev", "prod"],
+            "1",
+        ))
+        .await;
+    }
+    for name in &names {
+        env.wait_fvo(name, "Ready", is_ready).await;
+    }
+    env.stop_controller().await;
+
+    // A restart (or a takeover) with onboardings and a Ressort to reconcile at once: every
+    // reconcile and the Ressort controller wait for the stores at the same time as readiness.
+    let health = conplus_operator::telemetry::Health::new();
+    let started = std::time::Instant::now();
+    env.start_controller_with(conplus_operator::controller::Options {
+        health: health.clone(),
+        ..Default::default()
+    });
+    // Bounded well below the 30 s sync timeout that readiness used to wait out.
+    let bound = Duration::from_secs(5);
+    while !health.is_ready() {
+        assert!(
+            started.elapsed() < bound,
+            "not ready {bound:?} after start although the stores had synced"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("ready {:?} after start", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budget_gauges_of_a_deleted_ressort_are_removed() {
+    let mut env = Env::without_controller().await;
+    let metrics = std::sync::Arc::new(conplus_operator::telemetry::Metrics::new());
+    env.start_controller_with(conplus_operator::controller::Options {
+        metrics: metrics.clone(),
+        ..Default::default()
+    });
+    let (gone, kept) = (env.name("mgone"), env.name("mkept"));
+    env.apply(&ressort(&gone, "8")).await;
+    env.apply(&ressort(&kept, "8")).await;
+    let series =
+        |r: &str| format!("conplus_ressort_budget_available{{ressort=\"{r}\",resource=\"cpu\"}}");
+    env.eventually("gauges of both Ressorts", || async {
+        let text = metrics.encode();
+        (text.contains(&series(&gone)) && text.contains(&series(&kept))).then_some(())
+    })
+    .await;
+    env.api::<Ressort>()
+        .delete(&gone, &Default::default())
+        .await
+        .unwrap();
+    env.eventually("gauges of the deleted Ressort removed", || async {
+        let text = metrics.encode();
+        (!text.contains(&format!("ressort=\"{gone}\""))).then_some(())
+    })
+    .await;
+    assert!(
+        metrics.encode().contains(&series(&kept)),
+        "the other Ressort's gauges stay"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denying_traffic_inside_the_namespace_removes_the_operators_allow_policy() {
     let env = Env::start().await;
     let (mn, name) = (env.name("mn"), env.name("mn-seg"));

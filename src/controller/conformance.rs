@@ -55,7 +55,10 @@ pub type KindStream = (
 /// Builds the stores and the streams that fill them (the controller polls the streams). Kinds
 /// the API server does not serve are skipped with a warning: a store that can never fill must
 /// not hold up every reconcile.
-pub async fn stores(client: &Client) -> (Vec<Store<DynamicObject>>, Vec<KindStream>) {
+pub async fn stores(
+    client: &Client,
+    tracker: &super::sync::SyncTracker,
+) -> (Vec<Store<DynamicObject>>, Vec<KindStream>) {
     let mut stores = Vec::new();
     let mut streams = Vec::new();
     for kind in watched_kinds().iter().filter(|k| k.namespaced) {
@@ -89,8 +92,8 @@ pub async fn stores(client: &Client) -> (Vec<Store<DynamicObject>>, Vec<KindStre
                     }
                 }
             })
-            .reflect(writer)
-            .touched_objects();
+            .reflect(writer);
+        let stream = tracker.track(stream).touched_objects();
         streams.push((futures::StreamExt::boxed(stream), ar));
     }
     (stores, streams)
