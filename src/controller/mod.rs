@@ -236,9 +236,25 @@ async fn patch_status(
         })
 }
 
+/// The reason of the Warning Events on objects that violate a conformance rule.
+pub const CONFORMANCE_VIOLATION: &str = "ConformanceViolation";
+
 async fn publish(
     ctx: &Context,
     fvo: &FachverfahrenOnboarding,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    publish_on(ctx, &fvo.object_ref(&()), type_, reason, action, note).await;
+}
+
+/// Publishes an Event regarding `reference` (in its namespace, `default` for cluster-scoped
+/// objects).
+async fn publish_on(
+    ctx: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
     type_: EventType,
     reason: &str,
     action: &str,
@@ -253,7 +269,7 @@ async fn publish(
         action: action.to_string(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&event, &fvo.object_ref(&())).await {
+    if let Err(e) = ctx.recorder.publish(&event, reference).await {
         warn!(error = %e, "publishing an event failed");
     }
 }
@@ -412,14 +428,18 @@ pub async fn reconcile(
         }
         Vec::new()
     };
+    // On the offending object, in its namespace, where its team looks (`kubectl describe`,
+    // `kubectl get events -n`). The rule is the action: kube-runtime's Recorder keeps one
+    // series per (reason, action, regarding), so each object and rule gets a series of its own
+    // instead of all of an onboarding's violations collapsing into the first one's message.
     for v in &violations {
-        publish(
+        publish_on(
             &ctx,
-            &fvo,
+            &v.regarding,
             EventType::Warning,
-            "ConformanceViolation",
-            "Evaluate",
-            v.clone(),
+            CONFORMANCE_VIOLATION,
+            v.rule,
+            v.note.clone(),
         )
         .await;
     }
@@ -473,14 +493,14 @@ pub async fn reconcile(
 }
 
 /// Evaluates the conformance rules over the provisioned namespaces and puts the result on
-/// `status`; returns the new violations (for Events).
+/// `status`; returns the new violations (for Events on the offending objects).
 fn evaluate_conformance(
     ctx: &Context,
     fvo: &FachverfahrenOnboarding,
     plan: &plan::Plan,
     status: &mut crate::api::FachverfahrenOnboardingStatus,
     now: Timestamp,
-) -> Vec<String> {
+) -> Vec<conformance::Violation> {
     let namespaces: std::collections::BTreeSet<String> = plan
         .environments
         .iter()
@@ -526,11 +546,14 @@ fn evaluate_conformance(
     if let Some(p) = outcome.profile {
         status.conformance_profile = Some(p);
     }
-    let new = outcome
-        .status
+    let new = report
         .as_ref()
-        .map(|s| {
-            conformance::new_violations(fvo.status.as_ref().and_then(|o| o.conformance.as_ref()), s)
+        .map(|r| {
+            conformance::new_violations(
+                fvo.status.as_ref().and_then(|o| o.conformance.as_ref()),
+                r,
+                &objects,
+            )
         })
         .unwrap_or_default();
     status.conformance = outcome.status;
