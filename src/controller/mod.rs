@@ -32,6 +32,8 @@ pub mod plan;
 pub mod ressort;
 pub mod status;
 pub mod sync;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod validate;
 
 use crate::api::{ConformanceProfile, DeletionPolicy, FachverfahrenOnboarding, Ressort};
