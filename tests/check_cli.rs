@@ -601,3 +601,105 @@ fn junit_output_is_well_formed_with_a_suite_per_object_and_a_failure_per_finding
     assert!(xml.contains("<testcase name=\"host-namespaces\" classname=\"Deployment mi-melderegister-test/legacy\"/>"), "{xml}");
     assert_well_formed_xml(&stdout(&check(&["good", "--format", "junit"], None)));
 }
+
+/// Runs `check --format json FILE` on `content` with the address space capped at 1 GiB (`ulimit -v`): an
+/// input that made the reader allocate without bound would end in an allocation failure (abort), not in
+/// exit 2. The wall-clock bound is generous (the machine is shared); it proves that the work stops, not
+/// its speed.
+fn check_hostile(name: &str, content: &[u8]) -> (Output, std::time::Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(name);
+    std::fs::write(&file, content).unwrap();
+    let started = std::time::Instant::now();
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 1048576 && exec \"$0\" check --format json \"$1\"")
+        .arg(BIN)
+        .arg(&file)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(took.as_secs() < 20, "took {took:?}\n{}", show(&o));
+    (o, took)
+}
+
+/// The parse-error message of a hostile input's JSON report.
+fn parse_error_of(o: &Output) -> String {
+    assert_eq!(code(o), 2, "{}", show(o));
+    let j = json_of(o);
+    let f = &j["findings"][0];
+    assert_eq!(f["rule"], "parse-error", "{}", show(o));
+    f["message"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn an_alias_bomb_ends_with_exit_2_within_the_parsers_budget() {
+    let mut bomb = String::from(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lol}\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
+    for i in 1..10 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    bomb.push_str("data: {x: *a9}\n");
+    let (o, _) = check_hostile("bomb.yaml", bomb.as_bytes());
+    let msg = parse_error_of(&o);
+    assert!(msg.contains("alias") || msg.contains("budget"), "{msg}");
+}
+
+#[test]
+fn a_50_mb_file_ends_with_exit_2_naming_the_size_limit() {
+    let mut big = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata:\n".to_vec();
+    while big.len() < 50_000_000 {
+        big.extend_from_slice(
+            b"  k: vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv\n",
+        );
+    }
+    let (o, _) = check_hostile("big.yaml", &big);
+    assert!(parse_error_of(&o).contains("larger than 16 MiB"));
+}
+
+#[test]
+fn a_hundred_thousand_levels_of_nesting_end_with_exit_2_naming_the_depth() {
+    let levels = 100_000;
+    let flow = format!("a: {}{}\n", "[".repeat(levels), "]".repeat(levels));
+    let (o, _) = check_hostile("deep.yaml", flow.as_bytes());
+    let msg = parse_error_of(&o);
+    assert!(msg.contains("nest") || msg.contains("depth"), "{msg}");
+    let json = format!("{}{}\n", "{\"a\":".repeat(levels), "}".repeat(levels));
+    let (o, _) = check_hostile("deep.json", json.as_bytes());
+    let msg = parse_error_of(&o);
+    assert!(
+        msg.contains("nest") || msg.contains("depth") || msg.contains("recursion"),
+        "{msg}"
+    );
+    // Block nesting, one space deeper per level (as deep as fits in the size limit).
+    let mut block = String::new();
+    for i in 0..5_000 {
+        block.push_str(&" ".repeat(i));
+        block.push_str("a:\n");
+    }
+    let (o, _) = check_hostile("deep-block.yaml", block.as_bytes());
+    let msg = parse_error_of(&o);
+    assert!(msg.contains("nest") || msg.contains("depth"), "{msg}");
+}
+
+#[test]
+fn binary_garbage_ends_with_exit_2_as_not_text() {
+    // A deterministic pseudo-random byte stream (xorshift), 1 MB.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let garbage: Vec<u8> = (0..1_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    let (o, _) = check_hostile("garbage.yaml", &garbage);
+    let msg = parse_error_of(&o);
+    assert!(msg.contains("binary"), "{msg}");
+}

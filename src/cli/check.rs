@@ -229,6 +229,7 @@ pub fn check(args: &CheckArgs, stdin: impl std::io::Read) -> Outcome {
         objects,
         errors,
         skipped,
+        notes: input_notes,
     } = read_paths(&args.paths, stdin);
     let now = args.now.unwrap_or_else(jiff::Timestamp::now);
     let mut report: Report = crate::conformance::evaluate(&objects, &profile, now);
@@ -245,7 +246,7 @@ pub fn check(args: &CheckArgs, stdin: impl std::io::Read) -> Outcome {
             .map(|e| parse_error_finding(&e.file, e.line, &e.message)),
     );
     report.retain_min_severity(args.min_severity.into());
-    let mut notes = Vec::new();
+    let mut notes = input_notes;
     if skipped > 0 {
         let docs = if skipped == 1 {
             "document"

@@ -4,7 +4,7 @@
 //! - [`profile`]: built-in profiles and the resolution of a `ConformanceProfile` (pure).
 //! - [`engine`]: [`evaluate`] over objects with an injected clock (pure).
 //! - [`report`]: the [`Report`] and its text, JSON, SARIF and JUnit renderings (pure).
-//! - [`input`]: reading manifests from files, folders and stdin with line numbers (I/O, for `check`).
+//! - [`input`]: the one manifest reader (files, folders, stdin; YAML and JSON) with line numbers (I/O).
 //! - [`docs`]: `docs/rules.md` rendered from the catalogue.
 //!
 //! For the controller: [`resolve_profile`] once per onboarding, [`evaluate`] over the objects of its
