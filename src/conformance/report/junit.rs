@@ -44,7 +44,8 @@ pub fn render(report: &Report) -> String {
             .map(|l| format!("{}:{}", l.file, l.line)),
         cases: r.checked.iter().map(|id| (id, Vec::new())).collect(),
     };
-    for r in &report.results {
+    // An object no rule read has no test case: it is listed among the skipped, not as an empty suite.
+    for r in report.results.iter().filter(|r| !r.checked.is_empty()) {
         index.insert((&r.object, r.location.as_ref()), suites.len());
         suites.push(suite_for(r));
     }
@@ -71,7 +72,8 @@ pub fn render(report: &Report) -> String {
             None => suite.cases.push((f.rule, vec![f])),
         }
     }
-    let tests: usize = suites.iter().map(|s| s.cases.len()).sum();
+    let skipped = skipped_cases(report);
+    let tests: usize = suites.iter().map(|s| s.cases.len()).sum::<usize>() + skipped.len();
     let failures: usize = suites
         .iter()
         .map(|s| s.cases.iter().filter(|(_, f)| !f.is_empty()).count())
@@ -79,8 +81,9 @@ pub fn render(report: &Report) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        "<testsuites name=\"conplus-operator check ({})\" tests=\"{tests}\" failures=\"{failures}\">",
-        escape(&report.profile)
+        "<testsuites name=\"conplus-operator check ({})\" tests=\"{tests}\" failures=\"{failures}\" skipped=\"{}\">",
+        escape(&report.profile),
+        skipped.len()
     );
     for s in &suites {
         let fails = s.cases.iter().filter(|(_, f)| !f.is_empty()).count();
@@ -131,6 +134,39 @@ pub fn render(report: &Report) -> String {
         }
         out.push_str("  </testsuite>\n");
     }
+    if !skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"not checked\" tests=\"{0}\" failures=\"0\" errors=\"0\" skipped=\"{0}\">",
+            skipped.len()
+        );
+        for (name, why) in &skipped {
+            let _ = writeln!(
+                out,
+                "    <testcase name=\"{}\" classname=\"not checked\">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                escape(name),
+                escape(why)
+            );
+        }
+        out.push_str("  </testsuite>\n");
+    }
     out.push_str("</testsuites>\n");
     out
+}
+
+/// The objects no rule read and the namespaces whose rules were not evaluated, with why.
+fn skipped_cases(report: &Report) -> Vec<(String, String)> {
+    let objects = report.not_checked().map(|r| {
+        (
+            r.object.to_string(),
+            format!("no rule reads {}", r.object.kind),
+        )
+    });
+    let namespaces = report.namespaces_not_evaluated.iter().map(|ns| {
+        (
+            format!("Namespace {ns}"),
+            "namespace rules not evaluated: neither the Namespace nor an onboarding creating it is in the input".to_owned(),
+        )
+    });
+    objects.chain(namespaces).collect()
 }

@@ -130,7 +130,13 @@ pub fn to_value(report: &Report) -> Value {
                 "rules": RULES.iter().map(rule_descriptor).collect::<Vec<_>>(),
             }},
             "results": report.findings.iter().map(result).collect::<Vec<_>>(),
-            "properties": {"score": report.score, "profile": report.profile, "silenced": report.silenced_count()},
+            "properties": {
+                "score": report.score,
+                "profile": report.profile,
+                "silenced": report.silenced_count(),
+                "notChecked": report.not_checked_count(),
+                "namespaceRulesNotEvaluated": report.namespaces_not_evaluated,
+            },
         }],
     })
 }
