@@ -1024,3 +1024,32 @@ fn sarif_from_helm_template_on_stdin_points_at_the_templates() {
         assert_eq!(phys["region"]["startLine"], 2, "{r}");
     }
 }
+
+#[test]
+fn sarif_output_validates_against_the_sarif_2_1_0_schema() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/sarif/sarif-schema-2.1.0.json");
+    let mut schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    // The published schema's `run.language` pattern has a stray `]` (`…{2}]?$`) that the meta-schema's
+    // `format: regex` refuses; corrected here as intended (a language tag like `de` or `de-DE`). The log
+    // sets no `language`, so the correction cannot make it pass.
+    for definition in ["run", "toolComponent"] {
+        schema["definitions"][definition]["properties"]["language"]["pattern"] =
+            Value::from("^[a-zA-Z]{2}(-[a-zA-Z]{2})?$");
+    }
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let helm = "---\n# Source: app/templates/daemonset.yaml\n".to_owned() + OLD_DAEMONSET;
+    let runs = [
+        check(&["bad", "broken", "--format", "sarif"], None),
+        check(&["good", "--format", "sarif"], None),
+        check(&["-", "--format", "sarif"], Some(&helm)),
+        check(&["-", "--format", "sarif"], Some(WITH_UNREAD)),
+    ];
+    for o in &runs {
+        let log = json_of(o);
+        let errors: Vec<String> = validator.iter_errors(&log).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:#?}\n{}", show(o));
+    }
+    // The schema is enforced: a log without `runs` does not pass.
+    assert!(!validator.is_valid(&serde_json::json!({"version": "2.1.0"})));
+}
