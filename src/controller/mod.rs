@@ -30,6 +30,7 @@ pub mod observe;
 pub mod plan;
 pub mod ressort;
 pub mod status;
+pub mod sync;
 pub mod validate;
 
 use crate::api::{ConformanceProfile, DeletionPolicy, FachverfahrenOnboarding, Ressort};
@@ -235,9 +236,25 @@ async fn patch_status(
         })
 }
 
+/// The reason of the Warning Events on objects that violate a conformance rule.
+pub const CONFORMANCE_VIOLATION: &str = "ConformanceViolation";
+
 async fn publish(
     ctx: &Context,
     fvo: &FachverfahrenOnboarding,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    publish_on(ctx, &fvo.object_ref(&()), type_, reason, action, note).await;
+}
+
+/// Publishes an Event regarding `reference` (in its namespace, `default` for cluster-scoped
+/// objects).
+async fn publish_on(
+    ctx: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
     type_: EventType,
     reason: &str,
     action: &str,
@@ -252,7 +269,7 @@ async fn publish(
         action: action.to_string(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&event, &fvo.object_ref(&())).await {
+    if let Err(e) = ctx.recorder.publish(&event, reference).await {
         warn!(error = %e, "publishing an event failed");
     }
 }
@@ -411,14 +428,18 @@ pub async fn reconcile(
         }
         Vec::new()
     };
+    // On the offending object, in its namespace, where its team looks (`kubectl describe`,
+    // `kubectl get events -n`). The rule is the action: kube-runtime's Recorder keeps one
+    // series per (reason, action, regarding), so each object and rule gets a series of its own
+    // instead of all of an onboarding's violations collapsing into the first one's message.
     for v in &violations {
-        publish(
+        publish_on(
             &ctx,
-            &fvo,
+            &v.regarding,
             EventType::Warning,
-            "ConformanceViolation",
-            "Evaluate",
-            v.clone(),
+            CONFORMANCE_VIOLATION,
+            v.rule,
+            v.note.clone(),
         )
         .await;
     }
@@ -472,14 +493,14 @@ pub async fn reconcile(
 }
 
 /// Evaluates the conformance rules over the provisioned namespaces and puts the result on
-/// `status`; returns the new violations (for Events).
+/// `status`; returns the new violations (for Events on the offending objects).
 fn evaluate_conformance(
     ctx: &Context,
     fvo: &FachverfahrenOnboarding,
     plan: &plan::Plan,
     status: &mut crate::api::FachverfahrenOnboardingStatus,
     now: Timestamp,
-) -> Vec<String> {
+) -> Vec<conformance::Violation> {
     let namespaces: std::collections::BTreeSet<String> = plan
         .environments
         .iter()
@@ -525,11 +546,14 @@ fn evaluate_conformance(
     if let Some(p) = outcome.profile {
         status.conformance_profile = Some(p);
     }
-    let new = outcome
-        .status
+    let new = report
         .as_ref()
-        .map(|s| {
-            conformance::new_violations(fvo.status.as_ref().and_then(|o| o.conformance.as_ref()), s)
+        .map(|r| {
+            conformance::new_violations(
+                fvo.status.as_ref().and_then(|o| o.conformance.as_ref()),
+                r,
+                &objects,
+            )
         })
         .unwrap_or_default();
     status.conformance = outcome.status;
@@ -643,6 +667,7 @@ pub fn error_policy(fvo: Arc<FachverfahrenOnboarding>, error: &Error, ctx: Arc<C
 fn owned_stream<K>(
     client: &Client,
     config: watcher::Config,
+    tracker: &sync::SyncTracker,
 ) -> (
     Store<K>,
     impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
@@ -661,8 +686,8 @@ where
     let stream = watcher(Api::<K>::all(client.clone()), config)
         .default_backoff()
         .modify(|o: &mut K| o.meta_mut().managed_fields = None)
-        .reflect(writer)
-        .touched_objects();
+        .reflect(writer);
+    let stream = tracker.track(stream).touched_objects();
     (reader, stream)
 }
 
@@ -675,35 +700,13 @@ fn owner_of<K: Resource>(obj: &K) -> Option<ObjectRef<FachverfahrenOnboarding>> 
 }
 
 impl Stores {
-    /// Waits (bounded) until every store has its initial list, so that a reconcile right after
-    /// start does not mistake a store still filling for missing objects.
+    /// Waits until every watch has had its initial list (at most [`sync::SYNC_TIMEOUT`]), so
+    /// that a reconcile right after start does not mistake a store still filling for missing
+    /// objects. Once synced, a later relist does not hold reconciles up again.
     pub async fn wait_until_ready(&self) {
-        if self.synced.load(std::sync::atomic::Ordering::Relaxed) {
-            return;
-        }
-        let all = async {
-            let _ = self.onboardings.wait_until_ready().await;
-            let _ = self.ressorts.wait_until_ready().await;
-            let _ = self.namespaces.wait_until_ready().await;
-            let _ = self.quotas.wait_until_ready().await;
-            let _ = self.limit_ranges.wait_until_ready().await;
-            let _ = self.network_policies.wait_until_ready().await;
-            let _ = self.role_bindings.wait_until_ready().await;
-            let _ = self.service_accounts.wait_until_ready().await;
-            let _ = self.workloads.profiles.wait_until_ready().await;
-            for s in &self.workloads.kinds {
-                let _ = s.wait_until_ready().await;
-            }
-        };
-        if tokio::time::timeout(Duration::from_secs(30), all)
-            .await
-            .is_err()
-        {
-            warn!("not every watch has synced after 30s; reconciling with what is known");
-        }
-        // Once: a later relist of a store does not hold up reconciles again.
-        self.synced
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut synced = self.synced.clone();
+        // Err: the tracker is gone (shutting down); nothing left to wait for.
+        let _ = synced.wait_for(|s| *s).await;
     }
 }
 
@@ -774,26 +777,34 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
+    // Every watch below reports its first initial list here; reconciles and /readyz wait for all.
+    let (tracker, synced_rx) = sync::SyncTracker::new();
     let managed = watcher::Config::default().labels(MANAGED_SELECTOR);
-    let (namespaces, ns_stream) = owned_stream::<Namespace>(&client, managed.clone());
-    let (quotas, quota_stream) = owned_stream::<ResourceQuota>(&client, managed.clone());
-    let (limit_ranges, lr_stream) = owned_stream::<LimitRange>(&client, managed.clone());
-    let (network_policies, np_stream) = owned_stream::<NetworkPolicy>(&client, managed.clone());
-    let (role_bindings, rb_stream) = owned_stream::<RoleBinding>(&client, managed);
+    let (namespaces, ns_stream) = owned_stream::<Namespace>(&client, managed.clone(), &tracker);
+    let (quotas, quota_stream) = owned_stream::<ResourceQuota>(&client, managed.clone(), &tracker);
+    let (limit_ranges, lr_stream) = owned_stream::<LimitRange>(&client, managed.clone(), &tracker);
+    let (network_policies, np_stream) =
+        owned_stream::<NetworkPolicy>(&client, managed.clone(), &tracker);
+    let (role_bindings, rb_stream) = owned_stream::<RoleBinding>(&client, managed, &tracker);
     let (service_accounts, sa_stream) = owned_stream::<ServiceAccount>(
         &client,
         watcher::Config::default().fields("metadata.name=default"),
+        &tracker,
     );
-    let (ressorts, ressort_stream) = owned_stream::<Ressort>(&client, watcher::Config::default());
+    let (ressorts, ressort_stream) =
+        owned_stream::<Ressort>(&client, watcher::Config::default(), &tracker);
     let (profiles, profile_stream) =
-        owned_stream::<ConformanceProfile>(&client, watcher::Config::default());
-    let (kind_stores, kind_streams) = conformance::stores(&client).await;
+        owned_stream::<ConformanceProfile>(&client, watcher::Config::default(), &tracker);
+    let (kind_stores, kind_streams) = conformance::stores(&client, &tracker).await;
 
     let fvo_api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
     let (onboardings, fvo_writer) = reflector::store();
-    let fvo_stream = watcher(fvo_api, options.selected())
-        .default_backoff()
-        .reflect(fvo_writer)
+    let fvo_stream = tracker
+        .track(
+            watcher(fvo_api, options.selected())
+                .default_backoff()
+                .reflect(fvo_writer),
+        )
         .applied_objects();
     let controller = Controller::for_stream(fvo_stream, onboardings.clone())
         .with_config(
@@ -819,8 +830,9 @@ pub async fn run(
             kinds: kind_stores,
             profiles,
         },
-        synced: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        synced: synced_rx.clone(),
     };
+    let sync_task = tracker.start();
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -890,17 +902,23 @@ pub async fn run(
         .for_each(|_| futures::future::ready(()));
 
     // Ready once every watch has its initial list (for /readyz).
-    let sync_ctx = ctx.clone();
-    tokio::spawn(async move {
-        sync_ctx.stores.wait_until_ready().await;
-        sync_ctx.health.set_synced();
+    let (mut synced, health) = (synced_rx.clone(), ctx.health.clone());
+    let readiness = tokio::spawn(async move {
+        // Err: the sync task ended without syncing (shutdown): not ready.
+        if synced.wait_for(|s| *s).await.is_ok() {
+            health.set_synced();
+        }
     });
     let ressort_controller = ressort::controller(
         client.clone(),
         onboardings,
+        synced_rx,
         options.selected(),
         options.metrics.clone(),
         shutdown.clone(),
     );
     futures::join!(onboarding_controller, ressort_controller);
+    // A later term (leader election) starts with new stores and tasks of its own.
+    readiness.abort();
+    sync_task.abort();
 }

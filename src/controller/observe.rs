@@ -43,8 +43,8 @@ pub struct Stores {
     pub service_accounts: Store<ServiceAccount>,
     /// The kinds the conformance rules read.
     pub workloads: super::conformance::WorkloadStores,
-    /// Whether every store had its initial list (set once).
-    pub synced: Arc<std::sync::atomic::AtomicBool>,
+    /// Turns true once every store had its initial list (see `Stores::wait_until_ready`).
+    pub synced: tokio::sync::watch::Receiver<bool>,
 }
 
 /// A namespaced object the operator owns, by kind, namespace and name.

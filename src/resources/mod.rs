@@ -255,6 +255,7 @@ pub(crate) mod fixtures {
                 ],
                 network: NetworkSpec {
                     allow_from_namespaces: vec!["mk-portal-prod".into()],
+                    intra_namespace: None,
                 },
                 conformance: ConformanceSpec::default(),
                 deletion_policy: DeletionPolicy::Retain,

@@ -307,6 +307,12 @@ impl Env {
     }
 
     pub fn start_controller(&mut self) {
+        self.start_controller_with(Options::default());
+    }
+
+    /// Starts the controller with `options` (its readiness, its metrics), limited to this
+    /// test's objects.
+    pub fn start_controller_with(&mut self, options: Options) {
         assert!(self.controller.is_none(), "controller already running");
         let (tx, rx) = oneshot::channel::<()>();
         let client = self.client.clone();
@@ -315,7 +321,7 @@ impl Env {
             Options {
                 instance: "test".into(),
                 watch_selector: Some(self.selector()),
-                ..Options::default()
+                ..options
             },
             rx.map(|_| ()),
         ));
