@@ -565,13 +565,7 @@ async fn resync_of_a_converged_onboarding_issues_no_write() {
     env.start_controller();
     tokio::time::sleep(Duration::from_secs(4)).await;
     let stats = env.sandbox().stats();
-    let writes: Vec<_> = env
-        .sandbox()
-        .request_log()
-        .into_iter()
-        .filter(|r| ["create", "update", "patch", "apply", "delete"].contains(&r.verb.as_str()))
-        .map(|r| format!("{} {} {}", r.verb, r.path, r.status))
-        .collect();
+    let writes = env.sandbox_writes();
     assert_eq!(
         stats.writes(),
         0,

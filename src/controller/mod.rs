@@ -26,6 +26,7 @@ use tracing::{info, warn};
 pub mod apply;
 pub mod budget;
 pub mod conformance;
+pub mod drift;
 pub mod observe;
 pub mod plan;
 pub mod ressort;
@@ -166,6 +167,11 @@ impl Context {
 }
 
 /// Admission candidates from the onboardings of one Ressort (this one in its current form).
+///
+/// What a candidate holds is the larger of its `status.allocated` and the quotas observed in
+/// its namespaces, so that a lost status (a restore without status) takes nothing away; what
+/// it asks for counts only environments that are provisioned or being provisioned, not those
+/// whose namespace belongs to someone else.
 fn candidates(observed: &Observed, fvo: &FachverfahrenOnboarding) -> Vec<Candidate> {
     let name = fvo.name_any();
     observed
@@ -179,12 +185,15 @@ fn candidates(observed: &Observed, fvo: &FachverfahrenOnboarding) -> Vec<Candida
             }
         })
         .map(|o| {
-            let provisioned = o
+            let o_name = o.name_any();
+            let recorded = o
                 .status
                 .as_ref()
                 .and_then(|s| s.allocated.as_ref())
                 .and_then(|a| a.amounts().ok())
                 .unwrap_or_default();
+            let provisioned = recorded.max(observed.held.get(&o_name).copied().unwrap_or_default());
+            let conflicting = observed.conflicts.get(&o_name);
             let requested = if o.metadata.deletion_timestamp.is_some() {
                 // Being deleted: it keeps what it holds until it is gone, and asks for nothing more.
                 provisioned
@@ -192,17 +201,28 @@ fn candidates(observed: &Observed, fvo: &FachverfahrenOnboarding) -> Vec<Candida
                 o.spec
                     .environments
                     .iter()
+                    .filter(|e| conflicting.is_none_or(|c| !c.contains(&e.name)))
                     .filter_map(|e| e.quota.amounts().ok())
                     .fold(Default::default(), crate::api::Amounts::plus)
             };
             Candidate {
-                name: o.name_any(),
+                name: o_name,
                 created: o.metadata.creation_timestamp.as_ref().map(|t| t.0),
                 requested,
                 provisioned,
             }
         })
         .collect()
+}
+
+/// What `fvo` holds: the larger of its `status.allocated` and the quotas observed in its
+/// namespaces.
+fn held(observed: &Observed, fvo: &FachverfahrenOnboarding) -> crate::api::Amounts {
+    candidates(observed, fvo)
+        .into_iter()
+        .find(|c| c.name == fvo.name_any())
+        .map(|c| c.provisioned)
+        .unwrap_or_default()
 }
 
 /// The admission of `fvo` within its Ressort, or None when the Ressort is missing or invalid.
@@ -392,7 +412,13 @@ pub async fn reconcile(
     }
 
     let applied = if problems.is_empty() {
-        apply::apply(&ctx.client, &plan, &observed, &name).await?
+        apply::apply(
+            &ctx.client,
+            &plan,
+            &observed,
+            &resources::released_from(&fvo.spec),
+        )
+        .await?
     } else {
         apply::Applied::default()
     };
@@ -405,6 +431,12 @@ pub async fn reconcile(
         problems: &problems,
         now,
     });
+    if admission.is_none() && problems.is_empty() {
+        // Nothing can be admitted (Ressort missing, budget unreadable): the onboarding keeps
+        // what it holds, and so does its record of it.
+        let holds = held(&observed, &fvo);
+        new_status.allocated = (holds != crate::api::Amounts::default()).then(|| holds.to_totals());
+    }
     // Right after writing, the watches have not seen the new objects yet: evaluating now would
     // report the policies just applied as missing. The events of these writes bring the next
     // round, which evaluates against current stores.
@@ -442,6 +474,39 @@ pub async fn reconcile(
             v.note.clone(),
         )
         .await;
+    }
+    if !applied.repairs.is_empty() {
+        let repairs = applied.repairs.join("; ");
+        publish(
+            &ctx,
+            &fvo,
+            EventType::Warning,
+            crate::api::conditions::reason::DRIFT_REPAIRED,
+            "Repair",
+            format!("changed outside the operator and set back to what it declares: {repairs}"),
+        )
+        .await;
+        new_status
+            .conditions
+            .retain(|c| c.type_ != crate::api::conditions::DRIFT_REPAIRED);
+        // Before Conformant, which its step appends last: the order stays stable.
+        let at = new_status
+            .conditions
+            .iter()
+            .position(|c| c.type_ == crate::api::conditions::CONFORMANT)
+            .unwrap_or(new_status.conditions.len());
+        new_status.conditions.insert(
+            at,
+            status::condition(
+                crate::api::conditions::DRIFT_REPAIRED,
+                "True",
+                crate::api::conditions::reason::DRIFT_REPAIRED,
+                format!("last repair at {now}: {repairs}"),
+                fvo.metadata.generation,
+                &[],
+                now,
+            ),
+        );
     }
     if !applied.actions.is_empty() {
         publish(
@@ -576,7 +641,13 @@ async fn cleanup(fvo: &FachverfahrenOnboarding, ctx: &Context) -> Result<Action,
         match fvo.spec.deletion_policy {
             DeletionPolicy::Retain => {
                 for ns in &remaining {
-                    apply::release_namespace(&ctx.client, &observed, ns, &name).await?;
+                    apply::release_namespace(
+                        &ctx.client,
+                        &observed,
+                        ns,
+                        &resources::released_from(&fvo.spec),
+                    )
+                    .await?;
                 }
                 publish(
                     ctx,
@@ -664,9 +735,13 @@ pub fn error_policy(fvo: Arc<FachverfahrenOnboarding>, error: &Error, ctx: Arc<C
     Action::requeue(Duration::from_millis(millis.min(300_000)))
 }
 
+/// A reflector store of `K` and its stream. With `foreign_fields`, the managedFields entries
+/// of other managers are kept (the operator's own objects: drift, and who caused it);
+/// otherwise none.
 fn owned_stream<K>(
     client: &Client,
     config: watcher::Config,
+    foreign_fields: bool,
     tracker: &sync::SyncTracker,
 ) -> (
     Store<K>,
@@ -682,10 +757,19 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    // managedFields are never read: dropping them roughly halves the memory of the stores.
+    // Only other managers' writes to the operator's objects are read: dropping the rest keeps
+    // the stores at about half the memory, and a converged object of the operator's carries none.
     let stream = watcher(Api::<K>::all(client.clone()), config)
         .default_backoff()
-        .modify(|o: &mut K| o.meta_mut().managed_fields = None)
+        .modify(move |o: &mut K| {
+            let meta = o.meta_mut();
+            let entries = meta.managed_fields.take();
+            meta.managed_fields = if foreign_fields {
+                drift::foreign_entries_only(entries)
+            } else {
+                None
+            };
+        })
         .reflect(writer);
     let stream = tracker.track(stream).touched_objects();
     (reader, stream)
@@ -780,21 +864,25 @@ pub async fn run(
     // Every watch below reports its first initial list here; reconciles and /readyz wait for all.
     let (tracker, synced_rx) = sync::SyncTracker::new();
     let managed = watcher::Config::default().labels(MANAGED_SELECTOR);
-    let (namespaces, ns_stream) = owned_stream::<Namespace>(&client, managed.clone(), &tracker);
-    let (quotas, quota_stream) = owned_stream::<ResourceQuota>(&client, managed.clone(), &tracker);
-    let (limit_ranges, lr_stream) = owned_stream::<LimitRange>(&client, managed.clone(), &tracker);
+    let (namespaces, ns_stream) =
+        owned_stream::<Namespace>(&client, managed.clone(), true, &tracker);
+    let (quotas, quota_stream) =
+        owned_stream::<ResourceQuota>(&client, managed.clone(), true, &tracker);
+    let (limit_ranges, lr_stream) =
+        owned_stream::<LimitRange>(&client, managed.clone(), true, &tracker);
     let (network_policies, np_stream) =
-        owned_stream::<NetworkPolicy>(&client, managed.clone(), &tracker);
-    let (role_bindings, rb_stream) = owned_stream::<RoleBinding>(&client, managed, &tracker);
+        owned_stream::<NetworkPolicy>(&client, managed.clone(), true, &tracker);
+    let (role_bindings, rb_stream) = owned_stream::<RoleBinding>(&client, managed, true, &tracker);
     let (service_accounts, sa_stream) = owned_stream::<ServiceAccount>(
         &client,
         watcher::Config::default().fields("metadata.name=default"),
+        false,
         &tracker,
     );
     let (ressorts, ressort_stream) =
-        owned_stream::<Ressort>(&client, watcher::Config::default(), &tracker);
+        owned_stream::<Ressort>(&client, watcher::Config::default(), false, &tracker);
     let (profiles, profile_stream) =
-        owned_stream::<ConformanceProfile>(&client, watcher::Config::default(), &tracker);
+        owned_stream::<ConformanceProfile>(&client, watcher::Config::default(), false, &tracker);
     let (kind_stores, kind_streams) = conformance::stores(&client, &tracker).await;
 
     let fvo_api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
@@ -921,4 +1009,116 @@ pub async fn run(
     // A later term (leader election) starts with new stores and tasks of its own.
     readiness.abort();
     sync_task.abort();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::budget::tests::cpu;
+    use super::*;
+    use crate::api::RessortSpec;
+    use crate::api::quantity::Amount;
+    use crate::resources::fixtures::{moin_schule, totals};
+
+    /// Two onboardings of one Ressort with a budget of 10 cores: `older` (created first,
+    /// `older_cpu` cores in each of its environments dev and prod) and `younger`.
+    fn ressort_of_two(older_cpu: &str) -> (Observed, FachverfahrenOnboarding) {
+        let mut older = moin_schule();
+        older.metadata.name = Some("older".into());
+        older.metadata.creation_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                Timestamp::from_second(100).unwrap(),
+            ));
+        for e in &mut older.spec.environments {
+            e.quota = totals(older_cpu, "1Gi", "1Gi", "1");
+        }
+        let mut younger = moin_schule();
+        younger.metadata.name = Some("younger".into());
+        younger.spec.fachverfahren = "other".into();
+        younger.metadata.creation_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                Timestamp::from_second(200).unwrap(),
+            ));
+        younger.spec.environments.truncate(1);
+        younger.spec.environments[0].quota = totals("6", "1Gi", "1Gi", "1");
+        let ressort = Ressort::new(
+            "mk",
+            RessortSpec {
+                display_name: "mk".into(),
+                budget: totals("10", "100Gi", "100Gi", "100"),
+                onboarders: vec![],
+            },
+        );
+        let observed = Observed {
+            ressort: Some(Arc::new(ressort)),
+            siblings: vec![Arc::new(older), Arc::new(younger.clone())],
+            ..Default::default()
+        };
+        (observed, younger)
+    }
+
+    fn admitted_cpu(a: Option<Admission>) -> Option<Amount> {
+        match a {
+            Some(Admission::Admitted { allocated }) => Some(allocated.cpu),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn environments_in_conflict_hold_no_budget() {
+        // The older one's 2 × 3 cores leave 4 of 10: the younger one's 6 do not fit.
+        let (mut observed, younger) = ressort_of_two("3");
+        assert!(matches!(
+            admission(&observed, &younger),
+            Some(Admission::Rejected { .. })
+        ));
+        // Both namespaces of the older one belong to someone else: it provisions nothing,
+        // asks for nothing, and the younger one fits.
+        observed.conflicts.insert(
+            "older".into(),
+            BTreeSet::from(["dev".to_string(), "prod".to_string()]),
+        );
+        assert_eq!(
+            admitted_cpu(admission(&observed, &younger)),
+            Some(Amount::from_units(6))
+        );
+        let older = observed.siblings[0].clone();
+        assert_eq!(
+            admitted_cpu(admission(&observed, &older)),
+            Some(Amount::ZERO),
+            "the older one's allocation is nothing"
+        );
+    }
+
+    #[test]
+    fn a_lost_status_allocated_is_rebuilt_from_the_observed_quotas() {
+        // The older one grows to 2 × 4 cores from the 4 it holds; the younger one holds its 6
+        // cores, but its status was lost (a restore without status).
+        let (mut observed, younger) = ressort_of_two("4");
+        let mut older = (*observed.siblings[0]).clone();
+        older.status = Some(crate::api::FachverfahrenOnboardingStatus {
+            allocated: Some(cpu(4).to_totals()),
+            ..Default::default()
+        });
+        observed.siblings[0] = Arc::new(older.clone());
+        assert!(
+            matches!(
+                admission(&observed, &younger),
+                Some(Admission::Rejected { .. })
+            ),
+            "without a record, the younger one's cores look free"
+        );
+        observed.held.insert("younger".into(), cpu(6));
+        assert_eq!(
+            admitted_cpu(admission(&observed, &younger)),
+            Some(Amount::from_units(6)),
+            "what the younger one holds is not given away"
+        );
+        assert!(matches!(
+            admission(&observed, &older),
+            Some(Admission::Held { .. })
+        ));
+        assert_eq!(held(&observed, &younger).cpu, Amount::from_units(6));
+    }
 }

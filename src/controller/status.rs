@@ -169,7 +169,7 @@ pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
                 let msg = match claimed_by {
                     Some(other) => format!("namespace {namespace} belongs to onboarding {other:?}"),
                     None => format!(
-                        "namespace {namespace} exists and is not managed by the operator: it is left untouched; remove it or choose another environment name"
+                        "namespace {namespace} exists and the operator has no record of creating it for this onboarding: it and its data are left untouched; choose another environment name (a namespace the operator released from this Ressort and Fachverfahren is adopted again)"
                     ),
                 };
                 ns_problems.push((reason::NAMESPACE_CONFLICT, msg));
@@ -270,7 +270,18 @@ pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
             }
         )
     });
-    let quota_cond = if held {
+    let quota_cond = if held && !matches!(input.admission, Some(Admission::Held { .. })) {
+        // Not admitted for another reason than the budget (Ressort missing, budget unreadable).
+        cond(
+            c::QUOTA_APPLIED,
+            false,
+            budget.reason,
+            format!(
+                "the quotas stay at their last admitted size: {}",
+                budget.message
+            ),
+        )
+    } else if held {
         cond(
             c::QUOTA_APPLIED,
             false,

@@ -295,6 +295,16 @@ impl Env {
             .expect("only on the sandbox: check sandbox_only() first")
     }
 
+    /// The writes the sandbox's request log holds, as `verb path status` (sandbox only).
+    pub fn sandbox_writes(&self) -> Vec<String> {
+        self.sandbox()
+            .request_log()
+            .into_iter()
+            .filter(|r| ["create", "update", "patch", "apply", "delete"].contains(&r.verb.as_str()))
+            .map(|r| format!("{} {} {}", r.verb, r.path, r.status))
+            .collect()
+    }
+
     /// `base` made unique to this test (`mk` → `mk-x3f9q`). Ressort names carry the tag, so the
     /// namespaces `<ressort>-<fachverfahren>-<environment>` of the test are its own too.
     pub fn name(&self, base: &str) -> String {
