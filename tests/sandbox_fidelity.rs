@@ -164,6 +164,37 @@ async fn observe(client: &Client, ns: &str, group: &str) -> Vec<(&'static str, V
         json!({"code": code, "kind": body["kind"], "status": body["status"]}),
     ));
 
+    // A server-side apply by another manager on an object last written by client-side apply
+    // keeps what it does not restate.
+    let csa = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "shared", "labels": {"team": "a"}, "annotations": {"note": "kept"}},
+        "data": {"one": "1", "two": "2"}});
+    let (code, body) = send_json(
+        client,
+        "POST",
+        &format!("{cms}?fieldManager=kubectl-client-side-apply"),
+        &csa,
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = send(
+        client,
+        "PATCH",
+        &format!("{cms}/shared?fieldManager=other&force=true"),
+        "application/apply-patch+yaml",
+        serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "shared"}, "data": {"two": "zwei", "three": "3"}}))
+        .unwrap(),
+    )
+    .await;
+    seen.push((
+        "server-side apply after client-side apply",
+        json!({"code": code, "labels": body["metadata"]["labels"],
+            "annotations": body["metadata"]["annotations"], "data": body["data"],
+            "managers": body["metadata"]["managedFields"].as_array().into_iter().flatten()
+                .map(|m| json!([m["manager"], m["operation"], m["fieldsV1"]])).collect::<Vec<_>>()}),
+    ));
+
     // Events through both APIs.
     let regarding =
         json!({"apiVersion": "v1", "kind": "ConfigMap", "name": "subject", "namespace": ns});
