@@ -25,7 +25,7 @@ async fn send(
     content_type: &str,
     body: Vec<u8>,
 ) -> (u16, Value) {
-    try_send(client, method, path, content_type, body)
+    try_send(client, method, path, content_type, "application/json", body)
         .await
         .unwrap()
 }
@@ -36,13 +36,14 @@ async fn try_send(
     method: &str,
     path: &str,
     content_type: &str,
+    accept: &str,
     body: Vec<u8>,
 ) -> Result<(u16, Value), kube::Error> {
     let req = axum::http::Request::builder()
         .method(method)
         .uri(path)
         .header("content-type", content_type)
-        .header("accept", "application/json")
+        .header("accept", accept)
         .body(kube::client::Body::from(body))
         .unwrap();
     let resp = client.send(req).await?;
@@ -130,7 +131,16 @@ async fn observe(client: &Client, ns: &str, group: &str) -> Vec<(&'static str, V
     let big = serde_json::to_vec(&big).unwrap();
     let mut answer = None;
     for _ in 0..20 {
-        if let Ok(a) = try_send(client, "POST", &cms, "application/json", big.clone()).await {
+        if let Ok(a) = try_send(
+            client,
+            "POST",
+            &cms,
+            "application/json",
+            "application/json",
+            big.clone(),
+        )
+        .await
+        {
             answer = Some(a);
             break;
         }
@@ -249,6 +259,40 @@ async fn observe(client: &Client, ns: &str, group: &str) -> Vec<(&'static str, V
     )
     .await;
     seen.push(("events.k8s.io events", names_and(&body, "note")));
+    // The Table `kubectl get events` prints: columns and cells, the times left out.
+    let (_, table) = try_send(
+        client,
+        "GET",
+        &format!("/api/v1/namespaces/{ns}/events?fieldSelector=involvedObject.name%3Dsubject"),
+        "application/json",
+        "application/json;as=Table;v=v1;g=meta.k8s.io",
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    let columns: Vec<Value> = table["columnDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| json!([c["name"], c["priority"]]))
+        .collect();
+    let rows: Vec<Value> = table["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            json!([
+                r["cells"][1],
+                r["cells"][2],
+                r["cells"][3],
+                r["cells"][5],
+                r["cells"][6],
+                r["cells"][8],
+                r["cells"][9]
+            ])
+        })
+        .collect();
+    seen.push(("events table", json!({"columns": columns, "rows": rows})));
 
     // A CRD's selectableFields.
     let (code, body) = send_json(

@@ -587,6 +587,17 @@ async fn kubectl_get_events_and_describe_show_events_written_through_either_api(
         .names_selected("events.v1.", "involvedObject.kind=Widget,type=Normal")
         .await;
     assert_eq!(by_involved, "event/w1.new");
+    // `kubectl get events` prints kube-apiserver's columns.
+    let printed = k.ok(&["get", "events"], None).await;
+    let header: Vec<&str> = printed.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    );
+    assert!(
+        printed.contains("Warning   Degraded     widget/w1   written as core/v1"),
+        "{printed}"
+    );
     let described = k.ok(&["describe", "widget", "w1"], None).await;
     assert!(
         described.contains("written as events.k8s.io"),
