@@ -56,6 +56,9 @@ pub struct Metrics {
     onboardings: Family<Labels1, Gauge>,
     budget_allocated: Family<Labels2, Gauge<f64, std::sync::atomic::AtomicU64>>,
     budget_available: Family<Labels2, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// The (ressort, resource) series of the budget gauges, so that those of a deleted Ressort
+    /// can be found and removed (a `Family` cannot list its labels).
+    budget_series: std::sync::Mutex<std::collections::BTreeSet<(String, String)>>,
     findings: Family<Labels3, Gauge>,
 }
 
@@ -127,6 +130,7 @@ impl Metrics {
             onboardings,
             budget_allocated,
             budget_available,
+            budget_series: Default::default(),
             findings,
         }
     }
@@ -171,20 +175,36 @@ impl Metrics {
             ("ressort", ressort.to_string()),
             ("resource", resource.to_string()),
         ];
+        // Under the lock, so that a concurrent removal cannot leave a series it did not see.
+        let mut series = self.series();
+        series.insert((ressort.to_string(), resource.to_string()));
         self.budget_allocated.get_or_create(&labels).set(allocated);
         self.budget_available.get_or_create(&labels).set(available);
     }
 
+    fn series(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<(String, String)>> {
+        // A panic elsewhere while holding the lock leaves a set that is still consistent.
+        self.budget_series.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Forgets every budget series of a Ressort (it was deleted).
-    pub fn remove_ressort(&self, ressort: &str, resources: &[&str]) {
-        for resource in resources {
-            let labels = [
-                ("ressort", ressort.to_string()),
-                ("resource", resource.to_string()),
-            ];
+    pub fn remove_ressort(&self, ressort: &str) {
+        self.retain_ressorts(|r| r != ressort);
+    }
+
+    /// Forgets the budget series of every Ressort for which `keep` is false: after a Ressort was
+    /// deleted, or a relist showed which still exist.
+    pub fn retain_ressorts(&self, keep: impl Fn(&str) -> bool) {
+        let mut series = self.series();
+        series.retain(|(ressort, resource)| {
+            if keep(ressort) {
+                return true;
+            }
+            let labels = [("ressort", ressort.clone()), ("resource", resource.clone())];
             self.budget_allocated.remove(&labels);
             self.budget_available.remove(&labels);
-        }
+            false
+        });
     }
 
     /// Replaces the whole set of conformance findings: `(rule, ressort, severity, count)`. Counts of the
@@ -494,8 +514,28 @@ mod tests {
             text.contains("conplus_ressort_budget_available{ressort=\"mk\",resource=\"cpu\"} 2.5"),
             "{text}"
         );
-        m.remove_ressort("mk", &["cpu"]);
+        m.remove_ressort("mk");
         assert!(!m.encode().contains("ressort=\"mk\""));
+    }
+
+    #[test]
+    fn budget_gauges_of_ressorts_no_longer_kept_are_removed_and_the_others_stay() {
+        let m = Metrics::new();
+        for r in ["mk", "mi", "ms"] {
+            m.set_ressort_budget(r, "cpu", 1.0, 1.0);
+            m.set_ressort_budget(r, "pods", 3.0, 4.0);
+        }
+        m.retain_ressorts(|r| r == "mi");
+        let text = m.encode();
+        assert!(!text.contains("ressort=\"mk\""), "{text}");
+        assert!(!text.contains("ressort=\"ms\""), "{text}");
+        assert!(
+            text.contains("conplus_ressort_budget_available{ressort=\"mi\",resource=\"pods\"} 4"),
+            "{text}"
+        );
+        // Set again after removal: the series comes back.
+        m.set_ressort_budget("mk", "cpu", 2.0, 0.0);
+        assert!(m.encode().contains("ressort=\"mk\""));
     }
 
     #[test]

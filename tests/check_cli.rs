@@ -16,8 +16,15 @@ fn fixtures() -> std::path::PathBuf {
 
 /// Runs `check ARGS` in the fixture folder, optionally feeding `stdin`.
 fn check(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut all = vec!["check"];
+    all.extend_from_slice(args);
+    run(&all, stdin)
+}
+
+/// Runs the binary with `args` in the fixture folder, optionally feeding `stdin`.
+fn run(args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(BIN);
-    cmd.arg("check").args(args).current_dir(fixtures());
+    cmd.args(args).current_dir(fixtures());
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
@@ -600,4 +607,67 @@ fn junit_output_is_well_formed_with_a_suite_per_object_and_a_failure_per_finding
     // Passed checks are test cases too.
     assert!(xml.contains("<testcase name=\"host-namespaces\" classname=\"Deployment mi-melderegister-test/legacy\"/>"), "{xml}");
     assert_well_formed_xml(&stdout(&check(&["good", "--format", "junit"], None)));
+}
+
+#[test]
+fn every_example_rendered_at_every_protection_level_passes_that_levels_profile_without_warnings() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut onboardings = Vec::new();
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let value: Value = serde::Deserialize::deserialize(doc).unwrap();
+            if value["kind"] == "FachverfahrenOnboarding" {
+                onboardings.push((path.display().to_string(), value));
+            }
+        }
+    }
+    assert!(!onboardings.is_empty(), "no onboarding in examples/");
+    let mut failures = Vec::new();
+    for (file, onboarding) in &onboardings {
+        for level in ["normal", "high", "veryHigh"] {
+            let mut fvo = onboarding.clone();
+            fvo["spec"]["protectionLevel"] = level.into();
+            let rendered = run(
+                &["render", "-f", "-"],
+                Some(&serde_yaml::to_string(&fvo).unwrap()),
+            );
+            assert!(
+                rendered.status.success(),
+                "{file} at {level}: {}",
+                show(&rendered)
+            );
+            let checked = check(
+                &[
+                    "-",
+                    "--protection-level",
+                    level,
+                    "--format",
+                    "json",
+                    "--min-severity",
+                    "warning",
+                ],
+                Some(&stdout(&rendered)),
+            );
+            let report = json_of(&checked);
+            for f in report["findings"].as_array().unwrap() {
+                failures.push(format!(
+                    "{file} at {level}: {} {} on {}: {}",
+                    f["severity"], f["rule"], f["object"], f["message"]
+                ));
+            }
+            if code(&checked) != 0 {
+                failures.push(format!("{file} at {level}: {}", show(&checked)));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "the operator's own objects fail its own profile:\n{}",
+        failures.join("\n")
+    );
 }

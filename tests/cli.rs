@@ -38,8 +38,12 @@ fn render_prints_every_object_of_every_environment_of_the_example() {
     assert_eq!(count("LimitRange"), 3);
     assert_eq!(
         count("NetworkPolicy"),
-        3 * 6,
-        "five platform policies and the declared namespaces, per environment"
+        3 * 5,
+        "four platform policies (none inside the namespace at protection level high) and the declared namespaces, per environment"
+    );
+    assert!(
+        !text.contains("conplus-allow-same-namespace"),
+        "moin.schule is at protection level high: traffic inside a namespace is denied"
     );
     assert_eq!(
         count("RoleBinding"),

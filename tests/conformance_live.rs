@@ -115,3 +115,147 @@ async fn privileged_deployment_turns_conformant_false_naming_sys_1_6_a17_and_tru
         started.elapsed()
     );
 }
+
+/// The conformance Warning Events in `namespace` regarding `kind/name`: (rule, note, uid),
+/// the rule taken from the note's start (`privileged-container (SYS.1.6.A17): ...`).
+async fn violation_events(
+    env: &Env,
+    namespace: &str,
+    kind: &str,
+    name: &str,
+) -> Vec<(String, String, Option<String>)> {
+    let events = env
+        .ns_api::<k8s_openapi::api::events::v1::Event>(namespace)
+        .list(&Default::default())
+        .await
+        .unwrap();
+    events
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("ConformanceViolation"))
+        .filter_map(|e| {
+            let r = e.regarding?;
+            (r.kind.as_deref() == Some(kind) && r.name.as_deref() == Some(name)).then(|| {
+                let note = e.note.unwrap_or_default();
+                let rule = note.split(' ').next().unwrap_or_default().to_string();
+                (rule, note, r.uid)
+            })
+        })
+        .collect()
+}
+
+/// The error findings of the onboarding's status on `object` (`Deployment ns/name`): (rule, message).
+fn error_findings(
+    o: &conplus_operator::api::FachverfahrenOnboarding,
+    object: &str,
+) -> Vec<(String, String)> {
+    o.status
+        .as_ref()
+        .and_then(|s| s.conformance.as_ref())
+        .map(|c| {
+            c.findings
+                .iter()
+                .filter(|f| f.severity == "error" && f.object == object)
+                .map(|f| (f.rule.clone(), f.message.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn violation_events_land_on_each_offending_object_in_its_namespace_one_series_per_rule() {
+    let env = Env::start().await;
+    let (mk, name) = (env.name("mk"), env.name("mk-ev"));
+    let (prod, dev) = (format!("{mk}-ev-prod"), format!("{mk}-ev-dev"));
+    env.apply(&ressort(&mk, "64")).await;
+    env.apply(&onboarding(&name, &mk, "ev", &["dev", "prod"], "2"))
+        .await;
+    env.wait_fvo(&name, "Ready and evaluated", |o| {
+        is_ready(o) && condition(o, "Conformant").is_some_and(|c| c.status == "True")
+    })
+    .await;
+    let params = PatchParams::apply("ressort-team").force();
+    // prod: a privileged container; dev: an otherwise fine container that takes a host port.
+    let portal = env
+        .ns_api::<Deployment>(&prod)
+        .patch("portal", &params, &Patch::Apply(deployment(&prod, true)))
+        .await
+        .unwrap();
+    let mut worker = deployment(&dev, false);
+    worker["metadata"]["name"] = "worker".into();
+    worker["spec"]["template"]["spec"]["containers"][0]["ports"] =
+        json!([{"containerPort": 8080, "hostPort": 8080}]);
+    let worker = env
+        .ns_api::<Deployment>(&dev)
+        .patch("worker", &params, &Patch::Apply(worker))
+        .await
+        .unwrap();
+
+    let (portal_ref, worker_ref) = (
+        format!("Deployment {prod}/portal"),
+        format!("Deployment {dev}/worker"),
+    );
+    let bad = env
+        .wait_fvo(&name, "error findings on both deployments", |o| {
+            !error_findings(o, &portal_ref).is_empty() && !error_findings(o, &worker_ref).is_empty()
+        })
+        .await;
+    for (ns, object, reference, uid) in [
+        (&prod, "portal", &portal_ref, portal.metadata.uid.clone()),
+        (&dev, "worker", &worker_ref, worker.metadata.uid.clone()),
+    ] {
+        let findings = error_findings(&bad, reference);
+        let rules: std::collections::BTreeSet<String> =
+            findings.iter().map(|(r, _)| r.clone()).collect();
+        let events = env
+            .eventually(&format!("an Event per rule on {reference}"), || async {
+                let events = violation_events(&env, ns, "Deployment", object).await;
+                let seen: std::collections::BTreeSet<String> =
+                    events.iter().map(|(r, _, _)| r.clone()).collect();
+                rules.is_subset(&seen).then_some(events)
+            })
+            .await;
+        for (rule, message) in &findings {
+            let (_, note, event_uid) = events
+                .iter()
+                .find(|(r, _, _)| r == rule)
+                .unwrap_or_else(|| panic!("no Event for {rule} on {reference}: {events:?}"));
+            assert!(
+                note.contains(message.as_str()),
+                "{rule} on {reference}: note {note:?} lacks {message:?}"
+            );
+            assert_eq!(event_uid, &uid, "the Event names the object's uid");
+        }
+        let per_rule = events.iter().filter(|(r, _, _)| rules.contains(r)).count();
+        assert_eq!(
+            per_rule,
+            rules.len(),
+            "one series per rule on {reference}: {events:?}"
+        );
+    }
+    assert!(
+        violation_events(&env, &prod, "Deployment", "worker")
+            .await
+            .is_empty()
+            && violation_events(&env, &dev, "Deployment", "portal")
+                .await
+                .is_empty(),
+        "each object's Events stay in its own namespace"
+    );
+    let in_default = env
+        .ns_api::<k8s_openapi::api::events::v1::Event>("default")
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some("ConformanceViolation")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name.as_str())
+        })
+        .count();
+    assert_eq!(
+        in_default, 0,
+        "no conformance Events on the onboarding in default"
+    );
+}

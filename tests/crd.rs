@@ -182,17 +182,46 @@ fn contact_must_be_an_email_address() {
 
 #[test]
 fn ressort_name_must_fit_into_namespace_names() {
-    let v = validator("Ressort");
-    let mut r = json!({"apiVersion": "conplus.niedersachsen.de/v1alpha1", "kind": "Ressort",
-        "metadata": {"name": "kultusministerium-niedersachsen-abteilung-1"},
-        "spec": {"displayName": "MK", "budget": {"cpu": "1", "memory": "1Gi", "storage": "1Gi", "pods": 1}}});
-    let errs: Vec<String> = v
-        .admit(&mut r, None)
-        .iter()
-        .map(|e| e.to_string())
-        .collect();
+    let errs = ressort_errors("kultusministerium-niedersachsen-abteilung-1", json!(1));
     assert!(
         errs.iter().any(|e| e.contains("at most 40 characters")),
         "{errs:#?}"
     );
+}
+
+#[test]
+fn negative_quantities_are_rejected_whether_written_as_integer_or_string() {
+    let mut o = onboarding();
+    o["spec"]["environments"][0]["quota"]["pods"] = json!(-1);
+    assert_rejected(
+        o,
+        "spec.environments[0].quota.pods",
+        "greater than or equal to 0",
+    );
+    let mut o = onboarding();
+    o["spec"]["environments"][0]["quota"]["cpu"] = json!("-1");
+    assert_rejected(o, "spec.environments[0].quota.cpu", "should match");
+    for pods in [json!(-1), json!("-1")] {
+        let errs = ressort_errors("mk", pods.clone());
+        assert!(
+            errs.iter().any(|e| e.contains("spec.budget.pods")),
+            "pods {pods}: {errs:#?}"
+        );
+    }
+    // Zero and positive integers stay valid.
+    let mut o = onboarding();
+    o["spec"]["environments"][0]["quota"]["pods"] = json!(0);
+    assert!(errors(&validator("FachverfahrenOnboarding"), o, None).is_empty());
+}
+
+/// The schema's errors for a Ressort `name` whose budget has `pods`.
+fn ressort_errors(name: &str, pods: Value) -> Vec<String> {
+    let mut r = json!({"apiVersion": "conplus.niedersachsen.de/v1alpha1", "kind": "Ressort",
+        "metadata": {"name": name},
+        "spec": {"displayName": "MK", "budget": {"cpu": "1", "memory": "1Gi", "storage": "1Gi", "pods": pods}}});
+    validator("Ressort")
+        .admit(&mut r, None)
+        .iter()
+        .map(|e| e.to_string())
+        .collect()
 }

@@ -776,14 +776,29 @@ fn argo_cd_health_follows_the_ready_condition_and_the_observed_generation() {
             "Progressing",
         ),
         (
-            "pending on the budget",
+            "blocked by the budget",
             2,
             status(
-                Phase::Pending,
+                Phase::Blocked,
                 2,
                 ready("False", "BudgetExceeded", "needs 4 cpu, 2 left", 2),
             ),
-            "Progressing",
+            "Degraded",
+        ),
+        (
+            "blocked by a missing Ressort",
+            1,
+            status(
+                Phase::Blocked,
+                1,
+                ready(
+                    "False",
+                    "RessortNotFound",
+                    "Ressort \"mk\" does not exist",
+                    1,
+                ),
+            ),
+            "Degraded",
         ),
         (
             "degraded",

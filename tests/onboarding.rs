@@ -269,7 +269,8 @@ async fn second_onboarding_over_budget_waits_until_the_budget_is_raised() {
             condition(o, "BudgetAvailable").is_some_and(|c| c.reason == "BudgetExceeded")
         })
         .await;
-    assert_eq!(held.status.unwrap().phase, Some(Phase::Pending));
+    assert_eq!(held.status.as_ref().unwrap().phase, Some(Phase::Blocked));
+    assert_eq!(condition(&held, "Ready").unwrap().reason, "BudgetExceeded");
     assert!(
         env.api::<Namespace>()
             .get_opt(&format!("{ms}-second-prod"))
@@ -338,20 +339,104 @@ async fn deleting_with_retain_keeps_namespaces_and_with_delete_removes_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missing_ressort_is_reported_and_resolved_when_it_appears() {
+async fn missing_ressort_blocks_ready_with_its_reason_everywhere_and_resolves_when_it_appears() {
     let env = Env::start().await;
     let (ml, name) = (env.name("ml"), env.name("ml-agrar"));
     env.apply(&onboarding(&name, &ml, "agrar", &["prod"], "1"))
         .await;
     let o = env
-        .wait_fvo(&name, "RessortNotFound", |o| {
-            condition(o, "BudgetAvailable").is_some_and(|c| c.reason == "RessortNotFound")
+        .wait_fvo(&name, "Ready=False with reason RessortNotFound", |o| {
+            condition(o, "Ready").is_some_and(|c| c.reason == "RessortNotFound")
         })
         .await;
-    assert_eq!(o.status.unwrap().phase, Some(Phase::Pending));
+    let status = o.status.clone().unwrap();
+    // Needs a user's action: not shown as in progress (Argo CD reads Blocked as Degraded).
+    assert_eq!(status.phase, Some(Phase::Blocked));
+    let ready = condition(&o, "Ready").unwrap();
+    assert_eq!(ready.status, "False");
+    assert!(
+        ready
+            .message
+            .contains(&format!("Ressort {ml:?} does not exist")),
+        "{ready:?}"
+    );
+    assert_eq!(
+        condition(&o, "BudgetAvailable").unwrap().reason,
+        "RessortNotFound"
+    );
+    // What `kubectl get fvo` shows: the API server's table with the CRD's printer columns.
+    let out = env
+        .cluster
+        .kubectl()
+        .args(["get", "fachverfahrenonboarding", &name, "--no-headers"])
+        .output()
+        .expect("kubectl runs (.ci/install-tools.sh installs it)");
+    let row = String::from_utf8_lossy(&out.stdout);
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert!(
+        columns.contains(&"Blocked")
+            && columns.contains(&"False")
+            && columns.contains(&"RessortNotFound"),
+        "kubectl get shows phase, Ready and its reason: {row:?} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     env.apply(&ressort(&ml, "8")).await;
     env.wait_fvo(&name, "Ready once the Ressort exists", is_ready)
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_onboarding_quantity_is_reported_as_the_onboardings_fault_not_the_ressorts() {
+    let env = Env::start().await;
+    let (mw, name) = (env.name("mw"), env.name("mw-foerder"));
+    env.apply(&ressort(&mw, "8")).await;
+    let fvo = onboarding(&name, &mw, "foerder", &["prod"], "1");
+    // Written as an integer, a negative count passes an int-or-string schema without a minimum
+    // (and objects stored before a schema change); the controller must refuse it as the
+    // onboarding's fault.
+    let applied = env
+        .api::<FachverfahrenOnboarding>()
+        .patch(
+            &name,
+            &kube::api::PatchParams::apply("kubectl").force(),
+            &kube::api::Patch::Apply(&{
+                let mut v = serde_json::to_value(&fvo).unwrap();
+                v["metadata"]["labels"] = serde_json::json!({ TEST_LABEL: env.tag.clone() });
+                v["spec"]["environments"][0]["quota"]["pods"] = serde_json::json!(-1);
+                v
+            }),
+        )
+        .await;
+    if let Err(e) = &applied {
+        // A schema that refuses negative counts says so at once, naming the onboarding's field.
+        let text = e.to_string();
+        assert!(
+            text.contains("pods") && !text.contains("Ressort"),
+            "refused for the onboarding's field: {text}"
+        );
+        return;
+    }
+    let o = env
+        .wait_fvo(&name, "Ready=False with reason InvalidSpec", |o| {
+            condition(o, "Ready").is_some_and(|c| c.reason == "InvalidSpec")
+        })
+        .await;
+    assert_eq!(o.status.as_ref().unwrap().phase, Some(Phase::Failed));
+    let budget = condition(&o, "BudgetAvailable").unwrap();
+    assert_eq!(
+        (budget.status.as_str(), budget.reason.as_str()),
+        ("Unknown", "InvalidSpec"),
+        "the Ressort is not blamed: {budget:?}"
+    );
+    assert!(
+        condition(&o, "Ready")
+            .unwrap()
+            .message
+            .contains("quota.pods"),
+        "{:?}",
+        condition(&o, "Ready")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -480,17 +565,124 @@ async fn resync_of_a_converged_onboarding_issues_no_write() {
     env.start_controller();
     tokio::time::sleep(Duration::from_secs(4)).await;
     let stats = env.sandbox().stats();
-    let writes: Vec<_> = env
-        .sandbox()
-        .request_log()
-        .into_iter()
-        .filter(|r| ["create", "update", "patch", "apply", "delete"].contains(&r.verb.as_str()))
-        .map(|r| format!("{} {} {}", r.verb, r.path, r.status))
-        .collect();
+    let writes = env.sandbox_writes();
     assert_eq!(
         stats.writes(),
         0,
         "a converged onboarding must not be written again: {writes:#?}"
     );
     assert!(stats.verb("list") > 0, "the controller did run (it listed)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_controller_is_ready_within_seconds_of_its_first_sync_not_after_the_sync_timeout()
+{
+    let mut env = Env::start().await;
+    let (mr, names) = (
+        env.name("mr"),
+        [env.name("mr-a"), env.name("mr-b"), env.name("mr-c")],
+    );
+    env.apply(&ressort(&mr, "64")).await;
+    for (i, name) in names.iter().enumerate() {
+        env.apply(&onboarding(
+            name,
+            &mr,
+            &format!("fv{i}"),
+            &["dev", "prod"],
+            "1",
+        ))
+        .await;
+    }
+    for name in &names {
+        env.wait_fvo(name, "Ready", is_ready).await;
+    }
+    env.stop_controller().await;
+
+    // A restart (or a takeover) with onboardings and a Ressort to reconcile at once: every
+    // reconcile and the Ressort controller wait for the stores at the same time as readiness.
+    let health = conplus_operator::telemetry::Health::new();
+    let started = std::time::Instant::now();
+    env.start_controller_with(conplus_operator::controller::Options {
+        health: health.clone(),
+        ..Default::default()
+    });
+    // Bounded well below the 30 s sync timeout that readiness used to wait out.
+    let bound = Duration::from_secs(5);
+    while !health.is_ready() {
+        assert!(
+            started.elapsed() < bound,
+            "not ready {bound:?} after start although the stores had synced"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("ready {:?} after start", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budget_gauges_of_a_deleted_ressort_are_removed() {
+    let mut env = Env::without_controller().await;
+    let metrics = std::sync::Arc::new(conplus_operator::telemetry::Metrics::new());
+    env.start_controller_with(conplus_operator::controller::Options {
+        metrics: metrics.clone(),
+        ..Default::default()
+    });
+    let (gone, kept) = (env.name("mgone"), env.name("mkept"));
+    env.apply(&ressort(&gone, "8")).await;
+    env.apply(&ressort(&kept, "8")).await;
+    let series =
+        |r: &str| format!("conplus_ressort_budget_available{{ressort=\"{r}\",resource=\"cpu\"}}");
+    env.eventually("gauges of both Ressorts", || async {
+        let text = metrics.encode();
+        (text.contains(&series(&gone)) && text.contains(&series(&kept))).then_some(())
+    })
+    .await;
+    env.api::<Ressort>()
+        .delete(&gone, &Default::default())
+        .await
+        .unwrap();
+    env.eventually("gauges of the deleted Ressort removed", || async {
+        let text = metrics.encode();
+        (!text.contains(&format!("ressort=\"{gone}\""))).then_some(())
+    })
+    .await;
+    assert!(
+        metrics.encode().contains(&series(&kept)),
+        "the other Ressort's gauges stay"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denying_traffic_inside_the_namespace_removes_the_operators_allow_policy() {
+    let env = Env::start().await;
+    let (mn, name) = (env.name("mn"), env.name("mn-seg"));
+    let ns = format!("{mn}-seg-prod");
+    env.apply(&ressort(&mn, "8")).await;
+    let mut fvo = onboarding(&name, &mn, "seg", &["prod"], "1");
+    env.apply(&fvo).await;
+    env.wait_fvo(&name, "Ready", is_ready).await;
+    assert!(
+        names_in::<NetworkPolicy>(&env, &ns)
+            .await
+            .contains(&"conplus-allow-same-namespace".to_string()),
+        "allowed by default at protection level normal"
+    );
+
+    fvo.spec.network.intra_namespace = Some(IntraNamespace::Deny);
+    env.apply(&fvo).await;
+    env.eventually("the allow-same-namespace policy removed", || async {
+        let names = names_in::<NetworkPolicy>(&env, &ns).await;
+        (!names.contains(&"conplus-allow-same-namespace".to_string())).then_some(names)
+    })
+    .await;
+    env.wait_fvo(
+        &name,
+        "Ready with traffic inside the namespace denied",
+        is_ready,
+    )
+    .await;
+    assert!(
+        names_in::<NetworkPolicy>(&env, &ns)
+            .await
+            .contains(&"conplus-default-deny".to_string())
+    );
 }

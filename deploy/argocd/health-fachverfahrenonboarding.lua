@@ -5,7 +5,8 @@
 --   Healthy      Ready=True and the status describes the current generation
 --   Progressing  the operator has not yet observed the current generation, or Ready is not True while the
 --                phase is Pending, Provisioning or Terminating (or Ready is Unknown/missing)
---   Degraded     Ready=False with phase Degraded or Failed
+--   Degraded     Ready=False with phase Blocked, Degraded or Failed: someone has to act (the Ready reason and
+--                message say what, e.g. RessortNotFound)
 hs = {}
 
 local function ready_condition(status)
@@ -63,7 +64,7 @@ if ready ~= nil and ready.status == "True" then
   return hs
 end
 
-if ready ~= nil and ready.status == "False" and (phase == "Degraded" or phase == "Failed") then
+if ready ~= nil and ready.status == "False" and (phase == "Blocked" or phase == "Degraded" or phase == "Failed") then
   hs.status = "Degraded"
   hs.message = describe(ready, "Phase " .. phase)
   return hs

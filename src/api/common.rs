@@ -91,6 +91,8 @@ impl JsonSchema for QuantityValue {
             "description": "A Kubernetes quantity: a number with an optional suffix (500m, 2, 4Gi, 100).",
             "x-kubernetes-int-or-string": true,
             "pattern": QUANTITY_PATTERN,
+            // The pattern checks strings only: an integer (`pods: -1`) needs its own bound.
+            "minimum": 0,
             "maxLength": 32,
         })
     }
@@ -214,6 +216,16 @@ impl Amounts {
             memory: self.memory.saturating_sub(o.memory),
             storage: self.storage.saturating_sub(o.storage),
             pods: self.pods.saturating_sub(o.pods),
+        }
+    }
+
+    /// Component-wise maximum.
+    pub fn max(self, o: Amounts) -> Amounts {
+        Amounts {
+            cpu: self.cpu.max(o.cpu),
+            memory: self.memory.max(o.memory),
+            storage: self.storage.max(o.storage),
+            pods: self.pods.max(o.pods),
         }
     }
 

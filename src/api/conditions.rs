@@ -14,6 +14,10 @@ pub const ACCESS_GRANTED: &str = "AccessGranted";
 pub const BUDGET_AVAILABLE: &str = "BudgetAvailable";
 /// The workloads meet the conformance profile.
 pub const CONFORMANT: &str = "Conformant";
+/// The operator found one of its objects changed or added to by someone else and set it back
+/// to what it declares (the message names the objects, fields and managers; absent until the
+/// first repair).
+pub const DRIFT_REPAIRED: &str = "DriftRepaired";
 /// A Ressort's budget is below what its onboardings hold.
 pub const OVER_COMMITTED: &str = "OverCommitted";
 
@@ -55,6 +59,8 @@ pub mod reason {
     pub const WITHIN_LIMITS: &str = "WithinLimits";
     /// The budget is lower than what is held.
     pub const BUDGET_BELOW_ALLOCATION: &str = "BudgetBelowAllocation";
+    /// Objects changed outside the operator were set back to what it declares.
+    pub const DRIFT_REPAIRED: &str = "DriftRepaired";
     /// The Ressort's status is computed.
     pub const BUDGET_TRACKED: &str = "BudgetTracked";
 }

@@ -26,6 +26,8 @@ use super::common::ResourceTotals;
     printcolumn(name = "Fachverfahren", type_ = "string", json_path = ".spec.fachverfahren"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].reason"),
+    printcolumn(name = "Message", type_ = "string", priority = 1, json_path = ".status.conditions[?(@.type==\"Ready\")].message"),
     printcolumn(name = "Conformant", type_ = "string", priority = 1, json_path = ".status.conditions[?(@.type==\"Conformant\")].status"),
     printcolumn(name = "Protection", type_ = "string", priority = 1, json_path = ".spec.protectionLevel"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
@@ -201,12 +203,37 @@ pub struct NetworkSpec {
     #[schemars(length(max = 32))]
     #[schemars(extend("x-kubernetes-list-type" = "set", "items" = {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 63}))]
     pub allow_from_namespaces: Vec<String>,
+
+    /// Whether the pods of one namespace may reach each other without a NetworkPolicy of
+    /// their own: `Allow` (the operator provisions `conplus-allow-same-namespace`) or `Deny`
+    /// (micro-segmentation, BSI APP.4.4.A18: the team allows each connection it needs with
+    /// NetworkPolicies naming source and destination). When omitted: `Allow` at protection
+    /// level `normal`, `Deny` from `high`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intra_namespace: Option<IntraNamespace>,
 }
 
 impl NetworkSpec {
     fn is_empty(&self) -> bool {
-        self.allow_from_namespaces.is_empty()
+        self.allow_from_namespaces.is_empty() && self.intra_namespace.is_none()
     }
+
+    /// Traffic inside a namespace as declared, or as the protection level implies when omitted.
+    pub fn intra_namespace(&self, level: ProtectionLevel) -> IntraNamespace {
+        self.intra_namespace.unwrap_or(match level {
+            ProtectionLevel::Normal => IntraNamespace::Allow,
+            ProtectionLevel::High | ProtectionLevel::VeryHigh => IntraNamespace::Deny,
+        })
+    }
+}
+
+/// Traffic between the pods of one namespace.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum IntraNamespace {
+    /// Every pod may reach every other pod of its namespace.
+    Allow,
+    /// Only what the team's own NetworkPolicies allow (micro-segmentation).
+    Deny,
 }
 
 /// Conformance checking settings.
@@ -238,17 +265,24 @@ pub enum DeletionPolicy {
     Delete,
 }
 
-/// The lifecycle phase, a summary of the conditions.
+/// The lifecycle phase, a summary of the conditions. `Blocked`, `Degraded` and `Failed` need
+/// someone to act (the `Ready` condition's reason and message say what); `Pending` and
+/// `Provisioning` resolve on their own.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum Phase {
-    /// Waiting for something outside the onboarding (its Ressort, budget).
+    /// Not looked at by the operator yet.
     #[default]
     Pending,
-    /// Objects are being created or updated.
+    /// Objects are being created or updated, or a namespace of an earlier deletion is still
+    /// terminating.
     Provisioning,
     /// Every environment is provisioned.
     Ready,
-    /// Some environments are provisioned, others are not (a conflict, a held increase).
+    /// Nothing is provisioned until someone acts outside the onboarding's spec: its Ressort is
+    /// missing, the Ressort's budget is invalid or exhausted, or its namespaces are taken.
+    Blocked,
+    /// Some environments are provisioned, others are not, or the provisioned ones cannot follow
+    /// the spec (a conflict, a held increase, a missing Ressort).
     Degraded,
     /// The spec cannot be carried out as written.
     Failed,

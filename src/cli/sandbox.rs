@@ -117,28 +117,32 @@ pub async fn install_crds(client: &Client) -> Result<(), SetupError> {
     Ok(())
 }
 
-/// A one-line summary of every onboarding: `name: Phase (Ready reason)`.
+/// A one-line summary of every onboarding (see [`summary_line`]).
 async fn summary(client: &Client) -> Result<Vec<(String, bool)>, kube::Error> {
     let api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
     Ok(api
         .list(&ListParams::default())
         .await?
         .items
-        .into_iter()
-        .map(|o| {
-            let status = o.status.clone().unwrap_or_default();
-            let ready = crate::controller::status::ready_condition(&status);
-            let is_ready = ready.is_some_and(|c| c.status == "True");
-            let phase = status
-                .phase
-                .map(|p| format!("{p:?}"))
-                .unwrap_or_else(|| "-".into());
-            let reason = ready
-                .map(|c| format!(" ({}: {})", c.reason, c.message))
-                .unwrap_or_default();
-            (format!("{}: {phase}{reason}", o.name_any()), is_ready)
-        })
+        .iter()
+        .map(summary_line)
         .collect())
+}
+
+/// `name: Phase (Ready reason: Ready message)` and whether it is Ready: the reason and message
+/// say what holds a not-ready onboarding up.
+pub fn summary_line(o: &FachverfahrenOnboarding) -> (String, bool) {
+    let status = o.status.clone().unwrap_or_default();
+    let ready = crate::controller::status::ready_condition(&status);
+    let is_ready = ready.is_some_and(|c| c.status == "True");
+    let phase = status
+        .phase
+        .map(|p| format!("{p:?}"))
+        .unwrap_or_else(|| "-".into());
+    let reason = ready
+        .map(|c| format!(" ({}: {})", c.reason, c.message))
+        .unwrap_or_default();
+    (format!("{}: {phase}{reason}", o.name_any()), is_ready)
 }
 
 /// Runs the sandbox until Ctrl-C / SIGTERM (or until every onboarding is Ready).
@@ -279,11 +283,46 @@ async fn watch_progress(client: &Client, args: &SandboxArgs) -> ExitCode {
                 "error: not every onboarding became Ready within {}s",
                 args.timeout_seconds
             );
+            for l in &last {
+                eprintln!("  onboarding {l}");
+            }
             return ExitCode::FAILURE;
         }
         tokio::select! {
             _ = signal.clone() => return ExitCode::SUCCESS,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {},
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::DeletionPolicy;
+    use crate::controller::observe::Observed;
+    use crate::controller::{plan, status};
+    use crate::resources::{PlatformSettings, desired, fixtures::moin_schule};
+
+    #[test]
+    fn summary_line_of_an_onboarding_without_its_ressort_names_the_blocking_reason() {
+        let mut fvo = moin_schule();
+        let envs = desired(&fvo, &PlatformSettings::default()).unwrap();
+        let plan = plan::build(envs, &Observed::default(), None, DeletionPolicy::Retain);
+        fvo.status = Some(status::compute(&status::StatusInput {
+            fvo: &fvo,
+            ressort_found: false,
+            admission: None,
+            plan: &plan,
+            problems: &[],
+            now: jiff::Timestamp::UNIX_EPOCH,
+        }));
+        let (line, ready) = summary_line(&fvo);
+        assert!(!ready);
+        assert!(
+            line.starts_with(
+                "mk-moin-schule-onboarding: Blocked (RessortNotFound: Ressort \"mk\" does not exist"
+            ),
+            "{line}"
+        );
     }
 }

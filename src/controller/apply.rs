@@ -13,16 +13,18 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::Error;
 use super::observe::{NamespaceState, ObjectKey, Observed};
 use super::plan::{EnvPlan, Plan};
-use crate::resources::{APPLIED_HASH, FIELD_MANAGER, MANAGED_BY, ONBOARDING, stable_hash};
+use super::{Error, drift};
+use crate::resources::{
+    APPLIED_HASH, FIELD_MANAGER, MANAGED_BY, ONBOARDING, ONBOARDING_UID, RELEASED_FROM, stable_hash,
+};
 
 /// Every API write is bounded: a hung request must not hold a reconcile worker forever.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -36,6 +38,8 @@ pub struct Applied {
     pub ready_environments: Vec<String>,
     /// Human-readable actions, for Events.
     pub actions: Vec<String>,
+    /// Objects someone else had changed or added to, repaired: what, which fields, by whom.
+    pub repairs: Vec<String>,
 }
 
 /// Adds the applied-hash annotation to a desired object (as JSON).
@@ -77,13 +81,27 @@ async fn with_timeout<T>(
     }
 }
 
-/// Server-side applies `desired` unless `observed` already matches it.
+/// What [`apply_if_changed`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Write {
+    /// Nothing: the object is as declared.
+    None,
+    /// Applied (created, or changed because the declaration changed).
+    Applied,
+    /// Repaired: someone else had changed or added to it; the description names the fields
+    /// and their managers.
+    Repaired(String),
+}
+
+/// Server-side applies `desired` unless `observed` already matches it. With `exact`, fields
+/// other managers added to the object are removed too (by replacing it with what is declared).
 async fn apply_if_changed<K>(
     api: &Api<K>,
     desired: &K,
     observed: Option<&Value>,
     hashed: bool,
-) -> Result<bool, Error>
+    exact: bool,
+) -> Result<Write, Error>
 where
     K: Resource + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
 {
@@ -91,8 +109,14 @@ where
     if hashed {
         value = with_hash(value);
     }
-    if observed.is_some_and(|o| is_subset(&value, o)) {
-        return Ok(false);
+    let foreign = observed
+        .map(|o| drift::foreign_fields(&value, o))
+        .unwrap_or_default();
+    let added = exact && foreign.iter().any(|f| !f.declared);
+    let matches = observed
+        .is_some_and(|o| is_subset(&value, o) && !drift::changed_declared(&value, o, &foreign));
+    if matches && !added {
+        return Ok(Write::None);
     }
     let name = desired.name_any();
     let kind = value
@@ -101,13 +125,40 @@ where
         .unwrap_or("object")
         .to_string();
     let ns = desired.namespace().unwrap_or_default();
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    with_timeout(
-        || format!("apply {kind} {ns}/{name}"),
-        api.patch(&name, &params, &Patch::Apply(&value)),
-    )
-    .await?;
-    Ok(true)
+    // Someone else's change when the declaration is the one last applied (same hash).
+    let hash_of = |v: &Value| {
+        v.pointer(&format!(
+            "/metadata/annotations/{}",
+            APPLIED_HASH.replace('/', "~1")
+        ))
+        .cloned()
+    };
+    let repaired = observed.is_some_and(|o| added || (hashed && hash_of(o) == hash_of(&value)));
+    if let (true, Some(o)) = (added, observed) {
+        let replacement: K =
+            serde_json::from_value(drift::replacement(&value, o)).map_err(Error::Serialize)?;
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.to_string()),
+            ..Default::default()
+        };
+        with_timeout(
+            || format!("replace {kind} {ns}/{name}"),
+            api.replace(&name, &params, &replacement),
+        )
+        .await?;
+    } else {
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        with_timeout(
+            || format!("apply {kind} {ns}/{name}"),
+            api.patch(&name, &params, &Patch::Apply(&value)),
+        )
+        .await?;
+    }
+    Ok(if repaired {
+        Write::Repaired(format!("{kind} {ns}/{name}: {}", drift::describe(&foreign)))
+    } else {
+        Write::Applied
+    })
 }
 
 fn namespaced<K>(client: &Client, ns: &str) -> Api<K>
@@ -117,12 +168,12 @@ where
     Api::namespaced(client.clone(), ns)
 }
 
-/// Carries out `plan`.
+/// Carries out `plan`; `released_from` is the record left on released namespaces.
 pub async fn apply(
     client: &Client,
     plan: &Plan,
     observed: &Observed,
-    onboarding: &str,
+    released_from: &str,
 ) -> Result<Applied, Error> {
     let mut applied = Applied::default();
     let ns_api: Api<Namespace> = Api::all(client.clone());
@@ -137,7 +188,8 @@ pub async fn apply(
     for env in &plan.environments {
         let EnvPlan::Provision {
             desired,
-            hold_quota,
+            apply_quota,
+            ..
         } = env
         else {
             continue;
@@ -148,67 +200,80 @@ pub async fn apply(
             _ => None,
         };
         let mut wrote = Vec::new();
-        if apply_if_changed(&ns_api, &desired.namespace, observed_ns.as_ref(), true).await? {
-            wrote.push("Namespace".to_string());
+        let mut note = |w: Write, what: String| match w {
+            Write::None => {}
+            Write::Applied => wrote.push(what),
+            Write::Repaired(how) => {
+                wrote.push(format!("{what} (repaired)"));
+                applied.repairs.push(how);
+            }
+        };
+        // Namespaces are shared with the platform (finalizers, its own labels): only the
+        // operator's labels and annotations are held to what it declares.
+        let w = apply_if_changed(
+            &ns_api,
+            &desired.namespace,
+            observed_ns.as_ref(),
+            true,
+            false,
+        )
+        .await?;
+        note(w, "Namespace".to_string());
+        if let Some(NamespaceState::Released(_)) = observed.namespaces.get(&ns) {
+            // Adopted again: the record of the release goes, the namespace is ours.
+            let params = PatchParams {
+                field_manager: Some(FIELD_MANAGER.to_string()),
+                ..Default::default()
+            };
+            let patch = json!({"metadata": {"annotations": {RELEASED_FROM: null}}});
+            with_timeout(
+                || format!("adopt namespace {ns}"),
+                ns_api.patch(&ns, &params, &Patch::Merge(patch)),
+            )
+            .await?;
+            note(Write::Applied, "Namespace (adopted again)".to_string());
         }
-        if !hold_quota {
+        if *apply_quota {
             let q: Api<ResourceQuota> = namespaced(client, &ns);
             let observed_q = get(
                 ObjectKey::RESOURCE_QUOTA,
                 &ns,
                 &desired.resource_quota.metadata.name,
             );
-            if apply_if_changed(&q, &desired.resource_quota, observed_q, true).await? {
-                wrote.push("ResourceQuota".to_string());
-            }
+            let w = apply_if_changed(&q, &desired.resource_quota, observed_q, true, true).await?;
+            note(w, "ResourceQuota".to_string());
             let l: Api<LimitRange> = namespaced(client, &ns);
             let observed_l = get(
                 ObjectKey::LIMIT_RANGE,
                 &ns,
                 &desired.limit_range.metadata.name,
             );
-            if apply_if_changed(&l, &desired.limit_range, observed_l, true).await? {
-                wrote.push("LimitRange".to_string());
-            }
+            let w = apply_if_changed(&l, &desired.limit_range, observed_l, true, true).await?;
+            note(w, "LimitRange".to_string());
         }
         let np: Api<NetworkPolicy> = namespaced(client, &ns);
         for p in &desired.network_policies {
-            if apply_if_changed(
-                &np,
-                p,
-                get(ObjectKey::NETWORK_POLICY, &ns, &p.metadata.name),
-                true,
-            )
-            .await?
-            {
-                wrote.push(format!("NetworkPolicy {}", p.name_any()));
-            }
+            let observed_p = get(ObjectKey::NETWORK_POLICY, &ns, &p.metadata.name);
+            let w = apply_if_changed(&np, p, observed_p, true, true).await?;
+            note(w, format!("NetworkPolicy {}", p.name_any()));
         }
         let rb: Api<RoleBinding> = namespaced(client, &ns);
         for b in &desired.role_bindings {
-            if apply_if_changed(
-                &rb,
-                b,
-                get(ObjectKey::ROLE_BINDING, &ns, &b.metadata.name),
-                true,
-            )
-            .await?
-            {
-                wrote.push(format!("RoleBinding {}", b.name_any()));
-            }
+            let observed_b = get(ObjectKey::ROLE_BINDING, &ns, &b.metadata.name);
+            let w = apply_if_changed(&rb, b, observed_b, true, true).await?;
+            note(w, format!("RoleBinding {}", b.name_any()));
         }
         let sa: Api<ServiceAccount> = namespaced(client, &ns);
         // Not ours: no hash annotation, only the one field.
-        if apply_if_changed(
+        let w = apply_if_changed(
             &sa,
             &desired.default_service_account,
             observed.service_accounts.get(&ns),
             false,
+            false,
         )
-        .await?
-        {
-            wrote.push("ServiceAccount default".to_string());
-        }
+        .await?;
+        note(w, "ServiceAccount default".to_string());
         if !wrote.is_empty() {
             applied
                 .actions
@@ -226,7 +291,7 @@ pub async fn apply(
         ));
     }
     for ns in &plan.release_namespaces {
-        applied.writes += release_namespace(client, observed, ns, onboarding).await?;
+        applied.writes += release_namespace(client, observed, ns, released_from).await?;
         applied
             .actions
             .push(format!("released namespace {ns} (deletionPolicy Retain)"));
@@ -292,16 +357,18 @@ pub async fn delete_namespace(client: &Client, ns: &str) -> Result<(), Error> {
     }
 }
 
-/// The merge patch that takes an object out of management: the ownership labels and the
-/// applied-hash annotation go; everything else, data included, stays.
-fn release_patch() -> Value {
+/// The merge patch that takes an object out of management: the ownership labels, the
+/// ownership record and the applied-hash annotation go; everything else, data included,
+/// stays. A namespace gets the record that it was released (`released_from`), so that an
+/// onboarding of the same Ressort and Fachverfahren may adopt it again.
+fn release_patch(released_from: Option<&str>) -> Value {
     json!({"metadata": {
         "labels": {MANAGED_BY: null, ONBOARDING: null},
-        "annotations": {APPLIED_HASH: null},
+        "annotations": {APPLIED_HASH: null, ONBOARDING_UID: null, RELEASED_FROM: released_from},
     }})
 }
 
-async fn release<K>(api: &Api<K>, name: &str) -> Result<(), Error>
+async fn release<K>(api: &Api<K>, name: &str, released_from: Option<&str>) -> Result<(), Error>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
@@ -311,7 +378,7 @@ where
     };
     match with_timeout(
         || format!("release {name}"),
-        api.patch(name, &params, &Patch::Merge(release_patch())),
+        api.patch(name, &params, &Patch::Merge(release_patch(released_from))),
     )
     .await
     {
@@ -324,12 +391,14 @@ where
     }
 }
 
-/// Releases a namespace and every object of ours in it; returns the number of writes.
+/// Releases a namespace and every object of ours in it, recording on the namespace that it
+/// was released from `released_from` (`<ressort>/<fachverfahren>`); returns the number of
+/// writes.
 pub async fn release_namespace(
     client: &Client,
     observed: &Observed,
     ns: &str,
-    _onboarding: &str,
+    released_from: &str,
 ) -> Result<usize, Error> {
     let mut writes = 0;
     let by_kind: BTreeMap<&ObjectKey, ()> = observed
@@ -341,23 +410,28 @@ pub async fn release_namespace(
     for key in by_kind.keys() {
         match key.kind {
             ObjectKey::RESOURCE_QUOTA => {
-                release(&namespaced::<ResourceQuota>(client, ns), &key.name).await?
+                release(&namespaced::<ResourceQuota>(client, ns), &key.name, None).await?
             }
             ObjectKey::LIMIT_RANGE => {
-                release(&namespaced::<LimitRange>(client, ns), &key.name).await?
+                release(&namespaced::<LimitRange>(client, ns), &key.name, None).await?
             }
             ObjectKey::NETWORK_POLICY => {
-                release(&namespaced::<NetworkPolicy>(client, ns), &key.name).await?
+                release(&namespaced::<NetworkPolicy>(client, ns), &key.name, None).await?
             }
             ObjectKey::ROLE_BINDING => {
-                release(&namespaced::<RoleBinding>(client, ns), &key.name).await?
+                release(&namespaced::<RoleBinding>(client, ns), &key.name, None).await?
             }
             _ => continue,
         }
         writes += 1;
     }
     // The namespace last: while it still carries our label, a crash here is retried.
-    release(&Api::<Namespace>::all(client.clone()), ns).await?;
+    release(
+        &Api::<Namespace>::all(client.clone()),
+        ns,
+        Some(released_from),
+    )
+    .await?;
     Ok(writes + 1)
 }
 

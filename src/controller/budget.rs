@@ -118,11 +118,12 @@ pub fn decide_all(budget: &Amounts, candidates: &[Candidate]) -> Vec<Admission> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::api::quantity::Amount;
 
-    fn cpu(units: i64) -> Amounts {
+    /// `units` cores and nothing else.
+    pub(crate) fn cpu(units: i64) -> Amounts {
         Amounts {
             cpu: Amount::from_units(units),
             ..Default::default()

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use jiff::Timestamp;
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
@@ -22,7 +23,8 @@ use crate::api::{
 };
 use crate::conformance::engine::{SourceObject, evaluate, strip_unread_fields, watched_kinds};
 use crate::conformance::profile::resolve_profile;
-use crate::conformance::report::Report;
+use crate::conformance::report::{ObjectRef as ReportObject, Report};
+use crate::conformance::rules::Severity;
 
 /// Conformance settings of the platform (operator flags).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -55,7 +57,10 @@ pub type KindStream = (
 /// Builds the stores and the streams that fill them (the controller polls the streams). Kinds
 /// the API server does not serve are skipped with a warning: a store that can never fill must
 /// not hold up every reconcile.
-pub async fn stores(client: &Client) -> (Vec<Store<DynamicObject>>, Vec<KindStream>) {
+pub async fn stores(
+    client: &Client,
+    tracker: &super::sync::SyncTracker,
+) -> (Vec<Store<DynamicObject>>, Vec<KindStream>) {
     let mut stores = Vec::new();
     let mut streams = Vec::new();
     for kind in watched_kinds().iter().filter(|k| k.namespaced) {
@@ -89,8 +94,8 @@ pub async fn stores(client: &Client) -> (Vec<Store<DynamicObject>>, Vec<KindStre
                     }
                 }
             })
-            .reflect(writer)
-            .touched_objects();
+            .reflect(writer);
+        let stream = tracker.track(stream).touched_objects();
         streams.push((futures::StreamExt::boxed(stream), ar));
     }
     (stores, streams)
@@ -263,32 +268,89 @@ pub fn outcome(
     )
 }
 
-/// Findings on the new status that the old status did not show, as `rule object` keys.
-pub fn new_violations(old: Option<&ConformanceStatus>, new: &ConformanceStatus) -> Vec<String> {
-    let key = |f: &ConformanceFinding| {
-        format!(
-            "{} {} {}",
-            f.rule,
-            f.object,
-            f.container.clone().unwrap_or_default()
-        )
-    };
-    let before: BTreeSet<String> = old
-        .map(|o| o.findings.iter().map(key).collect())
+/// A new error finding, published as a Warning Event on the object it concerns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    /// The offending object, with its uid when the store has it: the Event's `regarding`, so
+    /// that it lands in the object's namespace and shows in `kubectl describe` of the object.
+    pub regarding: ObjectReference,
+    /// The rule's id. Events of one object and one rule form one series.
+    pub rule: &'static str,
+    /// The Event's note: rule, BSI requirements and what to change.
+    pub note: String,
+}
+
+/// Error findings of `report` that the old status did not show, one per object and rule (the
+/// first container's, for container-level rules).
+pub fn new_violations(
+    old: Option<&ConformanceStatus>,
+    report: &Report,
+    objects: &[SourceObject],
+) -> Vec<Violation> {
+    let before: BTreeSet<(String, String, String)> = old
+        .map(|o| {
+            o.findings
+                .iter()
+                .map(|f| {
+                    (
+                        f.rule.clone(),
+                        f.object.clone(),
+                        f.container.clone().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
         .unwrap_or_default();
-    new.findings
+    let mut seen = BTreeSet::new();
+    report
+        .findings
         .iter()
-        .filter(|f| f.severity == "error" && !before.contains(&key(f)))
-        .map(|f| {
-            format!(
-                "{} ({}) on {}: {}",
-                f.rule,
+        .filter(|f| f.severity == Severity::Error)
+        .filter(|f| {
+            !before.contains(&(
+                f.rule.as_str().to_string(),
+                f.object.to_string(),
+                f.container.clone().unwrap_or_default(),
+            ))
+        })
+        .filter(|f| seen.insert((f.rule.as_str(), f.object.to_string())))
+        .map(|f| Violation {
+            regarding: object_reference(&f.object, objects),
+            rule: f.rule.as_str(),
+            note: format!(
+                "{} ({}){}: {}",
+                f.rule.as_str(),
                 f.bsi.join(", "),
-                f.object,
+                f.container
+                    .as_deref()
+                    .map(|c| format!(" in container {c}"))
+                    .unwrap_or_default(),
                 f.message
-            )
+            ),
         })
         .collect()
+}
+
+/// The reference of the object a finding names, with the uid of the evaluated object.
+fn object_reference(object: &ReportObject, objects: &[SourceObject]) -> ObjectReference {
+    let uid = objects
+        .iter()
+        .map(|o| &o.value)
+        .find(|v| {
+            v["kind"].as_str() == Some(object.kind.as_str())
+                && v["metadata"]["name"].as_str() == Some(object.name.as_str())
+                && v["metadata"]["namespace"].as_str() == object.namespace.as_deref()
+        })
+        .and_then(|v| v["metadata"]["uid"].as_str())
+        .map(str::to_string);
+    ObjectReference {
+        api_version: Some(object.api_version.clone()),
+        kind: Some(object.kind.clone()),
+        namespace: object.namespace.clone(),
+        name: Some(object.name.clone()),
+        uid,
+        ..Default::default()
+    }
 }
 
 /// The profile an onboarding names, from the store.
@@ -386,5 +448,69 @@ mod tests {
             ("Unknown", reason::PROFILE_NOT_FOUND)
         );
         assert!(out.condition.message.contains("mk-sonderprofil"));
+    }
+
+    #[test]
+    fn new_violations_name_each_offending_object_with_its_uid_once_per_rule() {
+        let fvo = moin_schule();
+        let mut portal = deployment(true);
+        portal.value["metadata"]["uid"] = "uid-portal".into();
+        let mut worker = deployment(true);
+        worker.value["metadata"]["name"] = "worker".into();
+        worker.value["metadata"]["namespace"] = "mk-moin-schule-dev".into();
+        worker.value["metadata"]["uid"] = "uid-worker".into();
+        // Two containers breaking the same rule are one series on the object.
+        let mut second = worker.value["spec"]["template"]["spec"]["containers"][0].clone();
+        second["name"] = "sidecar".into();
+        worker.value["spec"]["template"]["spec"]["containers"]
+            .as_array_mut()
+            .unwrap()
+            .push(second);
+        let objects = [portal, worker];
+        let (out, report) = outcome(
+            &fvo,
+            &objects,
+            None,
+            &Defaults::default(),
+            Timestamp::UNIX_EPOCH,
+        );
+        let report = report.unwrap();
+        let v = new_violations(None, &report, &objects);
+        let privileged: Vec<_> = v
+            .iter()
+            .filter(|v| v.rule == "privileged-container")
+            .collect();
+        assert_eq!(privileged.len(), 2, "one per object: {v:#?}");
+        for (name, ns, uid) in [
+            ("portal", "mk-moin-schule-prod", "uid-portal"),
+            ("worker", "mk-moin-schule-dev", "uid-worker"),
+        ] {
+            let found = privileged
+                .iter()
+                .find(|v| v.regarding.name.as_deref() == Some(name))
+                .unwrap_or_else(|| panic!("no violation on {name}: {v:#?}"));
+            assert_eq!(found.regarding.namespace.as_deref(), Some(ns));
+            assert_eq!(found.regarding.kind.as_deref(), Some("Deployment"));
+            assert_eq!(found.regarding.api_version.as_deref(), Some("apps/v1"));
+            assert_eq!(found.regarding.uid.as_deref(), Some(uid));
+            assert!(
+                found.note.starts_with("privileged-container (")
+                    && found.note.contains("SYS.1.6.A17"),
+                "{}",
+                found.note
+            );
+        }
+        let keys: BTreeSet<_> = v
+            .iter()
+            .map(|v| (v.rule, v.regarding.name.clone()))
+            .collect();
+        assert_eq!(keys.len(), v.len(), "no object and rule twice: {v:#?}");
+
+        // Findings the status already shows are not new.
+        let v_again = new_violations(out.status.as_ref(), &report, &objects);
+        assert!(
+            v_again.len() < v.len(),
+            "the status' findings are known: {v_again:#?}"
+        );
     }
 }

@@ -26,10 +26,12 @@ use tracing::{info, warn};
 pub mod apply;
 pub mod budget;
 pub mod conformance;
+pub mod drift;
 pub mod observe;
 pub mod plan;
 pub mod ressort;
 pub mod status;
+pub mod sync;
 pub mod validate;
 
 use crate::api::{ConformanceProfile, DeletionPolicy, FachverfahrenOnboarding, Ressort};
@@ -165,6 +167,11 @@ impl Context {
 }
 
 /// Admission candidates from the onboardings of one Ressort (this one in its current form).
+///
+/// What a candidate holds is the larger of its `status.allocated` and the quotas observed in
+/// its namespaces, so that a lost status (a restore without status) takes nothing away; what
+/// it asks for counts only environments that are provisioned or being provisioned, not those
+/// whose namespace belongs to someone else.
 fn candidates(observed: &Observed, fvo: &FachverfahrenOnboarding) -> Vec<Candidate> {
     let name = fvo.name_any();
     observed
@@ -178,12 +185,15 @@ fn candidates(observed: &Observed, fvo: &FachverfahrenOnboarding) -> Vec<Candida
             }
         })
         .map(|o| {
-            let provisioned = o
+            let o_name = o.name_any();
+            let recorded = o
                 .status
                 .as_ref()
                 .and_then(|s| s.allocated.as_ref())
                 .and_then(|a| a.amounts().ok())
                 .unwrap_or_default();
+            let provisioned = recorded.max(observed.held.get(&o_name).copied().unwrap_or_default());
+            let conflicting = observed.conflicts.get(&o_name);
             let requested = if o.metadata.deletion_timestamp.is_some() {
                 // Being deleted: it keeps what it holds until it is gone, and asks for nothing more.
                 provisioned
@@ -191,17 +201,28 @@ fn candidates(observed: &Observed, fvo: &FachverfahrenOnboarding) -> Vec<Candida
                 o.spec
                     .environments
                     .iter()
+                    .filter(|e| conflicting.is_none_or(|c| !c.contains(&e.name)))
                     .filter_map(|e| e.quota.amounts().ok())
                     .fold(Default::default(), crate::api::Amounts::plus)
             };
             Candidate {
-                name: o.name_any(),
+                name: o_name,
                 created: o.metadata.creation_timestamp.as_ref().map(|t| t.0),
                 requested,
                 provisioned,
             }
         })
         .collect()
+}
+
+/// What `fvo` holds: the larger of its `status.allocated` and the quotas observed in its
+/// namespaces.
+fn held(observed: &Observed, fvo: &FachverfahrenOnboarding) -> crate::api::Amounts {
+    candidates(observed, fvo)
+        .into_iter()
+        .find(|c| c.name == fvo.name_any())
+        .map(|c| c.provisioned)
+        .unwrap_or_default()
 }
 
 /// The admission of `fvo` within its Ressort, or None when the Ressort is missing or invalid.
@@ -235,9 +256,25 @@ async fn patch_status(
         })
 }
 
+/// The reason of the Warning Events on objects that violate a conformance rule.
+pub const CONFORMANCE_VIOLATION: &str = "ConformanceViolation";
+
 async fn publish(
     ctx: &Context,
     fvo: &FachverfahrenOnboarding,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    publish_on(ctx, &fvo.object_ref(&()), type_, reason, action, note).await;
+}
+
+/// Publishes an Event regarding `reference` (in its namespace, `default` for cluster-scoped
+/// objects).
+async fn publish_on(
+    ctx: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
     type_: EventType,
     reason: &str,
     action: &str,
@@ -252,7 +289,7 @@ async fn publish(
         action: action.to_string(),
         secondary: None,
     };
-    if let Err(e) = ctx.recorder.publish(&event, &fvo.object_ref(&())).await {
+    if let Err(e) = ctx.recorder.publish(&event, reference).await {
         warn!(error = %e, "publishing an event failed");
     }
 }
@@ -375,7 +412,13 @@ pub async fn reconcile(
     }
 
     let applied = if problems.is_empty() {
-        apply::apply(&ctx.client, &plan, &observed, &name).await?
+        apply::apply(
+            &ctx.client,
+            &plan,
+            &observed,
+            &resources::released_from(&fvo.spec),
+        )
+        .await?
     } else {
         apply::Applied::default()
     };
@@ -388,6 +431,12 @@ pub async fn reconcile(
         problems: &problems,
         now,
     });
+    if admission.is_none() && problems.is_empty() {
+        // Nothing can be admitted (Ressort missing, budget unreadable): the onboarding keeps
+        // what it holds, and so does its record of it.
+        let holds = held(&observed, &fvo);
+        new_status.allocated = (holds != crate::api::Amounts::default()).then(|| holds.to_totals());
+    }
     // Right after writing, the watches have not seen the new objects yet: evaluating now would
     // report the policies just applied as missing. The events of these writes bring the next
     // round, which evaluates against current stores.
@@ -411,16 +460,53 @@ pub async fn reconcile(
         }
         Vec::new()
     };
+    // On the offending object, in its namespace, where its team looks (`kubectl describe`,
+    // `kubectl get events -n`). The rule is the action: kube-runtime's Recorder keeps one
+    // series per (reason, action, regarding), so each object and rule gets a series of its own
+    // instead of all of an onboarding's violations collapsing into the first one's message.
     for v in &violations {
+        publish_on(
+            &ctx,
+            &v.regarding,
+            EventType::Warning,
+            CONFORMANCE_VIOLATION,
+            v.rule,
+            v.note.clone(),
+        )
+        .await;
+    }
+    if !applied.repairs.is_empty() {
+        let repairs = applied.repairs.join("; ");
         publish(
             &ctx,
             &fvo,
             EventType::Warning,
-            "ConformanceViolation",
-            "Evaluate",
-            v.clone(),
+            crate::api::conditions::reason::DRIFT_REPAIRED,
+            "Repair",
+            format!("changed outside the operator and set back to what it declares: {repairs}"),
         )
         .await;
+        new_status
+            .conditions
+            .retain(|c| c.type_ != crate::api::conditions::DRIFT_REPAIRED);
+        // Before Conformant, which its step appends last: the order stays stable.
+        let at = new_status
+            .conditions
+            .iter()
+            .position(|c| c.type_ == crate::api::conditions::CONFORMANT)
+            .unwrap_or(new_status.conditions.len());
+        new_status.conditions.insert(
+            at,
+            status::condition(
+                crate::api::conditions::DRIFT_REPAIRED,
+                "True",
+                crate::api::conditions::reason::DRIFT_REPAIRED,
+                format!("last repair at {now}: {repairs}"),
+                fvo.metadata.generation,
+                &[],
+                now,
+            ),
+        );
     }
     if !applied.actions.is_empty() {
         publish(
@@ -472,14 +558,14 @@ pub async fn reconcile(
 }
 
 /// Evaluates the conformance rules over the provisioned namespaces and puts the result on
-/// `status`; returns the new violations (for Events).
+/// `status`; returns the new violations (for Events on the offending objects).
 fn evaluate_conformance(
     ctx: &Context,
     fvo: &FachverfahrenOnboarding,
     plan: &plan::Plan,
     status: &mut crate::api::FachverfahrenOnboardingStatus,
     now: Timestamp,
-) -> Vec<String> {
+) -> Vec<conformance::Violation> {
     let namespaces: std::collections::BTreeSet<String> = plan
         .environments
         .iter()
@@ -525,11 +611,14 @@ fn evaluate_conformance(
     if let Some(p) = outcome.profile {
         status.conformance_profile = Some(p);
     }
-    let new = outcome
-        .status
+    let new = report
         .as_ref()
-        .map(|s| {
-            conformance::new_violations(fvo.status.as_ref().and_then(|o| o.conformance.as_ref()), s)
+        .map(|r| {
+            conformance::new_violations(
+                fvo.status.as_ref().and_then(|o| o.conformance.as_ref()),
+                r,
+                &objects,
+            )
         })
         .unwrap_or_default();
     status.conformance = outcome.status;
@@ -552,7 +641,13 @@ async fn cleanup(fvo: &FachverfahrenOnboarding, ctx: &Context) -> Result<Action,
         match fvo.spec.deletion_policy {
             DeletionPolicy::Retain => {
                 for ns in &remaining {
-                    apply::release_namespace(&ctx.client, &observed, ns, &name).await?;
+                    apply::release_namespace(
+                        &ctx.client,
+                        &observed,
+                        ns,
+                        &resources::released_from(&fvo.spec),
+                    )
+                    .await?;
                 }
                 publish(
                     ctx,
@@ -640,9 +735,14 @@ pub fn error_policy(fvo: Arc<FachverfahrenOnboarding>, error: &Error, ctx: Arc<C
     Action::requeue(Duration::from_millis(millis.min(300_000)))
 }
 
+/// A reflector store of `K` and its stream. With `foreign_fields`, the managedFields entries
+/// of other managers are kept (the operator's own objects: drift, and who caused it);
+/// otherwise none.
 fn owned_stream<K>(
     client: &Client,
     config: watcher::Config,
+    foreign_fields: bool,
+    tracker: &sync::SyncTracker,
 ) -> (
     Store<K>,
     impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
@@ -657,12 +757,21 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    // managedFields are never read: dropping them roughly halves the memory of the stores.
+    // Only other managers' writes to the operator's objects are read: dropping the rest keeps
+    // the stores at about half the memory, and a converged object of the operator's carries none.
     let stream = watcher(Api::<K>::all(client.clone()), config)
         .default_backoff()
-        .modify(|o: &mut K| o.meta_mut().managed_fields = None)
-        .reflect(writer)
-        .touched_objects();
+        .modify(move |o: &mut K| {
+            let meta = o.meta_mut();
+            let entries = meta.managed_fields.take();
+            meta.managed_fields = if foreign_fields {
+                drift::foreign_entries_only(entries)
+            } else {
+                None
+            };
+        })
+        .reflect(writer);
+    let stream = tracker.track(stream).touched_objects();
     (reader, stream)
 }
 
@@ -675,35 +784,13 @@ fn owner_of<K: Resource>(obj: &K) -> Option<ObjectRef<FachverfahrenOnboarding>> 
 }
 
 impl Stores {
-    /// Waits (bounded) until every store has its initial list, so that a reconcile right after
-    /// start does not mistake a store still filling for missing objects.
+    /// Waits until every watch has had its initial list (at most [`sync::SYNC_TIMEOUT`]), so
+    /// that a reconcile right after start does not mistake a store still filling for missing
+    /// objects. Once synced, a later relist does not hold reconciles up again.
     pub async fn wait_until_ready(&self) {
-        if self.synced.load(std::sync::atomic::Ordering::Relaxed) {
-            return;
-        }
-        let all = async {
-            let _ = self.onboardings.wait_until_ready().await;
-            let _ = self.ressorts.wait_until_ready().await;
-            let _ = self.namespaces.wait_until_ready().await;
-            let _ = self.quotas.wait_until_ready().await;
-            let _ = self.limit_ranges.wait_until_ready().await;
-            let _ = self.network_policies.wait_until_ready().await;
-            let _ = self.role_bindings.wait_until_ready().await;
-            let _ = self.service_accounts.wait_until_ready().await;
-            let _ = self.workloads.profiles.wait_until_ready().await;
-            for s in &self.workloads.kinds {
-                let _ = s.wait_until_ready().await;
-            }
-        };
-        if tokio::time::timeout(Duration::from_secs(30), all)
-            .await
-            .is_err()
-        {
-            warn!("not every watch has synced after 30s; reconciling with what is known");
-        }
-        // Once: a later relist of a store does not hold up reconciles again.
-        self.synced
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut synced = self.synced.clone();
+        // Err: the tracker is gone (shutting down); nothing left to wait for.
+        let _ = synced.wait_for(|s| *s).await;
     }
 }
 
@@ -774,26 +861,38 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
+    // Every watch below reports its first initial list here; reconciles and /readyz wait for all.
+    let (tracker, synced_rx) = sync::SyncTracker::new();
     let managed = watcher::Config::default().labels(MANAGED_SELECTOR);
-    let (namespaces, ns_stream) = owned_stream::<Namespace>(&client, managed.clone());
-    let (quotas, quota_stream) = owned_stream::<ResourceQuota>(&client, managed.clone());
-    let (limit_ranges, lr_stream) = owned_stream::<LimitRange>(&client, managed.clone());
-    let (network_policies, np_stream) = owned_stream::<NetworkPolicy>(&client, managed.clone());
-    let (role_bindings, rb_stream) = owned_stream::<RoleBinding>(&client, managed);
+    let (namespaces, ns_stream) =
+        owned_stream::<Namespace>(&client, managed.clone(), true, &tracker);
+    let (quotas, quota_stream) =
+        owned_stream::<ResourceQuota>(&client, managed.clone(), true, &tracker);
+    let (limit_ranges, lr_stream) =
+        owned_stream::<LimitRange>(&client, managed.clone(), true, &tracker);
+    let (network_policies, np_stream) =
+        owned_stream::<NetworkPolicy>(&client, managed.clone(), true, &tracker);
+    let (role_bindings, rb_stream) = owned_stream::<RoleBinding>(&client, managed, true, &tracker);
     let (service_accounts, sa_stream) = owned_stream::<ServiceAccount>(
         &client,
         watcher::Config::default().fields("metadata.name=default"),
+        false,
+        &tracker,
     );
-    let (ressorts, ressort_stream) = owned_stream::<Ressort>(&client, watcher::Config::default());
+    let (ressorts, ressort_stream) =
+        owned_stream::<Ressort>(&client, watcher::Config::default(), false, &tracker);
     let (profiles, profile_stream) =
-        owned_stream::<ConformanceProfile>(&client, watcher::Config::default());
-    let (kind_stores, kind_streams) = conformance::stores(&client).await;
+        owned_stream::<ConformanceProfile>(&client, watcher::Config::default(), false, &tracker);
+    let (kind_stores, kind_streams) = conformance::stores(&client, &tracker).await;
 
     let fvo_api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
     let (onboardings, fvo_writer) = reflector::store();
-    let fvo_stream = watcher(fvo_api, options.selected())
-        .default_backoff()
-        .reflect(fvo_writer)
+    let fvo_stream = tracker
+        .track(
+            watcher(fvo_api, options.selected())
+                .default_backoff()
+                .reflect(fvo_writer),
+        )
         .applied_objects();
     let controller = Controller::for_stream(fvo_stream, onboardings.clone())
         .with_config(
@@ -819,8 +918,9 @@ pub async fn run(
             kinds: kind_stores,
             profiles,
         },
-        synced: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        synced: synced_rx.clone(),
     };
+    let sync_task = tracker.start();
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -890,17 +990,135 @@ pub async fn run(
         .for_each(|_| futures::future::ready(()));
 
     // Ready once every watch has its initial list (for /readyz).
-    let sync_ctx = ctx.clone();
-    tokio::spawn(async move {
-        sync_ctx.stores.wait_until_ready().await;
-        sync_ctx.health.set_synced();
+    let (mut synced, health) = (synced_rx.clone(), ctx.health.clone());
+    let readiness = tokio::spawn(async move {
+        // Err: the sync task ended without syncing (shutdown): not ready.
+        if synced.wait_for(|s| *s).await.is_ok() {
+            health.set_synced();
+        }
     });
     let ressort_controller = ressort::controller(
         client.clone(),
         onboardings,
+        synced_rx,
         options.selected(),
         options.metrics.clone(),
         shutdown.clone(),
     );
     futures::join!(onboarding_controller, ressort_controller);
+    // A later term (leader election) starts with new stores and tasks of its own.
+    readiness.abort();
+    sync_task.abort();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::budget::tests::cpu;
+    use super::*;
+    use crate::api::RessortSpec;
+    use crate::api::quantity::Amount;
+    use crate::resources::fixtures::{moin_schule, totals};
+
+    /// Two onboardings of one Ressort with a budget of 10 cores: `older` (created first,
+    /// `older_cpu` cores in each of its environments dev and prod) and `younger`.
+    fn ressort_of_two(older_cpu: &str) -> (Observed, FachverfahrenOnboarding) {
+        let mut older = moin_schule();
+        older.metadata.name = Some("older".into());
+        older.metadata.creation_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                Timestamp::from_second(100).unwrap(),
+            ));
+        for e in &mut older.spec.environments {
+            e.quota = totals(older_cpu, "1Gi", "1Gi", "1");
+        }
+        let mut younger = moin_schule();
+        younger.metadata.name = Some("younger".into());
+        younger.spec.fachverfahren = "other".into();
+        younger.metadata.creation_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                Timestamp::from_second(200).unwrap(),
+            ));
+        younger.spec.environments.truncate(1);
+        younger.spec.environments[0].quota = totals("6", "1Gi", "1Gi", "1");
+        let ressort = Ressort::new(
+            "mk",
+            RessortSpec {
+                display_name: "mk".into(),
+                budget: totals("10", "100Gi", "100Gi", "100"),
+                onboarders: vec![],
+            },
+        );
+        let observed = Observed {
+            ressort: Some(Arc::new(ressort)),
+            siblings: vec![Arc::new(older), Arc::new(younger.clone())],
+            ..Default::default()
+        };
+        (observed, younger)
+    }
+
+    fn admitted_cpu(a: Option<Admission>) -> Option<Amount> {
+        match a {
+            Some(Admission::Admitted { allocated }) => Some(allocated.cpu),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn environments_in_conflict_hold_no_budget() {
+        // The older one's 2 × 3 cores leave 4 of 10: the younger one's 6 do not fit.
+        let (mut observed, younger) = ressort_of_two("3");
+        assert!(matches!(
+            admission(&observed, &younger),
+            Some(Admission::Rejected { .. })
+        ));
+        // Both namespaces of the older one belong to someone else: it provisions nothing,
+        // asks for nothing, and the younger one fits.
+        observed.conflicts.insert(
+            "older".into(),
+            BTreeSet::from(["dev".to_string(), "prod".to_string()]),
+        );
+        assert_eq!(
+            admitted_cpu(admission(&observed, &younger)),
+            Some(Amount::from_units(6))
+        );
+        let older = observed.siblings[0].clone();
+        assert_eq!(
+            admitted_cpu(admission(&observed, &older)),
+            Some(Amount::ZERO),
+            "the older one's allocation is nothing"
+        );
+    }
+
+    #[test]
+    fn a_lost_status_allocated_is_rebuilt_from_the_observed_quotas() {
+        // The older one grows to 2 × 4 cores from the 4 it holds; the younger one holds its 6
+        // cores, but its status was lost (a restore without status).
+        let (mut observed, younger) = ressort_of_two("4");
+        let mut older = (*observed.siblings[0]).clone();
+        older.status = Some(crate::api::FachverfahrenOnboardingStatus {
+            allocated: Some(cpu(4).to_totals()),
+            ..Default::default()
+        });
+        observed.siblings[0] = Arc::new(older.clone());
+        assert!(
+            matches!(
+                admission(&observed, &younger),
+                Some(Admission::Rejected { .. })
+            ),
+            "without a record, the younger one's cores look free"
+        );
+        observed.held.insert("younger".into(), cpu(6));
+        assert_eq!(
+            admitted_cpu(admission(&observed, &younger)),
+            Some(Amount::from_units(6)),
+            "what the younger one holds is not given away"
+        );
+        assert!(matches!(
+            admission(&observed, &older),
+            Some(Admission::Held { .. })
+        ));
+        assert_eq!(held(&observed, &younger).cpu, Amount::from_units(6));
+    }
 }

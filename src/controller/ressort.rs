@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
@@ -23,6 +23,8 @@ use crate::telemetry::Metrics;
 struct Ctx {
     client: Client,
     onboardings: Store<FachverfahrenOnboarding>,
+    /// True once the onboarding controller's stores have their initial lists.
+    synced: tokio::sync::watch::Receiver<bool>,
     metrics: Arc<Metrics>,
 }
 
@@ -148,7 +150,9 @@ fn publish_budget(metrics: &Metrics, ressort: &Ressort, status: &RessortStatus) 
 }
 
 async fn reconcile(ressort: Arc<Ressort>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    let _ = tokio::time::timeout(Duration::from_secs(30), ctx.onboardings.wait_until_ready()).await;
+    // Not the onboarding store's own readiness: a second waiter on it would steal the wake-up
+    // of the onboarding controller's sync (see `Stores::wait_until_ready`).
+    let _ = ctx.synced.clone().wait_for(|s| *s).await;
     let status = compute(&ressort, &ctx.onboardings.state(), Timestamp::now());
     publish_budget(&ctx.metrics, &ressort, &status);
     if ressort.status.as_ref() != Some(&status) {
@@ -179,6 +183,7 @@ fn error_policy(ressort: Arc<Ressort>, error: &Error, _ctx: Arc<Ctx>) -> Action 
 pub async fn controller(
     client: Client,
     onboardings: Store<FachverfahrenOnboarding>,
+    synced: tokio::sync::watch::Receiver<bool>,
     selected: watcher::Config,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
@@ -186,12 +191,22 @@ pub async fn controller(
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         onboardings,
-        metrics,
+        synced,
+        metrics: metrics.clone(),
     });
     let (ressorts, writer) = reflector::store();
+    let known = ressorts.clone();
     let ressort_stream = watcher(Api::<Ressort>::all(client.clone()), selected.clone())
         .default_backoff()
         .reflect(writer)
+        // A deleted Ressort is never reconciled again: its gauges go here. The store already
+        // reflects the event; after a relist (InitDone) it also misses Ressorts deleted while
+        // the watch was down.
+        .inspect_ok(move |event| {
+            if matches!(event, watcher::Event::Delete(_) | watcher::Event::InitDone) {
+                metrics.retain_ressorts(|name| known.get(&ObjectRef::new(name)).is_some());
+            }
+        })
         .applied_objects();
     let fvo_stream = watcher(Api::<FachverfahrenOnboarding>::all(client), selected)
         .default_backoff()

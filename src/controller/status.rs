@@ -42,45 +42,63 @@ pub(crate) fn describe(a: &Amounts, which: &[ResourceName]) -> String {
 
 struct Cond {
     type_: &'static str,
-    ok: bool,
+    status: &'static str,
     reason: &'static str,
     message: String,
+}
+
+impl Cond {
+    fn ok(&self) -> bool {
+        self.status == "True"
+    }
 }
 
 fn cond(type_: &'static str, ok: bool, reason: &'static str, message: impl Into<String>) -> Cond {
     Cond {
         type_,
-        ok,
+        status: if ok { "True" } else { "False" },
         reason,
         message: message.into(),
     }
 }
 
-/// Computes the status (conditions with preserved transition times).
-pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
-    let fvo = input.fvo;
-    let spec = &fvo.spec;
-    let envs = &input.plan.environments;
-    let provisioned = |e: &&EnvPlan| matches!(e, EnvPlan::Provision { .. });
-    let all_provisioned = !envs.is_empty() && envs.iter().all(|e| provisioned(&e));
-    let any_provisioned = envs.iter().any(|e| provisioned(&e));
+/// What keeps the onboarding from being Ready until someone acts: the reason and message
+/// `Ready` and the conditions of the steps it holds up carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Blocker {
+    reason: &'static str,
+    message: String,
+}
 
-    let budget = match (input.ressort_found, input.admission) {
-        (true, None) => cond(
-            c::BUDGET_AVAILABLE,
-            false,
-            reason::INVALID_BUDGET,
-            format!(
-                "the budget of Ressort {:?} cannot be read: correct spec.budget of the Ressort",
-                spec.ressort
-            ),
-        ),
+/// The budget condition; `None` admission means the Ressort is missing or its budget unreadable,
+/// unless the onboarding's own spec is invalid (then the budget was never asked).
+fn budget_condition(input: &StatusInput<'_>) -> Cond {
+    let spec = &input.fvo.spec;
+    if !input.problems.is_empty() {
+        // The onboarding's own spec is at fault, not the Ressort: the budget is not evaluated.
+        return Cond {
+            type_: c::BUDGET_AVAILABLE,
+            status: "Unknown",
+            reason: reason::INVALID_SPEC,
+            message: "not evaluated until the onboarding's spec is valid (see Ready)".into(),
+        };
+    }
+    match (input.ressort_found, input.admission) {
         (false, _) => cond(
             c::BUDGET_AVAILABLE,
             false,
             reason::RESSORT_NOT_FOUND,
             format!(
                 "Ressort {:?} does not exist: create it, or correct spec.ressort",
+                spec.ressort
+            ),
+        ),
+        (true, None) => cond(
+            c::BUDGET_AVAILABLE,
+            false,
+            reason::INVALID_BUDGET,
+            format!(
+                "the budget of Ressort {:?} cannot be read: correct spec.budget of the Ressort",
                 spec.ressort
             ),
         ),
@@ -126,17 +144,23 @@ pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
                 describe(available, exceeded)
             ),
         ),
-    };
+    }
+}
+
+/// Computes the status (conditions with preserved transition times).
+pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
+    let fvo = input.fvo;
+    let spec = &fvo.spec;
+    let envs = &input.plan.environments;
+    let provisioned = |e: &&EnvPlan| matches!(e, EnvPlan::Provision { .. });
+    let all_provisioned = !envs.is_empty() && envs.iter().all(|e| provisioned(&e));
+    let any_provisioned = envs.iter().any(|e| provisioned(&e));
+
+    let budget = budget_condition(input);
 
     let mut ns_problems = Vec::new();
-    let mut namespaces = Vec::new();
     for env in envs {
-        let (name, ready, message) = match env {
-            EnvPlan::Provision { desired, .. } => (
-                desired.namespace.metadata.name.clone().unwrap_or_default(),
-                true,
-                None,
-            ),
+        match env {
             EnvPlan::Conflict {
                 namespace,
                 claimed_by,
@@ -145,23 +169,65 @@ pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
                 let msg = match claimed_by {
                     Some(other) => format!("namespace {namespace} belongs to onboarding {other:?}"),
                     None => format!(
-                        "namespace {namespace} exists and is not managed by the operator: it is left untouched; remove it or choose another environment name"
+                        "namespace {namespace} exists and the operator has no record of creating it for this onboarding: it and its data are left untouched; choose another environment name (a namespace the operator released from this Ressort and Fachverfahren is adopted again)"
                     ),
                 };
-                ns_problems.push((reason::NAMESPACE_CONFLICT, msg.clone()));
-                (namespace.clone(), false, Some(msg))
+                ns_problems.push((reason::NAMESPACE_CONFLICT, msg));
             }
-            EnvPlan::Terminating { namespace, .. } => {
-                let msg = format!(
+            EnvPlan::Terminating { namespace, .. } => ns_problems.push((
+                reason::NAMESPACE_TERMINATING,
+                format!(
                     "namespace {namespace} is still terminating; it is created again when it is gone"
-                );
-                ns_problems.push((reason::NAMESPACE_TERMINATING, msg.clone()));
-                (namespace.clone(), false, Some(msg))
+                ),
+            )),
+            EnvPlan::Provision { .. } | EnvPlan::Withheld { .. } => {}
+        }
+    }
+
+    // What needs someone to act, most fundamental first: the onboarding's own spec, then its
+    // Ressort and budget, then namespaces taken by someone else. A terminating namespace is not
+    // a blocker: it goes away on its own.
+    let blocker = if !input.problems.is_empty() {
+        Some(Blocker {
+            reason: reason::INVALID_SPEC,
+            message: input.problems.join("; "),
+        })
+    } else if !budget.ok() {
+        Some(Blocker {
+            reason: budget.reason,
+            message: budget.message.clone(),
+        })
+    } else {
+        ns_problems
+            .iter()
+            .find(|(r, _)| *r == reason::NAMESPACE_CONFLICT)
+            .map(|(r, m)| Blocker {
+                reason: r,
+                message: m.clone(),
+            })
+    };
+
+    let mut namespaces = Vec::new();
+    let mut ns_messages = ns_problems.iter().map(|(_, m)| m);
+    for env in envs {
+        let (name, ready, message) = match env {
+            EnvPlan::Provision { desired, .. } => (
+                desired.namespace.metadata.name.clone().unwrap_or_default(),
+                true,
+                None,
+            ),
+            EnvPlan::Conflict { namespace, .. } | EnvPlan::Terminating { namespace, .. } => {
+                (namespace.clone(), false, ns_messages.next().cloned())
             }
             EnvPlan::Withheld { namespace, .. } => (
                 namespace.clone(),
                 false,
-                Some("waiting for the Ressort's budget".to_string()),
+                Some(
+                    blocker
+                        .as_ref()
+                        .map(|b| format!("{}: {}", b.reason, b.message))
+                        .unwrap_or_else(|| "waiting for the Ressort's budget".to_string()),
+                ),
             ),
         };
         namespaces.push(NamespaceStatus {
@@ -172,13 +238,16 @@ pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
         });
     }
 
-    let waiting = |type_| {
-        cond(
+    // A step that is not done carries what holds it up, so that each condition on its own
+    // tells the user what to do.
+    let waiting = |type_| match &blocker {
+        Some(b) => cond(type_, false, b.reason, b.message.clone()),
+        None => cond(
             type_,
             false,
             reason::WAITING,
-            "waiting until the environments are admitted",
-        )
+            "waiting until every environment's namespace is provisioned",
+        ),
     };
     let namespaces_cond = if let Some((r, m)) = ns_problems.first() {
         cond(c::NAMESPACES_READY, false, r, m.clone())
@@ -201,7 +270,18 @@ pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
             }
         )
     });
-    let quota_cond = if held {
+    let quota_cond = if held && !matches!(input.admission, Some(Admission::Held { .. })) {
+        // Not admitted for another reason than the budget (Ressort missing, budget unreadable).
+        cond(
+            c::QUOTA_APPLIED,
+            false,
+            budget.reason,
+            format!(
+                "the quotas stay at their last admitted size: {}",
+                budget.message
+            ),
+        )
+    } else if held {
         cond(
             c::QUOTA_APPLIED,
             false,
@@ -247,21 +327,18 @@ pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
         budget,
     ];
     let terminating = fvo.metadata.deletion_timestamp.is_some();
-    let ready = if !input.problems.is_empty() {
-        cond(
-            c::READY,
-            false,
-            reason::INVALID_SPEC,
-            input.problems.join("; "),
-        )
-    } else if terminating {
+    // kstatus: Ready carries the reason and message of what holds it up, the blocker first,
+    // so that `kubectl get`, `kubectl wait` and GitOps tools show the cause, not a symptom.
+    let ready = if terminating {
         cond(
             c::READY,
             false,
             reason::TERMINATING,
             "the onboarding is being deleted",
         )
-    } else if let Some(first) = conds.iter().find(|x| !x.ok) {
+    } else if let Some(b) = &blocker {
+        cond(c::READY, false, b.reason, b.message.clone())
+    } else if let Some(first) = conds.iter().find(|x| !x.ok()) {
         cond(c::READY, false, first.reason, first.message.clone())
     } else {
         cond(
@@ -271,17 +348,13 @@ pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
             "every environment is provisioned",
         )
     };
-    let phase = if terminating {
-        Phase::Terminating
-    } else if !input.problems.is_empty() {
-        Phase::Failed
-    } else if ready.ok {
-        Phase::Ready
-    } else if any_provisioned || !ns_problems.is_empty() {
-        Phase::Degraded
-    } else {
-        Phase::Pending
-    };
+    let phase = phase(
+        terminating,
+        input.problems.is_empty(),
+        &ready,
+        blocker.is_some(),
+        any_provisioned,
+    );
     conds.insert(0, ready);
 
     let generation = fvo.metadata.generation;
@@ -317,6 +390,30 @@ pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
     }
 }
 
+/// The phase: a state that needs someone to act is never shown as in progress (Argo CD reads
+/// `Blocked`, `Degraded` and `Failed` as Degraded, the others as Progressing).
+fn phase(
+    terminating: bool,
+    spec_valid: bool,
+    ready: &Cond,
+    blocked: bool,
+    any_provisioned: bool,
+) -> Phase {
+    if terminating {
+        Phase::Terminating
+    } else if !spec_valid {
+        Phase::Failed
+    } else if ready.ok() {
+        Phase::Ready
+    } else if blocked && any_provisioned {
+        Phase::Degraded
+    } else if blocked {
+        Phase::Blocked
+    } else {
+        Phase::Provisioning
+    }
+}
+
 fn to_condition(
     x: Cond,
     generation: Option<i64>,
@@ -324,13 +421,7 @@ fn to_condition(
     now: Timestamp,
 ) -> Condition {
     condition(
-        x.type_,
-        if x.ok { "True" } else { "False" },
-        x.reason,
-        x.message,
-        generation,
-        previous,
-        now,
+        x.type_, x.status, x.reason, x.message, generation, previous, now,
     )
 }
 
@@ -433,18 +524,120 @@ mod tests {
         assert_eq!(s.namespaces.len(), 2);
     }
 
+    /// Ready, the phase and every step held up carry the blocking condition's reason and message.
+    fn assert_blocked_by(s: &FachverfahrenOnboardingStatus, reason: &str, phase: Phase) {
+        assert_eq!(s.phase, Some(phase), "{s:#?}");
+        let ready = get(s, c::READY);
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", reason),
+            "{ready:?}"
+        );
+        for t in [c::NAMESPACES_READY, c::NETWORK_ISOLATED, c::ACCESS_GRANTED] {
+            let cond = get(s, t);
+            assert_eq!(cond.reason, reason, "{t}: {cond:?}");
+            assert_eq!(cond.message, ready.message, "{t}: {cond:?}");
+        }
+    }
+
     #[test]
-    fn missing_ressort_is_pending_with_an_actionable_message() {
+    fn missing_ressort_blocks_ready_with_its_reason_and_message_not_a_waiting_phase() {
         let fvo = moin_schule();
         let s = status_for(&fvo, &Observed::default(), None);
-        assert_eq!(s.phase, Some(Phase::Pending));
+        assert_blocked_by(&s, reason::RESSORT_NOT_FOUND, Phase::Blocked);
         let b = get(&s, c::BUDGET_AVAILABLE);
         assert_eq!(
             (b.status.as_str(), b.reason.as_str()),
             ("False", reason::RESSORT_NOT_FOUND)
         );
-        assert!(b.message.contains("\"mk\""), "{}", b.message);
-        assert_eq!(get(&s, c::READY).status, "False");
+        let ready = get(&s, c::READY);
+        assert_eq!(ready.message, b.message);
+        assert!(ready.message.contains("\"mk\""), "{}", ready.message);
+        assert!(ready.message.contains("create it"), "{}", ready.message);
+        for n in &s.namespaces {
+            let m = n.message.as_deref().unwrap_or_default();
+            assert!(m.starts_with("RessortNotFound: "), "{n:?}");
+        }
+    }
+
+    #[test]
+    fn exhausted_budget_blocks_ready_with_budget_exceeded() {
+        let fvo = moin_schule();
+        let a = Admission::Rejected {
+            exceeded: vec![ResourceName::Cpu],
+            available: Amounts::default(),
+        };
+        let s = status_for(&fvo, &Observed::default(), Some(&a));
+        assert_blocked_by(&s, reason::BUDGET_EXCEEDED, Phase::Blocked);
+        assert!(
+            get(&s, c::READY).message.contains("available: cpu 0"),
+            "{:?}",
+            get(&s, c::READY)
+        );
+    }
+
+    #[test]
+    fn invalid_quantity_of_the_onboarding_fails_it_without_blaming_the_ressort() {
+        let fvo = moin_schule();
+        let envs = desired(&fvo, &PlatformSettings::default()).unwrap();
+        let plan = plan::build(envs, &Observed::default(), None, DeletionPolicy::Retain);
+        let problems =
+            vec!["spec.environments[prod].quota.memory: \"lots\" is not a quantity".to_string()];
+        let s = compute(&StatusInput {
+            fvo: &fvo,
+            // The Ressort exists and is fine; only the onboarding is wrong.
+            ressort_found: true,
+            admission: None,
+            plan: &plan,
+            problems: &problems,
+            now: Timestamp::UNIX_EPOCH,
+        });
+        assert_eq!(s.phase, Some(Phase::Failed));
+        let ready = get(&s, c::READY);
+        assert_eq!(ready.reason, reason::INVALID_SPEC);
+        assert!(ready.message.contains("quota.memory"), "{ready:?}");
+        let b = get(&s, c::BUDGET_AVAILABLE);
+        assert_eq!(
+            (b.status.as_str(), b.reason.as_str()),
+            ("Unknown", reason::INVALID_SPEC),
+            "the Ressort's budget is not blamed: {b:?}"
+        );
+        for cond in &s.conditions {
+            assert_ne!(cond.reason, reason::INVALID_BUDGET, "{cond:?}");
+            assert!(!cond.message.contains("of the Ressort"), "{cond:?}");
+        }
+    }
+
+    #[test]
+    fn unreadable_ressort_budget_blocks_with_invalid_budget() {
+        let fvo = moin_schule();
+        let envs = desired(&fvo, &PlatformSettings::default()).unwrap();
+        let plan = plan::build(envs, &Observed::default(), None, DeletionPolicy::Retain);
+        let s = compute(&StatusInput {
+            fvo: &fvo,
+            ressort_found: true,
+            admission: None,
+            plan: &plan,
+            problems: &[],
+            now: Timestamp::UNIX_EPOCH,
+        });
+        assert_blocked_by(&s, reason::INVALID_BUDGET, Phase::Blocked);
+    }
+
+    #[test]
+    fn namespace_taken_in_every_environment_blocks_the_onboarding() {
+        let fvo = moin_schule();
+        let mut observed = Observed::default();
+        for ns in ["mk-moin-schule-dev", "mk-moin-schule-prod"] {
+            observed.namespaces.insert(
+                ns.into(),
+                crate::controller::observe::NamespaceState::Foreign { claimed_by: None },
+            );
+        }
+        let a = admitted(&fvo);
+        let s = status_for(&fvo, &observed, Some(&a));
+        assert_eq!(s.phase, Some(Phase::Blocked));
+        assert_eq!(get(&s, c::READY).reason, reason::NAMESPACE_CONFLICT);
     }
 
     #[test]
@@ -458,6 +651,7 @@ mod tests {
         let a = admitted(&fvo);
         let s = status_for(&fvo, &observed, Some(&a));
         assert_eq!(s.phase, Some(Phase::Degraded));
+        assert_eq!(get(&s, c::READY).reason, reason::NAMESPACE_CONFLICT);
         let n = get(&s, c::NAMESPACES_READY);
         assert_eq!(n.reason, reason::NAMESPACE_CONFLICT);
         assert!(n.message.contains("mk-moin-schule-dev"));

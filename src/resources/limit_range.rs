@@ -22,6 +22,14 @@ const DEFAULT_REQUEST_MEMORY: i128 = 128 * 1024 * 1024;
 
 /// Builds the LimitRange of one environment.
 pub fn build(ctx: &EnvContext<'_>, amounts: &Amounts) -> LimitRange {
+    LimitRange {
+        metadata: ctx.metadata(NAME),
+        spec: Some(spec(amounts)),
+    }
+}
+
+/// The spec of the LimitRange of an environment with the quota `amounts`.
+pub fn spec(amounts: &Amounts) -> LimitRangeSpec {
     let cap = |value: Amount, quota: Amount| if value > quota { quota } else { value };
     let cpu_limit = cap(
         Amount::from_milli(DEFAULT_LIMIT_CPU_MILLI),
@@ -39,16 +47,13 @@ pub fn build(ctx: &EnvContext<'_>, amounts: &Amounts) -> LimitRange {
             ("memory".to_string(), Quantity(mem.to_canonical(true))),
         ])
     };
-    LimitRange {
-        metadata: ctx.metadata(NAME),
-        spec: Some(LimitRangeSpec {
-            limits: vec![LimitRangeItem {
-                type_: "Container".to_string(),
-                default: Some(pair(cpu_limit, mem_limit)),
-                default_request: Some(pair(cpu_request, mem_request)),
-                ..Default::default()
-            }],
-        }),
+    LimitRangeSpec {
+        limits: vec![LimitRangeItem {
+            type_: "Container".to_string(),
+            default: Some(pair(cpu_limit, mem_limit)),
+            default_request: Some(pair(cpu_request, mem_request)),
+            ..Default::default()
+        }],
     }
 }
 

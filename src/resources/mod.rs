@@ -1,10 +1,13 @@
 //! Pure builders of the Kubernetes objects an onboarding produces (no I/O): one file per
 //! kind, and this module for the names, labels and platform settings they share.
 //!
-//! The labels are the ownership contract: every object the operator creates carries
-//! [`MANAGED_BY`] and [`ONBOARDING`]; the applier prunes what carries them but was not built in
-//! the current round. No owner references are set on purpose: garbage collection would delete
-//! namespaces (and their data) when an onboarding is deleted with `deletionPolicy: Retain`.
+//! The labels select what the operator watches; they are not proof of ownership, since anyone
+//! can copy a label. Every object the operator creates also carries the record
+//! [`ONBOARDING_UID`] (the onboarding's uid), and the controller deletes or prunes only what
+//! it can prove it created for that onboarding: the record, the ownership labels, and for a
+//! namespace its name derived from the spec (see `controller::observe`). No owner references
+//! are set on purpose: garbage collection would delete namespaces (and their data) when an
+//! onboarding is deleted with `deletionPolicy: Retain`.
 
 use std::collections::BTreeMap;
 
@@ -29,6 +32,14 @@ pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY_VALUE: &str = "conplus-operator";
 /// The onboarding an object belongs to.
 pub const ONBOARDING: &str = "conplus.niedersachsen.de/onboarding";
+/// The record of the operator on every object it creates: the uid of the onboarding it was
+/// created for. Under the `conplus.niedersachsen.de/onboarding` prefix, which the admission
+/// policies of the chart and `deploy/admission` let only the operator set.
+pub const ONBOARDING_UID: &str = "conplus.niedersachsen.de/onboarding-uid";
+/// The record the operator leaves on a namespace it released (`deletionPolicy: Retain`):
+/// `<ressort>/<fachverfahren>` of the onboarding that released it, so that an onboarding of the
+/// same Ressort and Fachverfahren may adopt it again.
+pub const RELEASED_FROM: &str = "conplus.niedersachsen.de/onboarding-released-from";
 /// The Ressort of a namespace.
 pub const RESSORT: &str = "conplus.niedersachsen.de/ressort";
 /// The Fachverfahren of a namespace.
@@ -106,6 +117,19 @@ pub fn namespace_name(spec: &FachverfahrenOnboardingSpec, environment: &str) -> 
     format!("{}-{}-{}", spec.ressort, spec.fachverfahren, environment)
 }
 
+/// The value of [`RELEASED_FROM`] for an onboarding's spec.
+pub fn released_from(spec: &FachverfahrenOnboardingSpec) -> String {
+    format!("{}/{}", spec.ressort, spec.fachverfahren)
+}
+
+/// The ownership record every object of an environment carries (none for an onboarding that
+/// is not persisted yet, as in `render`).
+pub fn ownership_annotations(uid: Option<&str>) -> BTreeMap<String, String> {
+    uid.map(|u| (ONBOARDING_UID.to_string(), u.to_string()))
+        .into_iter()
+        .collect()
+}
+
 /// The ownership labels every object of an environment carries.
 pub fn ownership_labels(onboarding: &str, environment: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
@@ -139,6 +163,7 @@ pub fn desired(
             let ns = namespace_name(spec, &env.name);
             let ctx = EnvContext {
                 onboarding: name,
+                uid: fvo.metadata.uid.as_deref(),
                 spec,
                 environment: &env.name,
                 namespace: &ns,
@@ -162,6 +187,8 @@ pub fn desired(
 pub struct EnvContext<'a> {
     /// The onboarding's name.
     pub onboarding: &'a str,
+    /// Its uid (the ownership record), when it is persisted.
+    pub uid: Option<&'a str>,
     /// Its spec.
     pub spec: &'a FachverfahrenOnboardingSpec,
     /// The environment's name.
@@ -171,7 +198,7 @@ pub struct EnvContext<'a> {
 }
 
 impl EnvContext<'_> {
-    /// Object metadata with the ownership labels, in the environment's namespace.
+    /// Object metadata with the ownership labels and record, in the environment's namespace.
     pub fn metadata(
         &self,
         name: &str,
@@ -180,8 +207,20 @@ impl EnvContext<'_> {
             name: Some(name.to_string()),
             namespace: Some(self.namespace.to_string()),
             labels: Some(ownership_labels(self.onboarding, self.environment)),
+            annotations: Some(ownership_annotations(self.uid)).filter(|a| !a.is_empty()),
             ..Default::default()
         }
+    }
+}
+
+impl DesiredEnvironment {
+    /// The same environment with its ResourceQuota and LimitRange at `amounts` instead of the
+    /// declared quota: an environment whose quota cannot be admitted keeps what it was given.
+    pub fn with_quota(mut self, amounts: Amounts) -> DesiredEnvironment {
+        self.quota = amounts;
+        self.resource_quota.spec = Some(resource_quota::spec(&amounts));
+        self.limit_range.spec = Some(limit_range::spec(&amounts));
+        self
     }
 }
 
@@ -255,6 +294,7 @@ pub(crate) mod fixtures {
                 ],
                 network: NetworkSpec {
                     allow_from_namespaces: vec!["mk-portal-prod".into()],
+                    intra_namespace: None,
                 },
                 conformance: ConformanceSpec::default(),
                 deletion_policy: DeletionPolicy::Retain,

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::{EnvContext, FACHVERFAHREN, PROTECTION_LEVEL, RESSORT, ownership_labels};
+use super::{
+    EnvContext, FACHVERFAHREN, PROTECTION_LEVEL, RESSORT, ownership_annotations, ownership_labels,
+};
 use crate::api::ProtectionLevel;
 
 /// Pod Security Admission label keys.
@@ -65,6 +67,7 @@ pub fn build(ctx: &EnvContext<'_>) -> Namespace {
     if let Some(process) = &spec.process {
         annotations.insert(PROCESS.to_string(), process.clone());
     }
+    annotations.extend(ownership_annotations(ctx.uid));
     Namespace {
         metadata: ObjectMeta {
             name: Some(ctx.namespace.to_string()),

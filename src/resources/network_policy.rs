@@ -1,6 +1,7 @@
 //! The NetworkPolicies of an environment (BSI APP.4.4.A7, A18; SYS.1.6.A21): deny all ingress
-//! and egress, then allow DNS, traffic inside the namespace, the platform's ingress and
-//! monitoring, and the namespaces the onboarding declares.
+//! and egress, then allow DNS, traffic inside the namespace (unless `spec.network.intraNamespace`
+//! is `Deny`, the default from protection level high), the platform's ingress and monitoring,
+//! and the namespaces the onboarding declares.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{EnvContext, PlatformSettings};
+use crate::api::IntraNamespace;
 
 /// Denies all ingress and egress of every pod.
 pub const DEFAULT_DENY: &str = "conplus-default-deny";
@@ -79,10 +81,6 @@ pub fn build(ctx: &EnvContext<'_>, settings: &PlatformSettings) -> Vec<NetworkPo
         protocol: Some(protocol.to_string()),
         end_port: None,
     };
-    let same_namespace = NetworkPolicyPeer {
-        pod_selector: Some(all_pods()),
-        ..Default::default()
-    };
     let mut policies = vec![
         policy(
             ctx,
@@ -104,22 +102,6 @@ pub fn build(ctx: &EnvContext<'_>, settings: &PlatformSettings) -> Vec<NetworkPo
         ),
         policy(
             ctx,
-            ALLOW_SAME_NAMESPACE,
-            &["Ingress", "Egress"],
-            NetworkPolicySpec {
-                ingress: Some(vec![NetworkPolicyIngressRule {
-                    from: Some(vec![same_namespace.clone()]),
-                    ports: None,
-                }]),
-                egress: Some(vec![NetworkPolicyEgressRule {
-                    to: Some(vec![same_namespace]),
-                    ports: None,
-                }]),
-                ..Default::default()
-            },
-        ),
-        policy(
-            ctx,
             ALLOW_INGRESS,
             &["Ingress"],
             ingress_from(vec![namespace_peer(&settings.ingress_namespace)]),
@@ -131,7 +113,34 @@ pub fn build(ctx: &EnvContext<'_>, settings: &PlatformSettings) -> Vec<NetworkPo
             ingress_from(vec![namespace_peer(&settings.monitoring_namespace)]),
         ),
     ];
-    let allowed = &ctx.spec.network.allow_from_namespaces;
+    let network = &ctx.spec.network;
+    if network.intra_namespace(ctx.spec.protection_level) == IntraNamespace::Allow {
+        let same_namespace = NetworkPolicyPeer {
+            pod_selector: Some(all_pods()),
+            ..Default::default()
+        };
+        // Third, after default deny and DNS, as before the setting existed.
+        policies.insert(
+            2,
+            policy(
+                ctx,
+                ALLOW_SAME_NAMESPACE,
+                &["Ingress", "Egress"],
+                NetworkPolicySpec {
+                    ingress: Some(vec![NetworkPolicyIngressRule {
+                        from: Some(vec![same_namespace.clone()]),
+                        ports: None,
+                    }]),
+                    egress: Some(vec![NetworkPolicyEgressRule {
+                        to: Some(vec![same_namespace]),
+                        ports: None,
+                    }]),
+                    ..Default::default()
+                },
+            ),
+        );
+    }
+    let allowed = &network.allow_from_namespaces;
     if !allowed.is_empty() {
         let peers = allowed.iter().map(|ns| namespace_peer(ns)).collect();
         policies.push(policy(
@@ -147,6 +156,7 @@ pub fn build(ctx: &EnvContext<'_>, settings: &PlatformSettings) -> Vec<NetworkPo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::ProtectionLevel;
     use crate::resources::{desired, fixtures::moin_schule};
 
     fn names(p: &[NetworkPolicy]) -> Vec<String> {
@@ -174,7 +184,9 @@ mod tests {
             dns_namespace: "plattform-dns".into(),
             monitoring_namespace: "plattform-monitoring".into(),
         };
-        let envs = desired(&moin_schule(), &settings).unwrap();
+        let mut fvo = moin_schule();
+        fvo.spec.protection_level = ProtectionLevel::Normal;
+        let envs = desired(&fvo, &settings).unwrap();
         let p = &envs[0].network_policies;
         assert_eq!(
             names(p),
@@ -210,5 +222,33 @@ mod tests {
         fvo.spec.network.allow_from_namespaces.clear();
         let envs = desired(&fvo, &PlatformSettings::default()).unwrap();
         assert!(!names(&envs[0].network_policies).contains(&ALLOW_FROM_NAMESPACES.to_string()));
+    }
+
+    fn has_same_namespace_policy(level: ProtectionLevel, declared: Option<IntraNamespace>) -> bool {
+        let mut fvo = moin_schule();
+        fvo.spec.protection_level = level;
+        fvo.spec.network.intra_namespace = declared;
+        let envs = desired(&fvo, &PlatformSettings::default()).unwrap();
+        envs.iter()
+            .all(|e| names(&e.network_policies).contains(&ALLOW_SAME_NAMESPACE.to_string()))
+    }
+
+    #[test]
+    fn traffic_inside_the_namespace_is_allowed_at_normal_and_denied_from_high_when_omitted() {
+        assert!(has_same_namespace_policy(ProtectionLevel::Normal, None));
+        assert!(!has_same_namespace_policy(ProtectionLevel::High, None));
+        assert!(!has_same_namespace_policy(ProtectionLevel::VeryHigh, None));
+    }
+
+    #[test]
+    fn declared_intra_namespace_setting_overrides_the_protection_level() {
+        assert!(has_same_namespace_policy(
+            ProtectionLevel::High,
+            Some(IntraNamespace::Allow)
+        ));
+        assert!(!has_same_namespace_policy(
+            ProtectionLevel::Normal,
+            Some(IntraNamespace::Deny)
+        ));
     }
 }

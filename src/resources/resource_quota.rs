@@ -14,6 +14,28 @@ pub const NAME: &str = "conplus-quota";
 
 /// Builds the quota of one environment from its parsed amounts.
 pub fn build(ctx: &EnvContext<'_>, amounts: &Amounts) -> ResourceQuota {
+    ResourceQuota {
+        metadata: ctx.metadata(NAME),
+        spec: Some(spec(amounts)),
+        ..Default::default()
+    }
+}
+
+/// The amounts a quota the operator built holds (`requests.*` and `pods`), or None when one of
+/// them is missing or not a quantity.
+pub fn amounts_of(quota: &ResourceQuota) -> Option<Amounts> {
+    let hard = quota.spec.as_ref()?.hard.as_ref()?;
+    let get = |key: &str| hard.get(key)?.0.parse().ok();
+    Some(Amounts {
+        cpu: get("requests.cpu")?,
+        memory: get("requests.memory")?,
+        storage: get("requests.storage")?,
+        pods: get("pods")?,
+    })
+}
+
+/// The spec of a quota of `amounts`.
+pub fn spec(amounts: &Amounts) -> ResourceQuotaSpec {
     let cpu = quantity(amounts, ResourceName::Cpu);
     let memory = quantity(amounts, ResourceName::Memory);
     let hard = BTreeMap::from([
@@ -32,12 +54,8 @@ pub fn build(ctx: &EnvContext<'_>, amounts: &Amounts) -> ResourceQuota {
             Quantity("0".to_string()),
         ),
     ]);
-    ResourceQuota {
-        metadata: ctx.metadata(NAME),
-        spec: Some(ResourceQuotaSpec {
-            hard: Some(hard),
-            ..Default::default()
-        }),
+    ResourceQuotaSpec {
+        hard: Some(hard),
         ..Default::default()
     }
 }
@@ -68,5 +86,16 @@ mod tests {
         assert_eq!(get("services.nodeports"), "0");
         assert_eq!(get("services.loadbalancers"), "0");
         assert_eq!(hard.len(), 8, "no other limits: {hard:?}");
+    }
+
+    #[test]
+    fn the_amounts_of_a_built_quota_are_read_back_exactly() {
+        let envs = desired(&moin_schule(), &PlatformSettings::default()).unwrap();
+        for env in &envs {
+            assert_eq!(super::amounts_of(&env.resource_quota), Some(env.quota));
+        }
+        let mut foreign = envs[0].resource_quota.clone();
+        foreign.spec = None;
+        assert_eq!(super::amounts_of(&foreign), None);
     }
 }

@@ -295,6 +295,16 @@ impl Env {
             .expect("only on the sandbox: check sandbox_only() first")
     }
 
+    /// The writes the sandbox's request log holds, as `verb path status` (sandbox only).
+    pub fn sandbox_writes(&self) -> Vec<String> {
+        self.sandbox()
+            .request_log()
+            .into_iter()
+            .filter(|r| ["create", "update", "patch", "apply", "delete"].contains(&r.verb.as_str()))
+            .map(|r| format!("{} {} {}", r.verb, r.path, r.status))
+            .collect()
+    }
+
     /// `base` made unique to this test (`mk` → `mk-x3f9q`). Ressort names carry the tag, so the
     /// namespaces `<ressort>-<fachverfahren>-<environment>` of the test are its own too.
     pub fn name(&self, base: &str) -> String {
@@ -307,6 +317,12 @@ impl Env {
     }
 
     pub fn start_controller(&mut self) {
+        self.start_controller_with(Options::default());
+    }
+
+    /// Starts the controller with `options` (its readiness, its metrics), limited to this
+    /// test's objects.
+    pub fn start_controller_with(&mut self, options: Options) {
         assert!(self.controller.is_none(), "controller already running");
         let (tx, rx) = oneshot::channel::<()>();
         let client = self.client.clone();
@@ -315,7 +331,7 @@ impl Env {
             Options {
                 instance: "test".into(),
                 watch_selector: Some(self.selector()),
-                ..Options::default()
+                ..options
             },
             rx.map(|_| ()),
         ));

@@ -235,7 +235,7 @@ const ALLOW_DNS: Provision = Provision {
 const ALLOW_SAME_NAMESPACE: Provision = Provision {
     kind: "NetworkPolicy",
     name: network_policy::ALLOW_SAME_NAMESPACE,
-    what: "allows traffic between the pods of the namespace",
+    what: "allows traffic between the pods of the namespace; not provisioned when `spec.network.intraNamespace` is `Deny`, the default from protection level high",
 };
 const ALLOW_INGRESS: Provision = Provision {
     kind: "NetworkPolicy",
@@ -471,8 +471,8 @@ pub static CATALOGUE: &[Requirement] = &[
         title_de: Some("Verwendung von Mikro-Segmentierung"),
         withdrawn: false,
         coverage: Partial,
-        provisioned: &[],
-        how: "Rules reject NetworkPolicies that allow every source or destination and require a default-deny egress policy.",
+        provisioned: &[DEFAULT_DENY],
+        how: "From protection level high the operator allows no traffic inside a namespace (`spec.network.intraNamespace: Deny` unless declared otherwise): every connection needs a NetworkPolicy of the team. Rules reject NetworkPolicies that allow every source or destination and require a default-deny egress policy.",
         remaining: "That each allowed connection names its source and destination precisely (labels, service accounts or certificates), and that only authorised persons can change those labels.",
     },
     Requirement {
@@ -957,7 +957,10 @@ mod tests {
 
     #[test]
     fn provisioned_objects_are_those_the_builders_create() {
-        let envs = desired(&moin_schule(), &PlatformSettings::default()).unwrap();
+        // Traffic inside the namespace allowed, so that every policy the catalogue names is built.
+        let mut fvo = moin_schule();
+        fvo.spec.network.intra_namespace = Some(crate::api::IntraNamespace::Allow);
+        let envs = desired(&fvo, &PlatformSettings::default()).unwrap();
         let env = &envs[0];
         let ns = &env.namespace;
         let mut names: BTreeSet<(String, String)> = BTreeSet::new();
