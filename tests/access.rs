@@ -8,9 +8,9 @@
 //! namespaces and its ownership records are the operator's alone, and only a Ressort's onboarders onboard
 //! into it. The tests install those policies from the chart ([`Env::install_admission_policies`]).
 //!
-//! These need an API server that evaluates RBAC, Pod Security admission and ValidatingAdmissionPolicies:
-//! they run on the real control plane (`CONPLUS_TEST_CLUSTER=control-plane`) or an external cluster, and
-//! are skipped on the sandbox until it evaluates them.
+//! The access tests need an API server that evaluates RBAC and ValidatingAdmissionPolicies: they run
+//! on the real control plane (`CONPLUS_TEST_CLUSTER=control-plane`) or an external cluster, and are
+//! skipped on the sandbox until it evaluates them. Pod Security admission runs on every backend.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -26,8 +26,7 @@ use support::*;
 
 use conplus_operator::api::{AccessEntry, AccessRole, FachverfahrenOnboarding, ProtectionLevel};
 
-const SANDBOX_LACKS: &str =
-    "sandbox lacks RBAC, Pod Security admission and ValidatingAdmissionPolicy evaluation";
+const SANDBOX_LACKS: &str = "sandbox lacks RBAC and ValidatingAdmissionPolicy evaluation";
 
 /// Two onboardings of one Ressort, both Ready: `a` (protection level high: `restricted`
 /// enforced) with an edit and a view group, `b` (normal: `baseline`) with an edit group.
@@ -645,14 +644,38 @@ async fn create_pod(env: &Env, ns: &str, pod: &Pod) -> Result<Pod, kube::Error> 
         .await
 }
 
+/// Namespaces of two onboardings of one Ressort, both Ready: `a` (protection level high:
+/// `restricted` enforced) and `b` (normal: `baseline`). Pod Security needs neither RBAC nor the
+/// admission policies, so this runs on the sandbox too.
+struct PodSecuritySetup {
+    env: Env,
+    a_ns: String,
+    b_ns: String,
+}
+
+async fn pod_security_setup() -> PodSecuritySetup {
+    let env = Env::start().await;
+    let r = env.name("ps");
+    env.apply(&ressort(&r, "64")).await;
+    let mut a = onboarding(&env.name("ps-a"), &r, "a", &["prod"], "2");
+    a.spec.protection_level = ProtectionLevel::High;
+    let b = onboarding(&env.name("ps-b"), &r, "b", &["prod"], "2");
+    env.apply(&a).await;
+    env.apply(&b).await;
+    env.wait_fvo(&a.name_any(), "Ready", is_ready).await;
+    env.wait_fvo(&b.name_any(), "Ready", is_ready).await;
+    PodSecuritySetup {
+        a_ns: format!("{r}-a-prod"),
+        b_ns: format!("{r}-b-prod"),
+        env,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pod_security_admits_a_pod_only_as_the_namespace_level_allows() {
-    if !not_on_sandbox(SANDBOX_LACKS) {
-        return;
-    }
-    let s = setup().await;
+    let s = pod_security_setup().await;
     let env = &s.env;
-    // a: restricted. Even the admin is held to the namespace's level.
+    // a: restricted. Even the cluster's admin is held to the namespace's level.
     for (name, security) in [("privileged", privileged()), ("root", baseline_only())] {
         assert_refused_by_pod_security(
             create_pod(env, &s.a_ns, &pod(name, security)).await,

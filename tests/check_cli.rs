@@ -44,6 +44,16 @@ fn run(args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// The messages of the findings of a JSON report.
+fn messages_of(j: &Value) -> Vec<&str> {
+    j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["message"].as_str().unwrap())
+        .collect()
+}
+
 fn code(o: &Output) -> i32 {
     o.status.code().unwrap()
 }
@@ -432,12 +442,7 @@ fn conplus_resources_are_validated_against_their_crd_schema() {
     let o = check(&["onboardings/mi-broken.yaml", "--format", "json"], None);
     assert_eq!(code(&o), 1, "{}", show(&o));
     let j = json_of(&o);
-    let messages: Vec<&str> = j["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["message"].as_str().unwrap())
-        .collect();
+    let messages = messages_of(&j);
     assert!(
         messages.iter().any(|m| m.starts_with("spec.access"))
             && messages.iter().any(|m| m.contains("quota.memory")),
@@ -607,6 +612,480 @@ fn junit_output_is_well_formed_with_a_suite_per_object_and_a_failure_per_finding
     // Passed checks are test cases too.
     assert!(xml.contains("<testcase name=\"host-namespaces\" classname=\"Deployment mi-melderegister-test/legacy\"/>"), "{xml}");
     assert_well_formed_xml(&stdout(&check(&["good", "--format", "junit"], None)));
+}
+
+/// Runs `check --format json FILE` on `content` with the address space capped at 1 GiB (`ulimit -v`): an
+/// input that made the reader allocate without bound would end in an allocation failure (abort), not in
+/// exit 2. The wall-clock bound is generous (the machine is shared); it proves that the work stops, not
+/// its speed.
+fn check_hostile(name: &str, content: &[u8]) -> (Output, std::time::Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(name);
+    std::fs::write(&file, content).unwrap();
+    let started = std::time::Instant::now();
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 1048576 && exec \"$0\" check --format json \"$1\"")
+        .arg(BIN)
+        .arg(&file)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(took.as_secs() < 20, "took {took:?}\n{}", show(&o));
+    (o, took)
+}
+
+/// The parse-error message of a hostile input's JSON report.
+fn parse_error_of(o: &Output) -> String {
+    assert_eq!(code(o), 2, "{}", show(o));
+    let j = json_of(o);
+    let f = &j["findings"][0];
+    assert_eq!(f["rule"], "parse-error", "{}", show(o));
+    f["message"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn an_alias_bomb_ends_with_exit_2_within_the_parsers_budget() {
+    let mut bomb = String::from(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lol}\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
+    for i in 1..10 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    bomb.push_str("data: {x: *a9}\n");
+    let (o, _) = check_hostile("bomb.yaml", bomb.as_bytes());
+    let msg = parse_error_of(&o);
+    assert!(msg.contains("alias") || msg.contains("budget"), "{msg}");
+}
+
+#[test]
+fn a_50_mb_file_ends_with_exit_2_naming_the_size_limit() {
+    let mut big = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata:\n".to_vec();
+    while big.len() < 50_000_000 {
+        big.extend_from_slice(
+            b"  k: vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv\n",
+        );
+    }
+    let (o, _) = check_hostile("big.yaml", &big);
+    assert!(parse_error_of(&o).contains("larger than 16 MiB"));
+}
+
+#[test]
+fn a_hundred_thousand_levels_of_nesting_end_with_exit_2_naming_the_depth() {
+    let levels = 100_000;
+    let flow = format!("a: {}{}\n", "[".repeat(levels), "]".repeat(levels));
+    let (o, _) = check_hostile("deep.yaml", flow.as_bytes());
+    let msg = parse_error_of(&o);
+    assert!(msg.contains("nest") || msg.contains("depth"), "{msg}");
+    let json = format!("{}{}\n", "{\"a\":".repeat(levels), "}".repeat(levels));
+    let (o, _) = check_hostile("deep.json", json.as_bytes());
+    let msg = parse_error_of(&o);
+    assert!(
+        msg.contains("nest") || msg.contains("depth") || msg.contains("recursion"),
+        "{msg}"
+    );
+    // Block nesting, one space deeper per level (as deep as fits in the size limit).
+    let mut block = String::new();
+    for i in 0..5_000 {
+        block.push_str(&" ".repeat(i));
+        block.push_str("a:\n");
+    }
+    let (o, _) = check_hostile("deep-block.yaml", block.as_bytes());
+    let msg = parse_error_of(&o);
+    assert!(msg.contains("nest") || msg.contains("depth"), "{msg}");
+}
+
+#[test]
+fn binary_garbage_ends_with_exit_2_as_not_text() {
+    // A deterministic pseudo-random byte stream (xorshift), 1 MB.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let garbage: Vec<u8> = (0..1_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    let (o, _) = check_hostile("garbage.yaml", &garbage);
+    let msg = parse_error_of(&o);
+    assert!(msg.contains("binary"), "{msg}");
+}
+
+/// The rules of the JSON findings, as (rule, object name) pairs.
+fn rules_by_object(j: &Value) -> BTreeSet<(String, String)> {
+    j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_owned(),
+                f["object"]["name"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn has(j: &Value, rule: &str, name: &str) -> bool {
+    rules_by_object(j).contains(&(rule.to_owned(), name.to_owned()))
+}
+
+#[test]
+fn a_yaml_stream_of_json_documents_is_checked_like_yaml() {
+    let input = "{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": \"ssh\", \"namespace\": \"a\"}, \"spec\": {\"ports\": [{\"port\": 22}]}}\n---\n{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"c\", \"namespace\": \"a\"}, \"data\": {\"password\": \"hunter2\"}}\n";
+    let o = check(&["-", "--format", "json"], Some(input));
+    assert_eq!(code(&o), 1, "{}", show(&o));
+    let j = json_of(&o);
+    assert!(!has(&j, "parse-error", ""), "{}", show(&o));
+    assert!(has(&j, "ssh-port", "ssh"), "{}", show(&o));
+    assert!(has(&j, "configmap-credentials", "c"), "{}", show(&o));
+}
+
+const OLD_DAEMONSET: &str = "apiVersion: extensions/v1beta1
+kind: DaemonSet
+metadata: {name: node-agent, namespace: monitoring}
+spec:
+  template:
+    spec:
+      hostPID: true
+      containers:
+      - name: agent
+        image: registry.example/agent:1.0
+        securityContext: {privileged: true}
+        volumeMounts: [{name: root, mountPath: /host}]
+      volumes:
+      - name: root
+        hostPath: {path: /}
+";
+
+#[test]
+fn a_workload_in_a_removed_api_version_is_checked_by_kind_and_the_version_reported() {
+    let o = check(&["-", "--format", "json"], Some(OLD_DAEMONSET));
+    assert_eq!(code(&o), 1, "{}", show(&o));
+    let j = json_of(&o);
+    for rule in [
+        "privileged-container",
+        "host-namespaces",
+        "host-path-volumes",
+        "removed-api-version",
+    ] {
+        assert!(has(&j, rule, "node-agent"), "{rule}: {}", show(&o));
+    }
+    let removed = j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "removed-api-version")
+        .unwrap();
+    assert!(
+        removed["message"].as_str().unwrap().contains("apps/v1"),
+        "{removed}"
+    );
+}
+
+const WITH_UNREAD: &str = "apiVersion: v1
+kind: Secret
+metadata: {name: s, namespace: team}
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.org}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: team}
+spec:
+  ports: [{port: 80}]
+";
+
+#[test]
+fn objects_no_rule_reads_are_counted_as_not_checked_in_every_format() {
+    let o = check(&["-", "--format", "json"], Some(WITH_UNREAD));
+    assert_eq!(json_of(&o)["summary"]["notChecked"], 2, "{}", show(&o));
+    let o = check(&["-", "--format", "sarif"], Some(WITH_UNREAD));
+    assert_eq!(
+        json_of(&o)["runs"][0]["properties"]["notChecked"],
+        2,
+        "{}",
+        show(&o)
+    );
+    let o = check(&["-"], Some(WITH_UNREAD));
+    assert!(
+        stdout(&o)
+            .contains("2 objects not checked: no rule reads CustomResourceDefinition, Secret"),
+        "{}",
+        show(&o)
+    );
+    let o = check(&["-", "--format", "junit"], Some(WITH_UNREAD));
+    let xml = stdout(&o);
+    assert_well_formed_xml(&xml);
+    // Two objects and the namespace `team`, whose namespace rules were not evaluated.
+    assert!(xml.contains("skipped=\"3\""), "{xml}");
+    assert!(
+        xml.contains("<skipped message=\"no rule reads Secret\"/>"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn junit_has_no_empty_suites() {
+    let o = check(&["-", "--format", "junit"], Some(WITH_UNREAD));
+    let xml = stdout(&o);
+    assert!(!xml.contains("tests=\"0\""), "{xml}");
+    let o = check(&["bad", "good", "--format", "junit"], None);
+    let xml = stdout(&o);
+    assert!(!xml.contains("tests=\"0\""), "{xml}");
+}
+
+const TEAM_DEPLOYMENT: &str = "apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: mk-moin-schule-dev}
+data: {mode: dev}
+";
+
+#[test]
+fn namespace_rules_apply_only_to_namespaces_the_input_declares_or_when_asked() {
+    let ns_rules = [
+        "resource-quota",
+        "limit-range",
+        "network-policy-default-deny",
+    ];
+    // A team's manifests name a namespace the operator provides: its rules are not the team's.
+    let o = check(&["-", "--format", "json"], Some(TEAM_DEPLOYMENT));
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let j = json_of(&o);
+    assert_eq!(
+        j["summary"]["namespaceRulesNotEvaluated"],
+        serde_json::json!(["mk-moin-schule-dev"])
+    );
+    let o = check(&["-"], Some(TEAM_DEPLOYMENT));
+    assert!(
+        stdout(&o).contains("namespace rules not evaluated for mk-moin-schule-dev"),
+        "{}",
+        show(&o)
+    );
+    // Asked for, or with the Namespace in the input, they are evaluated.
+    let o = check(
+        &["-", "--format", "json", "--namespace-rules"],
+        Some(TEAM_DEPLOYMENT),
+    );
+    let j = json_of(&o);
+    for r in ns_rules {
+        assert!(has(&j, r, "mk-moin-schule-dev"), "{r}: {}", show(&o));
+    }
+    let with_ns = format!(
+        "{TEAM_DEPLOYMENT}---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: mk-moin-schule-dev}}\n"
+    );
+    let j = json_of(&check(&["-", "--format", "json"], Some(&with_ns)));
+    for r in ns_rules {
+        assert!(has(&j, r, "mk-moin-schule-dev"), "{r}: {j}");
+    }
+    // An onboarding that creates the namespace makes them evaluated too: its objects are the operator's.
+    let onboarding =
+        std::fs::read_to_string(fixtures().join("onboardings/mk-moin-schule.yaml")).unwrap();
+    let with_fvo = format!("{TEAM_DEPLOYMENT}---\n{onboarding}");
+    let j = json_of(&check(&["-", "--format", "json"], Some(&with_fvo)));
+    assert!(has(&j, "resource-quota", "mk-moin-schule-dev"), "{j}");
+    assert_eq!(
+        j["summary"]["namespaceRulesNotEvaluated"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn a_misspelt_onboarding_field_is_named_as_unknown_like_the_api_server_does() {
+    let onboarding = std::fs::read_to_string(fixtures().join("onboardings/mk-moin-schule.yaml"))
+        .unwrap()
+        .replace("  environments:", "  enviroments:");
+    let o = check(&["-", "--format", "json"], Some(&onboarding));
+    assert_eq!(code(&o), 1, "{}", show(&o));
+    let j = json_of(&o);
+    let messages = messages_of(&j);
+    assert!(
+        messages.contains(&"spec.enviroments: unknown field \"spec.enviroments\""),
+        "{messages:?}"
+    );
+}
+
+fn onboarding(name: &str, ressort: &str, fachverfahren: &str, env: &str, cpu: &str) -> String {
+    format!(
+        "---
+apiVersion: conplus.niedersachsen.de/v1alpha1
+kind: FachverfahrenOnboarding
+metadata:
+  name: {name}
+spec:
+  ressort: {ressort}
+  fachverfahren: {fachverfahren}
+  displayName: {name}
+  owner: {{organisation: Referat 1, contact: team@{ressort}.niedersachsen.de}}
+  protectionLevel: normal
+  environments:
+  - name: {env}
+    quota: {{cpu: \"{cpu}\", memory: 1Gi, storage: 1Gi, pods: \"10\"}}
+"
+    )
+}
+
+fn ressort(name: &str, cpu: &str) -> String {
+    format!(
+        "---
+apiVersion: conplus.niedersachsen.de/v1alpha1
+kind: Ressort
+metadata: {{name: {name}}}
+spec:
+  displayName: {name}
+  budget: {{cpu: \"{cpu}\", memory: 64Gi, storage: 1Ti, pods: \"500\"}}
+"
+    )
+}
+
+/// The `onboarding-admission` findings as (onboarding, message).
+fn admission_findings(input: &str) -> Vec<(String, String)> {
+    let o = check(&["-", "--format", "json"], Some(input));
+    json_of(&o)["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "onboarding-admission")
+        .map(|f| {
+            (
+                f["object"]["name"].as_str().unwrap().to_owned(),
+                f["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn onboardings_over_their_ressorts_budget_are_found_oldest_admitted_first() {
+    let input = ressort("mk", "10")
+        + &onboarding("mk-b", "mk", "b", "prod", "6")
+        + &onboarding("mk-a", "mk", "a", "prod", "6");
+    let found = admission_findings(&input);
+    // Without creation times the controller orders by name: mk-a is admitted, mk-b is not.
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "mk-b");
+    assert!(
+        found[0].1.contains("budget of Ressort mk") && found[0].1.contains("cpu (left 4)"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn onboardings_colliding_on_namespace_or_fachverfahren_and_a_missing_ressort_are_found() {
+    // `a-b` + `c` and `a` + `b-c` both yield namespace a-b-c-prod.
+    let input = ressort("a", "100")
+        + &onboarding("one", "a-b", "c", "prod", "1")
+        + &onboarding("two", "a", "b-c", "prod", "1")
+        + &onboarding("three", "a", "b-c", "test", "1");
+    let found = admission_findings(&input);
+    let about = |name: &str, what: &str| found.iter().any(|(n, m)| n == name && m.contains(what));
+    assert!(
+        about(
+            "two",
+            "yields namespace a-b-c-prod, which onboarding one yields too"
+        ),
+        "{found:?}"
+    );
+    assert!(about("three", "already onboarded by two"), "{found:?}");
+    assert!(about("one", "Ressort a-b is not in the input"), "{found:?}");
+    assert_eq!(found.len(), 3, "{found:?}");
+}
+
+#[test]
+fn empty_input_exits_2_with_a_message() {
+    for input in ["", "# only a comment\n---\n", "replicaCount: 3\n"] {
+        let o = check(&["-"], Some(input));
+        assert_eq!(code(&o), 2, "{input:?}: {}", show(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("no Kubernetes object"),
+            "{}",
+            show(&o)
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.yaml");
+    std::fs::write(&empty, "").unwrap();
+    assert_eq!(code(&check(&[empty.to_str().unwrap()], None)), 2);
+}
+
+#[test]
+fn sarif_from_helm_template_on_stdin_points_at_the_templates() {
+    let input = "---\n# Source: app/templates/daemonset.yaml\n".to_owned() + OLD_DAEMONSET;
+    let o = check(&["-", "--format", "sarif"], Some(&input));
+    let s = json_of(&o);
+    let results = s["runs"][0]["results"].as_array().unwrap();
+    assert!(!results.is_empty(), "{}", show(&o));
+    for r in results {
+        let phys = &r["locations"][0]["physicalLocation"];
+        assert_eq!(
+            phys["artifactLocation"]["uri"], "app/templates/daemonset.yaml",
+            "{r}"
+        );
+        assert_eq!(phys["region"]["startLine"], 2, "{r}");
+    }
+}
+
+/// The official SARIF 2.1.0 schema (OASIS, draft-07 form) as the `serde-sarif` package ships it
+/// beside the types it generates them from; found through `cargo metadata`, not copied here.
+fn sarif_schema_path() -> std::path::PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let manifest = metadata["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "serde-sarif")
+        .and_then(|p| p["manifest_path"].as_str())
+        .unwrap();
+    std::path::Path::new(manifest)
+        .parent()
+        .unwrap()
+        .join("src/schema.json")
+}
+
+#[test]
+fn sarif_output_validates_against_the_sarif_2_1_0_schema() {
+    let mut schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(sarif_schema_path()).unwrap()).unwrap();
+    // The published schema's `run.language` pattern has a stray `]` (`…{2}]?$`) that the meta-schema's
+    // `format: regex` refuses; corrected here as intended (a language tag like `de` or `de-DE`). The log
+    // sets no `language`, so the correction cannot make it pass.
+    for definition in ["run", "toolComponent"] {
+        schema["definitions"][definition]["properties"]["language"]["pattern"] =
+            Value::from("^[a-zA-Z]{2}(-[a-zA-Z]{2})?$");
+    }
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let helm = "---\n# Source: app/templates/daemonset.yaml\n".to_owned() + OLD_DAEMONSET;
+    let runs = [
+        check(&["bad", "broken", "--format", "sarif"], None),
+        check(&["good", "--format", "sarif"], None),
+        check(&["-", "--format", "sarif"], Some(&helm)),
+        check(&["-", "--format", "sarif"], Some(WITH_UNREAD)),
+    ];
+    for o in &runs {
+        let log = json_of(o);
+        let errors: Vec<String> = validator.iter_errors(&log).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:#?}\n{}", show(o));
+    }
+    // The schema is enforced: a log without `runs` does not pass.
+    assert!(!validator.is_valid(&serde_json::json!({"version": "2.1.0"})));
 }
 
 #[test]

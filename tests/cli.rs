@@ -112,3 +112,102 @@ fn sandbox_with_the_examples_exits_once_every_onboarding_is_ready() {
     let config = std::fs::read_to_string(&kubeconfig).unwrap();
     assert!(config.contains("server: http://127.0.0.1:"), "{config}");
 }
+
+/// Ends the child process this test started, by its own handle.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn sandbox_faults_from_the_command_line_fail_the_matching_requests_only() {
+    let kubectl = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/tools/bin/kubectl");
+    if !kubectl.exists() {
+        eprintln!("SKIPPED: no kubectl (run .ci/install-tools.sh)");
+        return;
+    }
+    let help = bin().args(["sandbox", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--faults <SPEC>"), "{help}");
+    assert!(help.contains("watch-cut=DURATION"), "{help}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut child = Child(
+        bin()
+            .args([
+                "sandbox",
+                "--no-operator",
+                "--log-level",
+                "warn",
+                "--faults",
+                "verb=list,resource=configmaps,status=503; watch-cut=1s",
+                "--kubeconfig",
+            ])
+            .arg(&kubeconfig)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.starts_with("sandbox API server listening") {
+            break;
+        }
+    }
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("injecting faults: 1 request rule(s), watch cuts every 1s")),
+        "{seen:?}"
+    );
+    let run = |args: &[&str]| {
+        Command::new(&kubectl)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let cms = run(&["get", "configmaps", "-A"]);
+    assert!(!cms.status.success());
+    assert!(
+        String::from_utf8_lossy(&cms.stderr)
+            .contains("the server is currently unable to handle the request"),
+        "{}",
+        String::from_utf8_lossy(&cms.stderr)
+    );
+    let ns = run(&["get", "namespaces", "-o", "name"]);
+    assert!(
+        ns.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ns.stderr)
+    );
+    // A watch is cut after about a second; kubectl then ends with success.
+    let started = std::time::Instant::now();
+    let watch = run(&["get", "namespaces", "--watch", "--request-timeout=20s"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the watch was not cut: {:?}, {}",
+        started.elapsed(),
+        String::from_utf8_lossy(&watch.stderr)
+    );
+}
+
+#[test]
+fn sandbox_refuses_a_fault_spec_it_cannot_read_naming_the_key() {
+    let out = bin()
+        .args(["sandbox", "--faults", "verb=get,colour=red"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown key \"colour\""), "{stderr}");
+}

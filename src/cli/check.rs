@@ -1,8 +1,11 @@
 //! `conplus-operator check`: the conformance rules, offline, over manifests.
 //!
 //! Reads the inputs (I/O), resolves the profile, evaluates (pure), renders, and maps the outcome to an exit
-//! code a pipeline can gate on: 0 nothing at or above `--min-severity`, 1 findings, 2 when an input could
-//! not be read or parsed (even if other documents had findings) or on a usage error.
+//! code a pipeline can gate on (stable):
+//! - 0: nothing at or above `--min-severity`;
+//! - 1: findings at or above it;
+//! - 2: an input could not be read or parsed (even if other documents had findings), the inputs hold no
+//!   Kubernetes object at all (a failed `helm template` piped in), or a usage error.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,13 +15,16 @@ use std::sync::Arc;
 use clap::ValueEnum;
 
 use crate::api::{ConformanceProfile, ProtectionLevel};
+use crate::conformance::apis::removed_api_findings;
 use crate::conformance::crd::CrdValidators;
 use crate::conformance::input::{Inputs, read_paths};
+use crate::conformance::onboardings::onboarding_findings;
 use crate::conformance::profile::{
     BUILTIN_PROFILES, ProfileError, ResolvedProfile, resolve_custom, resolve_profile,
 };
 use crate::conformance::report::{Finding, Location, ObjectRef, Report, json, junit, sarif, text};
 use crate::conformance::rules::{PssLevel, RuleId, Severity};
+use crate::conformance::{NamespaceScope, evaluate_scoped};
 
 /// Exit code: nothing at or above the threshold.
 pub const EXIT_OK: u8 = 0;
@@ -104,6 +110,10 @@ pub struct CheckArgs {
     /// Report and fail only on findings of at least this severity.
     #[arg(long, value_enum, default_value = "info")]
     pub min_severity: SeverityArg,
+    /// Evaluate the namespace-level rules (quota, limit range, default-deny policies, labels) for every
+    /// namespace named, not only for those whose Namespace object or onboarding is in the input.
+    #[arg(long)]
+    pub namespace_rules: bool,
     /// Evaluate as of this time (RFC 3339) instead of now: exception expiry and pod age become reproducible.
     #[arg(long, value_name = "TIMESTAMP", hide = true)]
     pub now: Option<jiff::Timestamp>,
@@ -229,9 +239,26 @@ pub fn check(args: &CheckArgs, stdin: impl std::io::Read) -> Outcome {
         objects,
         errors,
         skipped,
+        notes: input_notes,
     } = read_paths(&args.paths, stdin);
+    if objects.is_empty() && errors.is_empty() {
+        return Outcome {
+            output: String::new(),
+            notes: input_notes,
+            usage_error: Some(
+                "the input holds no Kubernetes object (empty, or only documents without apiVersion and kind): did the command producing it fail?"
+                    .to_owned(),
+            ),
+            code: EXIT_ERROR,
+        };
+    }
     let now = args.now.unwrap_or_else(jiff::Timestamp::now);
-    let mut report: Report = crate::conformance::evaluate(&objects, &profile, now);
+    let scope = if args.namespace_rules {
+        NamespaceScope::All
+    } else {
+        NamespaceScope::Declared
+    };
+    let mut report: Report = evaluate_scoped(&objects, &profile, now, scope);
     let validators = CrdValidators::new();
     let schema_findings: Vec<Finding> = objects
         .iter()
@@ -239,13 +266,15 @@ pub fn check(args: &CheckArgs, stdin: impl std::io::Read) -> Outcome {
         .collect();
     let input_failed = !errors.is_empty();
     report.add_findings(schema_findings);
+    report.add_findings(removed_api_findings(&objects));
+    report.add_findings(onboarding_findings(&objects));
     report.add_findings(
         errors
             .iter()
             .map(|e| parse_error_finding(&e.file, e.line, &e.message)),
     );
     report.retain_min_severity(args.min_severity.into());
-    let mut notes = Vec::new();
+    let mut notes = input_notes;
     if skipped > 0 {
         let docs = if skipped == 1 {
             "document"

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::conformance::input::{Inputs, read_paths};
+
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
@@ -32,8 +34,8 @@ pub enum ManifestError {
         /// Why.
         source: std::io::Error,
     },
-    /// A document is not valid YAML.
-    #[error("{file}:{line}: not valid YAML: {message}")]
+    /// An input or a document could not be read.
+    #[error("{file}:{line}: {message}")]
     Parse {
         /// The file.
         file: String,
@@ -73,124 +75,35 @@ pub enum ManifestError {
     Discovery(#[source] Box<kube::Error>),
 }
 
-/// Splits a YAML stream into documents with their starting lines.
-pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Document>, ManifestError> {
-    let mut docs = Vec::new();
-    let mut start = 1;
-    let mut current = String::new();
-    let flush = |current: &mut String,
-                 start: usize,
-                 docs: &mut Vec<Document>|
-     -> Result<(), ManifestError> {
-        if current.trim().is_empty() {
-            current.clear();
-            return Ok(());
-        }
-        let value: Value = serde_yaml::from_str(current).map_err(|e| ManifestError::Parse {
-            file: file.to_string(),
-            line: start
-                + e.location()
-                    .map(|l| l.line().saturating_sub(1))
-                    .unwrap_or(0),
-            message: e.to_string(),
-        })?;
-        current.clear();
-        if value.is_null() {
-            return Ok(());
-        }
-        // `kind: List` carries its documents in `items`.
-        if value.get("kind").and_then(Value::as_str) == Some("List") {
-            for item in value
-                .get("items")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-            {
-                docs.push(Document {
-                    file: file.to_string(),
-                    line: start,
-                    value: item,
-                });
-            }
-        } else {
-            docs.push(Document {
-                file: file.to_string(),
-                line: start,
-                value,
-            });
-        }
-        Ok(())
-    };
-    for (i, line) in text.lines().enumerate() {
-        if line.starts_with("---") && line[3..].trim().is_empty() {
-            flush(&mut current, start, &mut docs)?;
-            start = i + 2;
-            continue;
-        }
-        if current.is_empty() && line.trim().is_empty() {
-            start = i + 2;
-            continue;
-        }
-        current.push_str(line);
-        current.push('\n');
-    }
-    flush(&mut current, start, &mut docs)?;
-    Ok(docs)
-}
-
-fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), ManifestError> {
-    let meta = std::fs::metadata(path).map_err(|source| ManifestError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if meta.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|source| ManifestError::Read {
-                path: path.to_path_buf(),
-                source,
-            })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                collect_files(&p, out)?;
-            } else if matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("yaml" | "yml" | "json")
-            ) {
-                out.push(p);
-            }
-        }
-    } else {
-        out.push(path.to_path_buf());
-    }
-    Ok(())
-}
-
-/// Reads every document of a file, a folder (recursively, sorted) or stdin (`-`).
+/// Reads every object of a file, a folder (recursively, sorted) or stdin (`-`) with the one manifest
+/// reader of `check` ([`crate::conformance::input`]); the first unreadable input or document is the error.
 pub fn read_documents(path: &Path) -> Result<Vec<Document>, ManifestError> {
-    if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|source| {
-            ManifestError::Read {
-                path: path.to_path_buf(),
-                source,
+    let inputs = read_paths(&[path.to_path_buf()], std::io::stdin().lock());
+    into_documents(inputs)
+}
+
+fn into_documents(inputs: Inputs) -> Result<Vec<Document>, ManifestError> {
+    if let Some(e) = inputs.errors.into_iter().next() {
+        return Err(ManifestError::Parse {
+            file: e.file.to_string(),
+            line: e.line,
+            message: e.message,
+        });
+    }
+    Ok(inputs
+        .objects
+        .into_iter()
+        .map(|o| {
+            let (file, line) = o
+                .location
+                .map_or_else(|| (String::new(), 0), |l| (l.file.to_string(), l.line));
+            Document {
+                file,
+                line,
+                value: o.value,
             }
-        })?;
-        return parse_documents("-", &text);
-    }
-    let mut files = Vec::new();
-    collect_files(path, &mut files)?;
-    let mut docs = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|source| ManifestError::Read {
-            path: f.clone(),
-            source,
-        })?;
-        docs.extend(parse_documents(&f.display().to_string(), &text)?);
-    }
-    Ok(docs)
+        })
+        .collect())
 }
 
 /// The order in which kinds are applied: what others depend on first.
@@ -286,23 +199,29 @@ pub async fn apply_documents(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conformance::input::parse_text;
+
+    fn parse_documents(file: &str, text: &str) -> Result<Vec<Document>, ManifestError> {
+        let mut inputs = Inputs::default();
+        parse_text(file, text, false, &mut inputs);
+        into_documents(inputs)
+    }
 
     #[test]
-    fn multi_document_yaml_keeps_each_documents_start_line() {
+    fn multi_document_yaml_keeps_each_objects_kind_line() {
         let text = "# comment\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n---\n\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: b\n";
         let docs = parse_documents("f.yaml", text).unwrap();
         assert_eq!(docs.len(), 2);
-        assert_eq!(docs[0].line, 1);
-        assert_eq!(docs[1].line, 8);
+        assert_eq!(docs[0].line, 3);
+        assert_eq!(docs[1].line, 9);
         assert_eq!(docs[1].value["metadata"]["name"], "b");
     }
 
     #[test]
     fn list_objects_are_unpacked_and_broken_yaml_names_file_and_line() {
-        let docs = parse_documents("l.yaml", "kind: List\nitems:\n- kind: A\n- kind: B\n").unwrap();
-        assert_eq!(docs.len(), 2);
+        let list = "kind: List\napiVersion: v1\nitems:\n- {kind: A, apiVersion: v1}\n- {kind: B, apiVersion: v1}\n";
+        assert_eq!(parse_documents("l.yaml", list).unwrap().len(), 2);
         let err = parse_documents("bad.yaml", "kind: A\n---\nkind: [unclosed\n").unwrap_err();
-        // The line is where the parser noticed the mistake: within the broken document (line 3 on).
         let ManifestError::Parse { file, line, .. } = &err else {
             panic!("{err}")
         };

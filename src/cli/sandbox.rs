@@ -9,7 +9,7 @@ use futures::FutureExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
-use kube_sandbox::{Sandbox, SandboxConfig};
+use kube_sandbox::{FaultPlan, Sandbox, SandboxConfig};
 
 use super::manifests::{apply_documents, read_documents};
 use super::{LogArgs, PlatformArgs, runtime, shutdown_signal};
@@ -38,12 +38,29 @@ pub struct SandboxArgs {
     /// How long `--exit-when-ready` waits.
     #[arg(long, default_value_t = 60)]
     pub timeout_seconds: u64,
+    /// Inject faults into the API server, to see clients (the controller, kubectl, tests) cope.
+    /// Rules separated by `;`, each comma-separated `key=value`:
+    /// a request rule matches on `verb` (get, list, watch, create, update, patch, apply, delete,
+    /// deletecollection), `resource` (plural), `namespace`, `name` and answers `status=CODE`
+    /// (default 500; 409, 429 with `retry-after=SECS`, 503, ...) or waits `delay=DURATION`,
+    /// for a share `rate=0..1` of the matching requests, the next `times=N` or `for=DURATION`;
+    /// `watch-cut=DURATION` ends every open watch at that interval; `compact=DURATION` forgets
+    /// the watch history at that interval (older resourceVersions get 410 Gone).
+    /// Durations: 500ms, 30s, 2m. Example:
+    /// `--faults 'verb=update,rate=0.1,status=409; verb=list,status=503,times=3; watch-cut=30s; compact=2m'`.
+    /// Repeatable.
+    #[arg(long = "faults", value_name = "SPEC", value_parser = parse_faults)]
+    pub faults: Vec<FaultPlan>,
     /// Platform settings for the controller.
     #[command(flatten)]
     pub platform: PlatformArgs,
     /// Logging.
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+fn parse_faults(spec: &str) -> Result<FaultPlan, String> {
+    FaultPlan::parse(spec).map_err(|e| e.to_string())
 }
 
 /// Errors of the sandbox setup.
@@ -165,6 +182,24 @@ async fn run(args: SandboxArgs) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
+    // Faults start once the CRDs are installed, so that setup itself is not refused.
+    let fault_tasks: Vec<_> = args
+        .faults
+        .iter()
+        .map(|plan| plan.install(&sandbox.faults()))
+        .collect();
+    for plan in &args.faults {
+        println!(
+            "injecting faults: {} request rule(s), watch cuts every {}, compactions every {}",
+            plan.rules.len(),
+            plan.watch_cut
+                .map(|d| format!("{d:?}"))
+                .unwrap_or_else(|| "-".into()),
+            plan.compact
+                .map(|d| format!("{d:?}"))
+                .unwrap_or_else(|| "-".into()),
+        );
+    }
     println!("sandbox API server listening on {}", sandbox.url());
     println!("kubeconfig written to {}", args.kubeconfig.display());
     println!(
@@ -214,6 +249,9 @@ async fn run(args: SandboxArgs) -> ExitCode {
     let _ = stop_tx.send(());
     if let Some(task) = controller_task {
         let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    }
+    for task in fault_tasks {
+        task.abort();
     }
     sandbox.shutdown().await;
     println!("sandbox stopped");

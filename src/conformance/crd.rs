@@ -21,6 +21,8 @@ use crate::api::{ConformanceProfile, FachverfahrenOnboarding, GROUP, ProtectionL
 /// Compiled validators per (apiVersion, kind) of every served version of every CONPlus CRD.
 pub struct CrdValidators {
     validators: HashMap<(String, String), Result<SchemaValidator, String>>,
+    /// The openAPIV3Schema per (apiVersion, kind), for naming unknown fields.
+    schemas: HashMap<(String, String), Value>,
     kinds: Vec<String>,
 }
 
@@ -34,6 +36,7 @@ impl CrdValidators {
     /// Compiles the schemas of [`crate::api::crds`], found by group and kind.
     pub fn new() -> Self {
         let mut validators = HashMap::new();
+        let mut schemas = HashMap::new();
         let mut kinds = Vec::new();
         for crd in crate::api::crds() {
             if crd.spec.group != GROUP {
@@ -46,6 +49,14 @@ impl CrdValidators {
                     continue;
                 }
                 let api_version = format!("{}/{}", crd.spec.group, v.name);
+                if let Some(schema) = v
+                    .schema
+                    .as_ref()
+                    .and_then(|s| s.open_api_v3_schema.as_ref())
+                    && let Ok(json) = serde_json::to_value(schema)
+                {
+                    schemas.insert((api_version.clone(), kind.clone()), json);
+                }
                 let compiled = match v
                     .schema
                     .as_ref()
@@ -64,7 +75,11 @@ impl CrdValidators {
                 validators.insert((api_version, kind.clone()), compiled);
             }
         }
-        CrdValidators { validators, kinds }
+        CrdValidators {
+            validators,
+            schemas,
+            kinds,
+        }
     }
 
     /// Whether `check` validates this object (its group is CONPlus's).
@@ -144,6 +159,17 @@ impl CrdValidators {
                 "metadata.namespace: Invalid value: {kind} is cluster-scoped"
             )));
         }
+        // As the API server's strict field validation (kubectl's default): a misspelt field is named as
+        // unknown rather than leaving only the "Required value" of the field it was meant to be.
+        if let Some(schema) = self.schemas.get(&(api_version.to_owned(), kind.to_owned())) {
+            let mut unknown = Vec::new();
+            unknown_fields(schema, v, "", &mut unknown);
+            out.extend(
+                unknown
+                    .into_iter()
+                    .map(|f| finding(format!("{f}: unknown field \"{f}\""))),
+            );
+        }
         let schema_errors = validator.validate(v, None);
         if !schema_errors.is_empty() {
             out.extend(schema_errors.into_iter().map(|e| finding(e.to_string())));
@@ -184,5 +210,45 @@ impl CrdValidators {
             )));
         }
         out
+    }
+}
+
+/// The paths (`spec.enviroments`) of fields of `v` that `schema` does not declare, where it prunes unknown
+/// fields (no `x-kubernetes-preserve-unknown-fields`, no `additionalProperties`). `metadata`, `apiVersion`
+/// and `kind` at the root are the API server's own.
+fn unknown_fields(schema: &Value, v: &Value, path: &str, out: &mut Vec<String>) {
+    if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) {
+        return;
+    }
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match v {
+        Value::Object(map) => {
+            let props = schema.get("properties").and_then(Value::as_object);
+            let additional = schema.get("additionalProperties").filter(|a| a.is_object());
+            for (k, child) in map {
+                if path.is_empty() && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
+                    continue;
+                }
+                match (props.and_then(|p| p.get(k)), additional) {
+                    (Some(s), _) | (None, Some(s)) => unknown_fields(s, child, &join(k), out),
+                    (None, None) if props.is_some() => out.push(join(k)),
+                    (None, None) => {}
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(s) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    unknown_fields(s, item, &format!("{path}[{i}]"), out);
+                }
+            }
+        }
+        _ => {}
     }
 }

@@ -50,11 +50,16 @@ B and S apply from `normal`, level H from `high`.
   it only together with `{IGNORE_REASON_ANNOTATION}: "<why>"`; without a reason nothing is silenced and
   `ignore-without-reason` is reported. Silenced findings are counted in every report.
 - **Pod templates** of Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job and
-  CronJob are checked, with all containers, init containers and ephemeral containers. Pods and ReplicaSets
-  controlled by a checked workload are not checked again (except for `pod-max-age`).
-- **Namespace-level rules** judge all objects of a namespace together; they run for every namespace that a
-  `Namespace` object or an object's `metadata.namespace` names. Objects without `metadata.namespace` (as
-  `helm template` prints them) are not attributed to any namespace.
+  CronJob are checked, with all containers, init containers and ephemeral containers, whatever their group
+  version (`extensions/v1beta1` too; a removed version is reported as `removed-api-version` as well). Pods
+  and ReplicaSets controlled by a checked workload are not checked again (except for `pod-max-age`).
+  Objects no rule reads are counted as `notChecked` in every format.
+- **Namespace-level rules** judge all objects of a namespace together. The controller runs them for every
+  namespace it provisions; `check` runs them for a namespace only when its `Namespace` object, or an
+  onboarding that creates it, is in the input, or with `--namespace-rules` for every namespace named (a
+  team's manifests name a namespace whose quota, limits and policies the operator provides); the report
+  lists the namespaces it did not evaluate. Objects without `metadata.namespace` (as `helm template`
+  prints them) are not attributed to any namespace.
 - **Score** (0–100): every (object, rule) pair evaluated weighs 10 (`error`), 3 (`warning`) or 1 (`info`) by
   its effective severity; score = ⌊100 × (1 − weight of pairs with an unsilenced finding ÷ weight of all
   pairs)⌋, 100 when nothing was evaluated. Input and schema errors are reported but not scored.

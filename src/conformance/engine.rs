@@ -109,8 +109,30 @@ pub fn strip_unread_fields(obj: &mut Value) {
     }
 }
 
-/// Evaluates the profile's rules over `objects` at time `now` (used for exception expiry and pod age).
+/// Which namespaces the namespace-level rules (quota, limit range, default-deny policies, labels) judge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamespaceScope {
+    /// Every namespace any object names (the controller, which sees whole namespaces).
+    All,
+    /// Only namespaces whose Namespace object, or an onboarding that creates them, is in the input
+    /// (`check`: a team's manifests name the namespace the operator provides, with its quota and policies).
+    Declared,
+}
+
+/// Evaluates the profile's rules over `objects` at time `now` (used for exception expiry and pod age),
+/// with the namespace-level rules over every namespace named.
 pub fn evaluate(objects: &[SourceObject], profile: &ResolvedProfile, now: Timestamp) -> Report {
+    evaluate_scoped(objects, profile, now, NamespaceScope::All)
+}
+
+/// [`evaluate`] with the namespace-level rules over the namespaces of `scope`; the others are listed in
+/// [`Report::namespaces_not_evaluated`].
+pub fn evaluate_scoped(
+    objects: &[SourceObject],
+    profile: &ResolvedProfile,
+    now: Timestamp,
+    scope: NamespaceScope,
+) -> Report {
     let index = Index::build(objects);
     let mut ev = Evaluator {
         profile,
@@ -122,8 +144,16 @@ pub fn evaluate(objects: &[SourceObject], profile: &ResolvedProfile, now: Timest
     for obj in objects {
         ev.object(obj, &index);
     }
+    let mut namespaces_not_evaluated = Vec::new();
     for (ns, nsi) in &index.namespaces {
-        ev.namespace(ns, nsi);
+        if scope == NamespaceScope::All
+            || nsi.namespace_obj.is_some()
+            || index.onboarded.contains(*ns)
+        {
+            ev.namespace(ns, nsi);
+        } else {
+            namespaces_not_evaluated.push((*ns).to_owned());
+        }
     }
     ev.expired_exceptions();
     let Evaluator {
@@ -148,6 +178,7 @@ pub fn evaluate(objects: &[SourceObject], profile: &ResolvedProfile, now: Timest
         silenced,
         by_severity,
         score,
+        namespaces_not_evaluated,
     }
 }
 
@@ -207,6 +238,17 @@ struct NsIndex<'a> {
 #[derive(Default)]
 struct Index<'a> {
     namespaces: BTreeMap<&'a str, NsIndex<'a>>,
+    /// The namespaces the input's onboardings create (`<ressort>-<fachverfahren>-<environment>`).
+    onboarded: std::collections::BTreeSet<String>,
+}
+
+/// The namespaces an onboarding (as raw JSON) creates, one per environment.
+fn onboarded_namespaces(v: &Value) -> impl Iterator<Item = String> + '_ {
+    let spec = |k: &str| str_at(v, &["spec", k]).unwrap_or("");
+    arr_at(v, &["spec", "environments"])
+        .iter()
+        .filter_map(|e| str_at(e, &["name"]))
+        .map(move |env| format!("{}-{}-{env}", spec("ressort"), spec("fachverfahren")))
 }
 
 impl<'a> Index<'a> {
@@ -215,6 +257,11 @@ impl<'a> Index<'a> {
         for obj in objects {
             let v = &obj.value;
             let kind = str_at(v, &["kind"]).unwrap_or("");
+            let group = api_group(str_at(v, &["apiVersion"]).unwrap_or(""));
+            if kind == "FachverfahrenOnboarding" && group == crate::api::GROUP {
+                idx.onboarded.extend(onboarded_namespaces(v));
+                continue;
+            }
             if kind == "Namespace" {
                 if let Some(name) = str_at(v, &["metadata", "name"]) {
                     let e = idx.namespaces.entry(name).or_default();
@@ -231,9 +278,8 @@ impl<'a> Index<'a> {
             if e.first_location.is_none() {
                 e.first_location = obj.location.as_ref();
             }
-            let group = api_group(str_at(v, &["apiVersion"]).unwrap_or(""));
             match (group, kind) {
-                ("networking.k8s.io", "NetworkPolicy") => e.network_policies.push(v),
+                ("networking.k8s.io" | "extensions", "NetworkPolicy") => e.network_policies.push(v),
                 ("policy", "PodDisruptionBudget") => {
                     if let Some(sel) = at(v, &["spec", "selector"]) {
                         e.pdb_selectors.push(sel);
@@ -322,15 +368,24 @@ fn pod_template<'v>(
     group: &str,
     v: &'v Value,
 ) -> Option<(&'v Value, Option<&'v Value>)> {
-    match (group, kind) {
-        ("", "Pod") => Some((at(v, &["spec"])?, at(v, &["metadata"]))),
-        ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
-        | ("batch", "Job")
-        | ("", "ReplicationController") => Some((
+    // Workloads are read by kind in every group that ever served them (`extensions/v1beta1`,
+    // `apps/v1beta2`, `batch/v1beta1`, ...): a removed version does not make a privileged pod harmless
+    // (it is reported as `removed-api-version` too).
+    if !matches!(group, "" | "apps" | "extensions" | "batch") {
+        return None;
+    }
+    match kind {
+        "Pod" if group.is_empty() => Some((at(v, &["spec"])?, at(v, &["metadata"]))),
+        "Deployment"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "ReplicaSet"
+        | "Job"
+        | "ReplicationController" => Some((
             at(v, &["spec", "template", "spec"])?,
             at(v, &["spec", "template", "metadata"]),
         )),
-        ("batch", "CronJob") => Some((
+        "CronJob" => Some((
             at(v, &["spec", "jobTemplate", "spec", "template", "spec"])?,
             at(v, &["spec", "jobTemplate", "spec", "template", "metadata"]),
         )),
@@ -536,7 +591,9 @@ impl<'p> Evaluator<'p> {
             match (group, kind) {
                 ("", "Service") => self.service(&mut ctx, v),
                 ("", "ConfigMap") => self.config_map(&mut ctx, v),
-                ("networking.k8s.io", "NetworkPolicy") => self.network_policy(&mut ctx, v),
+                ("networking.k8s.io" | "extensions", "NetworkPolicy") => {
+                    self.network_policy(&mut ctx, v)
+                }
                 ("rbac.authorization.k8s.io", "Role" | "ClusterRole") if !is_system_rbac(v) => {
                     self.role(&mut ctx, v)
                 }

@@ -211,6 +211,8 @@ rule_ids! {
     ParseError => "parse-error",
     ExceptionExpired => "exception-expired",
     IgnoreWithoutReason => "ignore-without-reason",
+    RemovedApiVersion => "removed-api-version",
+    OnboardingAdmission => "onboarding-admission",
 }
 
 impl fmt::Display for RuleId {
@@ -838,6 +840,28 @@ pub static RULES: &[Rule] = &[
         scope: Scope::Meta,
         rationale: "Silencing a rule without saying why cannot be reviewed; without a reason the annotation does not apply.",
         remediation: "Add `conformance.conplus.niedersachsen.de/ignore-reason` explaining why the rules may be ignored, or fix the findings, or name only existing rule ids.",
+    },
+    Rule {
+        id: RuleId::RemovedApiVersion,
+        title: "Objects must use an API version Kubernetes still serves",
+        severity: Severity::Error,
+        bsi: &[],
+        pss: PssLevel::None,
+        min_level: None,
+        scope: Scope::Meta,
+        rationale: "An API version removed from Kubernetes (such as `extensions/v1beta1` or `batch/v1beta1`) is refused by the API server: the manifest cannot be applied. Its workloads are still checked by kind.",
+        remediation: "Move the object to the API version named in the message (`kubectl convert` helps); mind the fields that changed with it.",
+    },
+    Rule {
+        id: RuleId::OnboardingAdmission,
+        title: "The onboardings of one input must be admissible together",
+        severity: Severity::Error,
+        bsi: &[],
+        pss: PssLevel::None,
+        min_level: None,
+        scope: Scope::Meta,
+        rationale: "The controller admits onboardings oldest first within their Ressort's budget, gives every environment the namespace `<ressort>-<fachverfahren>-<environment>` and needs the Ressort to exist: onboardings over budget, colliding namespaces, a Fachverfahren claimed twice or a missing Ressort fail only after the merge.",
+        remediation: "Lower the quotas or raise the Ressort's budget; rename the Fachverfahren or environment so that namespace names differ; keep one onboarding per Ressort and Fachverfahren; add the Ressort or fix `spec.ressort`.",
     },
 ];
 

@@ -34,7 +34,7 @@ impl Target {
     }
 
     fn gr(&self) -> GroupResource {
-        self.def.key()
+        self.def.storage_key()
     }
 }
 
@@ -77,6 +77,9 @@ pub struct DeleteOpts {
 
 /// Rewrites `apiVersion` for the requested version of a custom kind (no conversion: same schema).
 pub fn to_version(def: &ResourceDef, obj: &Value, version: &str) -> Value {
+    if crate::events::is_view(def) {
+        return crate::events::from_core(obj);
+    }
     let mut out = obj.clone();
     if version != def.version {
         out["apiVersion"] = json!(crate::registry::api_version(&def.group, version));
@@ -381,8 +384,61 @@ pub fn get(store: &Store, t: &Target) -> Result<Value, ApiError> {
     Ok(to_version(&t.def, &obj, &t.version))
 }
 
+/// Pod Security admission of a new Pod or workload in `namespace` (see `podsecurity`).
+fn pod_security(
+    st: &State,
+    def: &ResourceDef,
+    namespace: &str,
+    name: &str,
+    obj: &Value,
+    warnings: &mut Vec<String>,
+) -> Result<(), ApiError> {
+    if def.custom.is_some() || !def.namespaced {
+        return Ok(());
+    }
+    let ns_gr = GroupResource {
+        group: String::new(),
+        resource: "namespaces".into(),
+    };
+    let Some(ns) = st.get(&ns_gr, "", namespace) else {
+        return Ok(());
+    };
+    let (refusal, warned) = crate::podsecurity::admit(&def.group, &def.kind, obj, &ns);
+    if let Some(why) = refusal {
+        return Err(ApiError::forbidden(&def.group, &def.plural, name, &why));
+    }
+    warnings.extend(warned);
+    Ok(())
+}
+
+/// The core/v1 Event target behind an events.k8s.io/v1 one: writes through the view are
+/// converted and stored as core Events.
+fn core_event_target(store: &Store, t: &Target) -> Result<Target, ApiError> {
+    let def = store
+        .read()
+        .def("", "events")
+        .ok_or_else(ApiError::path_not_found)?;
+    Ok(Target {
+        def,
+        version: "v1".into(),
+        ..t.clone()
+    })
+}
+
+/// A reply of the core Event store as the events.k8s.io/v1 view answers it.
+fn view_reply(t: &Target, mut reply: Reply) -> Reply {
+    reply.body = to_version(&t.def, &reply.body, &t.version);
+    reply
+}
+
 /// POST: create (or, with `applied` set, the create half of a server-side apply).
 pub fn create(store: &Store, t: &Target, body: Value, opts: &WriteOpts) -> Result<Reply, ApiError> {
+    if crate::events::is_view(&t.def) {
+        check_shape(&t.def, &body)?;
+        check_kind(&t.def, &body, &t.version)?;
+        let core = core_event_target(store, t)?;
+        return create(store, &core, crate::events::to_core(&body), opts).map(|r| view_reply(t, r));
+    }
     let mut st = store.write();
     create_locked(&mut st, store, t, body, opts, false)
 }
@@ -478,6 +534,7 @@ fn create_locked(
     normalize(def, &mut obj, None, store);
     let mut warnings = Vec::new();
     let mut obj = admit(def, obj, None, opts, &mut warnings)?;
+    pod_security(st, def, &t.namespace, &name, &obj, &mut warnings)?;
     if def.kind == "CustomResourceDefinition" && def.group == "apiextensions.k8s.io" {
         let newdef =
             crd::to_def(&obj).map_err(|e| ApiError::invalid(&def.group, &def.kind, &name, &e))?;
@@ -569,6 +626,10 @@ pub fn update(store: &Store, t: &Target, body: Value, opts: &WriteOpts) -> Resul
     let def = &t.def;
     check_shape(def, &body)?;
     check_kind(def, &body, &t.version)?;
+    if crate::events::is_view(def) {
+        let core = core_event_target(store, t)?;
+        return update(store, &core, crate::events::to_core(&body), opts).map(|r| view_reply(t, r));
+    }
     let body_name = name_of(&body);
     if !body_name.is_empty() && body_name != t.name {
         return Err(ApiError::bad_request(format!(
@@ -829,7 +890,7 @@ pub fn patch(
         ));
     }
     let patch: Value = if pt == PatchType::Apply {
-        serde_yaml::from_slice(raw)
+        crate::body::decode(raw, "application/apply-patch+yaml")
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
     } else {
         serde_json::from_slice(raw)
@@ -857,6 +918,12 @@ pub fn patch(
             )));
         }
     }
+    // events.k8s.io/v1: the patch applies to the view, the result is stored as a core Event.
+    let core = if crate::events::is_view(def) {
+        Some(core_event_target(store, t)?)
+    } else {
+        None
+    };
     let mut st = store.write();
     let live = st.get(&t.gr(), &t.namespace, &t.name);
     let Some(live) = live else {
@@ -879,7 +946,16 @@ pub fn patch(
             &meta::now(),
         )
         .map_err(|e| apply_error(def, &t.name, e))?;
-        return create_locked(&mut st, store, t, obj, opts, true);
+        return match &core {
+            Some(c) => create_locked(&mut st, store, c, crate::events::to_core(&obj), opts, true)
+                .map(|r| view_reply(t, r)),
+            None => create_locked(&mut st, store, t, obj, opts, true),
+        };
+    };
+    let stored = live;
+    let live = match &core {
+        Some(_) => Arc::new(to_version(def, &stored, &t.version)),
+        None => stored.clone(),
     };
     let new = match pt {
         PatchType::Merge => {
@@ -921,7 +997,19 @@ pub fn patch(
     if !want_rv.is_empty() && want_rv != rv_of(&live) {
         return Err(ApiError::stale(&def.group, &def.plural, &t.name));
     }
-    commit_update(&mut st, store, t, &live, new, opts, pt == PatchType::Apply)
+    match &core {
+        Some(c) => commit_update(
+            &mut st,
+            store,
+            c,
+            &stored,
+            crate::events::to_core(&new),
+            opts,
+            pt == PatchType::Apply,
+        )
+        .map(|r| view_reply(t, r)),
+        None => commit_update(&mut st, store, t, &live, new, opts, pt == PatchType::Apply),
+    }
 }
 
 /// What an apply request may set: no status on the main resource, only status on `/status`.
@@ -1010,7 +1098,7 @@ pub fn delete_locked(
     name: &str,
     opts: &DeleteOpts,
 ) -> Result<(u16, Value), ApiError> {
-    let gr = def.key();
+    let gr = def.storage_key();
     let live = st
         .get(&gr, ns, name)
         .ok_or_else(|| ApiError::not_found(&def.group, &def.plural, name))?;

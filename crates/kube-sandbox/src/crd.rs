@@ -90,6 +90,8 @@ pub fn to_def(obj: &Value) -> Result<ResourceDef, Vec<FieldError>> {
         ));
     }
     let mut validators = BTreeMap::new();
+    let mut schemas = BTreeMap::new();
+    let mut selectable_fields = BTreeMap::new();
     let mut columns = BTreeMap::new();
     let mut versions = Vec::new();
     let mut storage_version = String::new();
@@ -112,6 +114,18 @@ pub fn to_def(obj: &Value) -> Result<ResourceDef, Vec<FieldError>> {
             api_version: api_version(&spec.group, &v.name),
             kind: names.kind.clone(),
         };
+        schemas.insert(
+            v.name.clone(),
+            serde_json::to_value(schema).unwrap_or(Value::Null),
+        );
+        selectable_fields.insert(
+            v.name.clone(),
+            v.selectable_fields
+                .iter()
+                .flatten()
+                .map(|f| f.json_path.trim_start_matches('.').to_string())
+                .collect(),
+        );
         match SchemaValidator::new(schema, root) {
             Ok(val) => {
                 validators.insert(v.name.clone(), Arc::new(val));
@@ -178,6 +192,8 @@ pub fn to_def(obj: &Value) -> Result<ResourceDef, Vec<FieldError>> {
             validators,
             columns,
             crd_name: name,
+            schemas,
+            selectable_fields,
         }),
         type_schema: Arc::new(type_schema),
     })

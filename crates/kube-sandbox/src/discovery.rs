@@ -184,9 +184,53 @@ pub fn openapi_v3_root(defs: &[Arc<ResourceDef>], rv: u64) -> Value {
     json!({"paths": paths})
 }
 
+/// The published schema of a kind: a CRD version's `openAPIV3Schema` (with `apiVersion`, `kind`
+/// and `metadata` as apiextensions-apiserver adds them), so that `kubectl explain` works; an
+/// open object (`x-kubernetes-preserve-unknown-fields`) for built-ins, which the server
+/// validates by decoding.
+fn kind_schema(d: &ResourceDef, version: &str, gvk: Value) -> Value {
+    let crd_schema = d
+        .custom
+        .as_ref()
+        .and_then(|c| c.schemas.get(version))
+        .filter(|s| s.is_object());
+    let Some(schema) = crd_schema else {
+        return json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true, "x-kubernetes-group-version-kind": [gvk]});
+    };
+    let mut schema = schema.clone();
+    let standard = [
+        (
+            "apiVersion",
+            json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources"}),
+        ),
+        (
+            "kind",
+            json!({"type": "string", "description": "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"}),
+        ),
+        (
+            "metadata",
+            json!({"type": "object", "description": "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"}),
+        ),
+    ];
+    if let Some(obj) = schema.as_object_mut() {
+        obj.entry("type").or_insert_with(|| json!("object"));
+        let props = obj
+            .entry("properties")
+            .or_insert_with(|| json!({}))
+            .as_object_mut();
+        if let Some(props) = props {
+            for (name, s) in standard {
+                props.entry(name).or_insert(s);
+            }
+        }
+        obj.insert("x-kubernetes-group-version-kind".into(), json!([gvk]));
+    }
+    schema
+}
+
 /// `/openapi/v3/apis/<g>/<v>`: the operations of a group version, with the query parameters
-/// kubectl checks for (`fieldValidation`, `fieldManager`, `dryRun`). Schemas are open
-/// (`x-kubernetes-preserve-unknown-fields`), the server validates.
+/// kubectl checks for (`fieldValidation`, `fieldManager`, `dryRun`), and the kinds' schemas
+/// (see [`kind_schema`]).
 pub fn openapi_v3_group_version(
     defs: &[Arc<ResourceDef>],
     group: &str,
@@ -233,10 +277,7 @@ pub fn openapi_v3_group_version(
             d.plural
         );
         paths.insert(coll, json!({"get": op("list"), "post": op("post")}));
-        schemas.insert(
-            schema_name,
-            json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true, "x-kubernetes-group-version-kind": [gvk]}),
-        );
+        schemas.insert(schema_name, kind_schema(d, version, gvk));
     }
     if !any {
         return None;

@@ -255,13 +255,14 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
                     if let Some(FaultAction::Delay(d)) = other {
                         tokio::time::sleep(d).await;
                     }
-                    let body = match axum::body::to_bytes(req.into_body(), 256 * 1024 * 1024).await
-                    {
+                    let declared = headers
+                        .get(header::CONTENT_LENGTH)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok());
+                    let body = match crate::body::read(declared, req.into_body()).await {
                         Ok(b) => b,
                         Err(e) => {
-                            let resp =
-                                ApiError::bad_request(format!("reading the request body: {e}"))
-                                    .into_response();
+                            let resp = e.into_response();
                             record.status = resp.status().as_u16();
                             app.recorder.record(record);
                             return resp;
@@ -276,9 +277,24 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
                         sub,
                         verb,
                     };
-                    match resource(&app, &rr, &params, &headers, &body) {
-                        Ok(r) => r,
-                        Err(e) => e.into_response(),
+                    if body.len() < crate::body::BLOCKING_THRESHOLD {
+                        match resource(&app, &rr, &params, &headers, &body) {
+                            Ok(r) => r,
+                            Err(e) => e.into_response(),
+                        }
+                    } else {
+                        // Decoding a large body must not hold up other requests.
+                        let app = app.clone();
+                        let handled = tokio::task::spawn_blocking(move || {
+                            match resource(&app, &rr, &params, &headers, &body) {
+                                Ok(r) => r,
+                                Err(e) => e.into_response(),
+                            }
+                        })
+                        .await;
+                        handled.unwrap_or_else(|e| {
+                            ApiError::internal(format!("handling the request: {e}")).into_response()
+                        })
                     }
                 }
             }
@@ -338,9 +354,8 @@ struct ResourceRequest {
     verb: &'static str,
 }
 
-fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(body)
-        .or_else(|_| serde_yaml::from_slice::<Value>(body))
+fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
+    crate::body::decode(body, content_type)
         .map_err(|e| ApiError::bad_request(format!("the request body could not be decoded: {e}")))
 }
 
@@ -397,12 +412,7 @@ fn resource(
     let selectors = || -> Result<(LabelSelector, FieldSelector), ApiError> {
         Ok((
             LabelSelector::parse(params.get("labelSelector").unwrap_or(""))?,
-            FieldSelector::parse(
-                params.get("fieldSelector").unwrap_or(""),
-                &def.group,
-                &def.kind,
-                def.namespaced,
-            )?,
+            FieldSelector::parse(params.get("fieldSelector").unwrap_or(""), &def, &rr.version)?,
         ))
     };
     let store = &app.store;
@@ -410,7 +420,7 @@ fn resource(
     // send that way (see `protobuf`), others are refused as apiserver refuses them for CRs.
     let body_type = header_str(headers, header::CONTENT_TYPE);
     let decoded_proto;
-    let body = if matches!(rr.verb, "create" | "update")
+    let body = if matches!(rr.verb, "create" | "update" | "delete" | "deletecollection")
         && !body.is_empty()
         && body_type.contains("protobuf")
     {
@@ -434,14 +444,14 @@ fn resource(
             "update" => Ok(reply_response(api::write_scale(
                 store,
                 &target,
-                parse_body(body)?,
+                parse_body(body, body_type)?,
                 None,
                 &opts,
             )?)),
             _ => {
                 let ct = header_str(headers, header::CONTENT_TYPE);
                 let pt = PatchType::from_content_type(ct);
-                let patch: Value = parse_body(body)?;
+                let patch: Value = parse_body(body, body_type)?;
                 Ok(reply_response(api::write_scale(
                     store,
                     &target,
@@ -503,12 +513,8 @@ fn resource(
         "watch" => {
             let (mut label_selector, mut field_selector) = selectors()?;
             if !rr.name.is_empty() {
-                field_selector = FieldSelector::parse(
-                    &format!("metadata.name={}", rr.name),
-                    &def.group,
-                    &def.kind,
-                    def.namespaced,
-                )?;
+                field_selector =
+                    FieldSelector::parse(&format!("metadata.name={}", rr.name), &def, &rr.version)?;
                 label_selector = label_selector.clone();
             }
             let wo = WatchOpts {
@@ -540,14 +546,14 @@ fn resource(
             if !rr.name.is_empty() {
                 return Err(ApiError::method_not_allowed());
             }
-            let obj = parse_body(body)?;
+            let obj = parse_body(body, body_type)?;
             Ok(reply_response(api::create(store, &target, obj, &opts)?))
         }
         "update" => {
             if rr.name.is_empty() {
                 return Err(ApiError::method_not_allowed());
             }
-            let obj = parse_body(body)?;
+            let obj = parse_body(body, body_type)?;
             Ok(reply_response(api::update(store, &target, obj, &opts)?))
         }
         "patch" | "apply" => {
@@ -564,7 +570,7 @@ fn resource(
             let b: Value = if body.is_empty() {
                 json!({})
             } else {
-                parse_body(body)?
+                parse_body(body, body_type)?
             };
             let orphan = params
                 .get("orphanDependents")

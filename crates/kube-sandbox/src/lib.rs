@@ -14,13 +14,16 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod api;
+mod body;
 mod crd;
 mod discovery;
+mod events;
 mod faults;
 mod gc;
 mod http;
 mod list;
 mod meta;
+mod podsecurity;
 mod protobuf;
 mod registry;
 mod selectors;
@@ -39,7 +42,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
-pub use faults::{Fault, FaultAction, Faults};
+pub use faults::{Fault, FaultAction, FaultPlan, FaultSpecError, Faults};
 pub use stats::{RequestRecord, RequestStats};
 
 use crate::registry::GroupResource;

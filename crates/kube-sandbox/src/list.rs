@@ -107,7 +107,7 @@ pub fn list(store: &Store, t: &Target, opts: &ListOpts) -> Result<Page, ApiError
             }
             let ns = (t.def.namespaced && !t.namespace.is_empty()).then_some(t.namespace.as_str());
             let items: Vec<Arc<Value>> = st
-                .list(&t.def.key(), ns)
+                .list(&t.def.storage_key(), ns)
                 .into_iter()
                 .filter(|o| opts.label_selector.matches(o) && opts.field_selector.matches(o))
                 .collect();
@@ -175,7 +175,7 @@ pub fn render_list(t: &Target, page: &Page, render: Render) -> Vec<u8> {
         }
         let r = match render {
             Render::Metadata => serde_json::to_writer(&mut out, &partial_metadata(item)),
-            _ if t.version != def.version => {
+            _ if t.version != def.version || crate::events::is_view(def) => {
                 serde_json::to_writer(&mut out, &to_version(def, item, &t.version))
             }
             _ => serde_json::to_writer(&mut out, &**item),
@@ -204,7 +204,7 @@ pub fn delete_collection(
     let mut st = store.write();
     let ns = (def.namespaced && !t.namespace.is_empty()).then_some(t.namespace.as_str());
     let targets: Vec<(String, String)> = st
-        .list(&def.key(), ns)
+        .list(&def.storage_key(), ns)
         .into_iter()
         .filter(|o| opts.label_selector.matches(o) && opts.field_selector.matches(o))
         .map(|o| {
@@ -216,7 +216,7 @@ pub fn delete_collection(
         .collect();
     let mut items = Vec::new();
     for (ns, name) in targets {
-        let live = st.get(&def.key(), &ns, &name);
+        let live = st.get(&def.storage_key(), &ns, &name);
         let (_, body) = delete_locked(&mut st, def, &ns, &name, del)?;
         if body.get("kind").and_then(Value::as_str) == Some("Status") {
             if let Some(o) = live {

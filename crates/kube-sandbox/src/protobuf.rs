@@ -1,6 +1,7 @@
 //! Decoding of the Kubernetes protobuf encoding (`application/vnd.kubernetes.protobuf`) for the
 //! few kinds kubectl's typed commands send that way (`kubectl create namespace|configmap|secret|
-//! serviceaccount`). Other kinds answer 415, as apiserver does for kinds without protobuf.
+//! serviceaccount`), and `DeleteOptions`. Other kinds answer 415, as apiserver does for kinds
+//! without protobuf.
 //!
 //! The field numbers are those of k8s.io/api's `generated.proto`.
 
@@ -84,6 +85,24 @@ const SERVICE_ACCOUNT: &[(u64, &str, F)] = &[
         F::RepeatedMsg(&[(1, "name", F::Str)]),
     ),
     (4, "automountServiceAccountToken", F::Bool),
+];
+
+/// `metav1.DeleteOptions` (client-go sends them as protobuf, e.g. `helm uninstall`).
+const DELETE_OPTIONS: &[(u64, &str, F)] = &[
+    (1, "gracePeriodSeconds", F::Int),
+    (
+        2,
+        "preconditions",
+        F::Msg(&[(1, "uid", F::Str), (2, "resourceVersion", F::Str)]),
+    ),
+    (3, "orphanDependents", F::Bool),
+    (4, "propagationPolicy", F::Str),
+    (5, "dryRun", F::RepeatedStr),
+    (
+        6,
+        "ignoreStoreReadErrorWithClusterBreakingPotential",
+        F::Bool,
+    ),
 ];
 
 const UNKNOWN: &[(u64, &str, F)] = &[
@@ -241,6 +260,8 @@ pub fn decode(body: &[u8]) -> Option<Value> {
         ("v1", "ConfigMap") => CONFIG_MAP,
         ("v1", "Secret") => SECRET,
         ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
+        // Registered in every group version.
+        (_, "DeleteOptions") => DELETE_OPTIONS,
         _ => return None,
     };
     let mut obj = message(raw, schema)?;

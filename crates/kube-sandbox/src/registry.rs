@@ -39,6 +39,10 @@ pub struct CustomInfo {
     pub columns: BTreeMap<String, Vec<PrinterColumn>>,
     /// The CRD's uid, to notice it was replaced.
     pub crd_name: String,
+    /// The `openAPIV3Schema` per version, as published under `/openapi/v3`.
+    pub schemas: BTreeMap<String, serde_json::Value>,
+    /// `selectableFields` per version, as field-selector keys (`spec.ressort`).
+    pub selectable_fields: BTreeMap<String, Vec<String>>,
 }
 
 /// One served resource (group + plural), with everything routing and semantics need.
@@ -84,6 +88,11 @@ impl ResourceDef {
             group: self.group.clone(),
             resource: self.plural.clone(),
         }
+    }
+
+    /// Where its objects are stored (events.k8s.io/v1 Events are core/v1 Events).
+    pub fn storage_key(&self) -> GroupResource {
+        crate::events::storage_key(self)
     }
 
     /// Verbs as listed in discovery.

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::registry::ResourceDef;
 use crate::status::ApiError;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -124,9 +125,15 @@ pub struct FieldSelector {
 }
 
 impl FieldSelector {
-    /// Parses `fieldSelector`; `kind` decides which fields beyond metadata are allowed, as
-    /// apiserver refuses unsupported ones with a 400.
-    pub fn parse(s: &str, group: &str, kind: &str, namespaced: bool) -> Result<Self, ApiError> {
+    /// Parses `fieldSelector`; the kind (and a CRD version's `selectableFields`) decides which
+    /// fields beyond metadata are allowed, as apiserver refuses unsupported ones with a 400.
+    /// Fields of the events.k8s.io/v1 view are translated to the core Event stored.
+    pub fn parse(s: &str, def: &ResourceDef, version: &str) -> Result<Self, ApiError> {
+        let (group, kind, namespaced) = (def.group.as_str(), def.kind.as_str(), def.namespaced);
+        let selectable = def
+            .custom
+            .as_ref()
+            .and_then(|c| c.selectable_fields.get(version));
         let mut reqs = Vec::new();
         for part in split_top(s) {
             let (k, neg, v) = if let Some((k, v)) = part.split_once("!=") {
@@ -170,13 +177,18 @@ impl FieldSelector {
                     }
                     ("", "Secret") => k == "type",
                     ("", "Namespace") => k == "status.phase",
-                    _ => false,
+                    _ => selectable.is_some_and(|fields| fields.contains(&k)),
                 };
             if !allowed {
                 return Err(ApiError::bad_request(format!(
                     "\"{k}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
                 )));
             }
+            let k = if crate::events::is_view(def) {
+                crate::events::core_field(&k)
+            } else {
+                k
+            };
             reqs.push((k, neg, v.trim().to_string()));
         }
         Ok(Self { reqs })
@@ -235,10 +247,16 @@ mod tests {
 
     #[test]
     fn field_selector_refuses_unknown_fields() {
-        assert!(FieldSelector::parse("spec.foo=x", "", "ConfigMap", true).is_err());
+        let defs = crate::registry::builtins();
+        let def = |kind: &str| {
+            defs.iter()
+                .find(|d| d.group.is_empty() && d.kind == kind)
+                .unwrap()
+        };
+        assert!(FieldSelector::parse("spec.foo=x", def("ConfigMap"), "v1").is_err());
         let pod = json!({"metadata": {"name": "p"}, "status": {"phase": "Running"}});
-        let s =
-            FieldSelector::parse("status.phase!=Pending,metadata.name=p", "", "Pod", true).unwrap();
+        let s = FieldSelector::parse("status.phase!=Pending,metadata.name=p", def("Pod"), "v1")
+            .unwrap();
         assert!(s.matches(&pod));
     }
 }

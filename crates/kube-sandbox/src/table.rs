@@ -218,6 +218,81 @@ fn cell(col: &PrinterColumn, obj: &Value, now: i64) -> Value {
     }
 }
 
+/// kube-apiserver's printer of Events (both APIs; objects are stored as core/v1 Events): its
+/// column definitions, and one row's cells.
+fn event_columns() -> Vec<Value> {
+    [
+        ("Last Seen", 0, "The time at which the most recent occurrence of this event was recorded."),
+        ("Type", 0, "Type of this event (Normal, Warning), new types could be added in the future"),
+        ("Reason", 0, "This should be a short, machine understandable string that gives the reason for the transition into the object's current status."),
+        ("Object", 0, "The object that this event is about."),
+        ("Subobject", 1, "If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers[2]."),
+        ("Source", 1, "The component reporting this event. Should be a short machine understandable string."),
+        ("Message", 0, "A human-readable description of the status of this operation."),
+        ("First Seen", 1, "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)"),
+        ("Count", 1, "The number of times this event has occurred."),
+        ("Name", 1, NAME_DESCRIPTION),
+    ]
+    .into_iter()
+    .map(|(name, priority, description)| {
+        let format = if name == "Name" { "name" } else { "" };
+        json!({"name": name, "type": "string", "format": format, "description": description, "priority": priority})
+    })
+    .collect()
+}
+
+fn since(ts: Option<&str>, now: i64) -> Option<String> {
+    let t = ts?.parse::<jiff::Timestamp>().ok()?;
+    Some(human_duration(now - t.as_second()))
+}
+
+fn event_cells(e: &Value, now: i64) -> Vec<Value> {
+    let s = |p: &str| e.pointer(p).and_then(Value::as_str).unwrap_or("");
+    let first = since(e.get("firstTimestamp").and_then(Value::as_str), now)
+        .or_else(|| since(e.get("eventTime").and_then(Value::as_str), now))
+        .unwrap_or_else(|| "<unknown>".into());
+    let mut last =
+        since(e.get("lastTimestamp").and_then(Value::as_str), now).unwrap_or_else(|| first.clone());
+    let mut count = e.get("count").and_then(Value::as_i64).unwrap_or(0);
+    if let Some(series) = e.get("series").filter(|v| v.is_object()) {
+        last = since(series.get("lastObservedTime").and_then(Value::as_str), now)
+            .unwrap_or_else(|| "<unknown>".into());
+        count = series.get("count").and_then(Value::as_i64).unwrap_or(0);
+    } else if count == 0 {
+        count = 1;
+    }
+    let kind = s("/involvedObject/kind").to_lowercase();
+    let target = match s("/involvedObject/name") {
+        "" => kind,
+        name => format!("{kind}/{name}"),
+    };
+    let component = [s("/source/component"), s("/reportingComponent")]
+        .into_iter()
+        .find(|v| !v.is_empty())
+        .unwrap_or("");
+    let instance = [s("/source/host"), s("/reportingInstance")]
+        .into_iter()
+        .find(|v| !v.is_empty())
+        .unwrap_or("");
+    let source = match (component, instance) {
+        ("", _) => String::new(),
+        (c, "") => c.to_string(),
+        (c, i) => format!("{c}, {i}"),
+    };
+    vec![
+        json!(last),
+        json!(s("/type")),
+        json!(s("/reason")),
+        json!(target),
+        json!(s("/involvedObject/fieldPath")),
+        json!(source),
+        json!(s("/message").trim()),
+        json!(first),
+        json!(count),
+        json!(crate::meta::name_of(e)),
+    ]
+}
+
 /// Renders objects as a Table; `include_object` is `None`, `Metadata` (default) or `Object`.
 pub fn table(
     def: &ResourceDef,
@@ -228,16 +303,27 @@ pub fn table(
     include_object: &str,
 ) -> Value {
     let cols = columns(def, version);
-    let mut defs = vec![
-        json!({"name": "Name", "type": "string", "format": "name", "description": NAME_DESCRIPTION, "priority": 0}),
-    ];
-    defs.extend(cols.iter().map(|c| json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority})));
+    let is_event = def.custom.is_none() && def.kind == "Event";
+    let defs = if is_event {
+        event_columns()
+    } else {
+        let mut defs = vec![
+            json!({"name": "Name", "type": "string", "format": "name", "description": NAME_DESCRIPTION, "priority": 0}),
+        ];
+        defs.extend(cols.iter().map(|c| json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority})));
+        defs
+    };
     let now = jiff::Timestamp::now().as_second();
     let rows: Vec<Value> = objects
         .iter()
         .map(|o| {
-            let mut cells = vec![json!(crate::meta::name_of(o))];
-            cells.extend(cols.iter().map(|c| cell(c, o, now)));
+            let cells = if is_event {
+                event_cells(o, now)
+            } else {
+                let mut cells = vec![json!(crate::meta::name_of(o))];
+                cells.extend(cols.iter().map(|c| cell(c, o, now)));
+                cells
+            };
             let mut row = json!({"cells": cells});
             match include_object {
                 "None" => {}

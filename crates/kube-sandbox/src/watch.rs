@@ -43,7 +43,7 @@ impl Filter {
     /// The event this watcher sees for a change, if any (objects moving across the
     /// selector boundary appear as ADDED / DELETED).
     fn translate(&self, ev: &Event) -> Option<(EventType, Arc<Value>)> {
-        if ev.gr != self.target.def.key() {
+        if ev.gr != self.target.def.storage_key() {
             return None;
         }
         let now = self.selected(&ev.object);
@@ -133,7 +133,7 @@ pub fn start(store: Arc<Store>, target: Target, opts: WatchOpts, render: Render)
         if filter.opts.send_initial_events || from.is_none() {
             let ns = (filter.target.def.namespaced && !filter.target.namespace.is_empty())
                 .then_some(filter.target.namespace.as_str());
-            for obj in st.list(&filter.target.def.key(), ns) {
+            for obj in st.list(&filter.target.def.storage_key(), ns) {
                 if filter.selected(&obj) {
                     initial.push(filter.line("ADDED", &obj));
                 }
@@ -143,7 +143,7 @@ pub fn start(store: Arc<Store>, target: Target, opts: WatchOpts, render: Render)
             }
         } else if let Some(from) = from {
             match from.parse::<u64>() {
-                Ok(from_rv) => match st.events_since(&filter.target.def.key(), from_rv) {
+                Ok(from_rv) => match st.events_since(&filter.target.def.storage_key(), from_rv) {
                     Some(events) => {
                         for ev in events {
                             if let Some((kind, obj)) = filter.translate(&ev) {

@@ -148,3 +148,53 @@ async fn protobuf_request_bodies_are_refused_with_415() {
     let resp = client.send(req).await.unwrap();
     assert_eq!(resp.status().as_u16(), 415);
 }
+
+#[tokio::test]
+async fn docs_sandbox_md_lists_exactly_the_kinds_discovery_serves() {
+    let (_sb, client) = start().await;
+    let mut lines = Vec::new();
+    let (_, _, core) = raw(&client, "GET", "/api/v1", None, None).await;
+    let mut group_versions = vec![("v1".to_string(), core)];
+    let (_, _, groups) = raw(&client, "GET", "/apis", None, None).await;
+    let mut names: Vec<String> = groups["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            g["preferredVersion"]["groupVersion"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    names.sort();
+    for gv in names {
+        let (_, _, list) = raw(&client, "GET", &format!("/apis/{gv}"), None, None).await;
+        group_versions.push((gv, list));
+    }
+    for (gv, list) in group_versions {
+        let mut kinds: Vec<&str> = list["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| !r["name"].as_str().unwrap().contains('/'))
+            .map(|r| r["kind"].as_str().unwrap())
+            .collect();
+        kinds.sort();
+        lines.push(format!("- `{gv}`: {}", kinds.join(", ")));
+    }
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/sandbox.md"),
+    )
+    .unwrap();
+    let listed = doc
+        .split("<!-- kinds:begin -->\n")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- kinds:end -->").next())
+        .unwrap();
+    assert_eq!(
+        listed.trim_end(),
+        lines.join("\n"),
+        "update the kinds in docs/sandbox.md"
+    );
+}

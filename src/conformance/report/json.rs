@@ -23,6 +23,10 @@ struct Summary<'a> {
     /// Findings silenced by exceptions or ignore annotations.
     silenced: usize,
     profile: &'a str,
+    /// Objects no rule read.
+    not_checked: usize,
+    /// Namespaces whose namespace-level rules were not evaluated.
+    namespace_rules_not_evaluated: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -64,6 +68,8 @@ pub fn to_value(report: &Report) -> Value {
             score: report.score,
             silenced: report.silenced_count(),
             profile: &report.profile,
+            not_checked: report.not_checked_count(),
+            namespace_rules_not_evaluated: &report.namespaces_not_evaluated,
         },
         findings: report.findings.iter().map(finding).collect(),
     };

@@ -1,136 +1,135 @@
-//! `--format junit`: JUnit XML, one `<testsuite>` per object, one `<testcase>` per rule evaluated on it,
-//! a `<failure>` per finding (Jenkins, GitLab and Azure DevOps read this shape).
+//! `--format junit`: JUnit XML (written by `quick-junit`), one `<testsuite>` per object with at least one
+//! rule evaluated, one `<testcase>` per rule evaluated on it and one more per further finding of the same
+//! rule (so that every finding is one `<failure>`); objects no rule read and namespaces whose rules were not
+//! evaluated are skipped test cases of a suite `not checked` (Jenkins, GitLab and Azure DevOps read this).
 
-use std::fmt::Write;
+use quick_junit::{NonSuccessKind, Report as JunitReport, TestCase, TestCaseStatus, TestSuite};
 
-use super::{Finding, ObjectResult, Report};
+use super::{Finding, Location, ObjectRef, ObjectResult, Report};
 use crate::conformance::rules::RuleId;
 
-/// Escapes text for XML attributes and content.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // XML 1.0 forbids most control characters even when escaped.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push('?'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
+/// One suite in the making: an object, where it is, and its rules with their findings.
 struct Suite<'a> {
-    name: String,
-    file: Option<String>,
+    object: &'a ObjectRef,
+    location: Option<&'a Location>,
     cases: Vec<(RuleId, Vec<&'a Finding>)>,
 }
 
-/// Renders the report as JUnit XML. Findings outside any evaluated object (unreadable documents, schema
-/// errors, expired exceptions) get a suite per object they name.
-pub fn render(report: &Report) -> String {
+/// Findings outside any evaluated object (unreadable documents, schema errors, expired exceptions) get a
+/// suite per object they name.
+fn suites(report: &Report) -> Vec<Suite<'_>> {
     let mut suites: Vec<Suite<'_>> = Vec::new();
-    let mut index: std::collections::HashMap<(&super::ObjectRef, Option<&super::Location>), usize> =
-        std::collections::HashMap::new();
-    let suite_for = |r: &ObjectResult| Suite {
-        name: r.object.to_string(),
-        file: r
-            .location
-            .as_ref()
-            .map(|l| format!("{}:{}", l.file, l.line)),
-        cases: r.checked.iter().map(|id| (id, Vec::new())).collect(),
-    };
-    for r in &report.results {
+    let mut index = std::collections::HashMap::new();
+    let checked = report.results.iter().filter(|r| !r.checked.is_empty());
+    for r in checked {
         index.insert((&r.object, r.location.as_ref()), suites.len());
         suites.push(suite_for(r));
     }
     for f in &report.findings {
         let key = (&f.object, f.location.as_ref());
-        let i = match index.get(&key) {
-            Some(i) => *i,
-            None => {
-                index.insert(key, suites.len());
-                suites.push(Suite {
-                    name: f.object.to_string(),
-                    file: f
-                        .location
-                        .as_ref()
-                        .map(|l| format!("{}:{}", l.file, l.line)),
-                    cases: Vec::new(),
-                });
-                suites.len() - 1
-            }
-        };
+        let i = *index.entry(key).or_insert_with(|| {
+            suites.push(Suite {
+                object: &f.object,
+                location: f.location.as_ref(),
+                cases: Vec::new(),
+            });
+            suites.len() - 1
+        });
         let suite = &mut suites[i];
         match suite.cases.iter_mut().find(|(id, _)| *id == f.rule) {
             Some((_, fs)) => fs.push(f),
             None => suite.cases.push((f.rule, vec![f])),
         }
     }
-    let tests: usize = suites.iter().map(|s| s.cases.len()).sum();
-    let failures: usize = suites
-        .iter()
-        .map(|s| s.cases.iter().filter(|(_, f)| !f.is_empty()).count())
-        .sum();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"conplus-operator check ({})\" tests=\"{tests}\" failures=\"{failures}\">",
-        escape(&report.profile)
-    );
-    for s in &suites {
-        let fails = s.cases.iter().filter(|(_, f)| !f.is_empty()).count();
-        let file = s
-            .file
-            .as_deref()
-            .map_or_else(String::new, |f| format!(" file=\"{}\"", escape(f)));
-        let _ = writeln!(
-            out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{fails}\" errors=\"0\"{file}>",
-            escape(&s.name),
-            s.cases.len()
-        );
-        for (id, fs) in &s.cases {
-            let _ = write!(
-                out,
-                "    <testcase name=\"{}\" classname=\"{}\"",
-                id,
-                escape(&s.name)
-            );
-            if fs.is_empty() {
-                out.push_str("/>\n");
-                continue;
-            }
-            out.push_str(">\n");
-            for f in fs {
-                let container = f
-                    .container
-                    .as_ref()
-                    .map_or_else(String::new, |c| format!("container {c}: "));
-                let loc = f
-                    .location
-                    .as_ref()
-                    .map_or_else(String::new, |l| format!("{}:{}: ", l.file, l.line));
-                let refs = f.bsi.join(", ");
-                let _ = writeln!(
-                    out,
-                    "      <failure type=\"{}\" message=\"{}\">{}{}{} [{}]</failure>",
-                    f.severity,
-                    escape(&format!("{container}{}", f.message)),
-                    escape(&loc),
-                    escape(&container),
-                    escape(&f.message),
-                    escape(&refs)
-                );
-            }
-            out.push_str("    </testcase>\n");
-        }
-        out.push_str("  </testsuite>\n");
+    suites
+}
+
+fn suite_for(r: &ObjectResult) -> Suite<'_> {
+    Suite {
+        object: &r.object,
+        location: r.location.as_ref(),
+        cases: r.checked.iter().map(|id| (id, Vec::new())).collect(),
     }
-    out.push_str("</testsuites>\n");
-    out
+}
+
+fn failure(f: &Finding) -> TestCaseStatus {
+    let container = f
+        .container
+        .as_ref()
+        .map_or_else(String::new, |c| format!("container {c}: "));
+    let loc = f
+        .location
+        .as_ref()
+        .map_or_else(String::new, |l| format!("{}:{}: ", l.file, l.line));
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+    status
+        .set_type(f.severity.as_str())
+        .set_message(format!("{container}{}", f.message))
+        .set_description(format!(
+            "{loc}{container}{} [{}]",
+            f.message,
+            f.bsi.join(", ")
+        ));
+    status
+}
+
+fn test_suite(s: &Suite<'_>) -> TestSuite {
+    let name = s.object.to_string();
+    let mut suite = TestSuite::new(name.as_str());
+    if let Some(l) = s.location {
+        suite
+            .extra
+            .insert("file".into(), format!("{}:{}", l.file, l.line).into());
+    }
+    for (id, findings) in &s.cases {
+        let statuses: Vec<TestCaseStatus> = if findings.is_empty() {
+            vec![TestCaseStatus::success()]
+        } else {
+            findings.iter().map(|f| failure(f)).collect()
+        };
+        for status in statuses {
+            let mut case = TestCase::new(id.as_str(), status);
+            case.set_classname(name.as_str());
+            suite.add_test_case(case);
+        }
+    }
+    suite
+}
+
+/// The objects no rule read and the namespaces whose rules were not evaluated, as skipped cases.
+fn not_checked(report: &Report) -> Option<TestSuite> {
+    let objects = report.not_checked().map(|r| {
+        (
+            r.object.to_string(),
+            format!("no rule reads {}", r.object.kind),
+        )
+    });
+    let namespaces = report.namespaces_not_evaluated.iter().map(|ns| {
+        (
+            format!("Namespace {ns}"),
+            "namespace rules not evaluated: neither the Namespace nor an onboarding creating it is in the input".to_owned(),
+        )
+    });
+    let mut suite = TestSuite::new("not checked");
+    for (name, why) in objects.chain(namespaces) {
+        let mut status = TestCaseStatus::skipped();
+        status.set_message(why);
+        let mut case = TestCase::new(name, status);
+        case.set_classname("not checked");
+        suite.add_test_case(case);
+    }
+    (!suite.test_cases.is_empty()).then_some(suite)
+}
+
+/// Renders the report as JUnit XML.
+pub fn render(report: &Report) -> String {
+    let mut junit = JunitReport::new(format!("conplus-operator check ({})", report.profile));
+    junit.add_test_suites(suites(report).iter().map(test_suite));
+    junit.add_test_suites(not_checked(report));
+    // Serialising into memory fails only on an I/O error of the writer, which a Vec cannot have.
+    let mut xml = junit.to_string().unwrap_or_default();
+    if !xml.ends_with('\n') {
+        xml.push('\n');
+    }
+    xml
 }

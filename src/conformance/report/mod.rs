@@ -37,6 +37,19 @@ pub struct ObjectRef {
     pub name: String,
 }
 
+impl ObjectRef {
+    /// The reference of an object given as JSON (empty strings for what it lacks).
+    pub fn of(v: &serde_json::Value) -> ObjectRef {
+        let s = |p: &str| v.pointer(p).and_then(serde_json::Value::as_str);
+        ObjectRef {
+            api_version: s("/apiVersion").unwrap_or_default().to_owned(),
+            kind: s("/kind").unwrap_or_default().to_owned(),
+            namespace: s("/metadata/namespace").map(str::to_owned),
+            name: s("/metadata/name").unwrap_or_default().to_owned(),
+        }
+    }
+}
+
 impl fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.namespace {
@@ -67,6 +80,28 @@ pub struct Finding {
     pub message: String,
     /// Where the object was read from; `None` for objects from the cluster.
     pub location: Option<Location>,
+}
+
+impl Finding {
+    /// A finding of a meta rule (about the input itself: never silenced, severity as catalogued).
+    pub fn meta(
+        rule: RuleId,
+        object: ObjectRef,
+        location: Option<Location>,
+        message: String,
+    ) -> Finding {
+        let r = rule.rule();
+        Finding {
+            rule,
+            severity: r.severity,
+            bsi: r.bsi,
+            pss: r.pss,
+            object,
+            container: None,
+            message,
+            location,
+        }
+    }
 }
 
 /// Why a finding was silenced.
@@ -163,12 +198,26 @@ pub struct Report {
     pub by_severity: SeverityCounts,
     /// 0–100; see [`Report::compute_score`].
     pub score: u8,
+    /// Namespaces named by objects whose namespace-level rules were not evaluated (neither their Namespace
+    /// object nor an onboarding creating them was in the input; see `check --namespace-rules`).
+    pub namespaces_not_evaluated: Vec<String>,
 }
 
 impl Report {
     /// The `n` most important findings: by severity, then by catalogue order of the rule, then by object.
     pub fn top(&self, n: usize) -> &[Finding] {
         &self.findings[..n.min(self.findings.len())]
+    }
+
+    /// The input objects no rule read (their kind is none the rules look at, or the profile disables
+    /// every rule that would): they passed nothing, so they are counted apart.
+    pub fn not_checked(&self) -> impl Iterator<Item = &ObjectResult> {
+        self.results.iter().filter(|r| r.checked.is_empty())
+    }
+
+    /// The number of [`Report::not_checked`] objects.
+    pub fn not_checked_count(&self) -> usize {
+        self.not_checked().count()
     }
 
     /// Number of silenced findings.

@@ -68,6 +68,29 @@ pub fn render(report: &Report) -> String {
             format!("{n} {word}s")
         }
     };
+    // What was not judged comes before the totals, which stay the last line.
+    let not_checked = report.not_checked_count();
+    if not_checked > 0 {
+        let mut kinds: Vec<&str> = report
+            .not_checked()
+            .map(|r| r.object.kind.as_str())
+            .collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let _ = writeln!(
+            out,
+            "{} not checked: no rule reads {}",
+            plural(not_checked, "object"),
+            kinds.join(", ")
+        );
+    }
+    if !report.namespaces_not_evaluated.is_empty() {
+        let _ = writeln!(
+            out,
+            "namespace rules not evaluated for {}: neither its Namespace nor an onboarding creating it is in the input (--namespace-rules evaluates them)",
+            report.namespaces_not_evaluated.join(", ")
+        );
+    }
     let _ = writeln!(
         out,
         "{}, {} ({}), {} silenced, score {}/100, profile {}",
