@@ -1033,31 +1033,37 @@ fn sarif_from_helm_template_on_stdin_points_at_the_templates() {
 }
 
 /// The official SARIF 2.1.0 schema (OASIS, draft-07 form) as the `serde-sarif` package ships it
-/// beside the types it generates them from; found through `cargo metadata`, not copied here.
+/// beside the types generated from it: the version locked in Cargo.lock, in Cargo's registry
+/// sources (present, since the package is built), not copied into the project.
 fn sarif_schema_path() -> std::path::PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let out = std::process::Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let metadata: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let manifest = metadata["packages"]
-        .as_array()
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
+    let version = lock
+        .split("[[package]]")
+        .find(|p| p.contains("name = \"serde-sarif\""))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = \"")))
+        .map(|v| v.trim_end_matches('"').to_owned())
+        .expect("serde-sarif is locked in Cargo.lock");
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")))
+        .expect("CARGO_HOME or HOME is set");
+    let sources = cargo_home.join("registry/src");
+    std::fs::read_dir(&sources)
         .unwrap()
-        .iter()
-        .find(|p| p["name"] == "serde-sarif")
-        .and_then(|p| p["manifest_path"].as_str())
-        .unwrap();
-    std::path::Path::new(manifest)
-        .parent()
-        .unwrap()
-        .join("src/schema.json")
+        .map(|index| {
+            index
+                .unwrap()
+                .path()
+                .join(format!("serde-sarif-{version}/src/schema.json"))
+        })
+        .find(|schema| schema.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "serde-sarif {version}'s schema.json under {}",
+                sources.display()
+            )
+        })
 }
 
 #[test]
