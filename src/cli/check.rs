@@ -22,7 +22,9 @@ use crate::conformance::onboardings::onboarding_findings;
 use crate::conformance::profile::{
     BUILTIN_PROFILES, ProfileError, ResolvedProfile, resolve_custom, resolve_profile,
 };
-use crate::conformance::report::{Finding, Location, ObjectRef, Report, json, junit, sarif, text};
+use crate::conformance::report::{
+    Finding, Location, ObjectRef, Report, json, junit, policyreport, sarif, text,
+};
 use crate::conformance::rules::{PssLevel, RuleId, Severity};
 use crate::conformance::{NamespaceScope, evaluate_scoped};
 
@@ -44,6 +46,10 @@ pub enum Format {
     Sarif,
     /// JUnit XML (one test suite per object).
     Junit,
+    /// PolicyReports (wgpolicyk8s.io/v1alpha2) as a `v1` List in JSON: one per namespace, one
+    /// ClusterPolicyReport for cluster-scoped objects (what the operator keeps in each onboarded namespace).
+    #[value(name = "policyreport")]
+    PolicyReport,
 }
 
 /// `--protection-level`.
@@ -288,6 +294,7 @@ pub fn check(args: &CheckArgs, stdin: impl std::io::Read) -> Outcome {
         Format::Json => json::render(&report),
         Format::Sarif => sarif::render(&report),
         Format::Junit => junit::render(&report),
+        Format::PolicyReport => policyreport::render(&report, jiff::Timestamp::now()),
     };
     let code = if input_failed {
         EXIT_ERROR

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 pub mod check;
 pub mod grundschutz;
 pub mod manifests;
+pub mod plugin;
 pub mod render;
 pub mod run;
 pub mod sandbox;
@@ -39,6 +40,13 @@ pub enum Command {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    // Linked or copied as `kubectl-conplus`, the binary is the kubectl plugin of the Ressort teams.
+    if std::env::args_os()
+        .next()
+        .is_some_and(|argv0| plugin::invoked_as_plugin(&argv0))
+    {
+        return plugin::main();
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run::main(args),

@@ -1,4 +1,4 @@
-//! The result of an evaluation, and its renderings (text, JSON, SARIF 2.1.0, JUnit XML).
+//! The result of an evaluation, and its renderings (text, JSON, SARIF 2.1.0, JUnit XML, PolicyReports).
 //!
 //! Pure: the renderers return strings; the CLI writes them.
 
@@ -11,6 +11,7 @@ use super::rules::{PssLevel, RuleId, RuleSet, Severity};
 
 pub mod json;
 pub mod junit;
+pub mod policyreport;
 pub mod sarif;
 pub mod text;
 
