@@ -111,3 +111,87 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod same_report {
+    use std::path::PathBuf;
+
+    use crate::api::ProtectionLevel;
+    use crate::conformance::engine::reads_whole;
+    use crate::conformance::{evaluate, resolve_profile};
+
+    /// Kinds no rule reads, one with an ignore annotation that lacks its reason, around kinds the rules read.
+    const STREAM: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.org
+  annotations:
+    conformance.conplus.niedersachsen.de/ignore: image-tag
+spec:
+  group: example.org
+  versions:
+  - name: v1
+    schema:
+      openAPIV3Schema: {type: object}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: app
+  namespace: team
+spec:
+  endpoints:
+  - port: web
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app
+  namespace: team
+spec:
+  template:
+    spec:
+      containers:
+      - name: app
+        image: nginx
+";
+
+    #[test]
+    fn reading_unread_kinds_by_their_metadata_gives_the_same_report_as_reading_them_whole() {
+        let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/conformance");
+        let profile = resolve_profile(None, ProtectionLevel::VeryHigh, None).unwrap();
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let read = |wanted| {
+            let mut inputs =
+                super::super::read_paths_with(&[fixtures.clone()], std::io::empty(), wanted);
+            super::super::parse_text_with("stream.yaml", STREAM, false, wanted, &mut inputs);
+            inputs
+        };
+        let (whole, light) = (read(None), read(Some(reads_whole)));
+        assert_eq!(whole.errors, light.errors);
+        assert_eq!(whole.objects.len(), light.objects.len());
+        let light_read = whole
+            .objects
+            .iter()
+            .zip(&light.objects)
+            .filter(|(w, l)| w.value != l.value)
+            .count();
+        assert!(
+            light_read >= 2,
+            "the CRD and the ServiceMonitor are read by their metadata"
+        );
+        let (a, b) = (
+            evaluate(&whole.objects, &profile, now),
+            evaluate(&light.objects, &profile, now),
+        );
+        assert_eq!(a.findings, b.findings);
+        assert_eq!(a.not_checked_count(), b.not_checked_count());
+        assert_eq!(a.score, b.score);
+        assert!(
+            a.findings
+                .iter()
+                .any(|f| f.object.kind == "CustomResourceDefinition"),
+            "the ignore annotation of a CRD read by its metadata is still judged"
+        );
+    }
+}
