@@ -162,8 +162,11 @@ spec:
         let profile = resolve_profile(None, ProtectionLevel::VeryHigh, None).unwrap();
         let now = jiff::Timestamp::UNIX_EPOCH;
         let read = |wanted| {
-            let mut inputs =
-                super::super::read_paths_with(&[fixtures.clone()], std::io::empty(), wanted);
+            let mut inputs = super::super::read_paths_with(
+                std::slice::from_ref(&fixtures),
+                std::io::empty(),
+                wanted,
+            );
             super::super::parse_text_with("stream.yaml", STREAM, false, wanted, &mut inputs);
             inputs
         };
