@@ -464,13 +464,19 @@ fn serve_resource(
             return Err(ApiError::method_not_allowed());
         }
         let body_type = header_str(headers, header::CONTENT_TYPE);
-        let answer = crate::rbac::review(
-            &app.store.read(),
-            user,
-            &def,
-            &rr.namespace,
-            parse_body(body, body_type)?,
-        )?;
+        // kubectl sends reviews as protobuf.
+        let review = if body_type.contains("protobuf") {
+            crate::protobuf::decode(body).ok_or_else(|| {
+                ApiError::new(
+                    415,
+                    "UnsupportedMediaType",
+                    "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
+                )
+            })?
+        } else {
+            parse_body(body, body_type)?
+        };
+        let answer = crate::rbac::review(&app.store.read(), user, &def, &rr.namespace, review)?;
         return Ok(json_response(201, &answer));
     }
     let target = Target {
