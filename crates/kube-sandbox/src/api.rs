@@ -368,15 +368,26 @@ fn ensure_namespace(st: &State, t: &Target, name: &str) -> Result<(), ApiError> 
     };
     match st.get(&ns_gr, "", &t.namespace) {
         None => Err(ApiError::not_found("", "namespaces", &t.namespace)),
-        Some(ns) if is_deleting(&ns) => Err(ApiError::forbidden(
-            &t.def.group,
-            &t.def.plural,
-            name,
-            &format!(
-                "unable to create new content in namespace {} because it is being terminated",
-                t.namespace
-            ),
-        )),
+        Some(ns) if is_deleting(&ns) => {
+            let mut e = ApiError::forbidden(
+                &t.def.group,
+                &t.def.plural,
+                name,
+                &format!(
+                    "unable to create new content in namespace {} because it is being terminated",
+                    t.namespace
+                ),
+            );
+            // kube-apiserver's NamespaceLifecycle admission names the cause too.
+            if let Some(d) = e.details.as_mut() {
+                d["causes"] = json!([{
+                    "reason": "NamespaceTerminating",
+                    "message": format!("namespace {} is being terminated", t.namespace),
+                    "field": "metadata.namespace",
+                }]);
+            }
+            Err(e)
+        }
         Some(_) => Ok(()),
     }
 }
