@@ -593,9 +593,17 @@ async fn observe_access(config: kube::Config, ns: String) -> Vec<(&'static str, 
             ("get", "", "namespaces"),
             ("update", "", "namespaces"),
             ("create", "coordination.k8s.io", "leases"),
-            ("create", "authorization.k8s.io", "localsubjectaccessreviews"),
+            (
+                "create",
+                "authorization.k8s.io",
+                "localsubjectaccessreviews",
+            ),
         ] {
-            let name = if resource == "namespaces" { ns.as_str() } else { "" };
+            let name = if resource == "namespaces" {
+                ns.as_str()
+            } else {
+                ""
+            };
             let r = access_review(
                 &admin,
                 "SubjectAccessReview",
@@ -635,7 +643,10 @@ async fn observe_access(config: kube::Config, ns: String) -> Vec<(&'static str, 
         Vec::new(),
     )
     .await;
-    seen.push(("403 of a list in another namespace", error_body(code, &body)));
+    seen.push((
+        "403 of a list in another namespace",
+        error_body(code, &body),
+    ));
     let (code, body) = send(
         &reader,
         "GET",
@@ -738,7 +749,10 @@ async fn observe_access(config: kube::Config, ns: String) -> Vec<(&'static str, 
         ("policy admits", "fine", json!({}), json!({"a": "1"})),
     ] {
         let (code, body) = send_json(&editor, "POST", &cms, &cm(name, labels, data)).await;
-        seen.push((case, json!([code, body["reason"], body["message"], body["details"]])));
+        seen.push((
+            case,
+            json!([code, body["reason"], body["message"], body["details"]]),
+        ));
     }
     let (code, _) = send_json(
         &admin,
@@ -774,7 +788,13 @@ async fn watch_events(client: &Client, path: &str) -> Value {
         .split(|b| *b == b'\n')
         .filter_map(|line| serde_json::from_slice::<Value>(line).ok())
         .filter(|e| e["type"] != "BOOKMARK")
-        .map(|e| json!([e["type"], e["object"]["metadata"]["name"], e["object"]["data"]]))
+        .map(|e| {
+            json!([
+                e["type"],
+                e["object"]["metadata"]["name"],
+                e["object"]["data"]
+            ])
+        })
         .collect();
     json!({"code": code, "events": events})
 }
@@ -793,9 +813,7 @@ async fn observe_semantics(config: kube::Config, ns: String) -> Vec<(&'static st
     .await;
     assert_eq!(code, 201, "{body}");
     let cms = format!("/api/v1/namespaces/{ns}/configmaps");
-    let cm = |name: &str| {
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"watched": "yes"}}, "data": {"k": "1"}})
-    };
+    let cm = |name: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"watched": "yes"}}, "data": {"k": "1"}});
 
     // 404, 409, 422 bodies.
     let (code, body) = send(
@@ -938,7 +956,10 @@ async fn observe_semantics(config: kube::Config, ns: String) -> Vec<(&'static st
         serde_json::to_vec(&json!([{"op": "remove", "path": "/data/missing"}])).unwrap(),
     )
     .await;
-    seen.push(("JSON patch removing a missing key", json!([code, body["reason"]])));
+    seen.push((
+        "JSON patch removing a missing key",
+        json!([code, body["reason"]]),
+    ));
 
     // Namespace termination, held by a finalizer.
     let doomed = format!("{ns}-t");
@@ -985,9 +1006,10 @@ async fn observe_semantics(config: kube::Config, ns: String) -> Vec<(&'static st
         )
         .await;
         body["metadata"]["deletionTimestamp"].is_string()
-            && ns["status"]["conditions"]
-                .as_array()
-                .is_some_and(|c| c.iter().any(|c| c["type"] == "NamespaceFinalizersRemaining" && c["status"] == "True"))
+            && ns["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "NamespaceFinalizersRemaining" && c["status"] == "True")
+            })
     })
     .await;
     let (code, body) = send_json(&client, "POST", &held, &cm("late")).await;

@@ -170,14 +170,7 @@ pub fn authenticate(st: &State, headers: &HeaderMap) -> Result<UserInfo, ApiErro
         )),
     }
     for g in &groups {
-        checks.push(Attributes::resource(
-            "impersonate",
-            "",
-            "groups",
-            "",
-            "",
-            g,
-        ));
+        checks.push(Attributes::resource("impersonate", "", "groups", "", "", g));
     }
     for u in &uid {
         checks.push(Attributes::resource(
@@ -207,8 +200,7 @@ pub fn authenticate(st: &State, headers: &HeaderMap) -> Result<UserInfo, ApiErro
             return Err(rbac::forbidden(&requester, a, &d.reason));
         }
     }
-    if username != "system:anonymous" && !impersonated_groups.iter().any(|g| g == AUTHENTICATED)
-    {
+    if username != "system:anonymous" && !impersonated_groups.iter().any(|g| g == AUTHENTICATED) {
         impersonated_groups.push(AUTHENTICATED.into());
     }
     Ok(UserInfo {

@@ -293,9 +293,7 @@ fn deletion_conditions(st: &State, name: &str) -> Option<Value> {
         }
     }
     resources.sort();
-    let ok = |type_: &str, reason: &str, message: &str| {
-        json!({"type": type_, "status": "False", "reason": reason, "message": message})
-    };
+    let ok = |type_: &str, reason: &str, message: &str| json!({"type": type_, "status": "False", "reason": reason, "message": message});
     let mut conditions = vec![
         ok(
             "NamespaceDeletionDiscoveryFailure",

@@ -309,10 +309,8 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
             }
         }
         other => {
-            let attrs = crate::rbac::Attributes::non_resource(
-                &method.as_str().to_ascii_lowercase(),
-                &path,
-            );
+            let attrs =
+                crate::rbac::Attributes::non_resource(&method.as_str().to_ascii_lowercase(), &path);
             let decision = crate::rbac::authorize(&app.store.read(), &user, &attrs);
             if decision.allowed {
                 discovery_response(&app, other, &headers)

@@ -428,7 +428,10 @@ fn defaults() -> (Vec<Value>, Vec<Value>) {
         ),
         rule(
             &["autoscaling"],
-            &["horizontalpodautoscalers", "horizontalpodautoscalers/status"],
+            &[
+                "horizontalpodautoscalers",
+                "horizontalpodautoscalers/status",
+            ],
             READ,
         ),
         rule(
@@ -521,14 +524,15 @@ fn defaults() -> (Vec<Value>, Vec<Value>) {
         ),
         rule(&[RBAC], &["roles", "rolebindings"], READ_WRITE),
     ];
-    let info = [
-        "/healthz",
-        "/livez",
-        "/readyz",
-        "/version",
-        "/version/",
+    let info = ["/healthz", "/livez", "/readyz", "/version", "/version/"];
+    let mut discovery = vec![
+        "/api",
+        "/api/*",
+        "/apis",
+        "/apis/*",
+        "/openapi",
+        "/openapi/*",
     ];
-    let mut discovery = vec!["/api", "/api/*", "/apis", "/apis/*", "/openapi", "/openapi/*"];
     discovery.extend(info);
     let roles = vec![
         cluster_role(
@@ -560,7 +564,12 @@ fn defaults() -> (Vec<Value>, Vec<Value>) {
             &[],
             "",
         ),
-        cluster_role("system:discovery", vec![urls(&discovery, &["get"])], &[], ""),
+        cluster_role(
+            "system:discovery",
+            vec![urls(&discovery, &["get"])],
+            &[],
+            "",
+        ),
         cluster_role(
             "system:public-info-viewer",
             vec![urls(&info, &["get"])],
@@ -629,7 +638,12 @@ pub fn aggregate(st: &mut State) {
             sources.sort_by_key(|r| name_of(r).to_string());
             let mut rules: Vec<Value> = Vec::new();
             for r in sources {
-                for rule in r.get("rules").and_then(Value::as_array).into_iter().flatten() {
+                for rule in r
+                    .get("rules")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     if !rules.contains(rule) {
                         rules.push(rule.clone());
                     }
@@ -740,7 +754,11 @@ fn covers(owner: &Value, atom: &Atom) -> bool {
 fn compact(atom: &Atom) -> String {
     let q = |s: &str| format!("{s:?}");
     match &atom.url {
-        Some(url) => format!("{{NonResourceURLs:[{}], Verbs:[{}]}}", q(url), q(&atom.verb)),
+        Some(url) => format!(
+            "{{NonResourceURLs:[{}], Verbs:[{}]}}",
+            q(url),
+            q(&atom.verb)
+        ),
         None => {
             let names = atom
                 .name
@@ -773,8 +791,7 @@ pub fn check_escalation(
     let name = name_of(obj);
     let rules: Vec<Value> = match def.kind.as_str() {
         "Role" | "ClusterRole" => {
-            let escalate =
-                Attributes::resource("escalate", RBAC, &def.plural, "", namespace, name);
+            let escalate = Attributes::resource("escalate", RBAC, &def.plural, "", namespace, name);
             if authorize(st, user, &escalate).allowed {
                 return Ok(());
             }
@@ -808,9 +825,8 @@ pub fn check_escalation(
             if authorize(st, user, &bind).allowed || authorize(st, user, &bind_here).allowed {
                 return Ok(());
             }
-            role_rules(st, &role_ref, namespace).map_err(|e| {
-                ApiError::forbidden(&def.group, &def.plural, name, &e)
-            })?
+            role_rules(st, &role_ref, namespace)
+                .map_err(|e| ApiError::forbidden(&def.group, &def.plural, name, &e))?
         }
         _ => return Ok(()),
     };
@@ -997,16 +1013,37 @@ mod tests {
     #[test]
     fn rules_match_verbs_groups_resources_subresources_and_names_as_kube_apiserver() {
         let r = json!({"verbs": ["get"], "apiGroups": ["apps"], "resources": ["deployments", "*/scale"], "resourceNames": ["a"]});
-        assert!(rule_allows(&r, &attrs("get", "apps", "deployments", "", "a")));
-        assert!(!rule_allows(&r, &attrs("get", "apps", "deployments", "", "b")));
-        assert!(!rule_allows(&r, &attrs("list", "apps", "deployments", "", "a")));
+        assert!(rule_allows(
+            &r,
+            &attrs("get", "apps", "deployments", "", "a")
+        ));
+        assert!(!rule_allows(
+            &r,
+            &attrs("get", "apps", "deployments", "", "b")
+        ));
+        assert!(!rule_allows(
+            &r,
+            &attrs("list", "apps", "deployments", "", "a")
+        ));
         assert!(!rule_allows(&r, &attrs("get", "", "deployments", "", "a")));
-        assert!(rule_allows(&r, &attrs("get", "apps", "replicasets", "scale", "a")));
-        assert!(!rule_allows(&r, &attrs("get", "apps", "deployments", "status", "a")));
+        assert!(rule_allows(
+            &r,
+            &attrs("get", "apps", "replicasets", "scale", "a")
+        ));
+        assert!(!rule_allows(
+            &r,
+            &attrs("get", "apps", "deployments", "status", "a")
+        ));
         let all = json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]});
-        assert!(rule_allows(&all, &attrs("delete", "x.io", "things", "status", "")));
+        assert!(rule_allows(
+            &all,
+            &attrs("delete", "x.io", "things", "status", "")
+        ));
         let url = json!({"verbs": ["get"], "nonResourceURLs": ["/apis/*"]});
-        assert!(rule_allows(&url, &Attributes::non_resource("get", "/apis/apps")));
+        assert!(rule_allows(
+            &url,
+            &Attributes::non_resource("get", "/apis/apps")
+        ));
         assert!(!rule_allows(&url, &Attributes::non_resource("get", "/api")));
     }
 

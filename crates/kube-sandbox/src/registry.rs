@@ -186,10 +186,17 @@ const fn b(
 }
 
 /// A review kind: created, answered, never stored.
-const fn review(group: &'static str, kind: &'static str, plural: &'static str, namespaced: bool) -> B {
+const fn review(
+    group: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    namespaced: bool,
+) -> B {
     B {
         create_only: true,
-        ..b(group, "v1", kind, plural, namespaced, NONE, NONE, false, false, true)
+        ..b(
+            group, "v1", kind, plural, namespaced, NONE, NONE, false, false, true,
+        )
     }
 }
 
@@ -545,11 +552,36 @@ pub fn builtins() -> Vec<ResourceDef> {
             true,
             false,
         ),
-        review("authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreviews", false),
-        review("authorization.k8s.io", "SubjectAccessReview", "subjectaccessreviews", false),
-        review("authorization.k8s.io", "LocalSubjectAccessReview", "localsubjectaccessreviews", true),
-        review("authorization.k8s.io", "SelfSubjectRulesReview", "selfsubjectrulesreviews", false),
-        review("authentication.k8s.io", "SelfSubjectReview", "selfsubjectreviews", false),
+        review(
+            "authorization.k8s.io",
+            "SelfSubjectAccessReview",
+            "selfsubjectaccessreviews",
+            false,
+        ),
+        review(
+            "authorization.k8s.io",
+            "SubjectAccessReview",
+            "subjectaccessreviews",
+            false,
+        ),
+        review(
+            "authorization.k8s.io",
+            "LocalSubjectAccessReview",
+            "localsubjectaccessreviews",
+            true,
+        ),
+        review(
+            "authorization.k8s.io",
+            "SelfSubjectRulesReview",
+            "selfsubjectrulesreviews",
+            false,
+        ),
+        review(
+            "authentication.k8s.io",
+            "SelfSubjectReview",
+            "selfsubjectreviews",
+            false,
+        ),
         b(
             "apiextensions.k8s.io",
             "v1",

@@ -115,11 +115,20 @@ impl LabelSelector {
             .into_iter()
             .flatten()
         {
-            let key = e.get("key").and_then(Value::as_str).unwrap_or("").to_string();
+            let key = e
+                .get("key")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             let values: Vec<String> = e
                 .get("values")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default();
             reqs.push(match e.get("operator").and_then(Value::as_str) {
                 Some("In") => Req::In(key, values),

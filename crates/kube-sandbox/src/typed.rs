@@ -52,7 +52,10 @@ pub fn decode_builtin(
                 roundtrip!(value, api::rbac::v1::ClusterRoleBinding)
             }
             ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy") => {
-                roundtrip!(value, api::admissionregistration::v1::ValidatingAdmissionPolicy)
+                roundtrip!(
+                    value,
+                    api::admissionregistration::v1::ValidatingAdmissionPolicy
+                )
             }
             ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding") => {
                 roundtrip!(

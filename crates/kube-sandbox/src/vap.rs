@@ -197,7 +197,10 @@ fn params(
         ));
     };
     let Some(param_ref) = binding.pointer("/spec/paramRef").filter(|r| !r.is_null()) else {
-        return Err("failed to configure binding: paramRef is required when the policy has a paramKind".into());
+        return Err(
+            "failed to configure binding: paramRef is required when the policy has a paramKind"
+                .into(),
+        );
     };
     let ns = if def.namespaced {
         param_ref
@@ -230,7 +233,10 @@ fn params(
         }
     };
     if found.is_empty()
-        && param_ref.get("parameterNotFoundAction").and_then(Value::as_str) == Some("Deny")
+        && param_ref
+            .get("parameterNotFoundAction")
+            .and_then(Value::as_str)
+            == Some("Deny")
     {
         return Err(
             "failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction".into(),
@@ -241,7 +247,8 @@ fn params(
 
 /// The `request` variable: an `admission.k8s.io/v1` AdmissionRequest.
 fn request_value(req: &Request<'_>) -> Value {
-    let resource = json!({"group": req.def.group, "version": req.version, "resource": req.def.plural});
+    let resource =
+        json!({"group": req.def.group, "version": req.version, "resource": req.def.plural});
     let kind = json!({"group": req.def.group, "version": req.version, "kind": req.def.kind});
     let options_kind = match req.operation {
         "CREATE" => "CreateOptions",
@@ -463,8 +470,10 @@ pub fn admit(st: &State, req: &Request<'_>) -> Result<Vec<String>, ApiError> {
         });
         let outcomes: Vec<Outcome> = match params(st, &policy, binding, req) {
             Err(e) => {
-                let fail_open =
-                    policy.pointer("/spec/failurePolicy").and_then(Value::as_str) == Some("Ignore");
+                let fail_open = policy
+                    .pointer("/spec/failurePolicy")
+                    .and_then(Value::as_str)
+                    == Some("Ignore");
                 if fail_open {
                     Vec::new()
                 } else {
@@ -550,10 +559,7 @@ mod tests {
             ),
             Cel::Bool(true)
         );
-        assert_eq!(
-            run("o != null", &[("o", Value::Null)]),
-            Cel::Bool(false)
-        );
+        assert_eq!(run("o != null", &[("o", Value::Null)]), Cel::Bool(false));
         assert_eq!(
             run("{'x': 'y'}[k] + ''", &[("k", json!("x"))]),
             Cel::String(Arc::new("y".into()))
