@@ -799,6 +799,120 @@ async fn watch_events(client: &Client, path: &str) -> Value {
     json!({"code": code, "events": events})
 }
 
+/// Like [`send`], with the `Warning` headers of the answer.
+async fn send_warned(
+    client: &Client,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &Value,
+) -> (u16, Value, Vec<String>) {
+    let req = axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", content_type)
+        .header("accept", "application/json")
+        .body(kube::client::Body::from(serde_json::to_vec(body).unwrap()))
+        .unwrap();
+    let resp = client.send(req).await.unwrap();
+    let code = resp.status().as_u16();
+    let warnings = resp
+        .headers()
+        .get_all("warning")
+        .iter()
+        .map(|v| v.to_str().unwrap_or("").to_string())
+        .collect();
+    let bytes = resp.into_body().collect_bytes().await.unwrap();
+    (
+        code,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        warnings,
+    )
+}
+
+/// Pod Security admission on updates: a stricter enforce label warns about the Pods already in
+/// the namespace, and a Pod is checked again when its image changes but not when its labels do.
+async fn observe_pod_security_updates(
+    config: kube::Config,
+    ns: String,
+) -> Vec<(&'static str, Value)> {
+    let client = Client::try_from(config).unwrap();
+    let mut seen = Vec::new();
+    let (code, body) = send_json(
+        &client,
+        "POST",
+        "/api/v1/namespaces",
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns,
+            "labels": {"pod-security.kubernetes.io/enforce": "baseline"}}}),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let pods = format!("/api/v1/namespaces/{ns}/pods");
+    for name in ["root-a", "root-b"] {
+        let (code, body) = send_json(
+            &client,
+            "POST",
+            &pods,
+            &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                "spec": {"containers": [{"name": "app", "image": "registry.example/app:1"}]}}),
+        )
+        .await;
+        assert_eq!(code, 201, "{body}");
+    }
+    let relabel = |level: &str| json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": level}}});
+    let (code, _, warnings) = send_warned(
+        &client,
+        "PATCH",
+        &format!("/api/v1/namespaces/{ns}"),
+        "application/merge-patch+json",
+        &relabel("restricted"),
+    )
+    .await;
+    seen.push((
+        "a stricter enforce level warns about existing pods",
+        json!([code, warnings]),
+    ));
+    let (code, _, warnings) = send_warned(
+        &client,
+        "PATCH",
+        &format!("/api/v1/namespaces/{ns}"),
+        "application/merge-patch+json",
+        &json!({"metadata": {"labels": {"team": "a"}}}),
+    )
+    .await;
+    seen.push(("other labels warn about nothing", json!([code, warnings])));
+    let (code, _, _) = send_warned(
+        &client,
+        "PATCH",
+        &format!("{pods}/root-a"),
+        "application/merge-patch+json",
+        &json!({"metadata": {"labels": {"tier": "web"}}}),
+    )
+    .await;
+    seen.push(("relabelling a violating pod", json!(code)));
+    let (code, body, _) = send_warned(
+        &client,
+        "PATCH",
+        &format!("{pods}/root-a"),
+        "application/strategic-merge-patch+json",
+        &json!({"spec": {"containers": [{"name": "app", "image": "registry.example/app:2"}]}}),
+    )
+    .await;
+    seen.push((
+        "a new image of a violating pod",
+        json!([code, body["reason"], body["message"]]),
+    ));
+    send(
+        &client,
+        "DELETE",
+        &format!("/api/v1/namespaces/{ns}"),
+        "application/json",
+        Vec::new(),
+    )
+    .await;
+    seen
+}
+
 /// Patch types, a watch from a resourceVersion, namespace termination and the bodies of 404,
 /// 409 and 422.
 async fn observe_semantics(config: kube::Config, ns: String) -> Vec<(&'static str, Value)> {
@@ -1112,6 +1226,11 @@ async fn the_sandbox_authorizes_impersonated_users_and_admits_as_the_real_server
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sandbox_patches_watches_terminates_and_errs_as_the_real_server_does() {
     compare("semantics", observe_semantics).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_checks_pod_security_on_updates_as_the_real_server_does() {
+    compare("podsec", observe_pod_security_updates).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

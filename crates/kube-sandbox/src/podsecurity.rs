@@ -731,9 +731,10 @@ pub fn namespace_update_warnings(new: &Value, old: &Value, pods: &[&Value]) -> V
         if found.is_empty() {
             continue;
         }
+        // kube-apiserver names only the checks here, not their details.
         let reason = found
             .iter()
-            .map(|(reason, detail)| format!("{reason} ({detail})"))
+            .map(|(reason, _)| reason.as_str())
             .collect::<Vec<_>>()
             .join(", ");
         let pod_name = meta.get("name").and_then(Value::as_str).unwrap_or("");
@@ -760,6 +761,8 @@ pub fn namespace_update_warnings(new: &Value, old: &Value, pods: &[&Value]) -> V
         let (pod, count) = &seen[&reason];
         if *count == 1 {
             out.push(format!("{pod}: {reason}"));
+        } else if *count == 2 {
+            out.push(format!("{pod} (and 1 other pod): {reason}"));
         } else {
             out.push(format!("{pod} (and {} other pods): {reason}", count - 1));
         }
@@ -847,7 +850,10 @@ mod tests {
             warnings[0],
             "existing pods in namespace \"team\" violate the new PodSecurity enforce level \"restricted:latest\""
         );
-        assert!(warnings[1].starts_with("a (and 1 other pods): privileged (container \"app\""));
+        assert!(
+            warnings[1]
+                .starts_with("a (and 1 other pod): privileged, allowPrivilegeEscalation != false")
+        );
         assert!(namespace_update_warnings(&new, &new, &[&a]).is_empty());
         assert!(namespace_update_warnings(&ns(json!({})), &new, &[&a]).is_empty());
     }
