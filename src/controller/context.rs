@@ -1,0 +1,110 @@
+//! What every reconcile shares (no I/O of its own): the client, the stores, the settings,
+//! the Event recorder, the metrics, and the per-onboarding memory of the runtime (failures
+//! for back-off, conformance findings for the metrics).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use kube::runtime::events::Recorder;
+use kube::{Client, ResourceExt};
+
+use super::conformance::Defaults;
+use super::stores::Stores;
+use crate::api::FachverfahrenOnboarding;
+use crate::conformance::report::Report;
+use crate::resources::PlatformSettings;
+use crate::telemetry::{Health, Metrics};
+
+/// Findings of one rule in one Ressort at one severity: (rule, ressort, severity, count).
+type FindingCount = (String, String, String, i64);
+
+/// What every reconcile shares.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// The reflector stores.
+    pub stores: Stores,
+    /// Platform settings.
+    pub settings: PlatformSettings,
+    /// Publishes Events.
+    pub recorder: Recorder,
+    /// Conformance settings of the platform.
+    pub conformance: Defaults,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Readiness.
+    pub health: Health,
+    /// Consecutive failures per onboarding, for back-off.
+    failures: Mutex<HashMap<String, u32>>,
+    /// Conformance findings per onboarding, for the metrics: (rule, ressort, severity) → count.
+    findings: Mutex<HashMap<String, Vec<FindingCount>>>,
+}
+
+impl Context {
+    /// A context with no failures or findings recorded yet.
+    pub fn new(
+        client: Client,
+        stores: Stores,
+        settings: PlatformSettings,
+        recorder: Recorder,
+        conformance: Defaults,
+        metrics: Arc<Metrics>,
+        health: Health,
+    ) -> Self {
+        Context {
+            client,
+            stores,
+            settings,
+            recorder,
+            conformance,
+            metrics,
+            health,
+            failures: Mutex::new(HashMap::new()),
+            findings: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one more consecutive failure of `name`; returns the count.
+    pub fn record_failure(&self, name: &str) -> u32 {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(name.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    }
+
+    /// `name` reconciled without error: its back-off starts over.
+    pub fn clear_failures(&self, name: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+    }
+
+    /// Keeps this onboarding's findings for the metrics and republishes the totals.
+    pub fn record_findings(&self, fvo: &FachverfahrenOnboarding, report: &Report) {
+        let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
+        for f in &report.findings {
+            *counts
+                .entry((f.rule.as_str().to_string(), f.severity.as_str().to_string()))
+                .or_default() += 1;
+        }
+        let ressort = fvo.spec.ressort.clone();
+        let mine = counts
+            .into_iter()
+            .map(|((rule, sev), n)| (rule, ressort.clone(), sev, n))
+            .collect();
+        let mut all = self.findings.lock().unwrap_or_else(|p| p.into_inner());
+        all.insert(fvo.name_any(), mine);
+        let mut totals: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+        for (rule, ressort, sev, n) in all.values().flatten() {
+            *totals
+                .entry((rule.clone(), ressort.clone(), sev.clone()))
+                .or_default() += n;
+        }
+        let flat: Vec<_> = totals
+            .into_iter()
+            .map(|((r, ress, s), n)| (r, ress, s, n))
+            .collect();
+        self.metrics.set_conformance_findings(&flat);
+    }
+}
