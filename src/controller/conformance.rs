@@ -7,8 +7,9 @@
 //! reflected within seconds. Here the engine's report becomes the bounded
 //! `status.conformance` and the `Conformant` condition.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -18,7 +19,7 @@ use kube::runtime::reflector;
 use super::apply::Applied;
 use super::conditions::{self, not_evaluated};
 use super::plan::{EnvPlan, Plan};
-use super::stores::{Stores, WorkloadStores};
+use super::stores::{Stores, Version, WorkloadStores};
 use crate::api::conditions::{self as c, reason};
 use crate::api::{
     ConformanceFinding, ConformanceProfile, ConformanceStatus, FachverfahrenOnboarding,
@@ -67,6 +68,87 @@ pub fn objects_in(stores: &Stores, namespaces: &BTreeSet<String>) -> Vec<SourceO
     out
 }
 
+/// How long an evaluation is reused while nothing it read changed: profile exceptions expire
+/// with time, so the rules run again at the latest this long after (within the resync).
+const MEMO_TTL: Duration = Duration::from_secs(240);
+
+/// What an evaluation read: evaluating again gives the same result while these are the same.
+#[derive(Clone, Debug, PartialEq)]
+struct Inputs {
+    /// The onboarding's generation (its protection level, profile, environments).
+    generation: Option<i64>,
+    /// The resourceVersion of the ConformanceProfile it names, if there is one.
+    profile: Option<String>,
+    /// Per namespace: the namespace's resourceVersion and the version of its objects of
+    /// every kind the rules read.
+    namespaces: Vec<(String, Option<String>, Vec<Version>)>,
+}
+
+/// What an evaluation put on the status.
+#[derive(Clone, Debug)]
+struct Remembered {
+    inputs: Inputs,
+    at: Timestamp,
+    condition: Condition,
+    status: Option<ConformanceStatus>,
+    profile: Option<String>,
+}
+
+/// The conformance settings of the live controller, and its memory of the last evaluation
+/// per onboarding: a namespace's rules run again only when an object in it changed.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// The platform's settings.
+    pub defaults: Defaults,
+    memo: Mutex<HashMap<String, Remembered>>,
+}
+
+impl Live {
+    /// Live conformance with `defaults` and nothing evaluated yet.
+    pub fn new(defaults: Defaults) -> Self {
+        Live {
+            defaults,
+            memo: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forgets what was evaluated for `fvo` (deleted).
+    pub fn forget(&self, fvo: &FachverfahrenOnboarding) {
+        self.memo
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&memo_key(fvo));
+    }
+}
+
+fn memo_key(fvo: &FachverfahrenOnboarding) -> String {
+    format!(
+        "{}/{}",
+        fvo.metadata.name.as_deref().unwrap_or_default(),
+        fvo.metadata.uid.as_deref().unwrap_or_default()
+    )
+}
+
+fn inputs(
+    stores: &Stores,
+    fvo: &FachverfahrenOnboarding,
+    profile: Option<&ConformanceProfile>,
+    namespaces: &BTreeSet<String>,
+) -> Inputs {
+    Inputs {
+        generation: fvo.metadata.generation,
+        profile: profile.and_then(|p| p.metadata.resource_version.clone()),
+        namespaces: namespaces
+            .iter()
+            .map(|n| {
+                let ns = stores.namespaces.store.get(&reflector::ObjectRef::new(n));
+                let rv = ns.and_then(|ns| ns.metadata.resource_version.clone());
+                (n.clone(), rv, stores.workloads.version(n))
+            })
+            .collect(),
+    }
+}
+
 /// What the conformance step found.
 #[derive(Debug, Default)]
 pub struct Evaluation {
@@ -85,7 +167,7 @@ pub struct Evaluation {
 /// condition stays as it was, or is `Unknown` when there is none yet.
 pub fn evaluate_round(
     stores: &Stores,
-    defaults: &Defaults,
+    live: &Live,
     fvo: &FachverfahrenOnboarding,
     plan: &Plan,
     applied: &Applied,
@@ -124,9 +206,37 @@ pub fn evaluate_round(
         status.conformance = None;
         return Evaluation::default();
     }
-    let objects = objects_in(stores, &namespaces);
+    let defaults = &live.defaults;
     let profile = cluster_profile(&stores.workloads, fvo, defaults);
+    let read = inputs(stores, fvo, profile.as_deref(), &namespaces);
+    let key = memo_key(fvo);
+    let mut memo = live.memo.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(last) = memo.get(&key)
+        && last.inputs == read
+        && now.duration_since(last.at).unsigned_abs() < MEMO_TTL
+    {
+        // Nothing the rules read changed: the last evaluation stands, and its violations
+        // were published then.
+        status.conditions.push(last.condition.clone());
+        if let Some(p) = &last.profile {
+            status.conformance_profile = Some(p.clone());
+        }
+        status.conformance = last.status.clone();
+        return Evaluation::default();
+    }
+    let objects = objects_in(stores, &namespaces);
     let (outcome, report) = outcome(fvo, &objects, profile.as_deref(), defaults, now);
+    memo.insert(
+        key,
+        Remembered {
+            inputs: read,
+            at: now,
+            condition: outcome.condition.clone(),
+            status: outcome.status.clone(),
+            profile: outcome.profile.clone(),
+        },
+    );
+    drop(memo);
     status.conditions.push(outcome.condition);
     if let Some(p) = outcome.profile {
         status.conformance_profile = Some(p);

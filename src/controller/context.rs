@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use kube::runtime::events::Recorder;
 use kube::{Client, ResourceExt};
 
-use super::conformance::Defaults;
+use super::conformance::{Defaults, Live};
 use super::stores::Stores;
 use crate::api::FachverfahrenOnboarding;
 use crate::conformance::report::Report;
@@ -28,8 +28,8 @@ pub struct Context {
     pub settings: PlatformSettings,
     /// Publishes Events.
     pub recorder: Recorder,
-    /// Conformance settings of the platform.
-    pub conformance: Defaults,
+    /// Conformance settings of the platform, and the last evaluations.
+    pub conformance: Live,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Readiness.
@@ -56,7 +56,7 @@ impl Context {
             stores,
             settings,
             recorder,
-            conformance,
+            conformance: Live::new(conformance),
             metrics,
             health,
             failures: Mutex::new(HashMap::new()),

@@ -146,6 +146,7 @@ async fn cleanup(fvo: &FachverfahrenOnboarding, ctx: &Context) -> Result<Action,
         .cloned()
         .collect();
     set(&ctx.client, fvo, rest).await?;
+    ctx.conformance.forget(fvo);
     Ok(Action::await_change())
 }
 

@@ -57,7 +57,26 @@ struct Entries<K> {
     by_key: HashMap<String, HashMap<String, Arc<K>>>,
     /// namespace/name → key, to move an object whose key changed.
     key_of_id: HashMap<String, String>,
+    /// key → how often an object under it changed since the last relist.
+    changes: HashMap<String, u64>,
+    /// Relists so far: after one, every version is new.
+    epoch: u64,
 }
+
+impl<K> Entries<K> {
+    fn empty(epoch: u64) -> Self {
+        Entries {
+            by_key: HashMap::new(),
+            key_of_id: HashMap::new(),
+            changes: HashMap::new(),
+            epoch,
+        }
+    }
+}
+
+/// The version of the objects under one key of an [`Index`]: it differs whenever one of them
+/// was added, changed or removed.
+pub type Version = (u64, u64);
 
 fn id_of<K: Resource>(obj: &K) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
@@ -71,10 +90,7 @@ where
     /// An empty index keyed by `key_of`.
     pub fn new(key_of: KeyFn<K>) -> Self {
         Index {
-            entries: Arc::new(RwLock::new(Entries {
-                by_key: HashMap::new(),
-                key_of_id: HashMap::new(),
-            })),
+            entries: Arc::new(RwLock::new(Entries::empty(0))),
             key_of,
         }
     }
@@ -87,6 +103,15 @@ where
             .get(key)
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The version of the objects under `key`.
+    pub fn version(&self, key: &str) -> Version {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        (
+            entries.epoch,
+            entries.changes.get(key).copied().unwrap_or(0),
+        )
     }
 
     /// Follows one watch event, which `store` has already applied.
@@ -106,16 +131,14 @@ where
             }
             // The store swaps in the new list at once; so does the index.
             watcher::Event::InitDone => {
-                let mut fresh = Entries {
-                    by_key: HashMap::new(),
-                    key_of_id: HashMap::new(),
-                };
+                let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+                let mut fresh = Entries::empty(entries.epoch.wrapping_add(1));
                 for obj in store.state() {
                     if let Some(key) = (self.key_of)(&obj) {
                         fresh.insert(key, id_of(obj.as_ref()), obj);
                     }
                 }
-                *self.entries.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+                *entries = fresh;
             }
             watcher::Event::Init | watcher::Event::InitApply(_) => {}
         }
@@ -124,17 +147,19 @@ where
 
 impl<K> Entries<K> {
     fn remove(&mut self, id: &str) {
-        if let Some(old) = self.key_of_id.remove(id)
-            && let Some(group) = self.by_key.get_mut(&old)
-        {
-            group.remove(id);
-            if group.is_empty() {
-                self.by_key.remove(&old);
+        if let Some(old) = self.key_of_id.remove(id) {
+            *self.changes.entry(old.clone()).or_default() += 1;
+            if let Some(group) = self.by_key.get_mut(&old) {
+                group.remove(id);
+                if group.is_empty() {
+                    self.by_key.remove(&old);
+                }
             }
         }
     }
 
     fn insert(&mut self, key: String, id: String, obj: Arc<K>) {
+        *self.changes.entry(key.clone()).or_default() += 1;
         self.by_key
             .entry(key.clone())
             .or_default()
@@ -341,6 +366,14 @@ pub struct WorkloadStores {
 }
 
 impl WorkloadStores {
+    /// The version of the objects of the kinds the rules read in `namespace`.
+    pub fn version(&self, namespace: &str) -> Vec<Version> {
+        self.kinds
+            .iter()
+            .map(|k| k.by_namespace.version(namespace))
+            .collect()
+    }
+
     /// The objects of the kinds the rules read in `namespace`.
     pub fn in_namespace(&self, namespace: &str) -> impl Iterator<Item = Arc<DynamicObject>> {
         self.kinds
@@ -407,4 +440,95 @@ pub async fn workload_streams(
         streams.push((futures::StreamExt::boxed(stream), ar));
     }
     (stores, streams)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    fn cm(ns: &str, name: &str, onboarding: &str) -> ConfigMap {
+        let mut o = ConfigMap::default();
+        o.metadata.namespace = Some(ns.into());
+        o.metadata.name = Some(name.into());
+        o.labels_mut().insert(ONBOARDING.into(), onboarding.into());
+        o
+    }
+
+    /// Applies `event` to the store and the index, as the watch stream does.
+    fn follow(
+        writer: &mut reflector::store::Writer<ConfigMap>,
+        store: &Store<ConfigMap>,
+        index: &Index<ConfigMap>,
+        event: watcher::Event<ConfigMap>,
+    ) {
+        writer.apply_watcher_event(&event);
+        index.apply(store, &(), &event);
+    }
+
+    fn names(index: &Index<ConfigMap>, key: &str) -> Vec<String> {
+        let mut n: Vec<_> = index.get(key).iter().map(|o| o.name_any()).collect();
+        n.sort();
+        n
+    }
+
+    #[test]
+    fn the_index_follows_changes_of_key_deletions_and_a_relist_and_versions_move() {
+        let mut writer = reflector::store::Writer::<ConfigMap>::default();
+        let store = writer.as_reader();
+        let index = Index::new(onboarding_label::<ConfigMap>);
+        follow(
+            &mut writer,
+            &store,
+            &index,
+            watcher::Event::Apply(cm("a", "x", "one")),
+        );
+        follow(
+            &mut writer,
+            &store,
+            &index,
+            watcher::Event::Apply(cm("b", "y", "one")),
+        );
+        assert_eq!(names(&index, "one"), ["x", "y"]);
+        let before = (index.version("one"), index.version("two"));
+        // Relabelled: it moves from one key to the other.
+        follow(
+            &mut writer,
+            &store,
+            &index,
+            watcher::Event::Apply(cm("a", "x", "two")),
+        );
+        assert_eq!(names(&index, "one"), ["y"]);
+        assert_eq!(names(&index, "two"), ["x"]);
+        assert_ne!(before.0, index.version("one"), "one lost an object");
+        assert_ne!(before.1, index.version("two"), "two gained an object");
+        // The index holds the store's current object, not a copy of an old one.
+        let held = index.get("two");
+        let stored = store.get(&ObjectRef::new("x").within("a"));
+        assert!(stored.is_some_and(|s| Arc::ptr_eq(&s, &held[0])));
+        follow(
+            &mut writer,
+            &store,
+            &index,
+            watcher::Event::Delete(cm("b", "y", "one")),
+        );
+        assert!(index.get("one").is_empty());
+        // A relist that misses a deletion: the new list replaces the index.
+        let version = index.version("two");
+        follow(&mut writer, &store, &index, watcher::Event::Init);
+        follow(
+            &mut writer,
+            &store,
+            &index,
+            watcher::Event::InitApply(cm("c", "z", "two")),
+        );
+        assert_eq!(
+            names(&index, "two"),
+            ["x"],
+            "the old list serves until the new one is complete"
+        );
+        follow(&mut writer, &store, &index, watcher::Event::InitDone);
+        assert_eq!(names(&index, "two"), ["z"]);
+        assert_ne!(version, index.version("two"));
+    }
 }
