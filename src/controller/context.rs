@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use kube::runtime::events::Recorder;
 use kube::{Client, ResourceExt};
@@ -14,6 +15,9 @@ use crate::api::FachverfahrenOnboarding;
 use crate::conformance::report::Report;
 use crate::resources::PlatformSettings;
 use crate::telemetry::{Health, Metrics};
+
+/// How often a converged object is looked at again without any change.
+pub const RESYNC: Duration = Duration::from_secs(300);
 
 /// Findings of one rule in one Ressort at one severity: (rule, ressort, severity, count).
 type FindingCount = (String, String, String, i64);

@@ -45,9 +45,9 @@ pub mod sync;
 pub(crate) mod testing;
 pub mod validate;
 
-pub use context::Context;
+pub use context::{Context, RESYNC};
 pub use error::Error;
 pub use events::CONFORMANCE_VIOLATION;
 pub use finalizer::FINALIZER;
-pub use pipeline::{RESYNC, reconcile};
+pub use pipeline::reconcile;
 pub use runtime::{Options, error_policy, run};

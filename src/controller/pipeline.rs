@@ -1,7 +1,7 @@
 //! The driver (I/O, through its steps): one reconcile of a `FachverfahrenOnboarding` as the
 //! sequence of its steps, each one line, each marked pure or I/O. A new step is one more
 //! line here and one module beside the others; a new controller is one more `reconcile` of
-//! this shape, wired in [`super::runtime`].
+//! this shape, wired in the runtime (`runtime.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,16 +11,13 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use tracing::info;
 
-use super::context::Context;
+use super::context::{Context, RESYNC};
 use super::error::Error;
 use super::plan::{EnvPlan, Plan};
 use super::status;
 use super::validate::{self, Validated};
 use super::{admit, apply, conditions, conformance, finalizer, observe, plan, publish};
 use crate::api::FachverfahrenOnboarding;
-
-/// How often a converged onboarding is looked at again without any change.
-pub const RESYNC: Duration = Duration::from_secs(300);
 
 /// Reconciles one onboarding: observe → validate → admit → plan → apply → status.
 pub async fn reconcile(

@@ -15,8 +15,8 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 use tracing::warn;
 
+use super::context::RESYNC;
 use super::error::{Error, Target, WriteError};
-use super::pipeline::RESYNC;
 use super::stores::{Index, NoSharedBackoff};
 use crate::api::conditions::{self as c, reason};
 use crate::api::{Amounts, FachverfahrenOnboarding, ResourceName, Ressort, RessortStatus};
