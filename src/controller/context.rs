@@ -40,8 +40,15 @@ pub struct Context {
     pub health: Health,
     /// Consecutive failures per onboarding, for back-off.
     failures: Mutex<HashMap<String, u32>>,
-    /// Conformance findings per onboarding, for the metrics: (rule, ressort, severity) → count.
-    findings: Mutex<HashMap<String, Vec<FindingCount>>>,
+    /// Conformance findings per onboarding and in total, for the metrics.
+    findings: Mutex<Findings>,
+}
+
+/// Conformance findings per onboarding, and their totals by (rule, ressort, severity).
+#[derive(Default)]
+struct Findings {
+    of: HashMap<String, Vec<FindingCount>>,
+    totals: BTreeMap<(String, String, String), i64>,
 }
 
 impl Context {
@@ -64,7 +71,7 @@ impl Context {
             metrics,
             health,
             failures: Mutex::new(HashMap::new()),
-            findings: Mutex::new(HashMap::new()),
+            findings: Mutex::new(Findings::default()),
         }
     }
 
@@ -98,16 +105,26 @@ impl Context {
             .map(|((rule, sev), n)| (rule, ressort.clone(), sev, n))
             .collect();
         let mut all = self.findings.lock().unwrap_or_else(|p| p.into_inner());
-        all.insert(fvo.name_any(), mine);
-        let mut totals: BTreeMap<(String, String, String), i64> = BTreeMap::new();
-        for (rule, ressort, sev, n) in all.values().flatten() {
-            *totals
-                .entry((rule.clone(), ressort.clone(), sev.clone()))
-                .or_default() += n;
+        let Findings { of, totals } = &mut *all;
+        // The totals change by what this onboarding's findings changed: no recount of all.
+        let old = of.insert(fvo.name_any(), mine).unwrap_or_default();
+        for ((rule, ressort, sev, n), sign) in old.into_iter().map(|f| (f, -1)).chain(
+            of.get(&fvo.name_any())
+                .into_iter()
+                .flatten()
+                .cloned()
+                .map(|f| (f, 1)),
+        ) {
+            let key = (rule, ressort, sev);
+            let total = totals.entry(key.clone()).or_default();
+            *total += sign * n;
+            if *total == 0 {
+                totals.remove(&key);
+            }
         }
         let flat: Vec<_> = totals
-            .into_iter()
-            .map(|((r, ress, s), n)| (r, ress, s, n))
+            .iter()
+            .map(|((r, ress, s), n)| (r.clone(), ress.clone(), s.clone(), *n))
             .collect();
         self.metrics.set_conformance_findings(&flat);
     }

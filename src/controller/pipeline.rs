@@ -51,9 +51,8 @@ pub async fn reconcile(
     // pure: the status of the round, conformance, repairs.
     let now = Timestamp::now();
     let mut status = status::of_round(&fvo, &observed, admission, &plan, &problems, now);
-    let defaults = &ctx.conformance;
-    let found =
-        conformance::evaluate_round(stores, defaults, &fvo, &plan, &applied, &mut status, now);
+    let live = &ctx.conformance;
+    let found = conformance::evaluate_round(stores, live, &fvo, &plan, &applied, &mut status, now);
     conditions::note_repairs(&mut status, &applied.repairs, fvo.metadata.generation, now);
     // I/O, writes: the round's Events, and the status when it changed.
     publish::round(&ctx, &fvo, &status, &applied, &found).await?;

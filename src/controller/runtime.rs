@@ -6,6 +6,7 @@
 //! controller means: its `reconcile` of the same shape as [`super::pipeline::reconcile`],
 //! subscribing to the shared watches it needs here, and joining it in [`run`].
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{EventType, Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tracing::warn;
@@ -84,8 +85,7 @@ impl Options {
     }
 }
 
-/// [`reconcile`], measured: duration and result go to the metrics, and the onboardings by
-/// phase are recounted.
+/// [`reconcile`], measured: duration and result go to the metrics.
 async fn reconcile_measured(
     fvo: Arc<FachverfahrenOnboarding>,
     ctx: Arc<Context>,
@@ -96,14 +96,65 @@ async fn reconcile_measured(
         started.elapsed(),
         result.as_ref().map(|_| ()).map_err(Error::category),
     );
-    let mut phases: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
-    for o in ctx.stores.onboardings.state() {
-        let phase = o.status.as_ref().and_then(|s| s.phase).unwrap_or_default();
-        *phases.entry(format!("{phase:?}")).or_default() += 1;
-    }
-    ctx.metrics
-        .set_onboardings_by_phase(&phases.into_iter().collect::<Vec<_>>());
     result
+}
+
+/// The onboardings by phase, for the metrics, kept from the onboarding watch's events (a
+/// recount of the whole store after every reconcile grew with the cluster).
+#[derive(Default)]
+struct Phases {
+    of: HashMap<String, String>,
+    counts: BTreeMap<String, i64>,
+}
+
+impl Phases {
+    fn phase_of(o: &FachverfahrenOnboarding) -> String {
+        let phase = o.status.as_ref().and_then(|s| s.phase).unwrap_or_default();
+        format!("{phase:?}")
+    }
+
+    fn set(&mut self, name: String, phase: Option<String>) {
+        let old = match phase {
+            Some(p) => {
+                *self.counts.entry(p.clone()).or_default() += 1;
+                self.of.insert(name, p)
+            }
+            None => self.of.remove(&name),
+        };
+        if let Some(old) = old
+            && let Some(n) = self.counts.get_mut(&old)
+        {
+            *n -= 1;
+            if *n <= 0 {
+                self.counts.remove(&old);
+            }
+        }
+    }
+
+    /// Follows one event of the onboarding watch; publishes when a count changed.
+    fn follow(
+        &mut self,
+        store: &Store<FachverfahrenOnboarding>,
+        event: &watcher::Event<FachverfahrenOnboarding>,
+        metrics: &Metrics,
+    ) {
+        let before = self.counts.clone();
+        match event {
+            watcher::Event::Apply(o) => self.set(o.name_any(), Some(Self::phase_of(o))),
+            watcher::Event::Delete(o) => self.set(o.name_any(), None),
+            watcher::Event::InitDone => {
+                *self = Phases::default();
+                for o in store.state() {
+                    self.set(o.name_any(), Some(Self::phase_of(&o)));
+                }
+            }
+            watcher::Event::Init | watcher::Event::InitApply(_) => {}
+        }
+        if self.counts != before {
+            let counts: Vec<_> = self.counts.iter().map(|(p, n)| (p.clone(), *n)).collect();
+            metrics.set_onboardings_by_phase(&counts);
+        }
+    }
 }
 
 /// Back-off on failure: a conflict (someone wrote in between) is retried at once; other
@@ -158,6 +209,7 @@ pub async fn run(
     let (gone_fvo_tx, gone_fvo_rx) = futures::channel::mpsc::unbounded();
     let fvo_watch = {
         let (store, idx) = (onboardings.clone(), by_ressort.clone());
+        let (mut phases, metrics) = (Phases::default(), options.metrics.clone());
         let api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
         tracker
             .track(
@@ -167,6 +219,7 @@ pub async fn run(
             )
             .inspect_ok(move |event| {
                 idx.apply(&store, &(), event);
+                phases.follow(&store, event, &metrics);
                 if let watcher::Event::Delete(o) = event {
                     let _ = gone_fvo_tx.unbounded_send(ObjectRef::<Ressort>::new(&o.spec.ressort));
                 }
