@@ -1,18 +1,28 @@
 //! Scale benchmark of the controller: 1,000 onboardings of 3 environments each in the sandbox,
 //! with the controller as a separate process (`conplus-operator run`), exactly as against a
 //! cluster. Prints time to all Ready, API requests per onboarding against the minimum needed,
-//! writes during a full resync, and the controller's peak memory.
+//! the floor (the time the sandbox needs for the same number of writes from one client at the
+//! same concurrency, without a controller) and the ratio of the two, the latency from a spec
+//! change to `Ready` with 5,000 workloads in the namespaces, writes during a full resync, and
+//! the controller's memory, peak and per managed object.
 //!
-//! `cargo bench --bench scale` (or `-- --onboardings 200` for a quicker run).
+//! `cargo bench --bench scale` (or `-- --onboardings 200` for a quicker run; `--changes 0`
+//! skips the latency phase, `--workloads N` sets its workloads).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use conplus_operator::api::*;
+use conplus_operator::resources::{PlatformSettings, desired};
 use futures::StreamExt;
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, ResourceQuota};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{Api, ListParams, Patch, PatchParams};
-use kube::{Client, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 use kube_sandbox::{Sandbox, SandboxConfig};
 
 /// Writes one onboarding needs at the least: per environment the namespace, quota, limits,
@@ -77,32 +87,251 @@ fn start_controller(kubeconfig: &std::path::Path) -> Child {
         .expect("start the controller")
 }
 
+/// Objects the controller keeps per onboarding: the onboarding and, per environment, the
+/// namespace, quota, limits, five policies, one binding and the `default` ServiceAccount.
+const OBJECTS_PER_ONBOARDING: u64 = 1 + 3 * 10;
+
+/// A memory figure of a process in KiB from `/proc/PID/status` (`VmHWM`: peak, `VmRSS`: now).
+fn status_kib(pid: u32, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Peak resident memory of a process in MiB (Linux `VmHWM`).
 fn peak_rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+    Some(status_kib(pid, "VmHWM:")? / 1024.0)
+}
+
+/// Resident memory of a process now, in bytes (Linux `VmRSS`).
+fn rss_bytes(pid: u32) -> Option<f64> {
+    Some(status_kib(pid, "VmRSS:")? * 1024.0)
+}
+
+fn ready_at(o: &FachverfahrenOnboarding, generation: Option<i64>) -> bool {
+    o.status.as_ref().is_some_and(|s| {
+        s.observed_generation == generation
+            && s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}
+
+/// `q`-th quantile (0..=1) of sorted `xs`, nearest rank.
+fn quantile(xs: &[Duration], q: f64) -> Duration {
+    if xs.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((q * xs.len() as f64).ceil() as usize).clamp(1, xs.len());
+    xs[rank - 1]
+}
+
+fn apply_params() -> PatchParams {
+    PatchParams::apply("bench").force()
+}
+
+/// A workload in an onboarded namespace, as a team would deploy it.
+fn deployment(ns: &str, i: usize) -> Deployment {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": format!("app-{i}"), "namespace": ns},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": format!("app-{i}")}},
+            "template": {
+                "metadata": {"labels": {"app": format!("app-{i}")}},
+                "spec": {"containers": [{
+                    "name": "app", "image": "registry.example/app:1.0",
+                    "resources": {"requests": {"cpu": "10m", "memory": "16Mi"},
+                                  "limits": {"cpu": "100m", "memory": "64Mi"}},
+                    "securityContext": {"runAsNonRoot": true, "allowPrivilegeEscalation": false,
+                                        "readOnlyRootFilesystem": true,
+                                        "capabilities": {"drop": ["ALL"]}}
+                }]}
+            }
+        }
+    }))
+    .unwrap()
+}
+
+/// Server-side applies the namespaced `obj`.
+async fn apply_object<K>(client: &Client, obj: &K)
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), obj.meta().namespace.as_deref().unwrap());
+    api.patch(&obj.name_any(), &apply_params(), &Patch::Apply(obj))
+        .await
+        .unwrap();
+}
+
+/// The floor: a fresh sandbox takes `writes` writes from one client, 16 at a time — the
+/// objects the controller writes for `n` onboardings (namespaces first), topped up with
+/// ConfigMaps for the finalizer, reservation, status and ServiceAccount writes.
+async fn floor(n: usize, writes: u64) -> Duration {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let client = Client::try_from(kube::Config::new(sandbox.url().parse().unwrap())).unwrap();
+    let settings = PlatformSettings::default();
+    let envs: Vec<_> = (0..n)
+        .flat_map(|i| {
+            let mut o = onboarding(i);
+            o.metadata.uid = Some(format!("uid-{i}"));
+            desired(&o, &settings).unwrap()
+        })
+        .collect();
+    let start = Instant::now();
+    futures::stream::iter(&envs)
+        .for_each_concurrent(16, |e| {
+            let client = client.clone();
+            async move {
+                let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
+                let name = e.namespace.name_any();
+                api.patch(&name, &apply_params(), &Patch::Apply(&e.namespace))
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+    let mut done = envs.len() as u64;
+    enum Obj<'a> {
+        Q(&'a ResourceQuota),
+        L(&'a LimitRange),
+        N(&'a NetworkPolicy),
+        R(&'a RoleBinding),
+    }
+    let objects: Vec<Obj> = envs
+        .iter()
+        .flat_map(|e| {
+            [Obj::Q(&e.resource_quota), Obj::L(&e.limit_range)]
+                .into_iter()
+                .chain(e.network_policies.iter().map(Obj::N))
+                .chain(e.role_bindings.iter().map(Obj::R))
+        })
+        .collect();
+    done += objects.len() as u64;
+    futures::stream::iter(objects)
+        .for_each_concurrent(16, |o| {
+            let client = client.clone();
+            async move {
+                match o {
+                    Obj::Q(x) => apply_object(&client, x).await,
+                    Obj::L(x) => apply_object(&client, x).await,
+                    Obj::N(x) => apply_object(&client, x).await,
+                    Obj::R(x) => apply_object(&client, x).await,
+                }
+            }
+        })
+        .await;
+    let rest = writes.saturating_sub(done) as usize;
+    let namespaces: Vec<String> = envs
+        .iter()
+        .filter_map(|e| e.namespace.metadata.name.clone())
+        .collect();
+    futures::stream::iter(0..rest)
+        .for_each_concurrent(16, |i| {
+            let client = client.clone();
+            let ns = namespaces[i % namespaces.len()].clone();
+            async move {
+                let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+                    "apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": format!("w-{i}"), "namespace": ns},
+                    "data": {"k": "v"}
+                }))
+                .unwrap();
+                apply_object(&client, &cm).await
+            }
+        })
+        .await;
+    let took = start.elapsed();
+    sandbox.shutdown().await;
+    took
+}
+
+/// With every onboarding converged: `workloads` Deployments spread over the `prod`
+/// namespaces, then `changes` spec changes one after the other (alternately a quota change
+/// and one more environment), each timed from the write to `Ready` with its generation.
+async fn change_latency(
+    client: &Client,
+    n: usize,
+    workloads: usize,
+    changes: usize,
+) -> Vec<Duration> {
+    let started = Instant::now();
+    futures::stream::iter(0..workloads)
+        .for_each_concurrent(16, |w| {
+            let client = client.clone();
+            async move {
+                let ns = format!("mk-fv-{:04}-prod", w % n);
+                apply_object(&client, &deployment(&ns, w)).await
+            }
+        })
+        .await;
+    println!(
+        "workloads created:           {workloads} in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
+    // Let the conformance re-evaluations of the new workloads settle.
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if ready_count(&api).await == n {
+            break;
+        }
+    }
+    let mut latencies = Vec::with_capacity(changes);
+    for c in 0..changes {
+        let i = (c * 7919) % n;
+        let mut o = onboarding(i);
+        if c % 2 == 0 {
+            for e in &mut o.spec.environments {
+                e.quota.cpu = "2".into();
+            }
+        } else {
+            o.spec.environments.push(Environment {
+                name: format!("e{c}"),
+                quota: o.spec.environments[0].quota.clone(),
+            });
+        }
+        let t = Instant::now();
+        let written = api
+            .patch(&o.name_any(), &apply_params(), &Patch::Apply(&o))
+            .await
+            .unwrap();
+        let generation = written.metadata.generation;
+        loop {
+            let now = api.get(&o.name_any()).await.unwrap();
+            if ready_at(&now, generation) {
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(120),
+                "change {c} not Ready"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        latencies.push(t.elapsed());
+    }
+    latencies.sort();
+    latencies
 }
 
 async fn ready_count(api: &Api<FachverfahrenOnboarding>) -> usize {
     let list = api.list(&ListParams::default()).await.unwrap();
     list.items
         .iter()
-        .filter(|o| {
-            o.status.as_ref().is_some_and(|s| {
-                s.observed_generation == o.metadata.generation
-                    && s.conditions
-                        .iter()
-                        .any(|c| c.type_ == "Ready" && c.status == "True")
-            })
-        })
+        .filter(|o| ready_at(o, o.metadata.generation))
         .count()
 }
 
 #[tokio::main]
 async fn main() {
     let n = arg("--onboardings", 1000);
+    let changes = arg("--changes", 200);
+    let workloads = arg("--workloads", 5000);
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     let sandbox = Sandbox::start(SandboxConfig {
@@ -140,6 +369,7 @@ async fn main() {
 
     let mut controller = start_controller(&kubeconfig);
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_rss = rss_bytes(controller.id());
     sandbox.reset_stats();
     let api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
     let start = Instant::now();
@@ -174,6 +404,14 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let stats = sandbox.stats();
     let peak = peak_rss_mib(controller.id());
+    let converged_rss = rss_bytes(controller.id());
+    let latencies = if changes > 0 {
+        change_latency(&client, n, workloads, changes).await
+    } else {
+        Vec::new()
+    };
+    let loaded_rss = rss_bytes(controller.id());
+    let peak_with_workloads = peak_rss_mib(controller.id());
 
     // A full resync: a restarted controller goes over every onboarding against warm watches.
     controller.kill().ok();
@@ -187,6 +425,7 @@ async fn main() {
     controller.wait().ok();
 
     let writes = stats.writes().saturating_sub(n as u64); // the benchmark's own creates
+    let floor = floor(n, writes).await;
     println!("onboardings:                 {n} x 3 environments");
     println!(
         "created in:                  {:.1} s",
@@ -206,6 +445,37 @@ async fn main() {
         writes as f64 / n as f64
     );
     println!("  by verb:                   {:?}", stats.by_verb);
+    println!(
+        "floor (same writes, 1 client, 16 at a time, no controller): {:.1} s; all Ready / floor = {:.2}",
+        floor.as_secs_f64(),
+        all_ready.as_secs_f64() / floor.as_secs_f64()
+    );
+    if !latencies.is_empty() {
+        println!(
+            "spec change to Ready ({} changes, {workloads} workloads): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            latencies.len(),
+            quantile(&latencies, 0.5).as_secs_f64() * 1000.0,
+            quantile(&latencies, 0.99).as_secs_f64() * 1000.0,
+            quantile(&latencies, 1.0).as_secs_f64() * 1000.0
+        );
+    }
+    let objects = n as u64 * OBJECTS_PER_ONBOARDING;
+    if let (Some(idle), Some(converged)) = (idle_rss, converged_rss) {
+        println!(
+            "memory per managed object:   {:.0} bytes (RSS {:.1} MiB idle, {:.1} MiB with {objects} objects)",
+            (converged - idle) / objects as f64,
+            idle / 1048576.0,
+            converged / 1048576.0
+        );
+    }
+    if let (Some(converged), Some(loaded), true) = (converged_rss, loaded_rss, changes > 0) {
+        println!(
+            "memory per workload:         {:.0} bytes (RSS {:.1} MiB with {workloads} workloads; peak {:.1} MiB)",
+            (loaded - converged) / workloads as f64,
+            loaded / 1048576.0,
+            peak_with_workloads.unwrap_or(f64::NAN)
+        );
+    }
     println!(
         "writes during full resync:   {} (goal 0; by verb {:?})",
         resync.writes(),

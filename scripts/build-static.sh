@@ -4,6 +4,11 @@
 # with `cargo auditable` when that is installed.
 #
 # Usage: scripts/build-static.sh            (CARGO_TARGET_DIR is honoured; default: ./target)
+#        STATIC_PROFILE=ci-static scripts/build-static.sh
+#                                            the same checks on an unoptimised build (what CI does: static
+#                                            linking, the missing OpenSSL and the SBOM do not depend on the
+#                                            optimisation level, and the optimised build of every crate is the
+#                                            longest step of a cold CI run); the image uses the default, release
 # Prints the path of the binary on the last line.
 set -euo pipefail
 
@@ -11,7 +16,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 target=x86_64-unknown-linux-gnu
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
-bin="$target_dir/$target/release/conplus-operator"
+profile="${STATIC_PROFILE:-release}"
+bin="$target_dir/$target/$profile/conplus-operator"
 
 # No OpenSSL anywhere in the tree: kube is built with rustls and ring. `cargo tree -i` fails with "did not
 # match any packages" when openssl-sys is not in the graph at all, which is what we want; any other outcome
@@ -27,7 +33,7 @@ echo "ok: no openssl-sys in the dependency tree"
 # crt-static links glibc statically. The explicit --target keeps the flag away from build scripts and
 # proc macros, which must stay dynamic.
 export RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static"
-build=(build --release --locked --target "$target" -p conplus-operator --bin conplus-operator)
+build=(build --profile "$profile" --locked --target "$target" -p conplus-operator --bin conplus-operator)
 if cargo auditable --version >/dev/null 2>&1; then
   # The SBOM: the dependency tree, embedded in the binary's .dep-v0 section.
   cargo auditable "${build[@]}"

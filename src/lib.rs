@@ -2,7 +2,7 @@
 //!
 //! - [`api`]: the custom resources (`FachverfahrenOnboarding`, `Ressort`, `ConformanceProfile`).
 //! - [`resources`]: pure builders of the Kubernetes objects an onboarding produces.
-//! - [`controller`]: the reconcile pipeline (observe → validate → build → apply → status).
+//! - [`controller`]: the reconcile pipeline (observe → validate → admit → plan → apply → status).
 //! - [`conformance`]: the DVC/BSI rule engine, live and offline.
 //! - [`cli`]: the subcommands of the binary.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]

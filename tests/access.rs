@@ -8,9 +8,10 @@
 //! namespaces and its ownership records are the operator's alone, and only a Ressort's onboarders onboard
 //! into it. The tests install those policies from the chart ([`Env::install_admission_policies`]).
 //!
-//! The access tests need an API server that evaluates RBAC and ValidatingAdmissionPolicies: they run
-//! on the real control plane (`CONPLUS_TEST_CLUSTER=control-plane`) or an external cluster, and are
-//! skipped on the sandbox until it evaluates them. Pod Security admission runs on every backend.
+//! They run on every backend: the real control plane (`CONPLUS_TEST_CLUSTER=control-plane`), an
+//! external cluster, and the sandbox, which evaluates impersonation, RBAC (with the default
+//! ClusterRoles `admin`, `edit` and `view`), ValidatingAdmissionPolicies and Pod Security admission
+//! as kube-apiserver does.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -25,8 +26,6 @@ use serde_json::json;
 use support::*;
 
 use conplus_operator::api::{AccessEntry, AccessRole, FachverfahrenOnboarding, ProtectionLevel};
-
-const SANDBOX_LACKS: &str = "sandbox lacks RBAC and ValidatingAdmissionPolicy evaluation";
 
 /// Two onboardings of one Ressort, both Ready: `a` (protection level high: `restricted`
 /// enforced) with an edit and a view group, `b` (normal: `baseline`) with an edit group.
@@ -124,9 +123,6 @@ fn assert_forbidden<T: std::fmt::Debug>(result: Result<T, kube::Error>, what: &s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edit_group_creates_deployments_in_its_own_namespaces_and_not_in_another_onboardings() {
-    if !not_on_sandbox(SANDBOX_LACKS) {
-        return;
-    }
     let s = setup().await;
     let member = member_of(&s.env, &s.a_edit);
     Api::<Deployment>::namespaced(member.clone(), &s.a_ns)
@@ -149,9 +145,6 @@ async fn an_edit_group_creates_deployments_in_its_own_namespaces_and_not_in_anot
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edit_group_may_not_change_the_quota_the_operator_owns() {
-    if !not_on_sandbox(SANDBOX_LACKS) {
-        return;
-    }
     let s = setup().await;
     let quotas = Api::<ResourceQuota>::namespaced(member_of(&s.env, &s.a_edit), &s.a_ns);
     quotas
@@ -216,9 +209,6 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edit_group_may_not_change_the_network_policies_the_operator_owns() {
-    if !not_on_sandbox(SANDBOX_LACKS) {
-        return;
-    }
     let s = setup().await;
     let policies = Api::<NetworkPolicy>::namespaced(member_of(&s.env, &s.a_edit), &s.a_ns);
     let onboarding = format!("for the onboarding {}", s.a);
@@ -271,9 +261,6 @@ fn network_policy(name: &str, labels: serde_json::Value) -> NetworkPolicy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edit_group_keeps_writing_network_policies_of_its_own_but_not_as_the_operators() {
-    if !not_on_sandbox(SANDBOX_LACKS) {
-        return;
-    }
     let s = setup().await;
     let policies = Api::<NetworkPolicy>::namespaced(member_of(&s.env, &s.a_edit), &s.a_ns);
     policies
@@ -309,9 +296,6 @@ async fn an_edit_group_keeps_writing_network_policies_of_its_own_but_not_as_the_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_group_may_not_delete_or_rebind_the_role_bindings_the_operator_owns_but_binds_its_own()
  {
-    if !not_on_sandbox(SANDBOX_LACKS) {
-        return;
-    }
     let s = setup().await;
     let bindings = Api::<RoleBinding>::namespaced(member_of(&s.env, &s.a_admin), &s.a_ns);
     for name in owned::<RoleBinding>(&s.env, &s.a_ns).await {
@@ -348,9 +332,6 @@ async fn an_admin_group_may_not_delete_or_rebind_the_role_bindings_the_operator_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nobody_but_the_operator_relabels_or_deletes_the_namespaces_it_owns() {
-    if !not_on_sandbox(SANDBOX_LACKS) {
-        return;
-    }
     let s = setup().await;
     // The ClusterRole admin grants nothing on its namespace but reading it, and a team cannot grant
     // itself more (RBAC refuses escalation). Someone else may hold more: here a group that may
@@ -445,9 +426,6 @@ async fn nobody_but_the_operator_relabels_or_deletes_the_namespaces_it_owns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_team_may_not_copy_the_operators_records_onto_its_objects() {
-    if !not_on_sandbox(SANDBOX_LACKS) {
-        return;
-    }
     let s = setup().await;
     let config_maps = Api::<ConfigMap>::namespaced(member_of(&s.env, &s.a_edit), &s.a_ns);
     let config_map = |name: &str, labels: serde_json::Value, annotations: serde_json::Value| {
@@ -513,9 +491,6 @@ async fn a_team_may_not_copy_the_operators_records_onto_its_objects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_view_group_reads_its_namespace_but_not_its_secrets() {
-    if !not_on_sandbox(SANDBOX_LACKS) {
-        return;
-    }
     let s = setup().await;
     let mut secret = Secret::default();
     secret.metadata.name = Some("db".into());
@@ -551,9 +526,6 @@ async fn a_view_group_reads_its_namespace_but_not_its_secrets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_auth_can_i_agrees_for_every_group_and_namespace() {
-    if !not_on_sandbox(SANDBOX_LACKS) {
-        return;
-    }
     let s = setup().await;
     let cases: &[(&str, &str, &str, &str, bool)] = &[
         // (group, verb, resource, namespace, allowed)
@@ -783,9 +755,6 @@ async fn onboarders_setup() -> Onboarders {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ressorts_onboarders_onboard_into_it_and_into_no_other_ressort() {
-    if !not_on_sandbox(SANDBOX_LACKS) {
-        return;
-    }
     let s = onboarders_setup().await;
     let fvos = Api::<FachverfahrenOnboarding>::all(s.mk_member.clone());
     let name = s.env.name("mk-portal");
@@ -819,9 +788,6 @@ async fn a_ressorts_onboarders_onboard_into_it_and_into_no_other_ressort() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_in_no_ressorts_onboarders_onboards_nowhere_nor_changes_what_others_onboarded() {
-    if !not_on_sandbox(SANDBOX_LACKS) {
-        return;
-    }
     let s = onboarders_setup().await;
     let outsider = Api::<FachverfahrenOnboarding>::all(s.nobody.clone());
     for r in [&s.mk, &s.mi] {
@@ -873,9 +839,6 @@ async fn a_user_in_no_ressorts_onboarders_onboards_nowhere_nor_changes_what_othe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_platform_team_onboards_into_every_ressort() {
-    if !not_on_sandbox(SANDBOX_LACKS) {
-        return;
-    }
     let s = onboarders_setup().await;
     // system:masters is the chart's default platform group (admission.platformGroups).
     let platform = impersonating(&s.env.cluster, "platform-admin", &["system:masters"]);

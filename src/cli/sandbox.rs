@@ -133,7 +133,7 @@ async fn summary(client: &Client) -> Result<Vec<(String, bool)>, kube::Error> {
 /// say what holds a not-ready onboarding up.
 pub fn summary_line(o: &FachverfahrenOnboarding) -> (String, bool) {
     let status = o.status.clone().unwrap_or_default();
-    let ready = crate::controller::status::ready_condition(&status);
+    let ready = crate::controller::conditions::ready_condition(&status);
     let is_ready = ready.is_some_and(|c| c.status == "True");
     let phase = status
         .phase
@@ -299,7 +299,7 @@ async fn watch_progress(client: &Client, args: &SandboxArgs) -> ExitCode {
 mod tests {
     use super::*;
     use crate::api::DeletionPolicy;
-    use crate::controller::observe::Observed;
+    use crate::controller::model::Observed;
     use crate::controller::{plan, status};
     use crate::resources::{PlatformSettings, desired, fixtures::moin_schule};
 

@@ -6,22 +6,22 @@
 //! the operator declares, or when the desired template changed (the applied-hash annotation):
 //! a resync of a converged onboarding issues no write at all.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::RoleBinding;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::observe::{NamespaceState, ObjectKey, Observed};
+use super::budget::Admission;
+use super::drift;
+use super::error::{Target, WriteError};
+use super::model::{NamespaceState, ObjectKey, Observed, Owned};
 use super::plan::{EnvPlan, Plan};
-use super::{Error, drift};
+use crate::api::{FachverfahrenOnboarding, FachverfahrenOnboardingStatus};
 use crate::resources::{
     APPLIED_HASH, FIELD_MANAGER, MANAGED_BY, ONBOARDING, ONBOARDING_UID, RELEASED_FROM, stable_hash,
 };
@@ -67,17 +67,28 @@ pub fn is_subset(desired: &Value, observed: &Value) -> bool {
     }
 }
 
-async fn with_timeout<T>(
+/// `fut`, a write, bounded by [`WRITE_TIMEOUT`].
+pub(crate) async fn with_timeout<T>(
     what: impl Fn() -> String,
     fut: impl Future<Output = Result<T, kube::Error>>,
-) -> Result<T, Error> {
+) -> Result<T, WriteError> {
     match tokio::time::timeout(WRITE_TIMEOUT, fut).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(source)) => Err(Error::Apply {
-            what: what(),
+        Ok(Err(source)) => Err(WriteError::Api {
+            what: Target(what()),
             source,
         }),
-        Err(_) => Err(Error::Timeout { what: what() }),
+        Err(_) => Err(WriteError::Timeout {
+            what: Target(what()),
+        }),
+    }
+}
+
+/// A 404 is what a delete or release wants: the object is gone.
+fn gone_is_fine(result: Result<(), WriteError>) -> Result<(), WriteError> {
+    match result {
+        Err(e) if e.is_not_found() => Ok(()),
+        other => other,
     }
 }
 
@@ -101,11 +112,11 @@ async fn apply_if_changed<K>(
     observed: Option<&Value>,
     hashed: bool,
     exact: bool,
-) -> Result<Write, Error>
+) -> Result<Write, WriteError>
 where
     K: Resource + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
 {
-    let mut value = serde_json::to_value(desired).map_err(Error::Serialize)?;
+    let mut value = serde_json::to_value(desired).map_err(WriteError::Serialize)?;
     if hashed {
         value = with_hash(value);
     }
@@ -136,7 +147,7 @@ where
     let repaired = observed.is_some_and(|o| added || (hashed && hash_of(o) == hash_of(&value)));
     if let (true, Some(o)) = (added, observed) {
         let replacement: K =
-            serde_json::from_value(drift::replacement(&value, o)).map_err(Error::Serialize)?;
+            serde_json::from_value(drift::replacement(&value, o)).map_err(WriteError::Serialize)?;
         let params = PostParams {
             field_manager: Some(FIELD_MANAGER.to_string()),
             ..Default::default()
@@ -161,30 +172,85 @@ where
     })
 }
 
-fn namespaced<K>(client: &Client, ns: &str) -> Api<K>
+/// Converges one owned object of `ns` to `desired` (the one generic apply of every
+/// [`Owned`] kind): compared with what is observed, written only when it differs, fields
+/// other managers added removed.
+async fn converge<K>(
+    client: &Client,
+    ns: &str,
+    desired: &K,
+    observed: &Observed,
+) -> Result<Write, WriteError>
 where
-    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
+    K: Owned
+        + Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + std::fmt::Debug,
 {
-    Api::namespaced(client.clone(), ns)
+    let api: Api<K> = Api::namespaced(client.clone(), ns);
+    let name = desired.meta().name.as_deref().unwrap_or_default();
+    let current = observed.owned(K::KIND, ns, name);
+    apply_if_changed(&api, desired, current, true, true).await
 }
 
-/// Carries out `plan`; `released_from` is the record left on released namespaces.
+/// Reserves an increased allocation on the status before any quota is raised, so that a
+/// concurrent reconcile of another onboarding of the Ressort already counts it.
+pub async fn reserve(
+    client: &Client,
+    fvo: &FachverfahrenOnboarding,
+    admission: Option<&Admission>,
+) -> Result<(), WriteError> {
+    let Some(a) = admission else {
+        return Ok(());
+    };
+    let old = fvo.status.clone().unwrap_or_default();
+    let held = old
+        .allocated
+        .as_ref()
+        .and_then(|t| t.amounts().ok())
+        .unwrap_or_default();
+    if a.allocated().fits_within(&held) {
+        return Ok(());
+    }
+    let mut reserved = old;
+    reserved.allocated = Some(a.allocated().to_totals());
+    write_status(client, &fvo.name_any(), &reserved).await
+}
+
+/// Writes an onboarding's status by server-side apply, under the operator's field manager.
+pub async fn write_status(
+    client: &Client,
+    name: &str,
+    status: &FachverfahrenOnboardingStatus,
+) -> Result<(), WriteError> {
+    let api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
+    let body = json!({
+        "apiVersion": "conplus.niedersachsen.de/v1alpha1",
+        "kind": "FachverfahrenOnboarding",
+        "status": status,
+    });
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch_status(name, &params, &Patch::Apply(&body))
+        .await
+        .map(|_| ())
+        .map_err(|source| WriteError::Api {
+            what: Target(format!("status of onboarding {name}")),
+            source,
+        })
+}
+
+/// Carries out `plan` for `fvo`.
 pub async fn apply(
     client: &Client,
     plan: &Plan,
     observed: &Observed,
-    released_from: &str,
-) -> Result<Applied, Error> {
+    fvo: &FachverfahrenOnboarding,
+) -> Result<Applied, WriteError> {
+    let released_from = &crate::resources::released_from(&fvo.spec);
     let mut applied = Applied::default();
     let ns_api: Api<Namespace> = Api::all(client.clone());
-    let owned = &observed.owned_objects;
-    let get = |kind: &'static str, ns: &str, name: &Option<String>| {
-        owned.get(&ObjectKey {
-            kind,
-            namespace: ns.to_string(),
-            name: name.clone().unwrap_or_default(),
-        })
-    };
     for env in &plan.environments {
         let EnvPlan::Provision {
             desired,
@@ -233,37 +299,22 @@ pub async fn apply(
             .await?;
             note(Write::Applied, "Namespace (adopted again)".to_string());
         }
+        // Quota and limits before anything that could start pods, then isolation, then access.
         if *apply_quota {
-            let q: Api<ResourceQuota> = namespaced(client, &ns);
-            let observed_q = get(
-                ObjectKey::RESOURCE_QUOTA,
-                &ns,
-                &desired.resource_quota.metadata.name,
-            );
-            let w = apply_if_changed(&q, &desired.resource_quota, observed_q, true, true).await?;
+            let w = converge(client, &ns, &desired.resource_quota, observed).await?;
             note(w, "ResourceQuota".to_string());
-            let l: Api<LimitRange> = namespaced(client, &ns);
-            let observed_l = get(
-                ObjectKey::LIMIT_RANGE,
-                &ns,
-                &desired.limit_range.metadata.name,
-            );
-            let w = apply_if_changed(&l, &desired.limit_range, observed_l, true, true).await?;
+            let w = converge(client, &ns, &desired.limit_range, observed).await?;
             note(w, "LimitRange".to_string());
         }
-        let np: Api<NetworkPolicy> = namespaced(client, &ns);
         for p in &desired.network_policies {
-            let observed_p = get(ObjectKey::NETWORK_POLICY, &ns, &p.metadata.name);
-            let w = apply_if_changed(&np, p, observed_p, true, true).await?;
+            let w = converge(client, &ns, p, observed).await?;
             note(w, format!("NetworkPolicy {}", p.name_any()));
         }
-        let rb: Api<RoleBinding> = namespaced(client, &ns);
         for b in &desired.role_bindings {
-            let observed_b = get(ObjectKey::ROLE_BINDING, &ns, &b.metadata.name);
-            let w = apply_if_changed(&rb, b, observed_b, true, true).await?;
+            let w = converge(client, &ns, b, observed).await?;
             note(w, format!("RoleBinding {}", b.name_any()));
         }
-        let sa: Api<ServiceAccount> = namespaced(client, &ns);
+        let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
         // Not ours: no hash annotation, only the one field.
         let w = apply_if_changed(
             &sa,
@@ -306,55 +357,35 @@ pub async fn apply(
     Ok(applied)
 }
 
-async fn delete_object(client: &Client, key: &ObjectKey) -> Result<(), Error> {
-    let what = || format!("delete {} {}/{}", key.kind, key.namespace, key.name);
-    let dp = DeleteParams::default();
-    let result = match key.kind {
-        ObjectKey::RESOURCE_QUOTA => namespaced::<ResourceQuota>(client, &key.namespace)
-            .delete(&key.name, &dp)
-            .await
-            .map(|_| ()),
-        ObjectKey::LIMIT_RANGE => namespaced::<LimitRange>(client, &key.namespace)
-            .delete(&key.name, &dp)
-            .await
-            .map(|_| ()),
-        ObjectKey::NETWORK_POLICY => namespaced::<NetworkPolicy>(client, &key.namespace)
-            .delete(&key.name, &dp)
-            .await
-            .map(|_| ()),
-        ObjectKey::ROLE_BINDING => namespaced::<RoleBinding>(client, &key.namespace)
-            .delete(&key.name, &dp)
-            .await
-            .map(|_| ()),
-        _ => Ok(()),
-    };
-    match result {
-        Ok(()) => Ok(()),
-        // Already gone: what we wanted.
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(source) => Err(Error::Apply {
-            what: what(),
-            source,
-        }),
-    }
+/// The untyped API of an owned object's kind in its namespace: delete and release need no
+/// more than name and metadata, so one function serves every [`super::model::OwnedKind`].
+fn owned_api(client: &Client, key: &ObjectKey) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), &key.namespace, &key.kind.api_resource())
+}
+
+async fn delete_object(client: &Client, key: &ObjectKey) -> Result<(), WriteError> {
+    let api = owned_api(client, key);
+    gone_is_fine(
+        with_timeout(
+            || format!("delete {} {}/{}", key.kind, key.namespace, key.name),
+            api.delete(&key.name, &DeleteParams::default()),
+        )
+        .await
+        .map(|_| ()),
+    )
 }
 
 /// Deletes a namespace of ours (its contents go with it).
-pub async fn delete_namespace(client: &Client, ns: &str) -> Result<(), Error> {
+pub async fn delete_namespace(client: &Client, ns: &str) -> Result<(), WriteError> {
     let api: Api<Namespace> = Api::all(client.clone());
-    match with_timeout(
-        || format!("delete namespace {ns}"),
-        api.delete(ns, &DeleteParams::background()),
+    gone_is_fine(
+        with_timeout(
+            || format!("delete namespace {ns}"),
+            api.delete(ns, &DeleteParams::background()),
+        )
+        .await
+        .map(|_| ()),
     )
-    .await
-    {
-        Ok(_) => Ok(()),
-        Err(Error::Apply {
-            source: kube::Error::Api(s),
-            ..
-        }) if s.code == 404 => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 /// The merge patch that takes an object out of management: the ownership labels, the
@@ -368,7 +399,7 @@ fn release_patch(released_from: Option<&str>) -> Value {
     }})
 }
 
-async fn release<K>(api: &Api<K>, name: &str, released_from: Option<&str>) -> Result<(), Error>
+async fn release<K>(api: &Api<K>, name: &str, released_from: Option<&str>) -> Result<(), WriteError>
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
@@ -376,19 +407,14 @@ where
         field_manager: Some(FIELD_MANAGER.to_string()),
         ..Default::default()
     };
-    match with_timeout(
-        || format!("release {name}"),
-        api.patch(name, &params, &Patch::Merge(release_patch(released_from))),
+    gone_is_fine(
+        with_timeout(
+            || format!("release {name}"),
+            api.patch(name, &params, &Patch::Merge(release_patch(released_from))),
+        )
+        .await
+        .map(|_| ()),
     )
-    .await
-    {
-        Ok(_) => Ok(()),
-        Err(Error::Apply {
-            source: kube::Error::Api(s),
-            ..
-        }) if s.code == 404 => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 /// Releases a namespace and every object of ours in it, recording on the namespace that it
@@ -399,30 +425,10 @@ pub async fn release_namespace(
     observed: &Observed,
     ns: &str,
     released_from: &str,
-) -> Result<usize, Error> {
+) -> Result<usize, WriteError> {
     let mut writes = 0;
-    let by_kind: BTreeMap<&ObjectKey, ()> = observed
-        .owned_objects
-        .keys()
-        .filter(|k| k.namespace == ns)
-        .map(|k| (k, ()))
-        .collect();
-    for key in by_kind.keys() {
-        match key.kind {
-            ObjectKey::RESOURCE_QUOTA => {
-                release(&namespaced::<ResourceQuota>(client, ns), &key.name, None).await?
-            }
-            ObjectKey::LIMIT_RANGE => {
-                release(&namespaced::<LimitRange>(client, ns), &key.name, None).await?
-            }
-            ObjectKey::NETWORK_POLICY => {
-                release(&namespaced::<NetworkPolicy>(client, ns), &key.name, None).await?
-            }
-            ObjectKey::ROLE_BINDING => {
-                release(&namespaced::<RoleBinding>(client, ns), &key.name, None).await?
-            }
-            _ => continue,
-        }
+    for key in observed.owned_objects.keys().filter(|k| k.namespace == ns) {
+        release(&owned_api(client, key), &key.name, None).await?;
         writes += 1;
     }
     // The namespace last: while it still carries our label, a crash here is retried.

@@ -1,27 +1,31 @@
-//! Conformance step: the DVC rules over the workloads of an onboarding's namespaces, live.
+//! Conformance, part of the status step (pure, reads the stores): the DVC rules over the
+//! workloads of an onboarding's namespaces, live.
 //!
-//! The I/O part keeps one reflector store per kind the rules read (cluster-wide watches,
-//! stripped of every field no rule reads, so that memory stays bounded on a big cluster); a
-//! change to any such object requeues the onboarding that owns its namespace, so a fixed
-//! Deployment is reflected within seconds. The pure part turns the engine's report into the
-//! bounded `status.conformance` and the `Conformant` condition.
+//! The stores ([`super::stores::workload_streams`]) hold one cluster-wide watch per kind the
+//! rules read, stripped of every field no rule reads and indexed by namespace; a change to
+//! any such object requeues the onboarding that owns its namespace, so a fixed Deployment is
+//! reflected within seconds. Here the engine's report becomes the bounded
+//! `status.conformance` and the `Conformant` condition.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector;
 
+use super::apply::Applied;
+use super::conditions::{self, not_evaluated};
+use super::plan::{EnvPlan, Plan};
+use super::stores::{Stores, Version, WorkloadStores};
 use crate::api::conditions::{self as c, reason};
 use crate::api::{
     ConformanceFinding, ConformanceProfile, ConformanceStatus, FachverfahrenOnboarding,
+    FachverfahrenOnboardingStatus,
 };
-use crate::conformance::engine::{SourceObject, evaluate, strip_unread_fields, watched_kinds};
+use crate::conformance::engine::{SourceObject, evaluate};
 use crate::conformance::profile::resolve_profile;
 use crate::conformance::report::{ObjectRef as ReportObject, Report};
 use crate::conformance::rules::Severity;
@@ -39,98 +43,216 @@ pub struct Defaults {
 /// How many findings the status carries at most.
 pub const MAX_STATUS_FINDINGS: usize = 10;
 
-/// The stores of the kinds the rules read, and of the ConformanceProfiles.
-#[derive(Clone)]
-pub struct WorkloadStores {
-    /// One store per namespaced kind the rules read.
-    pub kinds: Vec<Store<DynamicObject>>,
-    /// Every ConformanceProfile.
-    pub profiles: Store<ConformanceProfile>,
-}
-
-/// A stream of changed objects of one kind, with its type information.
-pub type KindStream = (
-    futures::stream::BoxStream<'static, Result<DynamicObject, watcher::Error>>,
-    ApiResource,
-);
-
-/// Builds the stores and the streams that fill them (the controller polls the streams). Kinds
-/// the API server does not serve are skipped with a warning: a store that can never fill must
-/// not hold up every reconcile.
-pub async fn stores(
-    client: &Client,
-    tracker: &super::sync::SyncTracker,
-) -> (Vec<Store<DynamicObject>>, Vec<KindStream>) {
-    let mut stores = Vec::new();
-    let mut streams = Vec::new();
-    for kind in watched_kinds().iter().filter(|k| k.namespaced) {
-        let (group, version) = kind
-            .api_version
-            .rsplit_once('/')
-            .unwrap_or(("", kind.api_version));
-        let gvk = GroupVersionKind::gvk(group, version, kind.kind);
-        let ar = match kube::discovery::pinned_kind(client, &gvk).await {
-            Ok((ar, _)) => ar,
-            Err(e) => {
-                tracing::warn!(
-                    kind = kind.kind,
-                    api_version = kind.api_version,
-                    "not served, conformance rules on it are skipped: {e}"
-                );
-                continue;
-            }
-        };
-        let writer = reflector::store::Writer::new(ar.clone());
-        stores.push(writer.as_reader());
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-        let stream = watcher(api, watcher::Config::default().page_size(500))
-            .default_backoff()
-            .modify(|o: &mut DynamicObject| {
-                // Strip what no rule reads before it is stored.
-                if let Ok(mut v) = serde_json::to_value(&*o) {
-                    strip_unread_fields(&mut v);
-                    if let Ok(stripped) = serde_json::from_value::<DynamicObject>(v) {
-                        *o = stripped;
-                    }
-                }
-            })
-            .reflect(writer);
-        let stream = tracker.track(stream).touched_objects();
-        streams.push((futures::StreamExt::boxed(stream), ar));
-    }
-    (stores, streams)
-}
-
-/// The objects of `namespaces` from the stores, as the engine reads them.
-pub fn objects_in(
-    stores: &WorkloadStores,
-    namespaces: &BTreeSet<String>,
-    namespace_objects: Vec<serde_json::Value>,
-) -> Vec<SourceObject> {
-    let mut out: Vec<SourceObject> = namespace_objects
-        .into_iter()
-        .map(|value| SourceObject {
-            value,
-            location: None,
-        })
+/// The objects of `namespaces` from the stores, as the engine reads them: the namespaces
+/// themselves, then the objects of every kind the rules read in them (from the index).
+pub fn objects_in(stores: &Stores, namespaces: &BTreeSet<String>) -> Vec<SourceObject> {
+    let source = |value| SourceObject {
+        value,
+        location: None,
+    };
+    let mut out: Vec<SourceObject> = namespaces
+        .iter()
+        .filter_map(|n| stores.namespaces.store.get(&reflector::ObjectRef::new(n)))
+        .filter_map(|n| serde_json::to_value(n.as_ref()).ok())
+        .map(source)
         .collect();
-    for store in &stores.kinds {
-        for obj in store.state() {
-            if obj
-                .metadata
-                .namespace
-                .as_deref()
-                .is_some_and(|ns| namespaces.contains(ns))
-                && let Ok(value) = serde_json::to_value(obj.as_ref())
-            {
-                out.push(SourceObject {
-                    value,
-                    location: None,
-                });
-            }
-        }
+    for ns in namespaces {
+        out.extend(
+            stores
+                .workloads
+                .in_namespace(ns)
+                .filter_map(|o| serde_json::to_value(o.as_ref()).ok())
+                .map(source),
+        );
     }
     out
+}
+
+/// How long an evaluation is reused while nothing it read changed: profile exceptions expire
+/// with time, so the rules run again at the latest this long after (within the resync).
+const MEMO_TTL: Duration = Duration::from_secs(240);
+
+/// What an evaluation read: evaluating again gives the same result while these are the same.
+#[derive(Clone, Debug, PartialEq)]
+struct Inputs {
+    /// The onboarding's generation (its protection level, profile, environments).
+    generation: Option<i64>,
+    /// The resourceVersion of the ConformanceProfile it names, if there is one.
+    profile: Option<String>,
+    /// Per namespace: the namespace's resourceVersion and the version of its objects of
+    /// every kind the rules read.
+    namespaces: Vec<(String, Option<String>, Vec<Version>)>,
+}
+
+/// What an evaluation put on the status.
+#[derive(Clone, Debug)]
+struct Remembered {
+    inputs: Inputs,
+    at: Timestamp,
+    condition: Condition,
+    status: Option<ConformanceStatus>,
+    profile: Option<String>,
+}
+
+/// The conformance settings of the live controller, and its memory of the last evaluation
+/// per onboarding: a namespace's rules run again only when an object in it changed.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// The platform's settings.
+    pub defaults: Defaults,
+    memo: Mutex<HashMap<String, Remembered>>,
+}
+
+impl Live {
+    /// Live conformance with `defaults` and nothing evaluated yet.
+    pub fn new(defaults: Defaults) -> Self {
+        Live {
+            defaults,
+            memo: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forgets what was evaluated for `fvo` (deleted).
+    pub fn forget(&self, fvo: &FachverfahrenOnboarding) {
+        self.memo
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&memo_key(fvo));
+    }
+}
+
+fn memo_key(fvo: &FachverfahrenOnboarding) -> String {
+    format!(
+        "{}/{}",
+        fvo.metadata.name.as_deref().unwrap_or_default(),
+        fvo.metadata.uid.as_deref().unwrap_or_default()
+    )
+}
+
+fn inputs(
+    stores: &Stores,
+    fvo: &FachverfahrenOnboarding,
+    profile: Option<&ConformanceProfile>,
+    namespaces: &BTreeSet<String>,
+) -> Inputs {
+    Inputs {
+        generation: fvo.metadata.generation,
+        profile: profile.and_then(|p| p.metadata.resource_version.clone()),
+        namespaces: namespaces
+            .iter()
+            .map(|n| {
+                let ns = stores.namespaces.store.get(&reflector::ObjectRef::new(n));
+                let rv = ns.and_then(|ns| ns.metadata.resource_version.clone());
+                (n.clone(), rv, stores.workloads.version(n))
+            })
+            .collect(),
+    }
+}
+
+/// What the conformance step found.
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    /// New violations, for Events on the offending objects.
+    pub violations: Vec<Violation>,
+    /// The engine's report, for the metrics (None when nothing was evaluated).
+    pub report: Option<Report>,
+}
+
+/// The conformance step: evaluates the rules over the provisioned namespaces and puts the
+/// result on `status`.
+///
+/// Right after writing (`applied.writes` > 0), the watches have not seen the new objects yet:
+/// evaluating now would report the policies just applied as missing. The events of these
+/// writes bring the next round, which evaluates against current stores; until then the
+/// condition stays as it was, or is `Unknown` when there is none yet.
+pub fn evaluate_round(
+    stores: &Stores,
+    live: &Live,
+    fvo: &FachverfahrenOnboarding,
+    plan: &Plan,
+    applied: &Applied,
+    status: &mut FachverfahrenOnboardingStatus,
+    now: Timestamp,
+) -> Evaluation {
+    let generation = fvo.metadata.generation;
+    if applied.writes > 0 {
+        if !status.conditions.iter().any(|x| x.type_ == c::CONFORMANT) {
+            let why = "evaluated once provisioning has settled";
+            status
+                .conditions
+                .push(not_evaluated(why, generation, &[], now));
+        }
+        return Evaluation::default();
+    }
+    let namespaces: BTreeSet<String> = plan
+        .environments
+        .iter()
+        .filter_map(|e| match e {
+            EnvPlan::Provision { desired, .. } => desired.namespace.metadata.name.clone(),
+            _ => None,
+        })
+        .collect();
+    let previous = fvo
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    status.conditions.retain(|x| x.type_ != c::CONFORMANT);
+    if namespaces.is_empty() {
+        let why = "nothing is provisioned yet";
+        status
+            .conditions
+            .push(not_evaluated(why, generation, previous, now));
+        status.conformance = None;
+        return Evaluation::default();
+    }
+    let defaults = &live.defaults;
+    let profile = cluster_profile(&stores.workloads, fvo, defaults);
+    let read = inputs(stores, fvo, profile.as_deref(), &namespaces);
+    let key = memo_key(fvo);
+    let mut memo = live.memo.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(last) = memo.get(&key)
+        && last.inputs == read
+        && now.duration_since(last.at).unsigned_abs() < MEMO_TTL
+    {
+        // Nothing the rules read changed: the last evaluation stands, and its violations
+        // were published then.
+        status.conditions.push(last.condition.clone());
+        if let Some(p) = &last.profile {
+            status.conformance_profile = Some(p.clone());
+        }
+        status.conformance = last.status.clone();
+        return Evaluation::default();
+    }
+    let objects = objects_in(stores, &namespaces);
+    let (outcome, report) = outcome(fvo, &objects, profile.as_deref(), defaults, now);
+    memo.insert(
+        key,
+        Remembered {
+            inputs: read,
+            at: now,
+            condition: outcome.condition.clone(),
+            status: outcome.status.clone(),
+            profile: outcome.profile.clone(),
+        },
+    );
+    drop(memo);
+    status.conditions.push(outcome.condition);
+    if let Some(p) = outcome.profile {
+        status.conformance_profile = Some(p);
+    }
+    let violations = report
+        .as_ref()
+        .map(|r| {
+            new_violations(
+                fvo.status.as_ref().and_then(|o| o.conformance.as_ref()),
+                r,
+                &objects,
+            )
+        })
+        .unwrap_or_default();
+    status.conformance = outcome.status;
+    Evaluation { violations, report }
 }
 
 /// What the conformance step puts on the status.
@@ -184,7 +306,7 @@ pub fn outcome(
         .map(|s| s.conditions.as_slice())
         .unwrap_or_default();
     let cond = |status: &str, reason: &str, message: String| {
-        super::status::condition(
+        conditions::condition(
             c::CONFORMANT,
             status,
             reason,

@@ -1,204 +1,26 @@
 //! Observe step (I/O, reads only): what exists for an onboarding — its Ressort, the other
 //! onboardings of the Ressort, its namespaces and the objects it owns.
 //!
-//! Almost everything comes from the reflector stores the controller keeps (one watch per
-//! kind, filtered by the operator's label); only a namespace that is not in the store — new,
-//! or not ours — is read from the API, to tell the two apart.
-//!
-//! A label selects, it does not prove: anyone may copy the operator's labels onto a namespace
-//! or copy one of its objects elsewhere. An object counts as this onboarding's only with
-//! proof ([`proven_environment`], [`proves_object`]): the ownership labels naming the
-//! onboarding, the record [`ONBOARDING_UID`] carrying its uid, and for a namespace its name
-//! `<ressort>-<fachverfahren>-<environment>` derived from the spec with the environment its
-//! label names; a namespaced object must in addition be in such a namespace and name the same
-//! environment. Only what is proven is changed, pruned, released or deleted.
+//! Almost everything comes from the indexed reflector stores the controller keeps (one watch
+//! per kind, filtered by the operator's label, indexed by onboarding): a reconcile reads the
+//! objects of its own onboarding and of its Ressort's, never a whole store. Only a namespace
+//! that is not in the store — new, or not ours — is read from the API, to tell the two apart.
+//! What is proven to be the onboarding's is decided by [`super::ownership`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::RoleBinding;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, Resource, ResourceExt};
-use serde_json::Value;
 
-use super::Error;
-use super::plan::namespace_active;
-use crate::api::{Amounts, FachverfahrenOnboarding, Ressort};
-use crate::resources::{
-    ENVIRONMENT, MANAGED_BY, MANAGED_BY_VALUE, ONBOARDING, ONBOARDING_UID, RELEASED_FROM,
-    namespace_name, released_from, resource_quota,
-};
-
-/// The reflector stores the controller keeps; all filtered to what the operator manages,
-/// except ServiceAccounts (only those named `default`) and Ressorts.
-#[derive(Clone)]
-pub struct Stores {
-    /// Every onboarding.
-    pub onboardings: Store<FachverfahrenOnboarding>,
-    /// Every Ressort.
-    pub ressorts: Store<Ressort>,
-    /// Namespaces with the operator's label.
-    pub namespaces: Store<Namespace>,
-    /// ResourceQuotas with the operator's label.
-    pub quotas: Store<ResourceQuota>,
-    /// LimitRanges with the operator's label.
-    pub limit_ranges: Store<LimitRange>,
-    /// NetworkPolicies with the operator's label.
-    pub network_policies: Store<NetworkPolicy>,
-    /// RoleBindings with the operator's label.
-    pub role_bindings: Store<RoleBinding>,
-    /// Every namespace's `default` ServiceAccount.
-    pub service_accounts: Store<ServiceAccount>,
-    /// The kinds the conformance rules read.
-    pub workloads: super::conformance::WorkloadStores,
-    /// Turns true once every store had its initial list (see `Stores::wait_until_ready`).
-    pub synced: tokio::sync::watch::Receiver<bool>,
-}
-
-/// A namespaced object the operator owns, by kind, namespace and name.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ObjectKey {
-    /// One of the `ObjectKey::*` kind constants.
-    pub kind: &'static str,
-    /// The namespace.
-    pub namespace: String,
-    /// The name.
-    pub name: String,
-}
-
-impl ObjectKey {
-    /// ResourceQuota.
-    pub const RESOURCE_QUOTA: &'static str = "ResourceQuota";
-    /// LimitRange.
-    pub const LIMIT_RANGE: &'static str = "LimitRange";
-    /// NetworkPolicy.
-    pub const NETWORK_POLICY: &'static str = "NetworkPolicy";
-    /// RoleBinding.
-    pub const ROLE_BINDING: &'static str = "RoleBinding";
-}
-
-/// What a desired namespace is found to be.
-#[derive(Clone, Debug, PartialEq)]
-pub enum NamespaceState {
-    /// It does not exist.
-    Absent,
-    /// It is ours and not terminating.
-    Ours(Arc<Namespace>),
-    /// It is being deleted.
-    Terminating,
-    /// It exists, is nobody's, and carries the record that the operator released it from an
-    /// onboarding of the same Ressort and Fachverfahren (`deletionPolicy: Retain`): it is
-    /// adopted again, with its data, once the environment is admitted.
-    Released(Arc<Namespace>),
-    /// It exists and is not this onboarding's (`claimed_by`: the onboarding that owns it).
-    Foreign {
-        /// The other onboarding, when it is one.
-        claimed_by: Option<String>,
-    },
-}
-
-/// Everything the pure steps need.
-#[derive(Clone, Debug, Default)]
-pub struct Observed {
-    /// The onboarding's Ressort, when it exists.
-    pub ressort: Option<Arc<Ressort>>,
-    /// The onboardings of the same Ressort, this one included.
-    pub siblings: Vec<Arc<FachverfahrenOnboarding>>,
-    /// What each onboarding of the Ressort holds by observation: the sum of the quotas in
-    /// the namespaces proven to be its own (by onboarding name). Rebuilds what was admitted
-    /// when `status.allocated` is lost.
-    pub held: BTreeMap<String, Amounts>,
-    /// The environments of each onboarding of the Ressort whose namespace exists and is not
-    /// its own (by onboarding name): they are not provisioned and hold no budget.
-    pub conflicts: BTreeMap<String, BTreeSet<String>>,
-    /// The state of each declared environment's namespace.
-    pub namespaces: BTreeMap<String, NamespaceState>,
-    /// Every namespace proven to be this onboarding's.
-    pub owned_namespaces: Vec<Arc<Namespace>>,
-    /// Every namespaced object proven to be this onboarding's, as JSON.
-    pub owned_objects: BTreeMap<ObjectKey, Value>,
-    /// The `default` ServiceAccounts of the declared namespaces, as JSON.
-    pub service_accounts: BTreeMap<String, Value>,
-}
-
-fn is_labelled_for(labels: &BTreeMap<String, String>, onboarding: &str) -> bool {
-    labels.get(MANAGED_BY).map(String::as_str) == Some(MANAGED_BY_VALUE)
-        && labels.get(ONBOARDING).map(String::as_str) == Some(onboarding)
-}
-
-/// Whether `meta` carries the ownership labels naming `fvo` and the record of its uid.
-fn has_record(meta: &ObjectMeta, fvo: &FachverfahrenOnboarding) -> bool {
-    let (Some(name), Some(uid)) = (fvo.metadata.name.as_deref(), fvo.metadata.uid.as_deref())
-    else {
-        return false;
-    };
-    meta.labels
-        .as_ref()
-        .is_some_and(|l| is_labelled_for(l, name))
-        && meta
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(ONBOARDING_UID))
-            .is_some_and(|u| u == uid)
-}
-
-/// The environment of `ns` when it is proven to be a namespace the operator created for
-/// `fvo`: its record and labels name `fvo`, and its name is the one `fvo`'s spec gives the
-/// environment its label names.
-pub fn proven_environment(fvo: &FachverfahrenOnboarding, ns: &Namespace) -> Option<String> {
-    if !has_record(&ns.metadata, fvo) {
-        return None;
-    }
-    let env = ns.labels().get(ENVIRONMENT)?;
-    (ns.metadata.name.as_deref() == Some(namespace_name(&fvo.spec, env).as_str()))
-        .then(|| env.clone())
-}
-
-/// Whether a namespaced object is proven to be one the operator created for `fvo`: its record
-/// and labels name `fvo`, and it sits in one of `fvo`'s proven namespaces (`namespaces`:
-/// namespace → environment) whose environment its label names. A copy into another namespace
-/// proves nothing.
-pub fn proves_object(
-    fvo: &FachverfahrenOnboarding,
-    meta: &ObjectMeta,
-    namespaces: &BTreeMap<String, String>,
-) -> bool {
-    let env = meta.labels.as_ref().and_then(|l| l.get(ENVIRONMENT));
-    has_record(meta, fvo)
-        && meta
-            .namespace
-            .as_ref()
-            .and_then(|ns| namespaces.get(ns))
-            .is_some_and(|proven| Some(proven) == env)
-}
-
-fn collect<K>(
-    out: &mut BTreeMap<ObjectKey, Value>,
-    store: &Store<K>,
-    kind: &'static str,
-    fvo: &FachverfahrenOnboarding,
-    namespaces: &BTreeMap<String, String>,
-) where
-    K: kube::Resource<DynamicType = ()> + Clone + serde::Serialize + 'static,
-{
-    for obj in store.state() {
-        if !proves_object(fvo, obj.meta(), namespaces) {
-            continue;
-        }
-        let key = ObjectKey {
-            kind,
-            namespace: obj.namespace().unwrap_or_default(),
-            name: obj.name_any(),
-        };
-        if let Ok(value) = serde_json::to_value(obj.as_ref()) {
-            out.insert(key, value);
-        }
-    }
-}
+use super::error::ObserveError;
+use super::model::{NamespaceState, ObjectKey, Observed, OwnedKind};
+use super::ownership::{namespace_state, proven_environment, proves_object};
+use super::stores::Stores;
+use crate::api::{Amounts, FachverfahrenOnboarding};
+use crate::resources::{namespace_name, resource_quota};
 
 /// The namespace `name`: from the store of managed namespaces, else from the API (new, not
 /// ours, or the store has not caught up yet).
@@ -206,96 +28,28 @@ async fn find_namespace(
     api: &Api<Namespace>,
     stores: &Stores,
     name: &str,
-) -> Result<Option<Arc<Namespace>>, Error> {
-    if let Some(ns) = stores.namespaces.get(&ObjectRef::new(name)) {
+) -> Result<Option<Arc<Namespace>>, ObserveError> {
+    if let Some(ns) = stores.namespaces.store.get(&ObjectRef::new(name)) {
         return Ok(Some(ns));
     }
     api.get_opt(name)
         .await
         .map(|n| n.map(Arc::new))
-        .map_err(|source| Error::Observe {
-            what: format!("namespace {name}"),
+        .map_err(|source| ObserveError::ReadNamespace {
+            name: name.to_string(),
             source,
         })
 }
 
-/// Whether `ns` was released by the operator from an onboarding of `fvo`'s Ressort and
-/// Fachverfahren and is nobody's since: its record says so, no onboarding's record is on it,
-/// and its name is one `fvo`'s spec derives.
-pub fn released_for(fvo: &FachverfahrenOnboarding, ns: &Namespace) -> bool {
-    let annotations = ns.annotations();
-    annotations.get(RELEASED_FROM) == Some(&released_from(&fvo.spec))
-        && !annotations.contains_key(ONBOARDING_UID)
-        && fvo.spec.environments.iter().any(|e| {
-            ns.metadata.name.as_deref() == Some(namespace_name(&fvo.spec, &e.name).as_str())
-        })
-}
-
-/// Whether `ns` was provisioned for `fvo` by a version of the operator that wrote no ownership
-/// record: it carries no record, its labels name `fvo` and its environment, its name is the one
-/// the spec gives that environment, and `fvo`'s status — which only the operator writes —
-/// lists it as provisioned. Such a namespace is provisioned again (which writes the record);
-/// until then it is not proven, and nothing in it is pruned and it is never deleted.
-pub fn provisioned_before_records(fvo: &FachverfahrenOnboarding, ns: &Namespace) -> bool {
-    let (Some(name), Some(env)) = (fvo.metadata.name.as_deref(), ns.labels().get(ENVIRONMENT))
-    else {
-        return false;
-    };
-    let ns_name = ns.name_any();
-    let annotations = ns.annotations();
-    is_labelled_for(ns.labels(), name)
-        && !annotations.contains_key(ONBOARDING_UID)
-        && !annotations.contains_key(RELEASED_FROM)
-        && ns_name == namespace_name(&fvo.spec, env)
-        && fvo.status.as_ref().is_some_and(|s| {
-            s.namespaces
-                .iter()
-                .any(|n| n.ready && n.name == ns_name && &n.environment == env)
-        })
-}
-
-/// What a declared namespace is to `fvo` (pure).
-pub fn namespace_state(
-    fvo: &FachverfahrenOnboarding,
-    found: Option<Arc<Namespace>>,
-) -> NamespaceState {
-    let name = fvo.name_any();
-    match found {
-        None => NamespaceState::Absent,
-        Some(ns) if proven_environment(fvo, &ns).is_some() => {
-            if namespace_active(&ns) {
-                NamespaceState::Ours(ns)
-            } else {
-                NamespaceState::Terminating
-            }
-        }
-        Some(ns) if provisioned_before_records(fvo, &ns) => {
-            // Ours by the onboarding's status; the apply writes the record.
-            if namespace_active(&ns) {
-                NamespaceState::Ours(ns)
-            } else {
-                NamespaceState::Terminating
-            }
-        }
-        Some(ns) if released_for(fvo, &ns) => {
-            if namespace_active(&ns) {
-                NamespaceState::Released(ns)
-            } else {
-                NamespaceState::Terminating
-            }
-        }
-        Some(ns) => {
-            let labels = ns.labels();
-            // Another onboarding's label is named to help; labels naming this one without
-            // the record are copies, and the namespace is simply not ours.
-            let claimed_by = (labels.get(MANAGED_BY).map(String::as_str) == Some(MANAGED_BY_VALUE))
-                .then(|| labels.get(ONBOARDING).cloned())
-                .flatten()
-                .filter(|other| *other != name);
-            // A foreign namespace, even one going away, is never ours to take.
-            NamespaceState::Foreign { claimed_by }
-        }
-    }
+/// The namespaces proven to be `fvo`'s (namespace → environment), from the index.
+fn proven_namespaces(stores: &Stores, fvo: &FachverfahrenOnboarding) -> BTreeMap<String, String> {
+    stores
+        .namespaces
+        .by_onboarding
+        .get(&fvo.name_any())
+        .iter()
+        .filter_map(|ns| Some((ns.name_any(), proven_environment(fvo, ns)?)))
+        .collect()
 }
 
 /// What every onboarding of the Ressort holds by observation, and which of its environments
@@ -312,7 +66,7 @@ async fn siblings_view(
         BTreeMap<String, Amounts>,
         BTreeMap<String, BTreeSet<String>>,
     ),
-    Error,
+    ObserveError,
 > {
     let name = fvo.name_any();
     let by_name: BTreeMap<String, &FachverfahrenOnboarding> = siblings
@@ -322,35 +76,19 @@ async fn siblings_view(
             (o.name_any(), o)
         })
         .collect();
-    let owner = |labels: &BTreeMap<String, String>| {
-        labels
-            .get(ONBOARDING)
-            .and_then(|n| by_name.get(n).map(|o| (n.clone(), *o)))
-    };
-    let mut proven: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for ns in stores.namespaces.state() {
-        if let Some((o_name, o)) = owner(ns.labels())
-            && let Some(env) = proven_environment(o, &ns)
-        {
-            proven.entry(o_name).or_default().insert(ns.name_any(), env);
-        }
-    }
     let mut held: BTreeMap<String, Amounts> = BTreeMap::new();
-    for quota in stores.quotas.state() {
-        if quota.name_any() != resource_quota::NAME {
-            continue;
-        }
-        if let Some((o_name, o)) = owner(quota.labels())
-            && let Some(namespaces) = proven.get(&o_name)
-            && proves_object(o, quota.meta(), namespaces)
-            && let Some(amounts) = resource_quota::amounts_of(&quota)
-        {
-            let total = held.entry(o_name).or_default();
-            *total = total.plus(amounts);
-        }
-    }
     let mut conflicts: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (o_name, o) in &by_name {
+        let proven = proven_namespaces(stores, o);
+        for quota in stores.owned.quotas.by_onboarding.get(o_name) {
+            if quota.name_any() == resource_quota::NAME
+                && proves_object(o, quota.meta(), &proven)
+                && let Some(amounts) = resource_quota::amounts_of(&quota)
+            {
+                let total = held.entry(o_name.clone()).or_default();
+                *total = total.plus(amounts);
+            }
+        }
         if o.metadata.deletion_timestamp.is_some() {
             continue;
         }
@@ -358,7 +96,7 @@ async fn siblings_view(
             let ns_name = namespace_name(&o.spec, &env.name);
             let state = if *o_name == name {
                 states.get(&ns_name).cloned()
-            } else if proven.get(o_name).is_some_and(|p| p.contains_key(&ns_name)) {
+            } else if proven.contains_key(&ns_name) {
                 None
             } else {
                 Some(namespace_state(
@@ -377,37 +115,39 @@ async fn siblings_view(
     Ok((held, conflicts))
 }
 
+/// The namespaces `fvo`'s environments declare. A name longer than a namespace's 63
+/// characters is a problem of the spec (validate) and is not looked up.
+pub fn declared(fvo: &FachverfahrenOnboarding) -> Vec<String> {
+    fvo.spec
+        .environments
+        .iter()
+        .map(|e| namespace_name(&fvo.spec, &e.name))
+        .filter(|n| n.len() <= 63)
+        .collect()
+}
+
 /// Reads what exists for `fvo`; `namespaces` are the names its environments declare.
 pub async fn observe(
     client: &Client,
     stores: &Stores,
     fvo: &FachverfahrenOnboarding,
     namespaces: &[String],
-) -> Result<Observed, Error> {
+) -> Result<Observed, ObserveError> {
     let name = fvo.name_any();
     let ressort = stores.ressorts.get(&ObjectRef::new(&fvo.spec.ressort));
-    let mut siblings: Vec<_> = stores
-        .onboardings
-        .state()
-        .into_iter()
-        .filter(|o| o.spec.ressort == fvo.spec.ressort)
-        .collect();
+    let mut siblings = stores.onboardings_of(&fvo.spec.ressort);
     if !siblings.iter().any(|o| o.name_any() == name) {
         siblings.push(Arc::new(fvo.clone()));
     }
-    let mut proven = BTreeMap::new();
-    let owned_namespaces: Vec<_> = stores
+    let proven = proven_namespaces(stores, fvo);
+    let mut owned_namespaces: Vec<_> = stores
         .namespaces
-        .state()
+        .by_onboarding
+        .get(&name)
         .into_iter()
-        .filter(|ns| match proven_environment(fvo, ns) {
-            Some(env) => {
-                proven.insert(ns.name_any(), env);
-                true
-            }
-            None => false,
-        })
+        .filter(|ns| proven.contains_key(&ns.name_any()))
         .collect();
+    owned_namespaces.sort_by_key(|ns| ns.name_any());
 
     let ns_api: Api<Namespace> = Api::all(client.clone());
     let mut states = BTreeMap::new();
@@ -418,34 +158,18 @@ pub async fn observe(
     let (held, conflicts) = siblings_view(&ns_api, stores, fvo, &siblings, &states).await?;
 
     let mut owned_objects = BTreeMap::new();
-    collect(
-        &mut owned_objects,
-        &stores.quotas,
-        ObjectKey::RESOURCE_QUOTA,
-        fvo,
-        &proven,
-    );
-    collect(
-        &mut owned_objects,
-        &stores.limit_ranges,
-        ObjectKey::LIMIT_RANGE,
-        fvo,
-        &proven,
-    );
-    collect(
-        &mut owned_objects,
-        &stores.network_policies,
-        ObjectKey::NETWORK_POLICY,
-        fvo,
-        &proven,
-    );
-    collect(
-        &mut owned_objects,
-        &stores.role_bindings,
-        ObjectKey::ROLE_BINDING,
-        fvo,
-        &proven,
-    );
+    for kind in OwnedKind::ALL {
+        for (meta, value) in stores.owned.labelled_for(kind, &name) {
+            if proves_object(fvo, &meta, &proven) {
+                let key = ObjectKey {
+                    kind,
+                    namespace: meta.namespace.unwrap_or_default(),
+                    name: meta.name.unwrap_or_default(),
+                };
+                owned_objects.insert(key, value);
+            }
+        }
+    }
 
     let mut service_accounts = BTreeMap::new();
     for ns_name in namespaces {
@@ -468,154 +192,4 @@ pub async fn observe(
         owned_objects,
         service_accounts,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::resources::fixtures::moin_schule;
-    use crate::resources::{PlatformSettings, desired};
-
-    /// The namespace and default-deny policy the operator builds for moin.schule's `prod`.
-    fn built() -> (FachverfahrenOnboarding, Namespace, ObjectMeta) {
-        let fvo = moin_schule();
-        let envs = desired(&fvo, &PlatformSettings::default()).unwrap();
-        let prod = envs.into_iter().nth(1).unwrap();
-        let policy = prod.network_policies[0].metadata.clone();
-        (fvo, prod.namespace, policy)
-    }
-
-    fn proven_map(ns: &Namespace, env: &str) -> BTreeMap<String, String> {
-        BTreeMap::from([(ns.name_any(), env.to_string())])
-    }
-
-    #[test]
-    fn a_namespace_the_operator_built_is_proven_with_its_environment() {
-        let (fvo, ns, _) = built();
-        assert_eq!(proven_environment(&fvo, &ns).as_deref(), Some("prod"));
-    }
-
-    #[test]
-    fn copied_labels_on_a_foreign_namespace_prove_nothing() {
-        let (fvo, ours, _) = built();
-        // Labels and even the record copied onto a namespace of another name.
-        let mut foreign = ours.clone();
-        foreign.metadata.name = Some("team-database".into());
-        assert_eq!(proven_environment(&fvo, &foreign), None);
-        // The right name and labels, but without the record.
-        let mut unrecorded = ours.clone();
-        unrecorded.metadata.annotations = None;
-        assert_eq!(proven_environment(&fvo, &unrecorded), None);
-        // The record of another onboarding (another uid: a recreated onboarding of that name).
-        let mut other_uid = ours.clone();
-        other_uid
-            .annotations_mut()
-            .insert(ONBOARDING_UID.into(), "uid-2".into());
-        assert_eq!(proven_environment(&fvo, &other_uid), None);
-        // The environment label changed to one whose namespace would have another name.
-        let mut relabelled = ours;
-        relabelled
-            .labels_mut()
-            .insert(ENVIRONMENT.into(), "dev".into());
-        assert_eq!(proven_environment(&fvo, &relabelled), None);
-    }
-
-    #[test]
-    fn a_namespace_released_for_the_same_ressort_and_fachverfahren_is_adopted_again() {
-        let (fvo, ours, _) = built();
-        // As `release_namespace` leaves it: no ownership labels or record, the release record.
-        let mut released = ours.clone();
-        released.labels_mut().remove(MANAGED_BY);
-        released.labels_mut().remove(ONBOARDING);
-        released.annotations_mut().remove(ONBOARDING_UID);
-        released
-            .annotations_mut()
-            .insert(RELEASED_FROM.into(), "mk/moin-schule".into());
-        // A recreated onboarding (another uid, another name) of the same Fachverfahren.
-        let mut again = fvo.clone();
-        again.metadata.name = Some("moin-schule-again".into());
-        again.metadata.uid = Some("uid-2".into());
-        assert!(matches!(
-            namespace_state(&again, Some(Arc::new(released.clone()))),
-            NamespaceState::Released(_)
-        ));
-        // Released by another Fachverfahren: not this one's to take.
-        let mut other = released.clone();
-        other
-            .annotations_mut()
-            .insert(RELEASED_FROM.into(), "mk/other".into());
-        assert!(matches!(
-            namespace_state(&again, Some(Arc::new(other))),
-            NamespaceState::Foreign { .. }
-        ));
-        // Adopted by someone since (their record is on it): not released any more.
-        let mut adopted = released;
-        adopted
-            .annotations_mut()
-            .insert(ONBOARDING_UID.into(), "uid-3".into());
-        assert!(matches!(
-            namespace_state(&again, Some(Arc::new(adopted))),
-            NamespaceState::Foreign { .. }
-        ));
-        assert!(matches!(
-            namespace_state(&fvo, Some(Arc::new(ours))),
-            NamespaceState::Ours(_)
-        ));
-    }
-
-    #[test]
-    fn a_namespace_provisioned_before_records_is_ours_by_the_onboardings_status_only() {
-        let (mut fvo, ours, _) = built();
-        let mut legacy = ours;
-        legacy.annotations_mut().remove(ONBOARDING_UID);
-        assert!(matches!(
-            namespace_state(&fvo, Some(Arc::new(legacy.clone()))),
-            NamespaceState::Foreign { .. }
-        ));
-        fvo.status = Some(crate::api::FachverfahrenOnboardingStatus {
-            namespaces: vec![crate::api::NamespaceStatus {
-                environment: "prod".into(),
-                name: "mk-moin-schule-prod".into(),
-                ready: true,
-                message: None,
-            }],
-            ..Default::default()
-        });
-        assert!(matches!(
-            namespace_state(&fvo, Some(Arc::new(legacy.clone()))),
-            NamespaceState::Ours(_)
-        ));
-        assert_eq!(
-            proven_environment(&fvo, &legacy),
-            None,
-            "not proven: never pruned or deleted until the record is written"
-        );
-        // Copied labels on a namespace of another name are not helped by the status.
-        let mut foreign = legacy;
-        foreign.metadata.name = Some("team-database".into());
-        assert!(!provisioned_before_records(&fvo, &foreign));
-    }
-
-    #[test]
-    fn an_object_is_proven_only_in_a_proven_namespace_of_its_own_environment() {
-        let (fvo, ns, policy) = built();
-        let proven = proven_map(&ns, "prod");
-        assert!(proves_object(&fvo, &policy, &proven));
-        // Copied with labels and record into a namespace that is not proven ours.
-        let mut copied = policy.clone();
-        copied.namespace = Some("team-database".into());
-        assert!(!proves_object(&fvo, &copied, &proven));
-        // Copied into another of the onboarding's namespaces: its environment label gives it away.
-        let mut other_env = policy.clone();
-        other_env.namespace = Some("mk-moin-schule-dev".into());
-        let both = BTreeMap::from([
-            ("mk-moin-schule-prod".to_string(), "prod".to_string()),
-            ("mk-moin-schule-dev".to_string(), "dev".to_string()),
-        ]);
-        assert!(!proves_object(&fvo, &other_env, &both));
-        // The labels alone, without the record.
-        let mut unrecorded = policy;
-        unrecorded.annotations = None;
-        assert!(!proves_object(&fvo, &unrecorded, &proven));
-    }
 }

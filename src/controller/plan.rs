@@ -1,12 +1,13 @@
-//! Build step (pure): from the onboarding, what was observed and the budget decision, the
-//! objects to apply, the objects to prune and the namespaces to release or delete.
+//! Plan step (pure): from the validated desired objects, what was observed and the budget
+//! decision, the objects to apply, the objects to prune and the namespaces to release or
+//! delete.
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
+use k8s_openapi::api::core::v1::ResourceQuota;
 
 use super::budget::Admission;
-use super::observe::{NamespaceState, ObjectKey, Observed};
+use super::model::{NamespaceState, ObjectKey, Observed, OwnedKind};
 use crate::api::{Amounts, DeletionPolicy};
 use crate::resources::{DesiredEnvironment, resource_quota};
 
@@ -75,6 +76,22 @@ pub struct Plan {
     pub release_namespaces: Vec<String>,
     /// Owned namespaces that are no longer declared and are deleted (`deletionPolicy: Delete`).
     pub delete_namespaces: Vec<String>,
+}
+
+/// The plan step: nothing to do for a spec with problems (what exists stays as it is),
+/// else [`build`].
+pub fn of(
+    desired: Vec<DesiredEnvironment>,
+    problems: &[String],
+    observed: &Observed,
+    admission: Option<&Admission>,
+    policy: DeletionPolicy,
+) -> Plan {
+    if problems.is_empty() {
+        build(desired, observed, admission, policy)
+    } else {
+        Plan::default()
+    }
 }
 
 /// Builds the plan of one round.
@@ -193,19 +210,14 @@ fn held(env: DesiredEnvironment, admitted: Option<Amounts>) -> EnvPlan {
 
 /// The amounts of the quota of ours observed in `namespace`: what was admitted there.
 pub fn admitted_quota(observed: &Observed, namespace: &str) -> Option<Amounts> {
-    let key = ObjectKey {
-        kind: ObjectKey::RESOURCE_QUOTA,
-        namespace: namespace.to_string(),
-        name: resource_quota::NAME.to_string(),
-    };
-    let quota: ResourceQuota =
-        serde_json::from_value(observed.owned_objects.get(&key)?.clone()).ok()?;
+    let observed = observed.owned(OwnedKind::ResourceQuota, namespace, resource_quota::NAME)?;
+    let quota: ResourceQuota = serde_json::from_value(observed.clone()).ok()?;
     resource_quota::amounts_of(&quota)
 }
 
 fn keep_env(keep: &mut BTreeSet<ObjectKey>, env: &DesiredEnvironment) {
     let ns = env.namespace.metadata.name.clone().unwrap_or_default();
-    let mut add = |kind: &'static str, name: &Option<String>| {
+    let mut add = |kind: OwnedKind, name: &Option<String>| {
         if let Some(name) = name {
             keep.insert(ObjectKey {
                 kind,
@@ -214,24 +226,14 @@ fn keep_env(keep: &mut BTreeSet<ObjectKey>, env: &DesiredEnvironment) {
             });
         }
     };
-    add(ObjectKey::RESOURCE_QUOTA, &env.resource_quota.metadata.name);
-    add(ObjectKey::LIMIT_RANGE, &env.limit_range.metadata.name);
+    add(OwnedKind::ResourceQuota, &env.resource_quota.metadata.name);
+    add(OwnedKind::LimitRange, &env.limit_range.metadata.name);
     for p in &env.network_policies {
-        add(ObjectKey::NETWORK_POLICY, &p.metadata.name);
+        add(OwnedKind::NetworkPolicy, &p.metadata.name);
     }
     for b in &env.role_bindings {
-        add(ObjectKey::ROLE_BINDING, &b.metadata.name);
+        add(OwnedKind::RoleBinding, &b.metadata.name);
     }
-}
-
-/// Whether a namespace we own is active.
-pub fn namespace_active(ns: &Namespace) -> bool {
-    ns.metadata.deletion_timestamp.is_none()
-        && ns
-            .status
-            .as_ref()
-            .and_then(|s| s.phase.as_deref())
-            .is_none_or(|p| p == "Active")
 }
 
 #[cfg(test)]

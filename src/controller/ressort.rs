@@ -4,17 +4,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::channel::mpsc::UnboundedReceiver;
 use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, ObjectRef, ReflectHandle, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 use tracing::warn;
 
-use super::Error;
+use super::context::RESYNC;
+use super::error::{Error, Target, WriteError};
+use super::stores::{Index, NoSharedBackoff};
 use crate::api::conditions::{self as c, reason};
 use crate::api::{Amounts, FachverfahrenOnboarding, ResourceName, Ressort, RessortStatus};
 use crate::resources::FIELD_MANAGER;
@@ -22,7 +25,7 @@ use crate::telemetry::Metrics;
 
 struct Ctx {
     client: Client,
-    onboardings: Store<FachverfahrenOnboarding>,
+    by_ressort: Index<FachverfahrenOnboarding>,
     /// True once the onboarding controller's stores have their initial lists.
     synced: tokio::sync::watch::Receiver<bool>,
     metrics: Arc<Metrics>,
@@ -51,7 +54,7 @@ pub fn compute(
         .unwrap_or_default();
     let cond = |type_: &str, ok: bool, reason: &str, message: String| {
         let status = if ok { "True" } else { "False" };
-        super::status::condition(type_, status, reason, message, generation, previous, now)
+        super::conditions::condition(type_, status, reason, message, generation, previous, now)
     };
     let describe = super::status::describe;
     let (ready, over, available) = match ressort.spec.budget.amounts() {
@@ -153,7 +156,8 @@ async fn reconcile(ressort: Arc<Ressort>, ctx: Arc<Ctx>) -> Result<Action, Error
     // Not the onboarding store's own readiness: a second waiter on it would steal the wake-up
     // of the onboarding controller's sync (see `Stores::wait_until_ready`).
     let _ = ctx.synced.clone().wait_for(|s| *s).await;
-    let status = compute(&ressort, &ctx.onboardings.state(), Timestamp::now());
+    let mine = ctx.by_ressort.get(&ressort.name_any());
+    let status = compute(&ressort, &mine, Timestamp::now());
     publish_budget(&ctx.metrics, &ressort, &status);
     if ressort.status.as_ref() != Some(&status) {
         let name = ressort.name_any();
@@ -165,12 +169,12 @@ async fn reconcile(ressort: Arc<Ressort>, ctx: Arc<Ctx>) -> Result<Action, Error
             &Patch::Apply(&body),
         )
         .await
-        .map_err(|source| Error::Apply {
-            what: format!("status of Ressort {name}"),
+        .map_err(|source| WriteError::Api {
+            what: Target(format!("status of Ressort {name}")),
             source,
         })?;
     }
-    Ok(Action::requeue(super::RESYNC))
+    Ok(Action::requeue(RESYNC))
 }
 
 fn error_policy(ressort: Arc<Ressort>, error: &Error, _ctx: Arc<Ctx>) -> Action {
@@ -178,49 +182,84 @@ fn error_policy(ressort: Arc<Ressort>, error: &Error, _ctx: Arc<Ctx>) -> Action 
     Action::requeue(Duration::from_secs(5))
 }
 
-/// The Ressort controller over the Ressorts and onboardings `selected` picks; runs until
-/// `shutdown` resolves.
-pub async fn controller(
-    client: Client,
-    onboardings: Store<FachverfahrenOnboarding>,
-    synced: tokio::sync::watch::Receiver<bool>,
-    selected: watcher::Config,
-    metrics: Arc<Metrics>,
-    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) {
+/// Where the Ressort controller gets its Ressorts from.
+pub enum Ressorts {
+    /// The onboarding controller's watch of every Ressort, and a subscription to it (no
+    /// selector: the Ressorts reconciled are the Ressorts read).
+    Shared(Store<Ressort>, ReflectHandle<Ressort>),
+    /// A watch of its own with this configuration (a selector picks the Ressorts reconciled,
+    /// while the onboarding controller reads every budget).
+    Own(watcher::Config),
+}
+
+/// What the Ressort controller watches.
+pub struct Watches<S> {
+    /// The API client.
+    pub client: Client,
+    /// The same by Ressort.
+    pub by_ressort: Index<FachverfahrenOnboarding>,
+    /// The changed onboardings (a subscription to the shared watch).
+    pub changed_onboardings: Option<ReflectHandle<FachverfahrenOnboarding>>,
+    /// The Ressorts of deleted onboardings.
+    pub gone_onboardings: UnboundedReceiver<ObjectRef<Ressort>>,
+    /// The Ressorts.
+    pub ressorts: Ressorts,
+    /// True once the onboarding controller's stores have their initial lists.
+    pub synced: tokio::sync::watch::Receiver<bool>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Resolves on shutdown.
+    pub shutdown: S,
+}
+
+/// The Ressort controller over the Ressorts and onboardings `watches` names; runs until
+/// `watches.shutdown` resolves.
+pub async fn controller<S>(watches: Watches<S>)
+where
+    S: Future<Output = ()> + Send + Sync + 'static,
+{
     let ctx = Arc::new(Ctx {
-        client: client.clone(),
-        onboardings,
-        synced,
-        metrics: metrics.clone(),
+        client: watches.client.clone(),
+        by_ressort: watches.by_ressort,
+        synced: watches.synced,
+        metrics: watches.metrics.clone(),
     });
-    let (ressorts, writer) = reflector::store();
-    let known = ressorts.clone();
-    let ressort_stream = watcher(Api::<Ressort>::all(client.clone()), selected.clone())
-        .default_backoff()
-        .reflect(writer)
-        // A deleted Ressort is never reconciled again: its gauges go here. The store already
-        // reflects the event; after a relist (InitDone) it also misses Ressorts deleted while
-        // the watch was down.
-        .inspect_ok(move |event| {
-            if matches!(event, watcher::Event::Delete(_) | watcher::Event::InitDone) {
-                metrics.retain_ressorts(|name| known.get(&ObjectRef::new(name)).is_some());
-            }
-        })
-        .applied_objects();
-    let fvo_stream = watcher(Api::<FachverfahrenOnboarding>::all(client), selected)
-        .default_backoff()
-        .touched_objects();
-    Controller::for_stream(ressort_stream, ressorts)
+    let controller = match watches.ressorts {
+        Ressorts::Shared(store, changed) => Controller::for_shared_stream(changed, store),
+        Ressorts::Own(selected) => {
+            let (ressorts, writer) = reflector::store();
+            let known = ressorts.clone();
+            let metrics = watches.metrics;
+            let stream = watcher(Api::<Ressort>::all(watches.client), selected)
+                .default_backoff()
+                .reflect(writer)
+                // A deleted Ressort is never reconciled again: its gauges go here. The store
+                // already reflects the event; after a relist (InitDone) it also misses
+                // Ressorts deleted while the watch was down.
+                .inspect_ok(move |event| {
+                    if matches!(event, watcher::Event::Delete(_) | watcher::Event::InitDone) {
+                        metrics.retain_ressorts(|name| known.get(&ObjectRef::new(name)).is_some());
+                    }
+                })
+                .applied_objects();
+            Controller::for_stream(stream, ressorts)
+        }
+    };
+    let mut controller = controller
         // A Ressort's status sums all its onboardings: collapse a burst of their changes into
         // one pass instead of one pass per change.
         .with_config(kube::runtime::controller::Config::default().debounce(Duration::from_secs(1)))
-        .watches_stream(fvo_stream, |o: FachverfahrenOnboarding| {
-            Some(ObjectRef::<Ressort>::new(&o.spec.ressort))
-        })
+        .reconcile_on(watches.gone_onboardings);
+    if let Some(changed) = watches.changed_onboardings {
+        controller = controller
+            .watches_shared_stream(changed, |o: Arc<FachverfahrenOnboarding>| {
+                Some(ObjectRef::<Ressort>::new(&o.spec.ressort))
+            });
+    }
+    controller
         // Each watch backs off on its own (see the onboarding controller).
-        .trigger_backoff(super::NoSharedBackoff)
-        .graceful_shutdown_on(shutdown)
+        .trigger_backoff(NoSharedBackoff)
+        .graceful_shutdown_on(watches.shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;

@@ -4,9 +4,11 @@
 //! `observedGeneration`, and `lastTransitionTime` moves only when a condition's status flips.
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 use super::budget::Admission;
+use super::conditions::condition;
+use super::model::Observed;
 use super::plan::{EnvPlan, Plan};
 use crate::api::conditions::{self as c, reason};
 use crate::api::{
@@ -145,6 +147,32 @@ fn budget_condition(input: &StatusInput<'_>) -> Cond {
             ),
         ),
     }
+}
+
+/// The status step: the status of this round. When nothing can be admitted (Ressort
+/// missing, budget unreadable) although the spec is valid, the onboarding keeps what it
+/// holds, and so does its record of it.
+pub fn of_round(
+    fvo: &FachverfahrenOnboarding,
+    observed: &Observed,
+    admission: Option<&Admission>,
+    plan: &Plan,
+    problems: &[String],
+    now: Timestamp,
+) -> FachverfahrenOnboardingStatus {
+    let mut status = compute(&StatusInput {
+        fvo,
+        ressort_found: observed.ressort.is_some(),
+        admission,
+        plan,
+        problems,
+        now,
+    });
+    if admission.is_none() && problems.is_empty() {
+        let holds = super::admit::held(observed, fvo);
+        status.allocated = (holds != Amounts::default()).then(|| holds.to_totals());
+    }
+    status
 }
 
 /// Computes the status (conditions with preserved transition times).
@@ -425,41 +453,11 @@ fn to_condition(
     )
 }
 
-/// A condition whose `lastTransitionTime` is kept from `previous` while its status is unchanged.
-pub fn condition(
-    type_: &str,
-    status: &str,
-    reason: &str,
-    message: String,
-    generation: Option<i64>,
-    previous: &[Condition],
-    now: Timestamp,
-) -> Condition {
-    let last_transition_time = previous
-        .iter()
-        .find(|p| p.type_ == type_ && p.status == status)
-        .map(|p| p.last_transition_time.clone())
-        .unwrap_or(Time(now));
-    Condition {
-        type_: type_.to_string(),
-        status: status.to_string(),
-        reason: reason.to_string(),
-        message,
-        observed_generation: generation,
-        last_transition_time,
-    }
-}
-
-/// The Ready condition of a status, if any.
-pub fn ready_condition(status: &FachverfahrenOnboardingStatus) -> Option<&Condition> {
-    status.conditions.iter().find(|c| c.type_ == c::READY)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::DeletionPolicy;
-    use crate::controller::observe::Observed;
+    use crate::controller::model::Observed;
     use crate::controller::plan;
     use crate::resources::{PlatformSettings, desired, fixtures::moin_schule};
 
@@ -631,7 +629,7 @@ mod tests {
         for ns in ["mk-moin-schule-dev", "mk-moin-schule-prod"] {
             observed.namespaces.insert(
                 ns.into(),
-                crate::controller::observe::NamespaceState::Foreign { claimed_by: None },
+                crate::controller::model::NamespaceState::Foreign { claimed_by: None },
             );
         }
         let a = admitted(&fvo);
@@ -646,7 +644,7 @@ mod tests {
         let mut observed = Observed::default();
         observed.namespaces.insert(
             "mk-moin-schule-dev".into(),
-            crate::controller::observe::NamespaceState::Foreign { claimed_by: None },
+            crate::controller::model::NamespaceState::Foreign { claimed_by: None },
         );
         let a = admitted(&fvo);
         let s = status_for(&fvo, &observed, Some(&a));

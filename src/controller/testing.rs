@@ -7,7 +7,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::observe::{NamespaceState, ObjectKey, Observed};
+use super::model::{NamespaceState, ObjectKey, Observed, OwnedKind};
 use crate::api::{
     AccessEntry, AccessRole, Amounts, ConformanceSpec, DeletionPolicy, Environment,
     FachverfahrenOnboarding, FachverfahrenOnboardingSpec, NetworkSpec, Owner, ProtectionLevel,
@@ -156,26 +156,26 @@ impl ObservedBuilder {
             );
         };
         put(
-            ObjectKey::RESOURCE_QUOTA,
+            OwnedKind::ResourceQuota,
             &env.resource_quota.metadata,
             json(&env.resource_quota),
         );
         put(
-            ObjectKey::LIMIT_RANGE,
+            OwnedKind::LimitRange,
             &env.limit_range.metadata,
             json(&env.limit_range),
         );
         for p in &env.network_policies {
-            put(ObjectKey::NETWORK_POLICY, &p.metadata, json(p));
+            put(OwnedKind::NetworkPolicy, &p.metadata, json(p));
         }
         for b in &env.role_bindings {
-            put(ObjectKey::ROLE_BINDING, &b.metadata, json(b));
+            put(OwnedKind::RoleBinding, &b.metadata, json(b));
         }
         self
     }
 
     /// An object observed as ours (proven) in `ns`, which no environment declares any more.
-    pub fn owned(mut self, kind: &'static str, ns: &str, name: &str) -> Self {
+    pub fn owned(mut self, kind: OwnedKind, ns: &str, name: &str) -> Self {
         self.0.owned_objects.insert(
             ObjectKey {
                 kind,
@@ -188,7 +188,7 @@ impl ObservedBuilder {
     }
 
     /// Every object of `kind` in `ns` gone (deleted by someone else).
-    pub fn without(mut self, kind: &'static str, ns: &str) -> Self {
+    pub fn without(mut self, kind: OwnedKind, ns: &str) -> Self {
         self.0
             .owned_objects
             .retain(|k, _| !(k.kind == kind && k.namespace == ns));

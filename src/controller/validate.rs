@@ -2,7 +2,44 @@
 //! skipped it (objects written before a schema change). Problems make the onboarding `Failed`.
 
 use crate::api::FachverfahrenOnboarding;
-use crate::resources::namespace_name;
+use crate::resources::{self, DesiredEnvironment, PlatformSettings, namespace_name};
+
+/// The outcome of the validate step.
+#[derive(Clone, Debug, Default)]
+pub struct Validated {
+    /// The objects the onboarding declares, per environment; empty when there are problems
+    /// (nothing is provisioned or pruned for an invalid spec).
+    pub desired: Vec<DesiredEnvironment>,
+    /// What is wrong with the spec, each a sentence saying what to change.
+    pub problems: Vec<String>,
+}
+
+impl Validated {
+    /// Whether the spec has no problems.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// The validate step: the spec's problems, and the objects it declares when it has none.
+pub fn validate(fvo: &FachverfahrenOnboarding, settings: &PlatformSettings) -> Validated {
+    let mut problems = problems(fvo);
+    let desired = match resources::desired(fvo, settings) {
+        Ok(d) => d,
+        Err(e) => {
+            problems.push(e.to_string());
+            Vec::new()
+        }
+    };
+    Validated {
+        desired: if problems.is_empty() {
+            desired
+        } else {
+            Vec::new()
+        },
+        problems,
+    }
+}
 
 /// The problems of an onboarding's spec, each a sentence saying what to change.
 pub fn problems(fvo: &FachverfahrenOnboarding) -> Vec<String> {

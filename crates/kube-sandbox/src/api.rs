@@ -7,6 +7,7 @@ use crd_validation::{ErrorType, FieldError};
 use field_manager::{ApplyError, Subresource};
 use serde_json::{Map, Value, json};
 
+use crate::auth::UserInfo;
 use crate::meta::{self, finalizers_of, is_deleting, name_of, namespace_of, rv_of, uid_of};
 use crate::registry::{GroupResource, ResourceDef};
 use crate::status::{ApiError, field_error, go_quote};
@@ -56,6 +57,8 @@ pub struct WriteOpts {
     pub manager_given: bool,
     pub validation: FieldValidation,
     pub force: bool,
+    /// Who asks; `None` for the sandbox's own controllers (not subject to admission policies).
+    pub user: Option<Arc<UserInfo>>,
 }
 
 /// A successful answer: code, body and `Warning` headers.
@@ -73,6 +76,9 @@ pub struct DeleteOpts {
     pub propagation: Option<String>,
     pub precondition_uid: Option<String>,
     pub precondition_rv: Option<String>,
+    /// Who asks; `None` for the sandbox's own controllers (garbage collector, namespace
+    /// lifecycle), which admission policies do not see.
+    pub user: Option<Arc<UserInfo>>,
 }
 
 /// Rewrites `apiVersion` for the requested version of a custom kind (no conversion: same schema).
@@ -362,15 +368,26 @@ fn ensure_namespace(st: &State, t: &Target, name: &str) -> Result<(), ApiError> 
     };
     match st.get(&ns_gr, "", &t.namespace) {
         None => Err(ApiError::not_found("", "namespaces", &t.namespace)),
-        Some(ns) if is_deleting(&ns) => Err(ApiError::forbidden(
-            &t.def.group,
-            &t.def.plural,
-            name,
-            &format!(
-                "unable to create new content in namespace {} because it is being terminated",
-                t.namespace
-            ),
-        )),
+        Some(ns) if is_deleting(&ns) => {
+            let mut e = ApiError::forbidden(
+                &t.def.group,
+                &t.def.plural,
+                name,
+                &format!(
+                    "unable to create new content in namespace {} because it is being terminated",
+                    t.namespace
+                ),
+            );
+            // kube-apiserver's NamespaceLifecycle admission names the cause too.
+            if let Some(d) = e.details.as_mut() {
+                d["causes"] = json!([{
+                    "reason": "NamespaceTerminating",
+                    "message": format!("namespace {} is being terminated", t.namespace),
+                    "field": "metadata.namespace",
+                }]);
+            }
+            Err(e)
+        }
         Some(_) => Ok(()),
     }
 }
@@ -408,6 +425,80 @@ fn pod_security(
         return Err(ApiError::forbidden(&def.group, &def.plural, name, &why));
     }
     warnings.extend(warned);
+    Ok(())
+}
+
+/// Pod Security admission of an update, as kube-apiserver's: a Pod is checked again when what
+/// the policy looks at changed, a workload's template warns again, and a namespace whose enforce
+/// level changes warns about the Pods in it that violate the new level.
+fn pod_security_update(
+    st: &State,
+    def: &ResourceDef,
+    namespace: &str,
+    name: &str,
+    new: &Value,
+    old: &Value,
+    warnings: &mut Vec<String>,
+) -> Result<(), ApiError> {
+    if def.custom.is_some() {
+        return Ok(());
+    }
+    if def.group.is_empty() && def.kind == "Namespace" {
+        let pods_gr = GroupResource {
+            group: String::new(),
+            resource: "pods".into(),
+        };
+        let pods = st.list(&pods_gr, Some(name));
+        let pods: Vec<&Value> = pods.iter().map(|p| &**p).collect();
+        warnings.extend(crate::podsecurity::namespace_update_warnings(
+            new, old, &pods,
+        ));
+        return Ok(());
+    }
+    if def.group.is_empty()
+        && def.kind == "Pod"
+        && !crate::podsecurity::significant_pod_update(new, old)
+    {
+        return Ok(());
+    }
+    pod_security(st, def, namespace, name, new, warnings)
+}
+
+/// Validating admission of a user's write after the built-in checks: RBAC escalation
+/// prevention on roles and bindings, then the ValidatingAdmissionPolicies.
+#[allow(clippy::too_many_arguments)]
+fn admission(
+    st: &State,
+    t: &Target,
+    operation: &str,
+    name: &str,
+    object: Option<&Value>,
+    old: Option<&Value>,
+    user: Option<&UserInfo>,
+    dry_run: bool,
+    warnings: &mut Vec<String>,
+) -> Result<(), ApiError> {
+    let Some(user) = user else {
+        return Ok(());
+    };
+    if let Some(obj) = object
+        && t.sub.is_none()
+    {
+        crate::rbac::check_escalation(st, user, &t.def, &t.namespace_for(&t.def), obj)?;
+    }
+    let req = crate::vap::Request {
+        user,
+        operation,
+        def: &t.def,
+        version: &t.version,
+        sub: t.sub.as_deref().unwrap_or(""),
+        namespace: &t.namespace_for(&t.def),
+        name,
+        object,
+        old,
+        dry_run,
+    };
+    warnings.extend(crate::vap::admit(st, &req)?);
     Ok(())
 }
 
@@ -535,6 +626,17 @@ fn create_locked(
     let mut warnings = Vec::new();
     let mut obj = admit(def, obj, None, opts, &mut warnings)?;
     pod_security(st, def, &t.namespace, &name, &obj, &mut warnings)?;
+    admission(
+        st,
+        t,
+        "CREATE",
+        &name,
+        Some(&obj),
+        None,
+        opts.user.as_deref(),
+        opts.dry_run,
+        &mut warnings,
+    )?;
     if def.kind == "CustomResourceDefinition" && def.group == "apiextensions.k8s.io" {
         let newdef =
             crd::to_def(&obj).map_err(|e| ApiError::invalid(&def.group, &def.kind, &name, &e))?;
@@ -767,6 +869,20 @@ fn commit_update(
             ));
         }
     }
+    if t.sub.is_none() {
+        pod_security_update(st, def, &t.namespace, &t.name, &new, live, &mut warnings)?;
+    }
+    admission(
+        st,
+        t,
+        "UPDATE",
+        &t.name,
+        Some(&new),
+        Some(live),
+        opts.user.as_deref(),
+        opts.dry_run,
+        &mut warnings,
+    )?;
     if def.kind == "CustomResourceDefinition" && def.group == "apiextensions.k8s.io" {
         let newdef =
             crd::to_def(&new).map_err(|e| ApiError::invalid(&def.group, &def.kind, &t.name, &e))?;
@@ -1136,6 +1252,26 @@ pub fn delete_locked(
             name,
             "this namespace may not be deleted",
         ));
+    }
+    if let Some(user) = opts.user.as_deref() {
+        let t = Target {
+            def: Arc::new(def.clone()),
+            version: def.version.clone(),
+            namespace: ns.to_string(),
+            name: name.to_string(),
+            sub: None,
+        };
+        admission(
+            st,
+            &t,
+            "DELETE",
+            name,
+            None,
+            Some(&live),
+            Some(user),
+            opts.dry_run,
+            &mut Vec::new(),
+        )?;
     }
     let mut finalizers = finalizers_of(&live);
     match opts.propagation.as_deref() {

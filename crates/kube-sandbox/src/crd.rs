@@ -187,6 +187,7 @@ pub fn to_def(obj: &Value) -> Result<ResourceDef, Vec<FieldError>> {
         uses_generation: true,
         delete_returns_object: true,
         name_rule: NameRule::Subdomain,
+        create_only: false,
         custom: Some(CustomInfo {
             versions,
             validators,

@@ -241,6 +241,13 @@ fn namespaces(st: &mut State) -> bool {
                 changed = true;
             }
         }
+        if let Some(updated) = deletion_conditions(st, &name) {
+            st.put(&ns_gr, updated);
+            changed = true;
+        }
+        let Some(ns) = st.get(&ns_gr, "", &name) else {
+            continue;
+        };
         let spec_f = ns
             .pointer("/spec/finalizers")
             .and_then(Value::as_array)
@@ -255,6 +262,105 @@ fn namespaces(st: &mut State) -> bool {
         }
     }
     changed
+}
+
+/// The conditions the namespace controller reports on a terminating namespace (what is left,
+/// held by which finalizers); the namespace with them when they changed.
+fn deletion_conditions(st: &State, name: &str) -> Option<Value> {
+    let ns_gr = GroupResource {
+        group: String::new(),
+        resource: "namespaces".into(),
+    };
+    let ns = st.get(&ns_gr, "", name)?;
+    let mut resources: Vec<String> = Vec::new();
+    let mut finalizers: std::collections::BTreeMap<String, usize> = Default::default();
+    for (gr, map) in &st.objects {
+        let mut count = 0;
+        for ((n, _), obj) in map.range((name.to_string(), String::new())..) {
+            if n != name {
+                break;
+            }
+            count += 1;
+            for f in finalizers_of(obj) {
+                *finalizers.entry(f).or_default() += 1;
+            }
+        }
+        if count > 0 {
+            resources.push(format!(
+                "{}.{} has {count} resource instances",
+                gr.resource, gr.group
+            ));
+        }
+    }
+    resources.sort();
+    let ok = |type_: &str, reason: &str, message: &str| json!({"type": type_, "status": "False", "reason": reason, "message": message});
+    let mut conditions = vec![
+        ok(
+            "NamespaceDeletionDiscoveryFailure",
+            "ResourcesDiscovered",
+            "All resources successfully discovered",
+        ),
+        ok(
+            "NamespaceDeletionGroupVersionParsingFailure",
+            "ParsedGroupVersions",
+            "All legacy kube types successfully parsed",
+        ),
+        ok(
+            "NamespaceDeletionContentFailure",
+            "ContentDeleted",
+            "All content successfully deleted, may be waiting on finalization",
+        ),
+    ];
+    conditions.push(if resources.is_empty() {
+        ok(
+            "NamespaceContentRemaining",
+            "ContentRemoved",
+            "All content successfully removed",
+        )
+    } else {
+        json!({"type": "NamespaceContentRemaining", "status": "True", "reason": "SomeResourcesRemain",
+            "message": format!("Some resources are remaining: {}", resources.join(", "))})
+    });
+    conditions.push(if finalizers.is_empty() {
+        ok(
+            "NamespaceFinalizersRemaining",
+            "ContentHasNoFinalizers",
+            "All content-preserving finalizers finished",
+        )
+    } else {
+        let held: Vec<String> = finalizers
+            .iter()
+            .map(|(f, n)| format!("{f} in {n} resource instances"))
+            .collect();
+        json!({"type": "NamespaceFinalizersRemaining", "status": "True", "reason": "SomeFinalizersRemain",
+            "message": format!("Some content in the namespace has finalizers remaining: {}", held.join(", "))})
+    });
+    let old: Vec<Value> = ns
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let without_time = |c: &Value| {
+        let mut c = c.clone();
+        if let Some(o) = c.as_object_mut() {
+            o.remove("lastTransitionTime");
+        }
+        c
+    };
+    if old.iter().map(without_time).collect::<Vec<_>>() == conditions {
+        return None;
+    }
+    let now = crate::meta::now();
+    for c in &mut conditions {
+        let kept = old
+            .iter()
+            .find(|o| o["type"] == c["type"] && o["status"] == c["status"])
+            .and_then(|o| o.get("lastTransitionTime").cloned());
+        c["lastTransitionTime"] = kept.unwrap_or_else(|| json!(now));
+    }
+    let mut updated = (*ns).clone();
+    updated["status"]["conditions"] = json!(conditions);
+    Some(updated)
 }
 
 /// CRD cleanup: a deleting CRD's objects are deleted, then its finalizer removed; a removed

@@ -209,6 +209,15 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         field_manager: params.get("fieldManager").unwrap_or("").to_string(),
         status: 0,
     };
+    let user = match crate::auth::authenticate(&app.store.read(), &headers) {
+        Ok(u) => Arc::new(u),
+        Err(e) => {
+            let resp = e.into_response();
+            record.status = resp.status().as_u16();
+            app.recorder.record(record);
+            return resp;
+        }
+    };
     let response = match route {
         Route::Resource {
             group,
@@ -278,7 +287,7 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
                         verb,
                     };
                     if body.len() < crate::body::BLOCKING_THRESHOLD {
-                        match resource(&app, &rr, &params, &headers, &body) {
+                        match resource(&app, &rr, &params, &headers, &body, &user) {
                             Ok(r) => r,
                             Err(e) => e.into_response(),
                         }
@@ -286,7 +295,7 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
                         // Decoding a large body must not hold up other requests.
                         let app = app.clone();
                         let handled = tokio::task::spawn_blocking(move || {
-                            match resource(&app, &rr, &params, &headers, &body) {
+                            match resource(&app, &rr, &params, &headers, &body, &user) {
                                 Ok(r) => r,
                                 Err(e) => e.into_response(),
                             }
@@ -299,7 +308,16 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
                 }
             }
         }
-        other => discovery_response(&app, other, &headers),
+        other => {
+            let attrs =
+                crate::rbac::Attributes::non_resource(&method.as_str().to_ascii_lowercase(), &path);
+            let decision = crate::rbac::authorize(&app.store.read(), &user, &attrs);
+            if decision.allowed {
+                discovery_response(&app, other, &headers)
+            } else {
+                crate::rbac::forbidden(&user, &attrs, &decision.reason).into_response()
+            }
+        }
     };
     record.status = response.status().as_u16();
     app.recorder.record(record);
@@ -359,12 +377,66 @@ fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("the request body could not be decoded: {e}")))
 }
 
+/// The name a list or watch is limited to by `fieldSelector=metadata.name=x` (kube-apiserver
+/// authorizes it as a request for that name).
+fn selected_name(params: &Params) -> String {
+    let Some(selector) = params.get("fieldSelector") else {
+        return String::new();
+    };
+    let parts: Vec<&str> = selector.split(',').filter(|p| !p.is_empty()).collect();
+    match parts.as_slice() {
+        [only] => only
+            .strip_prefix("metadata.name==")
+            .or_else(|| only.strip_prefix("metadata.name="))
+            .unwrap_or("")
+            .to_string(),
+        _ => String::new(),
+    }
+}
+
 fn resource(
     app: &Arc<App>,
     rr: &ResourceRequest,
     params: &Params,
     headers: &HeaderMap,
     body: &[u8],
+    user: &Arc<crate::auth::UserInfo>,
+) -> Result<Response, ApiError> {
+    let name = if rr.name.is_empty() && matches!(rr.verb, "list" | "watch") {
+        selected_name(params)
+    } else {
+        rr.name.clone()
+    };
+    let attrs = crate::rbac::request_attributes(
+        rr.verb,
+        &rr.group,
+        &rr.plural,
+        &rr.sub,
+        &rr.namespace,
+        &name,
+    );
+    let decision = crate::rbac::authorize(&app.store.read(), user, &attrs);
+    if !decision.allowed {
+        return Err(crate::rbac::forbidden(user, &attrs, &decision.reason));
+    }
+    let response = serve_resource(app, rr, params, headers, body, user)?;
+    if rr.group == "rbac.authorization.k8s.io"
+        && rr.plural == "clusterroles"
+        && !matches!(rr.verb, "get" | "list" | "watch")
+        && params.get("dryRun") != Some("All")
+    {
+        crate::rbac::aggregate(&mut app.store.write());
+    }
+    Ok(response)
+}
+
+fn serve_resource(
+    app: &Arc<App>,
+    rr: &ResourceRequest,
+    params: &Params,
+    headers: &HeaderMap,
+    body: &[u8],
+    user: &Arc<crate::auth::UserInfo>,
 ) -> Result<Response, ApiError> {
     let def = app
         .store
@@ -384,6 +456,26 @@ fn resource(
     };
     if !sub_ok {
         return Err(ApiError::path_not_found());
+    }
+    if def.create_only {
+        if rr.verb != "create" || !rr.name.is_empty() {
+            return Err(ApiError::method_not_allowed());
+        }
+        let body_type = header_str(headers, header::CONTENT_TYPE);
+        // kubectl sends reviews as protobuf.
+        let review = if body_type.contains("protobuf") {
+            crate::protobuf::decode(body).ok_or_else(|| {
+                ApiError::new(
+                    415,
+                    "UnsupportedMediaType",
+                    "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
+                )
+            })?
+        } else {
+            parse_body(body, body_type)?
+        };
+        let answer = crate::rbac::review(&app.store.read(), user, &def, &rr.namespace, review)?;
+        return Ok(json_response(201, &answer));
     }
     let target = Target {
         def: def.clone(),
@@ -408,6 +500,7 @@ fn resource(
             _ => FieldValidation::Warn,
         },
         force: params.flag("force"),
+        user: Some(user.clone()),
     };
     let selectors = || -> Result<(LabelSelector, FieldSelector), ApiError> {
         Ok((
@@ -622,6 +715,7 @@ fn resource(
                     .pointer("/preconditions/resourceVersion")
                     .and_then(Value::as_str)
                     .map(String::from),
+                user: Some(user.clone()),
             };
             if rr.verb == "delete" {
                 Ok(reply_response(api::delete(store, &target, &del)?))

@@ -14,6 +14,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod api;
+mod auth;
 mod body;
 mod crd;
 mod discovery;
@@ -25,6 +26,7 @@ mod list;
 mod meta;
 mod podsecurity;
 mod protobuf;
+mod rbac;
 mod registry;
 mod selectors;
 mod stats;
@@ -32,6 +34,7 @@ mod status;
 mod store;
 mod table;
 mod typed;
+mod vap;
 mod watch;
 
 use std::net::SocketAddr;
@@ -151,6 +154,7 @@ impl Sandbox {
                 st.put(&ns_gr, obj);
                 api::create_default_service_account(&mut st, ns);
             }
+            rbac::bootstrap(&mut st);
         }
         let faults = Faults::new(store.clone());
         let recorder = Arc::new(Recorder::new(config.request_log_capacity));

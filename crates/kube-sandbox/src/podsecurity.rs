@@ -667,6 +667,109 @@ pub fn admit(
     (refusal, warnings)
 }
 
+/// Whether a Pod update changes what Pod Security checks (kube-apiserver lets other updates
+/// through unchecked): the number of containers, an image, or a seccomp annotation.
+pub fn significant_pod_update(new: &Value, old: &Value) -> bool {
+    const SECCOMP: &str = "seccomp.security.alpha.kubernetes.io/pod";
+    const CONTAINER_SECCOMP: &str = "container.seccomp.security.alpha.kubernetes.io/";
+    let annotation = |o: &Value, k: &str| {
+        o.pointer("/metadata/annotations")
+            .and_then(|a| a.get(k))
+            .and_then(Value::as_str)
+            .map(String::from)
+    };
+    if annotation(new, SECCOMP) != annotation(old, SECCOMP) {
+        return true;
+    }
+    let list = |o: &Value, k: &str| -> Vec<Value> {
+        o.pointer(&format!("/spec/{k}"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let container_changed = |c: &Value, oc: &Value| {
+        let key = format!("{CONTAINER_SECCOMP}{}", name(c));
+        c.get("image") != oc.get("image") || annotation(new, &key) != annotation(old, &key)
+    };
+    for k in ["containers", "initContainers"] {
+        let (n, o) = (list(new, k), list(old, k));
+        if n.len() != o.len() || n.iter().zip(&o).any(|(c, oc)| container_changed(c, oc)) {
+            return true;
+        }
+    }
+    let old_ephemeral = list(old, "ephemeralContainers");
+    list(new, "ephemeralContainers").iter().any(|c| {
+        match old_ephemeral.iter().find(|oc| name(oc) == name(c)) {
+            Some(oc) => container_changed(c, oc),
+            None => true,
+        }
+    })
+}
+
+/// The enforce level of a namespace's labels; none (or an invalid one) is privileged.
+fn enforced(ns: &Value) -> (Level, String) {
+    policy(ns, ENFORCE, ENFORCE_VERSION).unwrap_or((Level::Privileged, "latest".into()))
+}
+
+/// What Pod Security admission warns when a namespace's enforce level changes to a level
+/// other than privileged: which of its existing Pods violate the new level (one line per
+/// distinct violation, naming the first Pod and counting the others).
+pub fn namespace_update_warnings(new: &Value, old: &Value, pods: &[&Value]) -> Vec<String> {
+    let (level, version) = enforced(new);
+    if (level, version.as_str()) == (enforced(old).0, enforced(old).1.as_str())
+        || level == Level::Privileged
+    {
+        return Vec::new();
+    }
+    let mut order: Vec<String> = Vec::new();
+    let mut seen: std::collections::HashMap<String, (String, usize)> = Default::default();
+    for pod in pods {
+        let (Some(meta), Some(spec)) = (pod.get("metadata"), pod.get("spec")) else {
+            continue;
+        };
+        let found = violations(level, meta, spec);
+        if found.is_empty() {
+            continue;
+        }
+        // kube-apiserver names only the checks here, not their details.
+        let reason = found
+            .iter()
+            .map(|(reason, _)| reason.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let pod_name = meta.get("name").and_then(Value::as_str).unwrap_or("");
+        match seen.get_mut(&reason) {
+            Some((_, count)) => *count += 1,
+            None => {
+                order.push(reason.clone());
+                seen.insert(reason, (pod_name.to_string(), 1));
+            }
+        }
+    }
+    if order.is_empty() {
+        return Vec::new();
+    }
+    let namespace = new
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let mut out = vec![format!(
+        "existing pods in namespace {namespace:?} violate the new PodSecurity enforce level \"{}:{version}\"",
+        level.name()
+    )];
+    for reason in order {
+        let (pod, count) = &seen[&reason];
+        if *count == 1 {
+            out.push(format!("{pod}: {reason}"));
+        } else if *count == 2 {
+            out.push(format!("{pod} (and 1 other pod): {reason}"));
+        } else {
+            out.push(format!("{pod} (and {} other pods): {reason}", count - 1));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -721,5 +824,37 @@ mod tests {
         assert!(
             warnings[0].starts_with("would violate PodSecurity \"restricted:latest\": privileged")
         );
+    }
+
+    #[test]
+    fn only_image_container_and_seccomp_changes_of_a_pod_are_checked_again() {
+        let old = pod(json!({}));
+        let mut relabelled = old.clone();
+        relabelled["metadata"]["labels"] = json!({"a": "b"});
+        assert!(!significant_pod_update(&relabelled, &old));
+        let mut new_image = old.clone();
+        new_image["spec"]["containers"][0]["image"] = json!("y");
+        assert!(significant_pod_update(&new_image, &old));
+    }
+
+    #[test]
+    fn a_stricter_enforce_label_warns_about_the_pods_already_there() {
+        let old = ns(json!({ENFORCE: "baseline"}));
+        let new = ns(json!({ENFORCE: "restricted"}));
+        let mut a = pod(json!({"privileged": true}));
+        a["metadata"]["name"] = json!("a");
+        let mut b = a.clone();
+        b["metadata"]["name"] = json!("b");
+        let warnings = namespace_update_warnings(&new, &old, &[&a, &b]);
+        assert_eq!(
+            warnings[0],
+            "existing pods in namespace \"team\" violate the new PodSecurity enforce level \"restricted:latest\""
+        );
+        assert!(
+            warnings[1]
+                .starts_with("a (and 1 other pod): privileged, allowPrivilegeEscalation != false")
+        );
+        assert!(namespace_update_warnings(&new, &new, &[&a]).is_empty());
+        assert!(namespace_update_warnings(&ns(json!({})), &new, &[&a]).is_empty());
     }
 }

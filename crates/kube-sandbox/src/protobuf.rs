@@ -105,6 +105,53 @@ const DELETE_OPTIONS: &[(u64, &str, F)] = &[
     ),
 ];
 
+const RESOURCE_ATTRIBUTES: &[(u64, &str, F)] = &[
+    (1, "namespace", F::Str),
+    (2, "verb", F::Str),
+    (3, "group", F::Str),
+    (4, "version", F::Str),
+    (5, "resource", F::Str),
+    (6, "subresource", F::Str),
+    (7, "name", F::Str),
+];
+
+const NON_RESOURCE_ATTRIBUTES: &[(u64, &str, F)] = &[(1, "path", F::Str), (2, "verb", F::Str)];
+
+/// `SelfSubjectAccessReview` (`kubectl auth can-i`).
+const SELF_SUBJECT_ACCESS_REVIEW: &[(u64, &str, F)] = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (
+        2,
+        "spec",
+        F::Msg(&[
+            (1, "resourceAttributes", F::Msg(RESOURCE_ATTRIBUTES)),
+            (2, "nonResourceAttributes", F::Msg(NON_RESOURCE_ATTRIBUTES)),
+        ]),
+    ),
+];
+
+/// `SubjectAccessReview` and `LocalSubjectAccessReview` (without `spec.extra`).
+const SUBJECT_ACCESS_REVIEW: &[(u64, &str, F)] = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (
+        2,
+        "spec",
+        F::Msg(&[
+            (1, "resourceAttributes", F::Msg(RESOURCE_ATTRIBUTES)),
+            (2, "nonResourceAttributes", F::Msg(NON_RESOURCE_ATTRIBUTES)),
+            (3, "user", F::Str),
+            (4, "groups", F::RepeatedStr),
+            (6, "uid", F::Str),
+        ]),
+    ),
+];
+
+/// `SelfSubjectReview` (`kubectl auth whoami`) and `SelfSubjectRulesReview`.
+const SELF_SUBJECT_REVIEW: &[(u64, &str, F)] = &[
+    (1, "metadata", F::Msg(OBJECT_META)),
+    (2, "spec", F::Msg(&[(1, "namespace", F::Str)])),
+];
+
 const UNKNOWN: &[(u64, &str, F)] = &[
     (
         1,
@@ -260,6 +307,12 @@ pub fn decode(body: &[u8]) -> Option<Value> {
         ("v1", "ConfigMap") => CONFIG_MAP,
         ("v1", "Secret") => SECRET,
         ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => SELF_SUBJECT_ACCESS_REVIEW,
+        ("authorization.k8s.io/v1", "SubjectAccessReview" | "LocalSubjectAccessReview") => {
+            SUBJECT_ACCESS_REVIEW
+        }
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview")
+        | ("authentication.k8s.io/v1", "SelfSubjectReview") => SELF_SUBJECT_REVIEW,
         // Registered in every group version.
         (_, "DeleteOptions") => DELETE_OPTIONS,
         _ => return None,

@@ -63,6 +63,8 @@ pub struct ResourceDef {
     /// Whether delete returns the deleted object (true) or a Success `Status`.
     pub delete_returns_object: bool,
     pub name_rule: NameRule,
+    /// A review kind (access reviews, SelfSubjectReview): only `create`, answered and not stored.
+    pub create_only: bool,
     pub custom: Option<CustomInfo>,
     /// Merge shape for server-side apply and strategic merge.
     pub type_schema: Arc<TypeSchema>,
@@ -97,6 +99,9 @@ impl ResourceDef {
 
     /// Verbs as listed in discovery.
     pub fn verbs(&self) -> Vec<&'static str> {
+        if self.create_only {
+            return vec!["create"];
+        }
         vec![
             "create",
             "delete",
@@ -145,6 +150,7 @@ struct B {
     generation: bool,
     returns_object: bool,
     name_rule: NameRule,
+    create_only: bool,
 }
 
 const ALL: &[&str] = &["all"];
@@ -175,6 +181,22 @@ const fn b(
         generation,
         returns_object,
         name_rule: NameRule::Subdomain,
+        create_only: false,
+    }
+}
+
+/// A review kind: created, answered, never stored.
+const fn review(
+    group: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    namespaced: bool,
+) -> B {
+    B {
+        create_only: true,
+        ..b(
+            group, "v1", kind, plural, namespaced, NONE, NONE, false, false, true,
+        )
     }
 }
 
@@ -507,6 +529,60 @@ pub fn builtins() -> Vec<ResourceDef> {
             false,
         ),
         b(
+            "admissionregistration.k8s.io",
+            "v1",
+            "ValidatingAdmissionPolicy",
+            "validatingadmissionpolicies",
+            false,
+            NONE,
+            &["api-extensions"],
+            true,
+            true,
+            false,
+        ),
+        b(
+            "admissionregistration.k8s.io",
+            "v1",
+            "ValidatingAdmissionPolicyBinding",
+            "validatingadmissionpolicybindings",
+            false,
+            NONE,
+            &["api-extensions"],
+            false,
+            true,
+            false,
+        ),
+        review(
+            "authorization.k8s.io",
+            "SelfSubjectAccessReview",
+            "selfsubjectaccessreviews",
+            false,
+        ),
+        review(
+            "authorization.k8s.io",
+            "SubjectAccessReview",
+            "subjectaccessreviews",
+            false,
+        ),
+        review(
+            "authorization.k8s.io",
+            "LocalSubjectAccessReview",
+            "localsubjectaccessreviews",
+            true,
+        ),
+        review(
+            "authorization.k8s.io",
+            "SelfSubjectRulesReview",
+            "selfsubjectrulesreviews",
+            false,
+        ),
+        review(
+            "authentication.k8s.io",
+            "SelfSubjectReview",
+            "selfsubjectreviews",
+            false,
+        ),
+        b(
             "apiextensions.k8s.io",
             "v1",
             "CustomResourceDefinition",
@@ -533,6 +609,7 @@ pub fn builtins() -> Vec<ResourceDef> {
             uses_generation: b.generation,
             delete_returns_object: b.returns_object,
             name_rule: b.name_rule,
+            create_only: b.create_only,
             custom: None,
             type_schema: Arc::new(TypeSchema::builtin(
                 &api_version(b.group, b.version),

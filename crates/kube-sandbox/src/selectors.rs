@@ -100,6 +100,47 @@ impl LabelSelector {
         Ok(Self { reqs })
     }
 
+    /// From a `metav1.LabelSelector` object (`matchLabels`, `matchExpressions`); an operator it
+    /// does not know matches nothing, as kube-apiserver refuses such a selector.
+    pub fn from_object(selector: &Value) -> Self {
+        let mut reqs = Vec::new();
+        if let Some(m) = selector.get("matchLabels").and_then(Value::as_object) {
+            for (k, v) in m {
+                reqs.push(Req::Eq(k.clone(), v.as_str().unwrap_or("").to_string()));
+            }
+        }
+        for e in selector
+            .get("matchExpressions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let key = e
+                .get("key")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let values: Vec<String> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default();
+            reqs.push(match e.get("operator").and_then(Value::as_str) {
+                Some("In") => Req::In(key, values),
+                Some("NotIn") => Req::NotIn(key, values),
+                Some("Exists") => Req::Exists(key),
+                Some("DoesNotExist") => Req::NotExists(key),
+                _ => Req::In(key, Vec::new()),
+            });
+        }
+        Self { reqs }
+    }
+
     /// Whether the object's `metadata.labels` satisfy every requirement.
     pub fn matches(&self, obj: &Value) -> bool {
         if self.reqs.is_empty() {

@@ -51,6 +51,18 @@ pub fn decode_builtin(
             ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
                 roundtrip!(value, api::rbac::v1::ClusterRoleBinding)
             }
+            ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy") => {
+                roundtrip!(
+                    value,
+                    api::admissionregistration::v1::ValidatingAdmissionPolicy
+                )
+            }
+            ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding") => {
+                roundtrip!(
+                    value,
+                    api::admissionregistration::v1::ValidatingAdmissionPolicyBinding
+                )
+            }
             ("apps", "Deployment") => roundtrip!(value, api::apps::v1::Deployment),
             ("apps", "StatefulSet") => roundtrip!(value, api::apps::v1::StatefulSet),
             ("apps", "DaemonSet") => roundtrip!(value, api::apps::v1::DaemonSet),

@@ -115,15 +115,15 @@ fn plan_of(cell: Cell) -> (Vec<DesiredEnvironment>, Amounts, Plan) {
     let removed =
         observed()
             .ours(REMOVED)
-            .owned(ObjectKey::RESOURCE_QUOTA, REMOVED, resource_quota::NAME);
-    let stray = |o: ObservedBuilder| o.owned(ObjectKey::ROLE_BINDING, PROD, FORMER_TEAM);
+            .owned(OwnedKind::ResourceQuota, REMOVED, resource_quota::NAME);
+    let stray = |o: ObservedBuilder| o.owned(OwnedKind::RoleBinding, PROD, FORMER_TEAM);
     let observed = match cell.state {
         State::Absent => removed,
         State::Ours | State::OursGivenLess => stray(removed.provisioned_with_quota(prod, given)),
         State::OursQuotaGone => stray(
             removed
                 .provisioned(prod)
-                .without(ObjectKey::RESOURCE_QUOTA, PROD),
+                .without(OwnedKind::ResourceQuota, PROD),
         ),
         State::Released => removed.released(PROD),
         // Observe proves nothing in a namespace that is not ours; the stray object is there
@@ -203,7 +203,7 @@ fn check(cell: Cell, action: Action, prunes_stray: bool) -> Result<(), String> {
         }
     }
     let stray = ObjectKey {
-        kind: ObjectKey::ROLE_BINDING,
+        kind: OwnedKind::RoleBinding,
         namespace: PROD.into(),
         name: FORMER_TEAM.into(),
     };

@@ -1,0 +1,131 @@
+//! What every reconcile shares (no I/O of its own): the client, the stores, the settings,
+//! the Event recorder, the metrics, and the per-onboarding memory of the runtime (failures
+//! for back-off, conformance findings for the metrics).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kube::runtime::events::Recorder;
+use kube::{Client, ResourceExt};
+
+use super::conformance::{Defaults, Live};
+use super::stores::Stores;
+use crate::api::FachverfahrenOnboarding;
+use crate::conformance::report::Report;
+use crate::resources::PlatformSettings;
+use crate::telemetry::{Health, Metrics};
+
+/// How often a converged object is looked at again without any change.
+pub const RESYNC: Duration = Duration::from_secs(300);
+
+/// Findings of one rule in one Ressort at one severity: (rule, ressort, severity, count).
+type FindingCount = (String, String, String, i64);
+
+/// What every reconcile shares.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// The reflector stores.
+    pub stores: Stores,
+    /// Platform settings.
+    pub settings: PlatformSettings,
+    /// Publishes Events.
+    pub recorder: Recorder,
+    /// Conformance settings of the platform, and the last evaluations.
+    pub conformance: Live,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Readiness.
+    pub health: Health,
+    /// Consecutive failures per onboarding, for back-off.
+    failures: Mutex<HashMap<String, u32>>,
+    /// Conformance findings per onboarding and in total, for the metrics.
+    findings: Mutex<Findings>,
+}
+
+/// Conformance findings per onboarding, and their totals by (rule, ressort, severity).
+#[derive(Default)]
+struct Findings {
+    of: HashMap<String, Vec<FindingCount>>,
+    totals: BTreeMap<(String, String, String), i64>,
+}
+
+impl Context {
+    /// A context with no failures or findings recorded yet.
+    pub fn new(
+        client: Client,
+        stores: Stores,
+        settings: PlatformSettings,
+        recorder: Recorder,
+        conformance: Defaults,
+        metrics: Arc<Metrics>,
+        health: Health,
+    ) -> Self {
+        Context {
+            client,
+            stores,
+            settings,
+            recorder,
+            conformance: Live::new(conformance),
+            metrics,
+            health,
+            failures: Mutex::new(HashMap::new()),
+            findings: Mutex::new(Findings::default()),
+        }
+    }
+
+    /// Counts one more consecutive failure of `name`; returns the count.
+    pub fn record_failure(&self, name: &str) -> u32 {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(name.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    }
+
+    /// `name` reconciled without error: its back-off starts over.
+    pub fn clear_failures(&self, name: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+    }
+
+    /// Keeps this onboarding's findings for the metrics and republishes the totals.
+    pub fn record_findings(&self, fvo: &FachverfahrenOnboarding, report: &Report) {
+        let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
+        for f in &report.findings {
+            *counts
+                .entry((f.rule.as_str().to_string(), f.severity.as_str().to_string()))
+                .or_default() += 1;
+        }
+        let ressort = fvo.spec.ressort.clone();
+        let mine = counts
+            .into_iter()
+            .map(|((rule, sev), n)| (rule, ressort.clone(), sev, n))
+            .collect();
+        let mut all = self.findings.lock().unwrap_or_else(|p| p.into_inner());
+        let Findings { of, totals } = &mut *all;
+        // The totals change by what this onboarding's findings changed: no recount of all.
+        let old = of.insert(fvo.name_any(), mine).unwrap_or_default();
+        for ((rule, ressort, sev, n), sign) in old.into_iter().map(|f| (f, -1)).chain(
+            of.get(&fvo.name_any())
+                .into_iter()
+                .flatten()
+                .cloned()
+                .map(|f| (f, 1)),
+        ) {
+            let key = (rule, ressort, sev);
+            let total = totals.entry(key.clone()).or_default();
+            *total += sign * n;
+            if *total == 0 {
+                totals.remove(&key);
+            }
+        }
+        let flat: Vec<_> = totals
+            .iter()
+            .map(|((r, ress, s), n)| (r.clone(), ress.clone(), s.clone(), *n))
+            .collect();
+        self.metrics.set_conformance_findings(&flat);
+    }
+}

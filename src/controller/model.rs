@@ -1,0 +1,166 @@
+//! The shared model of the pipeline (pure, no I/O): what observe found ([`Observed`]), what
+//! a declared namespace is to an onboarding ([`NamespaceState`]), and the kinds and keys of
+//! the namespaced objects the operator owns ([`OwnedKind`], [`ObjectKey`]).
+//!
+//! Every step imports its types from here and from the steps before it, never from a later
+//! one: `model ← ownership ← observe`, `model ← admit ← plan ← apply`, `plan ← status`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::api::ApiResource;
+use serde_json::Value;
+
+use crate::api::{Amounts, FachverfahrenOnboarding, Ressort};
+
+/// A namespaced kind the operator creates in an onboarding's namespaces. Adding a kind here
+/// (and to [`Owned`]) is all the generic apply, prune and release code needs.
+///
+/// The order is alphabetical: it is the order in which objects are pruned and released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum OwnedKind {
+    /// `LimitRange`.
+    LimitRange,
+    /// `NetworkPolicy`.
+    NetworkPolicy,
+    /// `ResourceQuota`.
+    ResourceQuota,
+    /// `RoleBinding`.
+    RoleBinding,
+}
+
+impl OwnedKind {
+    /// Every owned kind.
+    pub const ALL: [OwnedKind; 4] = [
+        OwnedKind::LimitRange,
+        OwnedKind::NetworkPolicy,
+        OwnedKind::ResourceQuota,
+        OwnedKind::RoleBinding,
+    ];
+
+    /// The kind's name, as in `kind:`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OwnedKind::LimitRange => "LimitRange",
+            OwnedKind::NetworkPolicy => "NetworkPolicy",
+            OwnedKind::ResourceQuota => "ResourceQuota",
+            OwnedKind::RoleBinding => "RoleBinding",
+        }
+    }
+
+    /// Group, version and plural of the kind, for untyped requests (delete, release).
+    pub fn api_resource(self) -> ApiResource {
+        match self {
+            OwnedKind::LimitRange => ApiResource::erase::<LimitRange>(&()),
+            OwnedKind::NetworkPolicy => ApiResource::erase::<NetworkPolicy>(&()),
+            OwnedKind::ResourceQuota => ApiResource::erase::<ResourceQuota>(&()),
+            OwnedKind::RoleBinding => ApiResource::erase::<RoleBinding>(&()),
+        }
+    }
+}
+
+impl fmt::Display for OwnedKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The typed side of an [`OwnedKind`]: lets the generic apply find the observed object of a
+/// desired one.
+pub trait Owned {
+    /// The kind.
+    const KIND: OwnedKind;
+}
+
+impl Owned for LimitRange {
+    const KIND: OwnedKind = OwnedKind::LimitRange;
+}
+impl Owned for NetworkPolicy {
+    const KIND: OwnedKind = OwnedKind::NetworkPolicy;
+}
+impl Owned for ResourceQuota {
+    const KIND: OwnedKind = OwnedKind::ResourceQuota;
+}
+impl Owned for RoleBinding {
+    const KIND: OwnedKind = OwnedKind::RoleBinding;
+}
+
+/// A namespaced object the operator owns, by kind, namespace and name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    /// The kind.
+    pub kind: OwnedKind,
+    /// The namespace.
+    pub namespace: String,
+    /// The name.
+    pub name: String,
+}
+
+/// What a desired namespace is found to be.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NamespaceState {
+    /// It does not exist.
+    Absent,
+    /// It is ours and not terminating.
+    Ours(Arc<Namespace>),
+    /// It is being deleted.
+    Terminating,
+    /// It exists, is nobody's, and carries the record that the operator released it from an
+    /// onboarding of the same Ressort and Fachverfahren (`deletionPolicy: Retain`): it is
+    /// adopted again, with its data, once the environment is admitted.
+    Released(Arc<Namespace>),
+    /// It exists and is not this onboarding's (`claimed_by`: the onboarding that owns it).
+    Foreign {
+        /// The other onboarding, when it is one.
+        claimed_by: Option<String>,
+    },
+}
+
+/// Everything the pure steps need.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    /// The onboarding's Ressort, when it exists.
+    pub ressort: Option<Arc<Ressort>>,
+    /// The onboardings of the same Ressort, this one included.
+    pub siblings: Vec<Arc<FachverfahrenOnboarding>>,
+    /// What each onboarding of the Ressort holds by observation: the sum of the quotas in
+    /// the namespaces proven to be its own (by onboarding name). Rebuilds what was admitted
+    /// when `status.allocated` is lost.
+    pub held: BTreeMap<String, Amounts>,
+    /// The environments of each onboarding of the Ressort whose namespace exists and is not
+    /// its own (by onboarding name): they are not provisioned and hold no budget.
+    pub conflicts: BTreeMap<String, BTreeSet<String>>,
+    /// The state of each declared environment's namespace.
+    pub namespaces: BTreeMap<String, NamespaceState>,
+    /// Every namespace proven to be this onboarding's.
+    pub owned_namespaces: Vec<Arc<Namespace>>,
+    /// Every namespaced object proven to be this onboarding's, as JSON.
+    pub owned_objects: BTreeMap<ObjectKey, Value>,
+    /// The `default` ServiceAccounts of the declared namespaces, as JSON.
+    pub service_accounts: BTreeMap<String, Value>,
+}
+
+impl Observed {
+    /// The observed object of ours of `kind` named `name` in `namespace`, as JSON.
+    pub fn owned(&self, kind: OwnedKind, namespace: &str, name: &str) -> Option<&Value> {
+        self.owned_objects.get(&ObjectKey {
+            kind,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })
+    }
+}
+
+/// Whether a namespace is active (not being deleted).
+pub fn namespace_active(ns: &Namespace) -> bool {
+    ns.metadata.deletion_timestamp.is_none()
+        && ns
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.as_deref())
+            .is_none_or(|p| p == "Active")
+}

@@ -1,0 +1,75 @@
+//! The driver (I/O, through its steps): one reconcile of a `FachverfahrenOnboarding` as the
+//! sequence of its steps, each one line, each marked pure or I/O. A new step is one more
+//! line here and one module beside the others; a new controller is one more `reconcile` of
+//! this shape, wired in the runtime (`runtime.rs`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use tracing::info;
+
+use super::context::{Context, RESYNC};
+use super::error::Error;
+use super::plan::{EnvPlan, Plan};
+use super::status;
+use super::validate::{self, Validated};
+use super::{admit, apply, conditions, conformance, finalizer, observe, plan, publish};
+use crate::api::FachverfahrenOnboarding;
+
+/// Reconciles one onboarding: observe → validate → admit → plan → apply → status.
+pub async fn reconcile(
+    fvo: Arc<FachverfahrenOnboarding>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let (client, stores) = (&ctx.client, &ctx.stores);
+    stores.wait_until_ready().await;
+    // I/O: the finalizer is added, or the onboarding is being deleted: the round ends here.
+    if let Some(done) = finalizer::handle(&fvo, &ctx).await? {
+        return Ok(done);
+    }
+    // I/O, reads: what exists for the onboarding and its Ressort.
+    let observed = observe::observe(client, stores, &fvo, &observe::declared(&fvo)).await?;
+    // pure: what the schema could not check, and the objects the spec declares.
+    let Validated { desired, problems } = validate::validate(&fvo, &ctx.settings);
+    // pure: the budget decision within the Ressort.
+    let admission = admit::admit(&observed, &fvo, problems.is_empty());
+    let admission = admission.as_ref();
+    // pure: what to apply, prune, release or delete.
+    let plan = plan::of(
+        desired,
+        &problems,
+        &observed,
+        admission,
+        fvo.spec.deletion_policy,
+    );
+    // I/O, writes: an increased allocation is reserved before any quota rises, then the plan.
+    apply::reserve(client, &fvo, admission).await?;
+    let applied = apply::apply(client, &plan, &observed, &fvo).await?;
+    // pure: the status of the round, conformance, repairs.
+    let now = Timestamp::now();
+    let mut status = status::of_round(&fvo, &observed, admission, &plan, &problems, now);
+    let live = &ctx.conformance;
+    let found = conformance::evaluate_round(stores, live, &fvo, &plan, &applied, &mut status, now);
+    conditions::note_repairs(&mut status, &applied.repairs, fvo.metadata.generation, now);
+    // I/O, writes: the round's Events, and the status when it changed.
+    publish::round(&ctx, &fvo, &status, &applied, &found).await?;
+    ctx.clear_failures(&fvo.name_any());
+    info!(onboarding = %fvo.name_any(), writes = applied.writes, "reconciled");
+    Ok(next_round(&plan))
+}
+
+/// When to look again: soon while a namespace is still terminating, else at the resync.
+fn next_round(plan: &Plan) -> Action {
+    let terminating = plan
+        .environments
+        .iter()
+        .any(|e| matches!(e, EnvPlan::Terminating { .. }));
+    Action::requeue(if terminating {
+        Duration::from_secs(2)
+    } else {
+        RESYNC
+    })
+}

@@ -1,0 +1,57 @@
+//! Publish, the I/O end of the status step (writes): the round's Events, then the status —
+//! written only when it changed, so that a converged onboarding costs no write — and the
+//! `Ready` transition it makes.
+
+use kube::runtime::events::EventType;
+
+use super::apply::{self, Applied};
+use super::conformance::Evaluation;
+use super::context::Context;
+use super::error::WriteError;
+use super::events;
+use crate::api::conditions::reason;
+use crate::api::{FachverfahrenOnboarding, FachverfahrenOnboardingStatus};
+use kube::ResourceExt;
+
+/// Publishes what the round did and found, and writes `status` when it changed.
+pub async fn round(
+    ctx: &Context,
+    fvo: &FachverfahrenOnboarding,
+    status: &FachverfahrenOnboardingStatus,
+    applied: &Applied,
+    conformance: &Evaluation,
+) -> Result<(), WriteError> {
+    if let Some(report) = &conformance.report {
+        ctx.record_findings(fvo, report);
+    }
+    events::violations(&ctx.recorder, &conformance.violations).await;
+    if !applied.repairs.is_empty() {
+        let repairs = applied.repairs.join("; ");
+        events::publish(
+            &ctx.recorder,
+            fvo,
+            EventType::Warning,
+            reason::DRIFT_REPAIRED,
+            "Repair",
+            format!("changed outside the operator and set back to what it declares: {repairs}"),
+        )
+        .await;
+    }
+    if !applied.actions.is_empty() {
+        events::publish(
+            &ctx.recorder,
+            fvo,
+            EventType::Normal,
+            "Applied",
+            "Apply",
+            applied.actions.join("; "),
+        )
+        .await;
+    }
+    if fvo.status.as_ref() != Some(status) {
+        apply::write_status(&ctx.client, &fvo.name_any(), status).await?;
+        let old = fvo.status.clone().unwrap_or_default();
+        events::ready_transition(&ctx.recorder, fvo, &old, status).await;
+    }
+    Ok(())
+}

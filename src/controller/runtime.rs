@@ -1,0 +1,424 @@
+//! The runtime (I/O): opens the watches, wires the controllers to them and runs them until
+//! shutdown; the error policy and the measured reconcile.
+//!
+//! The onboarding and Ressort watches are opened once and shared by both controllers
+//! (`reflector::store_shared`); every other watch feeds one store and its index. Adding a
+//! controller means: its `reconcile` of the same shape as [`super::pipeline::reconcile`],
+//! subscribing to the shared watches it needs here, and joining it in [`run`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use tracing::warn;
+
+use super::conformance::Defaults;
+use super::context::Context;
+use super::error::Error;
+use super::pipeline::reconcile;
+use super::stores::{
+    self, Index, NoSharedBackoff, Stores, WorkloadStores, keep, owned_stream, owner_of, ressort_of,
+    trim_quota,
+};
+use super::sync::SyncTracker;
+use super::{events, ressort};
+use crate::api::{ConformanceProfile, FachverfahrenOnboarding, Ressort};
+use crate::resources::{MANAGED_SELECTOR, PlatformSettings};
+use crate::telemetry::{Health, Metrics};
+
+/// Objects a shared watch may have handed out that a subscriber has not taken yet; the
+/// watch waits when a subscriber lags this far behind.
+const SHARED_BUFFER: usize = 1024;
+
+/// Options of the controller.
+#[derive(Clone)]
+pub struct Options {
+    /// Platform settings.
+    pub settings: PlatformSettings,
+    /// The reporting instance in Events (the pod name).
+    pub instance: String,
+    /// Reconciles running at once.
+    pub concurrency: u16,
+    /// Conformance settings of the platform.
+    pub conformance: Defaults,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Readiness (set once every watch has synced).
+    pub health: Health,
+    /// A label selector (`key=value,…`): only the onboardings and Ressorts it selects are
+    /// reconciled (canaries, sharding, tests sharing a cluster); Ressort budgets are read
+    /// whatever their labels. `None`: all.
+    pub watch_selector: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            settings: PlatformSettings::default(),
+            instance: "conplus-operator".into(),
+            concurrency: 8,
+            conformance: Defaults::default(),
+            metrics: Arc::new(Metrics::new()),
+            health: Health::new(),
+            watch_selector: None,
+        }
+    }
+}
+
+impl Options {
+    /// The watch configuration of the objects this instance reconciles.
+    fn selected(&self) -> watcher::Config {
+        match &self.watch_selector {
+            Some(selector) => watcher::Config::default().labels(selector),
+            None => watcher::Config::default(),
+        }
+    }
+}
+
+/// [`reconcile`], measured: duration and result go to the metrics.
+async fn reconcile_measured(
+    fvo: Arc<FachverfahrenOnboarding>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let result = reconcile(fvo, ctx.clone()).await;
+    ctx.metrics.reconcile_finished(
+        started.elapsed(),
+        result.as_ref().map(|_| ()).map_err(Error::category),
+    );
+    result
+}
+
+/// The onboardings by phase, for the metrics, kept from the onboarding watch's events (a
+/// recount of the whole store after every reconcile grew with the cluster).
+#[derive(Default)]
+struct Phases {
+    of: HashMap<String, String>,
+    counts: BTreeMap<String, i64>,
+}
+
+impl Phases {
+    fn phase_of(o: &FachverfahrenOnboarding) -> String {
+        let phase = o.status.as_ref().and_then(|s| s.phase).unwrap_or_default();
+        format!("{phase:?}")
+    }
+
+    fn set(&mut self, name: String, phase: Option<String>) {
+        let old = match phase {
+            Some(p) => {
+                *self.counts.entry(p.clone()).or_default() += 1;
+                self.of.insert(name, p)
+            }
+            None => self.of.remove(&name),
+        };
+        if let Some(old) = old
+            && let Some(n) = self.counts.get_mut(&old)
+        {
+            *n -= 1;
+            if *n <= 0 {
+                self.counts.remove(&old);
+            }
+        }
+    }
+
+    /// Follows one event of the onboarding watch; publishes when a count changed.
+    fn follow(
+        &mut self,
+        store: &Store<FachverfahrenOnboarding>,
+        event: &watcher::Event<FachverfahrenOnboarding>,
+        metrics: &Metrics,
+    ) {
+        let before = self.counts.clone();
+        match event {
+            watcher::Event::Apply(o) => self.set(o.name_any(), Some(Self::phase_of(o))),
+            watcher::Event::Delete(o) => self.set(o.name_any(), None),
+            watcher::Event::InitDone => {
+                *self = Phases::default();
+                for o in store.state() {
+                    self.set(o.name_any(), Some(Self::phase_of(&o)));
+                }
+            }
+            watcher::Event::Init | watcher::Event::InitApply(_) => {}
+        }
+        if self.counts != before {
+            let counts: Vec<_> = self.counts.iter().map(|(p, n)| (p.clone(), *n)).collect();
+            metrics.set_onboardings_by_phase(&counts);
+        }
+    }
+}
+
+/// Back-off on failure: a conflict (someone wrote in between) is retried at once; other
+/// errors back off exponentially per onboarding, from half a second up to five minutes.
+pub fn error_policy(fvo: Arc<FachverfahrenOnboarding>, error: &Error, ctx: Arc<Context>) -> Action {
+    let name = fvo.name_any();
+    let conflict = error.is_conflict();
+    let n = if conflict {
+        1
+    } else {
+        ctx.record_failure(&name)
+    };
+    warn!(onboarding = %name, category = error.category(), attempt = n, "reconcile failed: {error}");
+    let recorder = ctx.recorder.clone();
+    let note = error.to_string();
+    let reason = error.category();
+    // Events are published off the error path: error_policy is synchronous.
+    tokio::spawn(async move {
+        events::publish(
+            &recorder,
+            &fvo,
+            EventType::Warning,
+            reason,
+            "Reconcile",
+            note,
+        )
+        .await;
+    });
+    if conflict {
+        return Action::requeue(Duration::from_millis(200));
+    }
+    let millis = 500u64.saturating_mul(1u64 << n.saturating_sub(1).min(10));
+    Action::requeue(Duration::from_millis(millis.min(300_000)))
+}
+
+/// Runs both controllers until `shutdown` resolves.
+pub async fn run(
+    client: Client,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let shutdown = futures::future::FutureExt::shared(Box::pin(shutdown));
+    // Every watch below reports its first initial list here; reconciles and /readyz wait for all.
+    let (tracker, synced_rx) = SyncTracker::new();
+
+    // Shared by both controllers: the onboardings (indexed by Ressort) and the Ressorts.
+    let (onboardings, fvo_writer) = reflector::store_shared(SHARED_BUFFER);
+    let by_ressort = Index::new(ressort_of);
+    let fvo_for_onboardings = fvo_writer.subscribe();
+    let fvo_for_ressorts = fvo_writer.subscribe();
+    // A deleted onboarding is not handed out by the shared watch; its Ressort recounts.
+    let (gone_fvo_tx, gone_fvo_rx) = futures::channel::mpsc::unbounded();
+    let fvo_watch = {
+        let (store, idx) = (onboardings.clone(), by_ressort.clone());
+        let (mut phases, metrics) = (Phases::default(), options.metrics.clone());
+        let api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
+        tracker
+            .track(
+                watcher(api, options.selected())
+                    .default_backoff()
+                    .reflect_shared(fvo_writer),
+            )
+            .inspect_ok(move |event| {
+                idx.apply(&store, &(), event);
+                phases.follow(&store, event, &metrics);
+                if let watcher::Event::Delete(o) = event {
+                    let _ = gone_fvo_tx.unbounded_send(ObjectRef::<Ressort>::new(&o.spec.ressort));
+                }
+            })
+            .for_each(|_| futures::future::ready(()))
+    };
+    // Budgets are read whatever their labels; the Ressort controller reconciles the selected
+    // ones. Without a selector the two are the same watch.
+    let (ressorts, ressort_writer) = reflector::store_shared(SHARED_BUFFER);
+    let ressorts_for_onboardings = ressort_writer.subscribe();
+    // A subscriber that is never read would stall the shared watch: only when it is read.
+    let ressorts_for_ressorts = options
+        .watch_selector
+        .is_none()
+        .then(|| ressort_writer.subscribe())
+        .flatten();
+    let (gone_ressort_tx, gone_ressort_rx) = futures::channel::mpsc::unbounded();
+    let ressort_watch = {
+        let (known, metrics) = (ressorts.clone(), options.metrics.clone());
+        tracker
+            .track(
+                watcher(
+                    Api::<Ressort>::all(client.clone()),
+                    watcher::Config::default(),
+                )
+                .default_backoff()
+                .reflect_shared(ressort_writer),
+            )
+            .inspect_ok(move |event| {
+                // A deleted Ressort is never reconciled again: its gauges go here. After a
+                // relist (InitDone) the store also misses Ressorts deleted while the watch
+                // was down.
+                if matches!(event, watcher::Event::Delete(_) | watcher::Event::InitDone) {
+                    metrics.retain_ressorts(|name| known.get(&ObjectRef::new(name)).is_some());
+                }
+                if let watcher::Event::Delete(r) = event {
+                    let _ = gone_ressort_tx.unbounded_send(r.clone());
+                }
+            })
+            .for_each(|_| futures::future::ready(()))
+    };
+
+    let managed = watcher::Config::default().labels(MANAGED_SELECTOR);
+    let (namespaces, ns_stream) =
+        owned_stream::<Namespace>(&client, managed.clone(), true, keep, &tracker);
+    let (quotas, quota_stream) =
+        owned_stream::<ResourceQuota>(&client, managed.clone(), true, trim_quota, &tracker);
+    let (limit_ranges, lr_stream) =
+        owned_stream::<LimitRange>(&client, managed.clone(), true, keep, &tracker);
+    let (network_policies, np_stream) =
+        owned_stream::<NetworkPolicy>(&client, managed.clone(), true, keep, &tracker);
+    let (role_bindings, rb_stream) =
+        owned_stream::<RoleBinding>(&client, managed, true, keep, &tracker);
+    let sa_config = watcher::Config::default().fields("metadata.name=default");
+    let (service_accounts, sa_stream) =
+        owned_stream::<ServiceAccount>(&client, sa_config, false, keep, &tracker);
+    let (profiles, profile_stream) = owned_stream::<ConformanceProfile>(
+        &client,
+        watcher::Config::default(),
+        false,
+        keep,
+        &tracker,
+    );
+    let (kind_stores, kind_streams) = stores::workload_streams(&client, &tracker).await;
+
+    let stores = Stores {
+        onboardings: onboardings.clone(),
+        onboardings_by_ressort: by_ressort.clone(),
+        ressorts: ressorts.clone(),
+        namespaces: namespaces.clone(),
+        owned: stores::OwnedStores {
+            quotas,
+            limit_ranges,
+            network_policies,
+            role_bindings,
+        },
+        service_accounts: service_accounts.store,
+        workloads: WorkloadStores {
+            kinds: kind_stores,
+            profiles: profiles.store,
+        },
+        synced: synced_rx.clone(),
+    };
+    let sync_task = tracker.start();
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "conplus-operator".into(),
+            instance: Some(options.instance.clone()),
+        },
+    );
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        stores,
+        options.settings.clone(),
+        recorder,
+        options.conformance.clone(),
+        options.metrics.clone(),
+        options.health.clone(),
+    ));
+
+    let Some(fvo_trigger) = fvo_for_onboardings else {
+        warn!("the shared onboarding watch cannot be subscribed to; not reconciling");
+        return;
+    };
+    let mut controller = Controller::for_shared_stream(fvo_trigger, onboardings.clone())
+        .with_config(
+            ControllerConfig::default()
+                .concurrency(options.concurrency)
+                .debounce(Duration::from_millis(200)),
+        )
+        // Every watch above has its own back-off. kube-runtime's default wraps all trigger
+        // streams in one shared back-off: after an etcd compaction, each of the ~25 watches
+        // reports its 410 in turn, and the shared back-off grew until no watch was polled for
+        // half a minute — a changed onboarding went unnoticed.
+        .trigger_backoff(NoSharedBackoff);
+    // A change to any object the rules read requeues the onboarding owning its namespace.
+    for (stream, ar) in kind_streams {
+        let ns_store = namespaces.store.clone();
+        controller = controller.watches_stream_with(
+            stream,
+            move |o: kube::api::DynamicObject| {
+                let ns = o.namespace()?;
+                let owner = ns_store.get(&ObjectRef::new(&ns))?;
+                owner_of(owner.as_ref())
+            },
+            ar,
+        );
+    }
+    let by_profile = onboardings.clone();
+    let of_ressort = move |name: &str| {
+        by_ressort
+            .get(name)
+            .iter()
+            .map(|o| ObjectRef::from_obj(o.as_ref()))
+            .collect::<Vec<_>>()
+    };
+    let of_ressort_too = of_ressort.clone();
+    if let Some(changed) = ressorts_for_onboardings {
+        controller = controller
+            .watches_shared_stream(changed, move |r: Arc<Ressort>| of_ressort(&r.name_any()));
+    }
+    let ns_for_sa = namespaces.store.clone();
+    let onboarding_controller = controller
+        .watches_stream(
+            gone_ressort_rx.map(Ok::<Ressort, watcher::Error>),
+            move |r: Ressort| of_ressort_too(&r.name_any()),
+        )
+        .watches_stream(profile_stream, move |p: ConformanceProfile| {
+            let name = p.name_any();
+            by_profile
+                .state()
+                .into_iter()
+                .filter(|o| o.spec.conformance.profile.as_deref() == Some(name.as_str()))
+                .map(|o| ObjectRef::from_obj(o.as_ref()))
+                .collect::<Vec<_>>()
+        })
+        .watches_stream(ns_stream, |o: Namespace| owner_of(&o))
+        .watches_stream(quota_stream, |o: ResourceQuota| owner_of(&o))
+        .watches_stream(lr_stream, |o: LimitRange| owner_of(&o))
+        .watches_stream(np_stream, |o: NetworkPolicy| owner_of(&o))
+        .watches_stream(rb_stream, |o: RoleBinding| owner_of(&o))
+        .watches_stream(sa_stream, move |sa: ServiceAccount| {
+            let ns = sa.namespace()?;
+            let owner = ns_for_sa.get(&ObjectRef::new(&ns))?;
+            owner_of(owner.as_ref())
+        })
+        .graceful_shutdown_on(shutdown.clone())
+        .run(reconcile_measured, error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
+
+    // Ready once every watch has its initial list (for /readyz).
+    let (mut synced, health) = (synced_rx.clone(), ctx.health.clone());
+    let readiness = tokio::spawn(async move {
+        // Err: the sync task ended without syncing (shutdown): not ready.
+        if synced.wait_for(|s| *s).await.is_ok() {
+            health.set_synced();
+        }
+    });
+    let ressort_controller = ressort::controller(ressort::Watches {
+        client: client.clone(),
+        by_ressort: ctx.stores.onboardings_by_ressort.clone(),
+        changed_onboardings: fvo_for_ressorts,
+        gone_onboardings: gone_fvo_rx,
+        ressorts: match ressorts_for_ressorts {
+            Some(changed) => ressort::Ressorts::Shared(ressorts, changed),
+            None => ressort::Ressorts::Own(options.selected()),
+        },
+        synced: synced_rx,
+        metrics: options.metrics.clone(),
+        shutdown: shutdown.clone(),
+    });
+    // The shared watches run as long as the controllers: they end with them.
+    let controllers = futures::future::join(onboarding_controller, ressort_controller);
+    futures::pin_mut!(controllers);
+    let watches = futures::future::join(fvo_watch, ressort_watch);
+    futures::pin_mut!(watches);
+    futures::future::select(controllers, watches).await;
+    // A later term (leader election) starts with new stores and tasks of its own.
+    readiness.abort();
+    sync_task.abort();
+}
