@@ -808,10 +808,19 @@ fn strategic_merge_puts_new_keyed_items_first_then_live_items_in_live_order() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|e| format!("{}={}", e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
+            .map(|e| {
+                format!(
+                    "{}={}",
+                    e["name"].as_str().unwrap(),
+                    e["value"].as_str().unwrap()
+                )
+            })
             .collect::<Vec<_>>()
     };
-    assert_eq!(env(json!([{"name": "B", "value": "2"}])), ["B=2", "A=1", "C=3"]);
+    assert_eq!(
+        env(json!([{"name": "B", "value": "2"}])),
+        ["B=2", "A=1", "C=3"]
+    );
     // A live item the patch names keeps its live place relative to the live items not named.
     assert_eq!(
         env(json!([{"name": "D", "value": "4"}, {"name": "C", "value": "33"}])),
