@@ -123,10 +123,10 @@ fn bench(c: &mut Criterion) {
             b.iter(|| black_box(evaluate(black_box(&objects), &profile, now)))
         });
     }
-    // What `check` adds on top: splitting and parsing YAML (serde_yaml dominates).
+    // What `check` adds on top: splitting and parsing YAML.
     let yaml: String = objects
         .iter()
-        .map(|o| serde_yaml::to_string(&o.value).unwrap_or_default())
+        .map(|o| serde_saphyr::to_string(&o.value).unwrap_or_default())
         .collect::<Vec<_>>()
         .join("---\n");
     group.bench_function("parse-yaml", |b| {

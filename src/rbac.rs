@@ -479,7 +479,7 @@ mod tests {
             struct Doc {
                 rules: Vec<PolicyRule>,
             }
-            let doc: Doc = serde_yaml::from_str(&text).unwrap();
+            let doc: Doc = serde_saphyr::from_str(&text).unwrap();
             assert_eq!(grants(&doc.rules), grants(&rules(scope)));
             let comments = text
                 .lines()

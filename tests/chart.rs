@@ -13,7 +13,6 @@ use std::sync::OnceLock;
 
 use conplus_operator::rbac::{self, Grant};
 use k8s_openapi::api::rbac::v1::PolicyRule;
-use serde::Deserialize;
 use serde_json::Value;
 
 const NAMESPACE: &str = "conplus-system";
@@ -67,8 +66,9 @@ fn helm_template(args: &[&str]) -> Option<Vec<Value>> {
 }
 
 fn documents(yaml: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(yaml)
-        .map(|d| Value::deserialize(d).unwrap())
+    serde_saphyr::from_multiple::<Value>(yaml)
+        .unwrap()
+        .into_iter()
         .filter(|v| !v.is_null())
         .collect()
 }
@@ -127,8 +127,8 @@ fn args(docs: &[Value]) -> Vec<String> {
 
 #[test]
 fn chart_app_version_is_the_crate_version() {
-    let chart: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(chart().join("Chart.yaml")).unwrap())
+    let chart: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(chart().join("Chart.yaml")).unwrap())
             .unwrap();
     assert_eq!(
         chart["appVersion"].as_str(),

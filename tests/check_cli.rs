@@ -1104,8 +1104,7 @@ fn every_example_rendered_at_every_protection_level_passes_that_levels_profile_w
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            let value: Value = serde::Deserialize::deserialize(doc).unwrap();
+        for value in serde_saphyr::from_multiple::<Value>(&text).unwrap() {
             if value["kind"] == "FachverfahrenOnboarding" {
                 onboardings.push((path.display().to_string(), value));
             }
@@ -1119,7 +1118,7 @@ fn every_example_rendered_at_every_protection_level_passes_that_levels_profile_w
             fvo["spec"]["protectionLevel"] = level.into();
             let rendered = run(
                 &["render", "-f", "-"],
-                Some(&serde_yaml::to_string(&fvo).unwrap()),
+                Some(&serde_saphyr::to_string(&fvo).unwrap()),
             );
             assert!(
                 rendered.status.success(),

@@ -27,10 +27,10 @@ fn render_prints_every_object_of_every_environment_of_the_example() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    let docs: Vec<serde_json::Value> = text
-        .split("---\n")
-        .filter(|d| !d.trim().is_empty())
-        .map(|d| serde_yaml::from_str(d).unwrap())
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple::<serde_json::Value>(&text)
+        .unwrap()
+        .into_iter()
+        .filter(|d| !d.is_null())
         .collect();
     let count = |kind: &str| docs.iter().filter(|d| d["kind"] == kind).count();
     assert_eq!(count("Namespace"), 3);

@@ -17,7 +17,6 @@ use conplus_operator::rbac::{self, Grant};
 use conplus_operator::telemetry::Metrics;
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 fn root() -> &'static Path {
@@ -47,8 +46,9 @@ fn tool(name: &str) -> Option<PathBuf> {
 }
 
 fn documents(yaml: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(yaml)
-        .map(|d| Value::deserialize(d).unwrap())
+    serde_saphyr::from_multiple::<Value>(yaml)
+        .unwrap()
+        .into_iter()
         .filter(|v| !v.is_null())
         .collect()
 }
@@ -415,7 +415,7 @@ fn regenerate_deploy_admission(helm: &Path) {
             .arg(root().join("charts/conplus-operator"))
             .args(["--namespace", "conplus-system", "--show-only"])
             .arg(format!("templates/{template}.yaml")));
-        let chart: serde_yaml::Value = serde_yaml::from_str(
+        let chart: Value = serde_saphyr::from_str(
             &std::fs::read_to_string(root().join("charts/conplus-operator/Chart.yaml")).unwrap(),
         )
         .unwrap();

@@ -64,18 +64,17 @@ const OPERATOR_SA: &str = "system:serviceaccount:conplus-system:conplus-operator
 /// (`as`, `as-groups`: what `kubectl --as` sends), written into `dir`.
 fn kubeconfig_as_operator(env: &Env, dir: &std::path::Path) -> std::path::PathBuf {
     let text = std::fs::read_to_string(&env.cluster.kubeconfig).unwrap();
-    let mut config: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    for user in config["users"].as_sequence_mut().unwrap() {
+    let mut config: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    for user in config["users"].as_array_mut().unwrap() {
         user["user"]["as"] = OPERATOR_SA.into();
-        user["user"]["as-groups"] = serde_yaml::to_value([
+        user["user"]["as-groups"] = serde_json::json!([
             "system:serviceaccounts",
             "system:serviceaccounts:conplus-system",
             "system:authenticated",
-        ])
-        .unwrap();
+        ]);
     }
     let path = dir.join("operator.kubeconfig");
-    std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
+    std::fs::write(&path, serde_saphyr::to_string(&config).unwrap()).unwrap();
     path
 }
 

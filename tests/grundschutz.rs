@@ -45,7 +45,7 @@ fn compliant() -> Vec<SourceObject> {
 /// `profile-strict.yaml`: veryHigh with every optional setting, so that every rule can run.
 fn strict() -> ResolvedProfile {
     let text = std::fs::read_to_string(fixtures().join("profile-strict.yaml")).unwrap();
-    let cp: ConformanceProfile = serde_yaml::from_str(&text).unwrap();
+    let cp: ConformanceProfile = serde_saphyr::from_str(&text).unwrap();
     resolve_custom(&cp, ProtectionLevel::VeryHigh).unwrap()
 }
 
@@ -608,7 +608,7 @@ fn a_secret_read_from_an_environment_variable_is_advice_and_fails_nothing() {
 #[test]
 fn what_the_operator_provisions_for_an_onboarding_meets_the_requirements_it_is_provisioned_for() {
     let text = std::fs::read_to_string(root().join("examples/moin-schule.yaml")).unwrap();
-    let fvo: FachverfahrenOnboarding = serde_yaml::from_str(&text).unwrap();
+    let fvo: FachverfahrenOnboarding = serde_saphyr::from_str(&text).unwrap();
     let mut objects = Vec::new();
     for env in desired(&fvo, &PlatformSettings::default()).unwrap() {
         let mut push = |v: Value| objects.push(object(v));

@@ -34,13 +34,23 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
     ]
 }
 
+/// The YAML the operator writes (`crd`, `render`, examples/profiles): block style, multi-line strings as
+/// literal blocks (`|-`), long single-line strings not folded, so that a long pattern or description stays
+/// on one line as `kubectl` prints it.
+pub fn to_yaml<T: serde::Serialize>(value: &T) -> Result<String, serde_saphyr::ser::Error> {
+    let options = serde_saphyr::ser_options! {
+        folded_wrap_chars: usize::MAX,
+    };
+    serde_saphyr::to_string_with_options(value, options)
+}
+
 /// The CRDs as one multi-document YAML stream, as `conplus-operator crd` prints it and
 /// `crds/` holds it.
-pub fn crds_yaml() -> Result<String, serde_yaml::Error> {
+pub fn crds_yaml() -> Result<String, serde_saphyr::ser::Error> {
     let mut out = String::new();
     for crd in crds() {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&crd)?);
+        out.push_str(&to_yaml(&crd)?);
     }
     Ok(out)
 }

@@ -17,7 +17,8 @@ use clap::ValueEnum;
 use crate::api::{ConformanceProfile, ProtectionLevel};
 use crate::conformance::apis::removed_api_findings;
 use crate::conformance::crd::CrdValidators;
-use crate::conformance::input::{Inputs, read_paths};
+use crate::conformance::engine::reads_whole;
+use crate::conformance::input::{Inputs, read_paths_with};
 use crate::conformance::onboardings::onboarding_findings;
 use crate::conformance::profile::{
     BUILTIN_PROFILES, ProfileError, ResolvedProfile, resolve_custom, resolve_profile,
@@ -161,7 +162,7 @@ pub(crate) enum ProfileArgError {
     #[error("--profile {0}: {1}")]
     Read(String, std::io::Error),
     #[error("--profile {0}: not a ConformanceProfile: {1}")]
-    Parse(String, serde_yaml::Error),
+    Parse(String, Box<serde_saphyr::Error>),
     #[error("--profile {0}: {1}")]
     Invalid(String, ProfileError),
     #[error(
@@ -191,7 +192,8 @@ pub(crate) fn load_profile(
     }
     let text = std::fs::read_to_string(path).map_err(|e| ProfileArgError::Read(p.clone(), e))?;
     let cp: ConformanceProfile =
-        serde_yaml::from_str(&text).map_err(|e| ProfileArgError::Parse(p.clone(), e))?;
+        serde_saphyr::from_str_with_options(&text, crate::conformance::input::yaml_options())
+            .map_err(|e| ProfileArgError::Parse(p.clone(), Box::new(e)))?;
     let mut resolved =
         resolve_custom(&cp, level).map_err(|e| ProfileArgError::Invalid(p.clone(), e))?;
     let line = text
@@ -240,7 +242,7 @@ pub fn check(args: &CheckArgs, stdin: impl std::io::Read) -> Outcome {
         errors,
         skipped,
         notes: input_notes,
-    } = read_paths(&args.paths, stdin);
+    } = read_paths_with(&args.paths, stdin, Some(reads_whole));
     if objects.is_empty() && errors.is_empty() {
         return Outcome {
             output: String::new(),
@@ -259,11 +261,17 @@ pub fn check(args: &CheckArgs, stdin: impl std::io::Read) -> Outcome {
         NamespaceScope::Declared
     };
     let mut report: Report = evaluate_scoped(&objects, &profile, now, scope);
-    let validators = CrdValidators::new();
-    let schema_findings: Vec<Finding> = objects
-        .iter()
-        .flat_map(|o| validators.validate(o))
-        .collect();
+    // Compiling the CRD schemas is most of a small input's time: only when there is a CONPlus resource.
+    let schema_findings: Vec<Finding> = if objects.iter().any(|o| CrdValidators::applies(&o.value))
+    {
+        let validators = CrdValidators::new();
+        objects
+            .iter()
+            .flat_map(|o| validators.validate(o))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let input_failed = !errors.is_empty();
     report.add_findings(schema_findings);
     report.add_findings(removed_api_findings(&objects));

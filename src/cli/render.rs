@@ -64,7 +64,7 @@ pub fn render(args: &RenderArgs) -> Result<String, String> {
             for o in objects {
                 let o = o.map_err(|e| e.to_string())?;
                 out.push_str("---\n");
-                out.push_str(&serde_yaml::to_string(&o).map_err(|e| e.to_string())?);
+                out.push_str(&crate::api::to_yaml(&o).map_err(|e| e.to_string())?);
             }
         }
     }

@@ -123,45 +123,20 @@ impl CrdValidators {
             location: obj.location.clone(),
         };
         let mut out = Vec::new();
-        let validator = match self
-            .validators
-            .get(&(api_version.to_owned(), kind.to_owned()))
-        {
+        let key = (api_version.to_owned(), kind.to_owned());
+        let validator = match self.validators.get(&key) {
             Some(Ok(v)) => v,
             Some(Err(e)) => {
-                out.push(finding(format!(
-                    "the operator's CRD schema for {kind} cannot be compiled: {e}"
-                )));
-                return out;
+                let message =
+                    format!("the operator's CRD schema for {kind} cannot be compiled: {e}");
+                return vec![finding(message)];
             }
-            None if self.kinds.iter().any(|k| k == kind) => {
-                out.push(finding(format!(
-                    "apiVersion {api_version} is not served for {kind}"
-                )));
-                return out;
-            }
-            None => {
-                out.push(finding(format!(
-                    "no CONPlus resource of kind {kind:?}; the kinds are {}",
-                    self.kinds.join(", ")
-                )));
-                return out;
-            }
+            None => return vec![finding(self.unknown_kind(api_version, kind))],
         };
-        if s(&["metadata", "name"]).is_empty() {
-            out.push(finding(
-                "metadata.name: Required value: name is required".to_owned(),
-            ));
-        }
-        // The CRDs are cluster-scoped; the apiserver ignores a namespace there, kubectl refuses it on apply.
-        if oref.namespace.is_some() {
-            out.push(finding(format!(
-                "metadata.namespace: Invalid value: {kind} is cluster-scoped"
-            )));
-        }
+        out.extend(metadata_problems(&oref).into_iter().map(&finding));
         // As the API server's strict field validation (kubectl's default): a misspelt field is named as
         // unknown rather than leaving only the "Required value" of the field it was meant to be.
-        if let Some(schema) = self.schemas.get(&(api_version.to_owned(), kind.to_owned())) {
+        if let Some(schema) = self.schemas.get(&key) {
             let mut unknown = Vec::new();
             unknown_fields(schema, v, "", &mut unknown);
             out.extend(
@@ -177,39 +152,62 @@ impl CrdValidators {
         }
         // The typed view the controller reads must accept the object too (checked only when the schema
         // accepts it, so that one mistake is not reported twice).
-        let typed = match kind {
-            "FachverfahrenOnboarding" => {
-                match serde_json::from_value::<FachverfahrenOnboarding>(v.clone()) {
-                    Err(e) => Some(e),
-                    Ok(fvo) => {
-                        // What the controller's validate step would refuse (it marks the onboarding Failed).
-                        out.extend(
-                            crate::controller::validate::problems(&fvo)
-                                .into_iter()
-                                .map(&finding),
-                        );
-                        None
-                    }
-                }
-            }
-            "Ressort" => serde_json::from_value::<Ressort>(v.clone()).err(),
-            "ConformanceProfile" => match serde_json::from_value::<ConformanceProfile>(v.clone()) {
-                Err(e) => Some(e),
-                Ok(p) => {
-                    if let Err(e) = resolve_custom(&p, ProtectionLevel::Normal) {
-                        out.push(finding(e.to_string()));
-                    }
-                    None
-                }
-            },
-            _ => None,
-        };
-        if let Some(e) = typed {
-            out.push(finding(format!(
-                "the operator cannot read this {kind}: {e}"
-            )));
-        }
+        out.extend(typed_problems(kind, v).into_iter().map(&finding));
         out
+    }
+
+    /// Why an object of a CONPlus group has no schema.
+    fn unknown_kind(&self, api_version: &str, kind: &str) -> String {
+        if self.kinds.iter().any(|k| k == kind) {
+            format!("apiVersion {api_version} is not served for {kind}")
+        } else {
+            format!(
+                "no CONPlus resource of kind {kind:?}; the kinds are {}",
+                self.kinds.join(", ")
+            )
+        }
+    }
+}
+
+/// What the API server says about the name and namespace of a CONPlus resource.
+fn metadata_problems(oref: &ObjectRef) -> Vec<String> {
+    let mut out = Vec::new();
+    if oref.name.is_empty() {
+        out.push("metadata.name: Required value: name is required".to_owned());
+    }
+    // The CRDs are cluster-scoped; the apiserver ignores a namespace there, kubectl refuses it on apply.
+    if oref.namespace.is_some() {
+        out.push(format!(
+            "metadata.namespace: Invalid value: {} is cluster-scoped",
+            oref.kind
+        ));
+    }
+    out
+}
+
+/// What the operator's typed view of a valid object refuses: a value its types cannot read, what the
+/// controller's validate step refuses (it marks the onboarding Failed), a profile that does not resolve.
+fn typed_problems(kind: &str, v: &Value) -> Vec<String> {
+    let cannot_read =
+        |e: serde_json::Error| vec![format!("the operator cannot read this {kind}: {e}")];
+    match kind {
+        "FachverfahrenOnboarding" => {
+            match serde_json::from_value::<FachverfahrenOnboarding>(v.clone()) {
+                Err(e) => cannot_read(e),
+                Ok(fvo) => crate::controller::validate::problems(&fvo),
+            }
+        }
+        "Ressort" => serde_json::from_value::<Ressort>(v.clone())
+            .err()
+            .map_or_else(Vec::new, cannot_read),
+        "ConformanceProfile" => match serde_json::from_value::<ConformanceProfile>(v.clone()) {
+            Err(e) => cannot_read(e),
+            Ok(p) => resolve_custom(&p, ProtectionLevel::Normal)
+                .err()
+                .map(|e| vec![e.to_string()])
+                .unwrap_or_default(),
+        },
+        _ => Vec::new(),
     }
 }
 

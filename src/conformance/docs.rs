@@ -32,7 +32,7 @@ pub fn render_rules_md() -> String {
         out,
         r#"# Conformance rules
 
-<!-- Generated from src/conformance/rules.rs. Do not edit: run `UPDATE_DOCS=1 cargo test -p conplus-operator --lib conformance::docs` -->
+<!-- Generated from the rules in src/conformance/checks/. Do not edit: run `UPDATE_DOCS=1 cargo test -p conplus-operator --lib conformance::docs` -->
 
 Every rule has a stable id (used by profiles, exceptions, ignore annotations and all output formats), a
 default severity, the BSI IT-Grundschutz requirements it serves (APP.4.4 Kubernetes, SYS.1.6 containers), its
@@ -139,14 +139,14 @@ mod tests {
                 "# Built-in profile {} (Schutzbedarf {}). Generated; regenerate with `UPDATE_DOCS=1 cargo test -p conplus-operator --lib conformance::`\n{}",
                 builtin_name(level),
                 level.as_str(),
-                serde_yaml::to_string(&p).unwrap()
+                crate::api::to_yaml(&p).unwrap()
             );
             let rel = format!("examples/profiles/{}.yaml", builtin_name(level));
             assert_file_is_current(&rel, &yaml);
             // And the file read back is the built-in profile.
             let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(&rel);
             let read: crate::api::ConformanceProfile =
-                serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+                serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
             assert_eq!(read, p, "{rel}");
         }
     }

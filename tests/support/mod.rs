@@ -813,12 +813,12 @@ pub fn impersonating(cluster: &Cluster, user: &str, groups: &[&str]) -> Client {
 /// `helm template` of the chart's admission policies and onboarder ClusterRole, with `identity` exempt besides the
 /// chart's default exemptions.
 fn render_admission_policies(identity: &str) -> String {
-    let values: serde_yaml::Value = serde_yaml::from_str(
+    let values: serde_json::Value = serde_saphyr::from_str(
         &std::fs::read_to_string(root().join("charts/conplus-operator/values.yaml")).unwrap(),
     )
     .unwrap();
     let mut exempt: Vec<String> =
-        serde_yaml::from_value(values["admission"]["exemptUsers"].clone()).unwrap();
+        serde_json::from_value(values["admission"]["exemptUsers"].clone()).unwrap();
     exempt.push(identity.to_string());
     let out = std::process::Command::new(tool("helm"))
         .args(["template", "conplus-operator"])

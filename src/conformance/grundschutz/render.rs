@@ -499,6 +499,17 @@ level `normal`, a profile setting that is empty, no object of a kind the rules r
             format!("{withdrawn} are withdrawn (ENTFALLEN) and marked below")
         },
     );
+    summary_rows(&mut out);
+    module_tables(&mut out);
+    out.push_str("\n## Requirements\n");
+    for req in CATALOGUE {
+        catalogue_section(&mut out, req);
+    }
+    out
+}
+
+/// The rows of the coverage summary table.
+fn summary_rows(out: &mut String) {
     for coverage in Coverage::ALL {
         let n = |level: Option<Level>| {
             CATALOGUE
@@ -516,6 +527,10 @@ level `normal`, a profile setting that is empty, no object of a kind the rules r
             n(None)
         );
     }
+}
+
+/// One table of requirements per module.
+fn module_tables(out: &mut String) {
     for module in Module::ALL {
         let _ = writeln!(
             out,
@@ -540,11 +555,6 @@ level `normal`, a profile setting that is empty, no object of a kind the rules r
             );
         }
     }
-    out.push_str("\n## Requirements\n");
-    for req in CATALOGUE {
-        catalogue_section(&mut out, req);
-    }
-    out
 }
 
 fn catalogue_section(out: &mut String, req: &Requirement) {

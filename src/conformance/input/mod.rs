@@ -12,14 +12,21 @@
 //! deeper than [`MAX_DEPTH`] and alias expansion ("billion laughs") stop the parser within its budget,
 //! and bytes that are no UTF-8 text are refused before any parsing.
 
+mod light;
 mod parse;
 mod walk;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub use parse::parse_text;
+pub use parse::{parse_text, parse_text_with};
+
+/// The YAML parser's options with this module's budgets, for other YAML `check` reads (`--profile`).
+pub fn yaml_options() -> serde_saphyr::Options {
+    parse::options()
+}
 
 use super::engine::SourceObject;
 
@@ -56,37 +63,119 @@ pub struct Inputs {
     pub notes: Vec<String>,
 }
 
+/// Which documents are read whole: `wanted(group, kind)`. The others are read as their `apiVersion`, `kind`
+/// and `metadata` only, without parsing the rest (see [`parse_text_with`]).
+pub type Wanted = fn(&str, &str) -> bool;
+
 /// Reads every path: `-` from `stdin`, folders recursively (files ending in `.yaml`, `.yml`, `.json`, in
 /// name order, hidden entries skipped, every real folder and file once), other paths as files whatever
-/// their extension.
+/// their extension. Every document is read whole.
 pub fn read_paths(paths: &[PathBuf], stdin: impl Read) -> Inputs {
+    read_paths_with(paths, stdin, None)
+}
+
+/// What one input is.
+enum Source {
+    Stdin,
+    File(PathBuf),
+}
+
+/// [`read_paths`], reading whole only the documents `wanted` names (all when `None`). Files are read and
+/// parsed in parallel, one thread per core; the result is in input order all the same.
+pub fn read_paths_with(paths: &[PathBuf], stdin: impl Read, wanted: Option<Wanted>) -> Inputs {
     let mut inputs = Inputs::default();
-    let mut stdin = Some(stdin);
+    let mut sources = Vec::new();
+    let mut stdin_given = false;
     let mut walker = walk::Walker::default();
     for p in paths {
         if p.as_os_str() == "-" {
-            match stdin.take() {
-                Some(s) => read_source("-", s, true, &mut inputs),
-                None => inputs
+            if std::mem::replace(&mut stdin_given, true) {
+                inputs
                     .notes
-                    .push("`-` given more than once: standard input is read once".to_owned()),
+                    .push("`-` given more than once: standard input is read once".to_owned());
+            } else {
+                sources.push(Source::Stdin);
             }
         } else if p.is_dir() {
-            let files = walker.files(p, &mut inputs);
-            for f in files {
-                read_file(&f, &mut inputs);
-            }
+            sources.extend(walker.files(p, &mut inputs).into_iter().map(Source::File));
         } else {
-            read_file(p, &mut inputs);
+            sources.push(Source::File(p.clone()));
+        }
+    }
+    // Standard input is read here (it need not be `Send`); the files on every core.
+    let mut from_stdin = Inputs::default();
+    if stdin_given {
+        read_source("-", stdin, true, wanted, &mut from_stdin);
+    }
+    let files: Vec<&PathBuf> = sources
+        .iter()
+        .filter_map(|s| match s {
+            Source::File(f) => Some(f),
+            Source::Stdin => None,
+        })
+        .collect();
+    let mut from_files = parallel_map(&files, |f| {
+        let mut i = Inputs::default();
+        read_file(f, wanted, &mut i);
+        i
+    })
+    .into_iter();
+    for source in &sources {
+        match source {
+            Source::Stdin => inputs.merge(std::mem::take(&mut from_stdin)),
+            Source::File(_) => inputs.merge(from_files.next().unwrap_or_default()),
         }
     }
     inputs
 }
 
-fn read_file(path: &Path, inputs: &mut Inputs) {
+impl Inputs {
+    /// Appends what another input gave.
+    fn merge(&mut self, other: Inputs) {
+        self.objects.extend(other.objects);
+        self.errors.extend(other.errors);
+        self.skipped += other.skipped;
+        self.notes.extend(other.notes);
+    }
+}
+
+/// `f` over `items` on every core (`std::thread::available_parallelism`), results in the order of `items`.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else {
+                return done;
+            };
+            done.push((i, f(item)));
+        }
+    };
+    let mut slots: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads).map(|_| s.spawn(work)).collect();
+        for h in handles {
+            // The parser does not panic; if it did, the panic goes on as it would without threads.
+            let done = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            for (i, r) in done {
+                slots[i] = Some(r);
+            }
+        }
+    });
+    slots.into_iter().flatten().collect()
+}
+
+fn read_file(path: &Path, wanted: Option<Wanted>, inputs: &mut Inputs) {
     let name = path.display().to_string();
     match std::fs::File::open(path) {
-        Ok(f) => read_source(&name, f, false, inputs),
+        Ok(f) => read_source(&name, f, false, wanted, inputs),
         Err(e) => inputs.errors.push(InputError {
             file: Arc::from(name),
             line: 0,
@@ -96,7 +185,13 @@ fn read_file(path: &Path, inputs: &mut Inputs) {
 }
 
 /// Reads at most [`MAX_INPUT_BYTES`] (plus one, to tell that there was more) and parses them.
-fn read_source(name: &str, source: impl Read, stdin: bool, inputs: &mut Inputs) {
+fn read_source(
+    name: &str,
+    source: impl Read,
+    stdin: bool,
+    wanted: Option<Wanted>,
+    inputs: &mut Inputs,
+) {
     let mut bytes = Vec::new();
     let what = if stdin { "standard input" } else { "file" };
     let error = |message: String| InputError {
@@ -118,7 +213,7 @@ fn read_source(name: &str, source: impl Read, stdin: bool, inputs: &mut Inputs) 
         return;
     }
     match parse::decode(bytes) {
-        Ok(text) => parse_text(name, &text, stdin, inputs),
+        Ok(text) => parse_text_with(name, &text, stdin, wanted, inputs),
         Err((line, message)) => inputs.errors.push(InputError {
             file: Arc::from(name),
             line,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{InputError, Inputs, MAX_DEPTH};
+use super::{InputError, Inputs, MAX_DEPTH, light};
 use crate::conformance::engine::SourceObject;
 use crate::conformance::report::Location;
 
@@ -107,6 +107,20 @@ fn split(text: &str) -> Vec<Doc<'_>> {
 /// Parses one input's text (its name is `file`) into `inputs`. For stdin, Helm's `# Source: PATH`
 /// comments name the file and line of each document (`helm template … | check -`).
 pub fn parse_text(file: &str, text: &str, stdin: bool, inputs: &mut Inputs) {
+    parse_text_with(file, text, stdin, None, inputs);
+}
+
+/// [`parse_text`], reading whole only the YAML documents whose top-level `apiVersion` and `kind` `wanted`
+/// names (all when `None`). Of the others only the top-level `apiVersion`, `kind` and `metadata` entries are
+/// parsed, found by a scan of the lines: a large CustomResourceDefinition costs a line scan, not a parse.
+/// Whatever the scan cannot tell for sure (JSON, flow style, lists, anchors) is read whole.
+pub fn parse_text_with(
+    file: &str,
+    text: &str,
+    stdin: bool,
+    wanted: Option<super::Wanted>,
+    inputs: &mut Inputs,
+) {
     let file: Arc<str> = Arc::from(file);
     for doc in split(text) {
         let body = doc.text.trim_start_matches('\u{feff}');
@@ -120,6 +134,12 @@ pub fn parse_text(file: &str, text: &str, stdin: bool, inputs: &mut Inputs) {
         };
         let first = body.lines().nth(content).unwrap_or_default().trim_start();
         if first.starts_with(['{', '[']) && json_doc(&at, body, inputs) {
+            continue;
+        }
+        if let Some(wanted) = wanted
+            && let Some((value, line)) = light::read(body, wanted)
+        {
+            push_value(&at, value, line, &[], inputs);
             continue;
         }
         yaml_doc(&at, body, content, inputs);
@@ -215,7 +235,7 @@ fn json_doc(at: &Place, text: &str, inputs: &mut Inputs) -> bool {
 }
 
 /// The parser's limits: see [`super`] for why.
-fn options() -> serde_saphyr::Options {
+pub(super) fn options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_depth: MAX_DEPTH,

@@ -8,7 +8,14 @@ use crate::conformance::rules::{PssLevel, Severity};
 /// Renders the report for a terminal.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
-    // Group by object in input order (file, line), not by severity: that is how people fix them.
+    findings(report, &mut out);
+    summary(report, &mut out);
+    out
+}
+
+/// The findings, grouped by object in input order (file, line), not by severity: that is how people fix
+/// them.
+fn findings(report: &Report, out: &mut String) {
     let mut order: Vec<&Finding> = report.findings.iter().collect();
     order.sort_by(|a, b| {
         a.location
@@ -31,44 +38,52 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(out, "{loc}: {}", f.object);
             prev = Some(key);
         }
-        let mut refs: Vec<&str> = f.bsi.to_vec();
-        let pss;
-        if f.pss != PssLevel::None {
-            pss = format!("PSS {}", f.pss.as_str());
-            refs.push(&pss);
-        }
-        let container = f
-            .container
-            .as_ref()
-            .map_or_else(String::new, |c| format!("container {c}: "));
-        let refs = if refs.is_empty() {
-            String::new()
-        } else {
-            format!(" [{}]", refs.join(", "))
-        };
-        let _ = writeln!(
-            out,
-            "  {:<7} {}: {container}{}{refs}",
-            f.severity.as_str(),
-            f.rule,
-            f.message
-        );
+        finding_line(f, out);
     }
     if !report.findings.is_empty() {
         out.push('\n');
     }
+}
+
+fn finding_line(f: &Finding, out: &mut String) {
+    let mut refs: Vec<&str> = f.bsi.to_vec();
+    let pss;
+    if f.pss != PssLevel::None {
+        pss = format!("PSS {}", f.pss.as_str());
+        refs.push(&pss);
+    }
+    let container = f
+        .container
+        .as_ref()
+        .map_or_else(String::new, |c| format!("container {c}: "));
+    let refs = if refs.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", refs.join(", "))
+    };
+    let _ = writeln!(
+        out,
+        "  {:<7} {}: {container}{}{refs}",
+        f.severity.as_str(),
+        f.rule,
+        f.message
+    );
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// What was not judged, then the totals, which stay the last line.
+fn summary(report: &Report, out: &mut String) {
     let counts: Vec<String> = Severity::ALL
         .iter()
         .map(|s| format!("{} {}", report.by_severity.get(*s), s.as_str()))
         .collect();
-    let plural = |n: usize, word: &str| {
-        if n == 1 {
-            format!("{n} {word}")
-        } else {
-            format!("{n} {word}s")
-        }
-    };
-    // What was not judged comes before the totals, which stay the last line.
     let not_checked = report.not_checked_count();
     if not_checked > 0 {
         let mut kinds: Vec<&str> = report
@@ -101,5 +116,4 @@ pub fn render(report: &Report) -> String {
         report.score,
         report.profile
     );
-    out
 }

@@ -1,0 +1,200 @@
+//! Reading a YAML document's `apiVersion`, `kind` and `metadata` without parsing the rest, for documents
+//! of kinds no rule reads (a CustomResourceDefinition of a few MiB, a dashboard ConfigMap). Pure.
+//!
+//! A document whose top-level mapping is in block style has its top-level keys at column 0, and every
+//! line of their values is indented or (a compact sequence) starts with `-`. So the lines of the
+//! `apiVersion`, `kind` and `metadata` entries are found by a scan, and only they are parsed, as a small
+//! YAML document of their own. Whatever the scan cannot tell for sure is left to the full parse: the
+//! document then reads as it always did.
+
+use serde_json::Value;
+
+use super::parse::options;
+
+/// The document's `apiVersion`, `kind` and `metadata` as an object, with the (0-based) line of `kind`,
+/// when `wanted` does not want it whole and the scan is sure of it.
+pub(super) fn read(text: &str, wanted: super::Wanted) -> Option<(Value, usize)> {
+    let mut api_version = None;
+    let mut kind = None;
+    let mut kind_line = 0;
+    let mut keep = String::new();
+    let mut keeping = false;
+    for (i, line) in text.lines().enumerate() {
+        if let Some(key) = top_level_key(line) {
+            keeping = matches!(key, "apiVersion" | "kind" | "metadata");
+            match key {
+                "apiVersion" => api_version = Some(plain_value(line)?),
+                "kind" => (kind, kind_line) = (Some(plain_value(line)?), i),
+                "" => return None,
+                _ => {}
+            }
+        }
+        if keeping {
+            keep.push_str(line);
+            keep.push('\n');
+        }
+    }
+    let (api_version, kind) = (api_version?, kind?);
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    if wanted(group, kind) || kind.ends_with("List") {
+        return None;
+    }
+    let value: Value = serde_saphyr::from_str_with_options(&keep, options()).ok()?;
+    let same = |k: &str, want: &str| value.get(k).and_then(Value::as_str) == Some(want);
+    (same("apiVersion", api_version) && same("kind", kind)).then_some((value, kind_line))
+}
+
+/// The key of a top-level entry (`kind` of `kind: Foo`); `""` for a line at column 0 that the scan cannot
+/// read (a quoted or complex key, flow style, a tag, an anchor); `None` for other lines.
+fn top_level_key(line: &str) -> Option<&str> {
+    let first = line.chars().next()?;
+    if first.is_whitespace() || first == '#' || first == '-' {
+        return None;
+    }
+    let key = line.split_once(':').map_or("", |(k, _)| k);
+    let simple = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'));
+    Some(if simple { key } else { "" })
+}
+
+/// The plain scalar after `key:` (quotes and a trailing comment dropped); `None` when it is anything else.
+fn plain_value(line: &str) -> Option<&str> {
+    let (_, rest) = line.split_once(':')?;
+    let rest = rest.split(" #").next().unwrap_or_default().trim();
+    let unquoted = rest
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .or_else(|| rest.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')))
+        .unwrap_or(rest);
+    let plain = !unquoted.is_empty()
+        && unquoted
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '-' | '_'));
+    plain.then_some(unquoted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nothing_wanted(_: &str, _: &str) -> bool {
+        false
+    }
+
+    #[test]
+    fn only_api_version_kind_and_metadata_of_an_unread_kind_are_parsed() {
+        // The spec is no valid YAML at all: it is not parsed.
+        let text = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: x.example.org\n  annotations:\n    a: b\nspec:\n  group: [unclosed\n";
+        let (v, line) = read(text, nothing_wanted).expect("read by the scan");
+        assert_eq!(line, 1);
+        assert_eq!(
+            v,
+            serde_json::json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "metadata": {"name": "x.example.org", "annotations": {"a": "b"}}})
+        );
+    }
+
+    #[test]
+    fn wanted_kinds_lists_and_what_the_scan_cannot_tell_are_left_to_the_full_parse() {
+        let wanted = |_: &str, k: &str| k == "Deployment";
+        for text in [
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\n",
+            "apiVersion: v1\nkind: List\nitems: []\n",
+            "apiVersion: v1\nkind: &k ConfigMap\nmetadata:\n  name: x\n",
+            "\"kind\": ConfigMap\napiVersion: v1\n",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: *m\n",
+            "apiVersion: v1\nmetadata:\n  name: no-kind\n",
+        ] {
+            assert!(read(text, wanted).is_none(), "{text}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod same_report {
+    use std::path::PathBuf;
+
+    use crate::api::ProtectionLevel;
+    use crate::conformance::engine::reads_whole;
+    use crate::conformance::{evaluate, resolve_profile};
+
+    /// Kinds no rule reads, one with an ignore annotation that lacks its reason, around kinds the rules read.
+    const STREAM: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.org
+  annotations:
+    conformance.conplus.niedersachsen.de/ignore: image-tag
+spec:
+  group: example.org
+  versions:
+  - name: v1
+    schema:
+      openAPIV3Schema: {type: object}
+---
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: app
+  namespace: team
+spec:
+  endpoints:
+  - port: web
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app
+  namespace: team
+spec:
+  template:
+    spec:
+      containers:
+      - name: app
+        image: nginx
+";
+
+    #[test]
+    fn reading_unread_kinds_by_their_metadata_gives_the_same_report_as_reading_them_whole() {
+        let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/conformance");
+        let profile = resolve_profile(None, ProtectionLevel::VeryHigh, None).unwrap();
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let read = |wanted| {
+            let mut inputs = super::super::read_paths_with(
+                std::slice::from_ref(&fixtures),
+                std::io::empty(),
+                wanted,
+            );
+            super::super::parse_text_with("stream.yaml", STREAM, false, wanted, &mut inputs);
+            inputs
+        };
+        let (whole, light) = (read(None), read(Some(reads_whole)));
+        assert_eq!(whole.errors, light.errors);
+        assert_eq!(whole.objects.len(), light.objects.len());
+        let light_read = whole
+            .objects
+            .iter()
+            .zip(&light.objects)
+            .filter(|(w, l)| w.value != l.value)
+            .count();
+        assert!(
+            light_read >= 2,
+            "the CRD and the ServiceMonitor are read by their metadata"
+        );
+        let (a, b) = (
+            evaluate(&whole.objects, &profile, now),
+            evaluate(&light.objects, &profile, now),
+        );
+        assert_eq!(a.findings, b.findings);
+        assert_eq!(a.not_checked_count(), b.not_checked_count());
+        assert_eq!(a.score, b.score);
+        assert!(
+            a.findings
+                .iter()
+                .any(|f| f.object.kind == "CustomResourceDefinition"),
+            "the ignore annotation of a CRD read by its metadata is still judged"
+        );
+    }
+}
