@@ -10,7 +10,7 @@
 //! Type); callers must do that check. On a schema without keyed lists this function behaves
 //! like a JSON merge patch.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
@@ -79,6 +79,16 @@ fn patch_map(
             )));
         }
     }
+    // The live lists `$setElementOrder` names, before the patch changes them: their order
+    // places the items the directive does not name.
+    let live_lists: HashMap<&str, Vec<Value>> = pm
+        .keys()
+        .filter_map(|k| k.strip_prefix(SET_ORDER))
+        .filter_map(|f| match lm.get(f) {
+            Some(Value::Array(items)) => Some((f, items.clone())),
+            _ => None,
+        })
+        .collect();
     // `$deleteFromPrimitiveList/<field>` first, so additions in the same patch win.
     for (k, pv) in pm {
         if let Some(field) = k.strip_prefix(DELETE_PRIMITIVE) {
@@ -131,7 +141,8 @@ fn patch_map(
                 return Err(invalid(format!("{k} must be a list")));
             };
             if let Some(Value::Array(items)) = lm.get_mut(field) {
-                reorder(items, order, s.child(field).0);
+                let live_items = live_lists.get(field).map_or(&[][..], Vec::as_slice);
+                reorder(items, order, live_items, s.child(field).0);
             }
         }
     }
@@ -180,6 +191,8 @@ fn patch_list(
         if replace {
             live.clear();
         }
+        // The live order, for placing the items the patch does not name.
+        let server_order = live.clone();
         for p in patch {
             let Value::Object(pm) = p else {
                 return Err(invalid(format!(
@@ -211,15 +224,21 @@ fn patch_list(
                 _ => live.push(apply_to_nothing(pm, items_schema)?),
             }
         }
-        return Ok(live);
+        let named: Vec<Value> = patch
+            .iter()
+            .filter(|p| p.get(PATCH).is_none())
+            .cloned()
+            .collect();
+        return Ok(normalize_order(live, &named, &server_order, Some(key)));
     }
     if is_set(s) && !replace {
+        let server_order = live.clone();
         for p in patch {
             if !live.contains(p) {
                 live.push(p.clone());
             }
         }
-        return Ok(live);
+        return Ok(normalize_order(live, patch, &server_order, None));
     }
     // Atomic lists are replaced (directive items dropped).
     Ok(patch
@@ -229,28 +248,53 @@ fn patch_list(
         .collect())
 }
 
-/// Orders `items` by `$setElementOrder`: listed items first in that order, the rest after in
-/// their current order.
-fn reorder(items: &mut Vec<Value>, order: &[Value], s: &TypeSchema) {
+/// Orders `items` by `$setElementOrder` (`order`), from the live list `server_order`.
+fn reorder(items: &mut Vec<Value>, order: &[Value], server_order: &[Value], s: &TypeSchema) {
     let key = merge_key(s).map(|(k, _)| k);
+    *items = normalize_order(std::mem::take(items), order, server_order, key);
+}
+
+/// Orders a merged list as kube-apiserver does: the items `order` names (the patch's items,
+/// or its `$setElementOrder`) in that order; the others (live items the patch does not name)
+/// in their live order, each placed before the first named item it precedes in the live list
+/// (`server_order`). So live `[A]` patched with `[B]` gives `[B, A]`; live `[A, C]` patched with
+/// `[D, C]` gives `[D, A, C]`.
+fn normalize_order(
+    merged: Vec<Value>,
+    order: &[Value],
+    server_order: &[Value],
+    key: Option<&str>,
+) -> Vec<Value> {
     let ident = |v: &Value| -> Value {
         match key {
             Some(k) => v.get(k).cloned().unwrap_or(Value::Null),
             None => v.clone(),
         }
     };
-    let mut rest: Vec<Option<Value>> = std::mem::take(items).into_iter().map(Some).collect();
-    let mut out = Vec::with_capacity(rest.len());
-    for o in order {
-        let want = ident(o);
-        if let Some(slot) = rest
-            .iter_mut()
-            .find(|r| r.as_ref().is_some_and(|v| ident(v) == want))
-            && let Some(v) = slot.take()
-        {
-            out.push(v);
-        }
+    let position = |list: &[Value], v: &Value| -> Option<usize> {
+        let want = ident(v);
+        list.iter().position(|x| ident(x) == want)
+    };
+    let (mut named, rest): (Vec<Value>, Vec<Value>) = merged
+        .into_iter()
+        .partition(|v| position(order, v).is_some());
+    named.sort_by_key(|v| position(order, v));
+    // `rest` keeps the merged list's order, which is the live order.
+    let mut out = Vec::with_capacity(named.len() + rest.len());
+    let mut named = named.into_iter().peekable();
+    let mut rest = rest.into_iter().peekable();
+    loop {
+        let take_rest = match (rest.peek(), named.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(r), Some(n)) => matches!(
+                (position(server_order, r), position(server_order, n)),
+                (Some(ri), Some(ni)) if ri < ni
+            ),
+        };
+        let next = if take_rest { rest.next() } else { named.next() };
+        out.extend(next);
     }
-    out.extend(rest.into_iter().flatten());
-    *items = out;
+    out
 }

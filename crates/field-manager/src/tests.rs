@@ -788,10 +788,64 @@ fn strategic_merge_merges_containers_by_name_and_env_by_name() {
     assert_eq!(
         out["spec"]["containers"],
         json!([
-            {"name": "app", "image": "app:2", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
-            {"name": "sidecar", "image": "proxy:1"},
-            {"name": "new", "image": "n:1"}
+            {"name": "app", "image": "app:2", "env": [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]},
+            {"name": "new", "image": "n:1"},
+            {"name": "sidecar", "image": "proxy:1"}
         ])
+    );
+}
+
+// Orders checked against kube-apiserver v1.35.4 (`kubectl patch --type strategic`).
+#[test]
+fn strategic_merge_puts_new_keyed_items_first_then_live_items_in_live_order() {
+    let s = TypeSchema::builtin("v1", "Pod");
+    let live = json!({"spec": {"containers": [{"name": "app", "image": "app:1",
+        "env": [{"name": "A", "value": "1"}, {"name": "C", "value": "3"}]}]}});
+    let env = |patch_env: Value| {
+        let patch = json!({"spec": {"containers": [{"name": "app", "env": patch_env}]}});
+        let out = strategic_merge(&live, &patch, &s).unwrap();
+        out["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}={}",
+                    e["name"].as_str().unwrap(),
+                    e["value"].as_str().unwrap()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        env(json!([{"name": "B", "value": "2"}])),
+        ["B=2", "A=1", "C=3"]
+    );
+    // A live item the patch names keeps its live place relative to the live items not named.
+    assert_eq!(
+        env(json!([{"name": "D", "value": "4"}, {"name": "C", "value": "33"}])),
+        ["D=4", "A=1", "C=33"]
+    );
+    assert_eq!(
+        env(json!([{"name": "C", "value": "33"}, {"name": "B", "value": "2"}])),
+        ["A=1", "C=33", "B=2"]
+    );
+}
+
+#[test]
+fn strategic_merge_set_element_order_keeps_unnamed_live_items_in_their_live_place() {
+    let s = TypeSchema::builtin("v1", "Pod");
+    let live = json!({"spec": {"containers": [
+        {"name": "app", "image": "a:1"}, {"name": "side", "image": "s:1"}, {"name": "third", "image": "t:1"}
+    ]}});
+    let patch = json!({"spec": {
+        "$setElementOrder/containers": [{"name": "third"}, {"name": "app"}],
+        "containers": [{"name": "app", "image": "a:2"}]
+    }});
+    let out = strategic_merge(&live, &patch, &s).unwrap();
+    assert_eq!(
+        out["spec"]["containers"],
+        json!([{"name": "side", "image": "s:1"}, {"name": "third", "image": "t:1"}, {"name": "app", "image": "a:2"}])
     );
 }
 
@@ -811,7 +865,7 @@ fn strategic_merge_deletes_finalizers_with_the_primitive_list_directive_and_adds
     let s = TypeSchema::builtin("v1", "Pod");
     let patch = json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["x/one"], "finalizers": ["x/three", "x/two"]}});
     let out = strategic_merge(&pod(), &patch, &s).unwrap();
-    assert_eq!(out["metadata"]["finalizers"], json!(["x/two", "x/three"]));
+    assert_eq!(out["metadata"]["finalizers"], json!(["x/three", "x/two"]));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The sandbox driven by a real kubectl (1.35): server-side apply, get, wait, delete,
-//! validation errors and printer columns. Skipped, with a message, when kubectl is absent
-//! (`.ci/install-tools.sh` installs it; CI always does).
+//! validation errors and printer columns. kubectl is `$KUBECTL`, else `.ci/tools/bin/kubectl`
+//! (`.ci/install-tools.sh` installs it and helm; CI always does). Without it the tests fail,
+//! unless `KUBE_SANDBOX_SKIP_KUBECTL_TESTS=1` says to skip them (they then pass with a message).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -13,13 +14,33 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchP
 use kube_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 
-fn kubectl_path() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("KUBECTL") {
-        let p = PathBuf::from(p);
-        return p.exists().then_some(p);
+/// Set to `1` to skip the tests that need kubectl or helm when those are not installed.
+const SKIP_VAR: &str = "KUBE_SANDBOX_SKIP_KUBECTL_TESTS";
+
+/// `path` when the tool `name` is there; when not, `None` (the test skips) if the opt-out is
+/// set, else the test fails saying how to install it.
+fn tool(name: &str, path: PathBuf) -> Option<PathBuf> {
+    if path.exists() {
+        return Some(path);
     }
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/tools/bin/kubectl");
-    p.exists().then_some(p)
+    if std::env::var(SKIP_VAR).is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED: no {name} at {} ({SKIP_VAR}=1)", path.display());
+        return None;
+    }
+    panic!(
+        "no {name} at {}: run .ci/install-tools.sh (installs kubectl and helm into \
+         .ci/tools/bin), or set KUBECTL to a kubectl binary, or set {SKIP_VAR}=1 to skip the \
+         kubectl-driven tests",
+        path.display()
+    );
+}
+
+fn kubectl_path() -> Option<PathBuf> {
+    let p = match std::env::var("KUBECTL") {
+        Ok(p) => PathBuf::from(p),
+        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/tools/bin/kubectl"),
+    };
+    tool("kubectl", p)
 }
 
 /// A sandbox with a kubeconfig on disk and a kubectl to drive it.
@@ -31,10 +52,7 @@ struct Kubectl {
 
 impl Kubectl {
     async fn start() -> Option<Self> {
-        let Some(bin) = kubectl_path() else {
-            eprintln!("SKIPPED: no kubectl (set KUBECTL or run .ci/install-tools.sh)");
-            return None;
-        };
+        let bin = kubectl_path()?;
         let dir = tempfile::tempdir().unwrap();
         let config = SandboxConfig {
             kubeconfig: Some(dir.path().join("kubeconfig")),
@@ -120,8 +138,10 @@ impl Kubectl {
 }
 
 fn helm_path() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/tools/bin/helm");
-    p.exists().then_some(p)
+    tool(
+        "helm",
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/tools/bin/helm"),
+    )
 }
 
 fn yaml(v: &Value) -> String {
@@ -417,7 +437,6 @@ async fn helm_installs_and_uninstalls_a_chart_whose_delete_options_come_as_proto
         return;
     };
     let Some(helm) = helm_path() else {
-        eprintln!("SKIPPED: no helm (run .ci/install-tools.sh)");
         return;
     };
     let chart = k._dir.path().join("tiny");
