@@ -286,7 +286,9 @@ async fn policy_report(client: &Client, ns: &str) -> Result<PolicyReport, Plugin
             api_error(
                 "get",
                 format!("PolicyReport {ns}/{}", policyreport::NAME),
-                ": the operator writes it once the namespace is onboarded and its workloads are evaluated",
+                " in this namespace: the operator does not write PolicyReports yet (they come from \
+                 `conplus-operator check --format policyreport`); `kubectl conplus status NAME` shows the \
+                 onboarding's top findings",
                 e,
             )
         })?;
