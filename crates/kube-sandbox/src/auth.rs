@@ -56,16 +56,7 @@ impl UserInfo {
 
     /// From a `SubjectAccessReview`'s spec (`user`, `groups`, `uid`, `extra`).
     pub fn from_review_spec(spec: &Value) -> Self {
-        let strings = |v: Option<&Value>| -> Vec<String> {
-            v.and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(String::from)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let strings = crate::rbac::strings;
         let extra = spec
             .get("extra")
             .and_then(Value::as_object)

@@ -77,7 +77,8 @@ pub struct Decision {
     pub reason: String,
 }
 
-fn strings(v: Option<&Value>) -> Vec<String> {
+/// The strings of a JSON array (none when it is absent or not an array; non-strings skipped).
+pub(crate) fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
         .map(|a| {
             a.iter()

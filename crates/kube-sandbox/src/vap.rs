@@ -6,6 +6,7 @@
 //! language and the Kubernetes function library are `kube-cel`'s; the `authorizer` variable is
 //! not offered (an expression that uses it fails as an error would, under the failurePolicy).
 
+use crate::rbac::strings;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -84,17 +85,6 @@ fn to_cel(v: &Value) -> Cel {
             Cel::Map(Map { map: Arc::new(map) })
         }
     }
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Whether one of `rules` (NamedRuleWithOperations) selects the request.
