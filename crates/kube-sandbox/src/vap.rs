@@ -6,7 +6,6 @@
 //! language and the Kubernetes function library are `kube-cel`'s; the `authorizer` variable is
 //! not offered (an expression that uses it fails as an error would, under the failurePolicy).
 
-use crate::rbac::strings;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -17,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::auth::UserInfo;
 use crate::meta::name_of;
+use crate::rbac::strings;
 use crate::registry::{GroupResource, ResourceDef};
 use crate::selectors::LabelSelector;
 use crate::status::{ApiError, qualified_resource};
