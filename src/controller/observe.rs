@@ -1,10 +1,11 @@
 //! Observe step (I/O, reads only): what exists for an onboarding — its Ressort, the other
 //! onboardings of the Ressort, its namespaces and the objects it owns.
 //!
-//! Almost everything comes from the indexed reflector stores the controller keeps (one watch
-//! per kind, filtered by the operator's label, indexed by onboarding): a reconcile reads the
-//! objects of its own onboarding and of its Ressort's, never a whole store. Only a namespace
-//! that is not in the store — new, or not ours — is read from the API, to tell the two apart.
+//! Everything comes from the indexed reflector stores the controller keeps (one watch per
+//! kind, filtered by the operator's label and indexed by onboarding; namespaces: every one, as
+//! metadata, by name): a reconcile reads the objects of its own onboarding and of its
+//! Ressort's, never a whole store. Only a declared namespace of the onboarding reconciled that
+//! the store shows absent or released is read again from the API before it is written.
 //! What is proven to be the onboarding's is decided by [`super::ownership`].
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,23 +23,34 @@ use super::stores::Stores;
 use crate::api::{Amounts, FachverfahrenOnboarding};
 use crate::resources::{namespace_name, resource_quota};
 
-/// The namespace `name`: from the store of managed namespaces, else from the API (new, not
-/// ours, or the store has not caught up yet).
-async fn find_namespace(
+/// The namespace `name` as the store of every namespace has it (metadata only).
+fn stored_namespace(stores: &Stores, name: &str) -> Option<Arc<Namespace>> {
+    stores.namespaces.store.get(&ObjectRef::new(name))
+}
+
+/// What the declared namespace `name` is to `fvo`, from the store. What the store shows as
+/// absent or released is read again from the API: the apply step would create or adopt it,
+/// and the store may not have seen yet a namespace someone else just created or adopted — a
+/// write then would take over a namespace that is not ours. Everything else leads to no
+/// write that changes whose a namespace is, and is taken from the store.
+async fn declared_state(
     api: &Api<Namespace>,
     stores: &Stores,
+    fvo: &FachverfahrenOnboarding,
     name: &str,
-) -> Result<Option<Arc<Namespace>>, ObserveError> {
-    if let Some(ns) = stores.namespaces.store.get(&ObjectRef::new(name)) {
-        return Ok(Some(ns));
+) -> Result<NamespaceState, ObserveError> {
+    let state = namespace_state(fvo, stored_namespace(stores, name));
+    if !matches!(state, NamespaceState::Absent | NamespaceState::Released(_)) {
+        return Ok(state);
     }
-    api.get_opt(name)
+    let found = api
+        .get_opt(name)
         .await
-        .map(|n| n.map(Arc::new))
         .map_err(|source| ObserveError::ReadNamespace {
             name: name.to_string(),
             source,
-        })
+        })?;
+    Ok(namespace_state(fvo, found.map(Arc::new)))
 }
 
 /// The namespaces proven to be `fvo`'s (namespace → environment), from the index.
@@ -54,20 +66,20 @@ fn proven_namespaces(stores: &Stores, fvo: &FachverfahrenOnboarding) -> BTreeMap
 
 /// What every onboarding of the Ressort holds by observation, and which of its environments
 /// conflict with a namespace that is not its own. `fvo` is the onboarding being reconciled
-/// (its declared namespaces are already in `states`).
-async fn siblings_view(
-    api: &Api<Namespace>,
+/// (its declared namespaces are already in `states`). Pure over the stores: the other
+/// onboardings' namespaces are read from the store of every namespace, never from the API
+/// (once per sibling and reconcile, that was millions of reads in a large Ressort). A store
+/// behind the API only shifts budget between rounds: a conflict is counted once the namespace
+/// is seen, and the onboarding itself reads its own namespaces before it writes them.
+fn siblings_view(
     stores: &Stores,
     fvo: &FachverfahrenOnboarding,
     siblings: &[Arc<FachverfahrenOnboarding>],
     states: &BTreeMap<String, NamespaceState>,
-) -> Result<
-    (
-        BTreeMap<String, Amounts>,
-        BTreeMap<String, BTreeSet<String>>,
-    ),
-    ObserveError,
-> {
+) -> (
+    BTreeMap<String, Amounts>,
+    BTreeMap<String, BTreeSet<String>>,
+) {
     let name = fvo.name_any();
     let by_name: BTreeMap<String, &FachverfahrenOnboarding> = siblings
         .iter()
@@ -99,10 +111,7 @@ async fn siblings_view(
             } else if proven.contains_key(&ns_name) {
                 None
             } else {
-                Some(namespace_state(
-                    o,
-                    find_namespace(api, stores, &ns_name).await?,
-                ))
+                Some(namespace_state(o, stored_namespace(stores, &ns_name)))
             };
             if matches!(state, Some(NamespaceState::Foreign { .. })) {
                 conflicts
@@ -112,7 +121,7 @@ async fn siblings_view(
             }
         }
     }
-    Ok((held, conflicts))
+    (held, conflicts)
 }
 
 /// The namespaces `fvo`'s environments declare. A name longer than a namespace's 63
@@ -152,10 +161,10 @@ pub async fn observe(
     let ns_api: Api<Namespace> = Api::all(client.clone());
     let mut states = BTreeMap::new();
     for ns_name in namespaces {
-        let found = find_namespace(&ns_api, stores, ns_name).await?;
-        states.insert(ns_name.clone(), namespace_state(fvo, found));
+        let state = declared_state(&ns_api, stores, fvo, ns_name).await?;
+        states.insert(ns_name.clone(), state);
     }
-    let (held, conflicts) = siblings_view(&ns_api, stores, fvo, &siblings, &states).await?;
+    let (held, conflicts) = siblings_view(stores, fvo, &siblings, &states);
 
     let mut owned_objects = BTreeMap::new();
     for kind in OwnedKind::ALL {

@@ -215,6 +215,7 @@ pub async fn run(
             .track(
                 watcher(api, options.selected())
                     .default_backoff()
+                    .modify(stores::drop_managed_fields)
                     .reflect_shared(fvo_writer),
             )
             .inspect_ok(move |event| {
@@ -246,6 +247,7 @@ pub async fn run(
                     watcher::Config::default(),
                 )
                 .default_backoff()
+                .modify(stores::drop_managed_fields)
                 .reflect_shared(ressort_writer),
             )
             .inspect_ok(move |event| {
@@ -263,8 +265,8 @@ pub async fn run(
     };
 
     let managed = watcher::Config::default().labels(MANAGED_SELECTOR);
-    let (namespaces, ns_stream) =
-        owned_stream::<Namespace>(&client, managed.clone(), true, keep, &tracker);
+    // Every namespace (metadata only): observe tells absent, ours and foreign apart from it.
+    let (namespaces, ns_stream) = stores::namespace_stream(&client, &tracker);
     let (quotas, quota_stream) =
         owned_stream::<ResourceQuota>(&client, managed.clone(), true, trim_quota, &tracker);
     let (limit_ranges, lr_stream) =

@@ -21,8 +21,9 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::{WatchStreamExt, metadata_watcher, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
@@ -31,7 +32,7 @@ use super::model::OwnedKind;
 use super::sync::SyncTracker;
 use crate::api::{ConformanceProfile, FachverfahrenOnboarding, Ressort};
 use crate::conformance::engine::{strip_unread_fields, watched_kinds};
-use crate::resources::ONBOARDING;
+use crate::resources::{MANAGED_BY, MANAGED_BY_VALUE, ONBOARDING};
 
 /// The key of an object in an [`Index`]: `None` leaves it out.
 pub type KeyFn<K> = fn(&K) -> Option<String>;
@@ -238,7 +239,7 @@ pub struct Stores {
     pub onboardings_by_ressort: Index<FachverfahrenOnboarding>,
     /// Every Ressort.
     pub ressorts: Store<Ressort>,
-    /// Namespaces with the operator's label.
+    /// Every namespace, as metadata; indexed by the onboarding their label names.
     pub namespaces: OwnedStore<Namespace>,
     /// The namespaced objects with the operator's label.
     pub owned: OwnedStores,
@@ -318,6 +319,78 @@ where
     )
 }
 
+/// The namespace of a metadata-only watch event: a `Namespace` with its metadata and nothing
+/// else. The pipeline reads a namespace's labels, annotations, deletion timestamp and
+/// managedFields only; a namespace being deleted always carries its deletion timestamp, so the
+/// `status.phase` left out is not needed to tell that it terminates.
+fn namespace_of_meta(
+    event: watcher::Event<PartialObjectMeta<Namespace>>,
+) -> watcher::Event<Namespace> {
+    let ns = |meta: PartialObjectMeta<Namespace>| {
+        let mut metadata = meta.metadata;
+        let entries = metadata.managed_fields.take();
+        // Other managers' writes matter on the operator's own namespaces only (drift, and who
+        // caused it); a namespace of someone else's is kept with its labels and records alone.
+        let managed = metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(MANAGED_BY))
+            .is_some_and(|v| v == MANAGED_BY_VALUE);
+        metadata.managed_fields = if managed {
+            drift::foreign_entries_only(entries)
+        } else {
+            None
+        };
+        Namespace {
+            metadata,
+            spec: None,
+            status: None,
+        }
+    };
+    match event {
+        watcher::Event::Apply(m) => watcher::Event::Apply(ns(m)),
+        watcher::Event::Delete(m) => watcher::Event::Delete(ns(m)),
+        watcher::Event::InitApply(m) => watcher::Event::InitApply(ns(m)),
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitDone => watcher::Event::InitDone,
+    }
+}
+
+/// The store of every namespace of the cluster, as metadata (one metadata-only watch), with
+/// its index by the onboarding its label names, and its stream of touched namespaces.
+///
+/// Every namespace, not only the operator's: whether a declared namespace exists and whose it
+/// is — for the onboarding reconciled and for every other onboarding of its Ressort — is read
+/// here instead of from the API. A namespace costs its metadata without managedFields (a few
+/// hundred bytes).
+pub fn namespace_stream(
+    client: &Client,
+    tracker: &SyncTracker,
+) -> (
+    OwnedStore<Namespace>,
+    impl Stream<Item = Result<Namespace, watcher::Error>> + Send + 'static,
+) {
+    let (reader, writer) = reflector::store();
+    let index = Index::new(onboarding_label::<Namespace>);
+    let (store, idx) = (reader.clone(), index.clone());
+    let stream = metadata_watcher(
+        Api::<Namespace>::all(client.clone()),
+        watcher::Config::default().page_size(500),
+    )
+    .default_backoff()
+    .map_ok(namespace_of_meta)
+    .reflect(writer)
+    .inspect_ok(move |event| idx.apply(&store, &(), event));
+    let stream = tracker.track(stream).touched_objects();
+    (
+        OwnedStore {
+            store: reader,
+            by_onboarding: index,
+        },
+        stream,
+    )
+}
+
 /// A back-off of the controller's trigger streams that never waits: each watch backs off on
 /// its own (`default_backoff`).
 pub struct NoSharedBackoff;
@@ -332,6 +405,12 @@ impl Iterator for NoSharedBackoff {
 
 impl kube::runtime::utils::Backoff for NoSharedBackoff {
     fn reset(&mut self) {}
+}
+
+/// An object without its managedFields: nothing reads them on onboardings and Ressorts, and
+/// they are often the larger part of the object (every writer's fields, the status's too).
+pub fn drop_managed_fields<K: Resource>(o: &mut K) {
+    o.meta_mut().managed_fields = None;
 }
 
 /// Keeps an object as it comes.
