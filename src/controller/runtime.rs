@@ -157,6 +157,67 @@ impl Phases {
     }
 }
 
+/// Which onboardings a change of a Ressort concerns. Its spec (the budget) concerns every
+/// onboarding of it. Its status changes whenever an onboarding's allocation does; that
+/// concerns only the onboardings whose admission depends on the others (see
+/// [`depends_on_others`]) — requeueing all of them after every allocation change made a
+/// thousand reconciles of every spec change in a Ressort of a thousand onboardings.
+struct RessortChanges {
+    by_ressort: Index<FachverfahrenOnboarding>,
+    /// The uid and generation last seen per Ressort (a Ressort recreated under its name
+    /// starts at the same generation).
+    seen: std::sync::Mutex<HashMap<String, (Option<String>, Option<i64>)>>,
+}
+
+impl RessortChanges {
+    fn new(by_ressort: Index<FachverfahrenOnboarding>) -> Self {
+        RessortChanges {
+            by_ressort,
+            seen: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn concerned(&self, ressort: &Ressort) -> Vec<ObjectRef<FachverfahrenOnboarding>> {
+        let name = ressort.name_any();
+        let version = (ressort.metadata.uid.clone(), ressort.metadata.generation);
+        let spec_changed = self
+            .seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.clone(), version.clone())
+            != Some(version);
+        self.by_ressort
+            .get(&name)
+            .iter()
+            .filter(|o| spec_changed || depends_on_others(o))
+            .map(|o| ObjectRef::from_obj(o.as_ref()))
+            .collect()
+    }
+}
+
+/// Whether `o`'s admission may change when another onboarding of its Ressort changes: unless
+/// it asks for no more than it holds (`status.allocated`), which is admitted whatever the
+/// others hold (see [`super::budget`]). Being deleted, or unreadable, counts as depending.
+fn depends_on_others(o: &FachverfahrenOnboarding) -> bool {
+    let held = o
+        .status
+        .as_ref()
+        .and_then(|s| s.allocated.as_ref())
+        .and_then(|a| a.amounts().ok());
+    let requested = o
+        .spec
+        .environments
+        .iter()
+        .map(|e| e.quota.amounts().ok())
+        .try_fold(crate::api::Amounts::default(), |sum, a| Some(sum.plus(a?)));
+    match (held, requested) {
+        (Some(held), Some(requested)) if o.metadata.deletion_timestamp.is_none() => {
+            !requested.fits_within(&held)
+        }
+        _ => true,
+    }
+}
+
 /// Back-off on failure: a conflict (someone wrote in between) is retried at once; other
 /// errors back off exponentially per onboarding, from half a second up to five minutes.
 pub fn error_policy(fvo: Arc<FachverfahrenOnboarding>, error: &Error, ctx: Arc<Context>) -> Action {
@@ -352,23 +413,22 @@ pub async fn run(
         );
     }
     let by_profile = onboardings.clone();
-    let of_ressort = move |name: &str| {
-        by_ressort
-            .get(name)
-            .iter()
-            .map(|o| ObjectRef::from_obj(o.as_ref()))
-            .collect::<Vec<_>>()
-    };
-    let of_ressort_too = of_ressort.clone();
     if let Some(changed) = ressorts_for_onboardings {
+        let concerned = RessortChanges::new(by_ressort.clone());
         controller = controller
-            .watches_shared_stream(changed, move |r: Arc<Ressort>| of_ressort(&r.name_any()));
+            .watches_shared_stream(changed, move |r: Arc<Ressort>| concerned.concerned(&r));
     }
     let ns_for_sa = namespaces.store.clone();
     let onboarding_controller = controller
         .watches_stream(
             gone_ressort_rx.map(Ok::<Ressort, watcher::Error>),
-            move |r: Ressort| of_ressort_too(&r.name_any()),
+            move |r: Ressort| {
+                by_ressort
+                    .get(&r.name_any())
+                    .iter()
+                    .map(|o| ObjectRef::from_obj(o.as_ref()))
+                    .collect::<Vec<_>>()
+            },
         )
         .watches_stream(profile_stream, move |p: ConformanceProfile| {
             let name = p.name_any();
