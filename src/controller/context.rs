@@ -2,7 +2,7 @@
 //! the Event recorder, the metrics, and the per-onboarding memory of the runtime (failures
 //! for back-off, conformance findings for the metrics).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,6 +42,8 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// Conformance findings per onboarding and in total, for the metrics.
     findings: Mutex<Findings>,
+    /// Onboardings whose last round wrote objects and left its status to the next round.
+    deferred: Mutex<HashSet<String>>,
 }
 
 /// Conformance findings per onboarding, and their totals by (rule, ressort, severity).
@@ -72,6 +74,7 @@ impl Context {
             health,
             failures: Mutex::new(HashMap::new()),
             findings: Mutex::new(Findings::default()),
+            deferred: Mutex::new(HashSet::new()),
         }
     }
 
@@ -86,6 +89,25 @@ impl Context {
     /// `name` reconciled without error: its back-off starts over.
     pub fn clear_failures(&self, name: &str) {
         self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+    }
+
+    /// Whether the status of a round of `name` that wrote objects may wait for the next round:
+    /// the watch events of those writes bring it, and it sees the objects written and
+    /// evaluates conformance, so one status write serves both rounds. Once only: when the
+    /// next round writes again (someone keeps changing an object), its status is written.
+    pub fn defer_status(&self, name: &str) -> bool {
+        self.deferred
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string())
+    }
+
+    /// The status of `name` is current: the next round that writes may defer it again.
+    pub fn status_current(&self, name: &str) {
+        self.deferred
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(name);

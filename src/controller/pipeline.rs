@@ -55,19 +55,22 @@ pub async fn reconcile(
     let found = conformance::evaluate_round(stores, live, &fvo, &plan, &applied, &mut status, now);
     conditions::note_repairs(&mut status, &applied.repairs, fvo.metadata.generation, now);
     // I/O, writes: the round's Events, and the status when it changed.
-    publish::round(&ctx, &fvo, &status, &applied, &found).await?;
+    let published = publish::round(&ctx, &fvo, &status, &applied, &found).await?;
     ctx.clear_failures(&fvo.name_any());
     info!(onboarding = %fvo.name_any(), writes = applied.writes, "reconciled");
-    Ok(next_round(&plan))
+    Ok(next_round(&plan, published))
 }
 
-/// When to look again: soon while a namespace is still terminating, else at the resync.
-fn next_round(plan: &Plan) -> Action {
+/// When to look again: soon while a namespace is still terminating or the status was left to
+/// the next round (should the writes' watch events not bring it), else at the resync.
+fn next_round(plan: &Plan, published: publish::Published) -> Action {
     let terminating = plan
         .environments
         .iter()
         .any(|e| matches!(e, EnvPlan::Terminating { .. }));
-    Action::requeue(if terminating {
+    Action::requeue(if published == publish::Published::Deferred {
+        Duration::from_secs(1)
+    } else if terminating {
         Duration::from_secs(2)
     } else {
         RESYNC

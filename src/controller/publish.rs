@@ -13,14 +13,25 @@ use crate::api::conditions::reason;
 use crate::api::{FachverfahrenOnboarding, FachverfahrenOnboardingStatus};
 use kube::ResourceExt;
 
-/// Publishes what the round did and found, and writes `status` when it changed.
+/// What became of the round's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Published {
+    /// The status was current, or is written.
+    Current,
+    /// The round wrote objects; their watch events bring the next round, which writes the
+    /// status (see [`Context::defer_status`]).
+    Deferred,
+}
+
+/// Publishes what the round did and found, and writes `status` when it changed — unless the
+/// round wrote objects and the status may wait for the round those writes bring.
 pub async fn round(
     ctx: &Context,
     fvo: &FachverfahrenOnboarding,
     status: &FachverfahrenOnboardingStatus,
     applied: &Applied,
     conformance: &Evaluation,
-) -> Result<(), WriteError> {
+) -> Result<Published, WriteError> {
     if let Some(report) = &conformance.report {
         ctx.record_findings(fvo, report);
     }
@@ -48,10 +59,15 @@ pub async fn round(
         )
         .await;
     }
+    let name = fvo.name_any();
     if fvo.status.as_ref() != Some(status) {
-        apply::write_status(&ctx.client, &fvo.name_any(), status).await?;
+        if applied.writes > 0 && ctx.defer_status(&name) {
+            return Ok(Published::Deferred);
+        }
+        apply::write_status(&ctx.client, &name, status).await?;
         let old = fvo.status.clone().unwrap_or_default();
         events::ready_transition(&ctx.recorder, fvo, &old, status).await;
     }
-    Ok(())
+    ctx.status_current(&name);
+    Ok(Published::Current)
 }
