@@ -10,6 +10,7 @@
 //! skips the latency phase, `--workloads N` sets its workloads).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,7 +24,7 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Client, Resource, ResourceExt};
-use kube_sandbox::{Sandbox, SandboxConfig};
+use kube_sandbox::{RequestRecord, Sandbox, SandboxConfig};
 
 /// Writes one onboarding needs at the least: per environment the namespace, quota, limits,
 /// five policies, one binding and the default ServiceAccount; then the finalizer, the budget
@@ -319,6 +320,32 @@ async fn change_latency(
     latencies
 }
 
+fn is_write(r: &RequestRecord) -> bool {
+    matches!(
+        r.verb.as_str(),
+        "create" | "update" | "patch" | "apply" | "delete" | "deletecollection"
+    )
+}
+
+/// The controller's writes in `log` by verb and resource (`apply namespaces`,
+/// `apply fachverfahrenonboardings/status`); the benchmark's own (manager `bench`) are left out.
+fn writes_by_resource(log: &[RequestRecord]) -> BTreeMap<String, u64> {
+    let mut by = BTreeMap::new();
+    for r in log
+        .iter()
+        .filter(|r| is_write(r) && r.field_manager != "bench")
+    {
+        let sub = if r.subresource.is_empty() {
+            String::new()
+        } else {
+            format!("/{}", r.subresource)
+        };
+        *by.entry(format!("{} {}{sub}", r.verb, r.resource))
+            .or_default() += 1;
+    }
+    by
+}
+
 async fn ready_count(api: &Api<FachverfahrenOnboarding>) -> usize {
     let list = api.list(&ListParams::default()).await.unwrap();
     list.items
@@ -336,6 +363,8 @@ async fn main() {
     let kubeconfig = dir.path().join("kubeconfig");
     let sandbox = Sandbox::start(SandboxConfig {
         kubeconfig: Some(kubeconfig.clone()),
+        // Every request of the run is kept, for the writes by resource below.
+        request_log_capacity: 4_000_000,
         ..Default::default()
     })
     .await
@@ -403,6 +432,7 @@ async fn main() {
     // Let trailing watch events settle, then count what the controller did.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let stats = sandbox.stats();
+    let writes_by_resource = writes_by_resource(&sandbox.request_log());
     let peak = peak_rss_mib(controller.id());
     let converged_rss = rss_bytes(controller.id());
     let latencies = if changes > 0 {
@@ -420,6 +450,26 @@ async fn main() {
     let mut controller = start_controller(&kubeconfig);
     tokio::time::sleep(Duration::from_secs(20)).await;
     let resync = sandbox.stats();
+    let resync_writes: Vec<String> = sandbox
+        .request_log()
+        .iter()
+        .filter(|r| is_write(r))
+        .map(|r| {
+            format!(
+                "{} {}{} {}/{} by {}",
+                r.verb,
+                r.resource,
+                if r.subresource.is_empty() {
+                    String::new()
+                } else {
+                    format!("/{}", r.subresource)
+                },
+                r.namespace,
+                r.name,
+                r.field_manager
+            )
+        })
+        .collect();
     let resync_peak = peak_rss_mib(controller.id());
     controller.kill().ok();
     controller.wait().ok();
@@ -445,6 +495,14 @@ async fn main() {
         writes as f64 / n as f64
     );
     println!("  by verb:                   {:?}", stats.by_verb);
+    println!(
+        "  writes by resource (per onboarding): {}",
+        writes_by_resource
+            .iter()
+            .map(|(k, v)| format!("{k} {:.2}", *v as f64 / n as f64))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!(
         "floor (same writes, 1 client, 16 at a time, no controller): {:.1} s; all Ready / floor = {:.2}",
         floor.as_secs_f64(),
@@ -481,6 +539,9 @@ async fn main() {
         resync.writes(),
         resync.by_verb
     );
+    for w in &resync_writes {
+        println!("  {w}");
+    }
     println!(
         "controller peak RSS:         {:.1} MiB (after resync: {:.1} MiB)",
         peak.unwrap_or(f64::NAN),
