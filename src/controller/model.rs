@@ -120,6 +120,17 @@ pub enum NamespaceState {
     },
 }
 
+/// What one onboarding holds by observation, as the sibling view of every other onboarding of
+/// its Ressort reads it: the sum of the quotas proven to be its own, and its declared
+/// environments whose namespace is not proven its own (environment, namespace).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Holding {
+    /// The sum of its proven quotas, when it has any.
+    pub held: Option<Amounts>,
+    /// Declared environments whose namespace is not proven to be the onboarding's.
+    pub unproven: Vec<(String, String)>,
+}
+
 /// Everything the pure steps need.
 #[derive(Clone, Debug, Default)]
 pub struct Observed {

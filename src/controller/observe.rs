@@ -8,7 +8,7 @@
 //! the store shows absent or released is read again from the API before it is written.
 //! What is proven to be the onboarding's is decided by [`super::ownership`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Namespace;
@@ -17,9 +17,9 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Client, Resource, ResourceExt};
 
 use super::error::ObserveError;
-use super::model::{NamespaceState, ObjectKey, Observed, OwnedKind};
+use super::model::{Holding, NamespaceState, ObjectKey, Observed, OwnedKind};
 use super::ownership::{namespace_state, proven_environment, proves_object};
-use super::stores::Stores;
+use super::stores::{HoldingKey, Stores};
 use crate::api::{Amounts, FachverfahrenOnboarding};
 use crate::resources::{namespace_name, resource_quota};
 
@@ -64,6 +64,47 @@ fn proven_namespaces(stores: &Stores, fvo: &FachverfahrenOnboarding) -> BTreeMap
         .collect()
 }
 
+/// What `o` holds by observation: from the memo while `o` and the index entries of its
+/// namespaces and quotas are unchanged, else derived again.
+fn holding(
+    stores: &Stores,
+    memo: &mut HashMap<String, (HoldingKey, Arc<Holding>)>,
+    o: &FachverfahrenOnboarding,
+) -> Arc<Holding> {
+    let name = o.name_any();
+    let key = (
+        o.metadata.uid.clone(),
+        o.metadata.resource_version.clone(),
+        stores.namespaces.by_onboarding.version(&name),
+        stores.owned.quotas.by_onboarding.version(&name),
+    );
+    if let Some((k, h)) = memo.get(&name)
+        && *k == key
+    {
+        return h.clone();
+    }
+    let proven = proven_namespaces(stores, o);
+    let mut held: Option<Amounts> = None;
+    for quota in stores.owned.quotas.by_onboarding.get(&name) {
+        if quota.name_any() == resource_quota::NAME
+            && proves_object(o, quota.meta(), &proven)
+            && let Some(amounts) = resource_quota::amounts_of(&quota)
+        {
+            held = Some(held.unwrap_or_default().plus(amounts));
+        }
+    }
+    let unproven = o
+        .spec
+        .environments
+        .iter()
+        .map(|env| (env.name.clone(), namespace_name(&o.spec, &env.name)))
+        .filter(|(_, ns)| !proven.contains_key(ns))
+        .collect();
+    let h = Arc::new(Holding { held, unproven });
+    memo.insert(name, (key, h.clone()));
+    h
+}
+
 /// What every onboarding of the Ressort holds by observation, and which of its environments
 /// conflict with a namespace that is not its own. `fvo` is the onboarding being reconciled
 /// (its declared namespaces are already in `states`). Pure over the stores: the other
@@ -71,6 +112,10 @@ fn proven_namespaces(stores: &Stores, fvo: &FachverfahrenOnboarding) -> BTreeMap
 /// (once per sibling and reconcile, that was millions of reads in a large Ressort). A store
 /// behind the API only shifts budget between rounds: a conflict is counted once the namespace
 /// is seen, and the onboarding itself reads its own namespaces before it writes them.
+///
+/// Every reconcile goes over every onboarding of the Ressort; what each holds is kept in a
+/// memo ([`Stores::holdings`]), so that a converged sibling costs a lookup, not a walk over
+/// its namespaces and quotas.
 fn siblings_view(
     stores: &Stores,
     fvo: &FachverfahrenOnboarding,
@@ -81,43 +126,31 @@ fn siblings_view(
     BTreeMap<String, BTreeSet<String>>,
 ) {
     let name = fvo.name_any();
-    let by_name: BTreeMap<String, &FachverfahrenOnboarding> = siblings
-        .iter()
-        .map(|o| {
-            let o: &FachverfahrenOnboarding = if o.name_any() == name { fvo } else { o };
-            (o.name_any(), o)
-        })
-        .collect();
     let mut held: BTreeMap<String, Amounts> = BTreeMap::new();
     let mut conflicts: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (o_name, o) in &by_name {
-        let proven = proven_namespaces(stores, o);
-        for quota in stores.owned.quotas.by_onboarding.get(o_name) {
-            if quota.name_any() == resource_quota::NAME
-                && proves_object(o, quota.meta(), &proven)
-                && let Some(amounts) = resource_quota::amounts_of(&quota)
-            {
-                let total = held.entry(o_name.clone()).or_default();
-                *total = total.plus(amounts);
-            }
+    let mut memo = stores.holdings.lock();
+    for o in siblings {
+        let own = o.metadata.name.as_deref() == Some(name.as_str());
+        let o: &FachverfahrenOnboarding = if own { fvo } else { o };
+        let h = holding(stores, &mut memo, o);
+        let o_name = o.name_any();
+        if let Some(amounts) = h.held {
+            held.insert(o_name.clone(), amounts);
         }
         if o.metadata.deletion_timestamp.is_some() {
             continue;
         }
-        for env in &o.spec.environments {
-            let ns_name = namespace_name(&o.spec, &env.name);
-            let state = if *o_name == name {
-                states.get(&ns_name).cloned()
-            } else if proven.contains_key(&ns_name) {
-                None
+        for (env, ns_name) in &h.unproven {
+            let state = if own {
+                states.get(ns_name).cloned()
             } else {
-                Some(namespace_state(o, stored_namespace(stores, &ns_name)))
+                Some(namespace_state(o, stored_namespace(stores, ns_name)))
             };
             if matches!(state, Some(NamespaceState::Foreign { .. })) {
                 conflicts
                     .entry(o_name.clone())
                     .or_default()
-                    .insert(env.name.clone());
+                    .insert(env.clone());
             }
         }
     }

@@ -24,7 +24,8 @@ pub enum Published {
 }
 
 /// Publishes what the round did and found, and writes `status` when it changed — unless the
-/// round wrote objects and the status may wait for the round those writes bring.
+/// round wrote objects (and repaired none) and the status may wait for the round those writes
+/// bring.
 pub async fn round(
     ctx: &Context,
     fvo: &FachverfahrenOnboarding,
@@ -61,7 +62,8 @@ pub async fn round(
     }
     let name = fvo.name_any();
     if fvo.status.as_ref() != Some(status) {
-        if applied.writes > 0 && ctx.defer_status(&name) {
+        // A repair is noted on this round's status only (`DriftRepaired`): not deferred.
+        if applied.writes > 0 && applied.repairs.is_empty() && ctx.defer_status(&name) {
             return Ok(Published::Deferred);
         }
         apply::write_status(&ctx.client, &name, status).await?;

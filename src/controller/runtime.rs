@@ -268,8 +268,10 @@ pub async fn run(
     let fvo_for_ressorts = fvo_writer.subscribe();
     // A deleted onboarding is not handed out by the shared watch; its Ressort recounts.
     let (gone_fvo_tx, gone_fvo_rx) = futures::channel::mpsc::unbounded();
+    let holdings = stores::Memo::default();
     let fvo_watch = {
         let (store, idx) = (onboardings.clone(), by_ressort.clone());
+        let held = holdings.clone();
         let (mut phases, metrics) = (Phases::default(), options.metrics.clone());
         let api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
         tracker
@@ -283,6 +285,7 @@ pub async fn run(
                 idx.apply(&store, &(), event);
                 phases.follow(&store, event, &metrics);
                 if let watcher::Event::Delete(o) = event {
+                    held.forget(&o.name_any());
                     let _ = gone_fvo_tx.unbounded_send(ObjectRef::<Ressort>::new(&o.spec.ressort));
                 }
             })
@@ -364,6 +367,7 @@ pub async fn run(
             kinds: kind_stores,
             profiles: profiles.store,
         },
+        holdings: holdings.clone(),
         synced: synced_rx.clone(),
     };
     let sync_task = tracker.start();

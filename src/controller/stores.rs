@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use futures::{Stream, TryStreamExt};
@@ -23,12 +23,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, metadata_watcher, watcher};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use super::drift;
-use super::model::OwnedKind;
+use super::model::{Holding, OwnedKind};
 use super::sync::SyncTracker;
 use crate::api::{ConformanceProfile, FachverfahrenOnboarding, Ressort};
 use crate::conformance::engine::{strip_unread_fields, watched_kinds};
@@ -229,6 +229,44 @@ impl OwnedStores {
     }
 }
 
+/// Values derived from the stores, kept per onboarding with the versions they were derived
+/// from: a value is derived again only when one of them moved.
+pub struct Memo<K, V> {
+    entries: Arc<Mutex<HashMap<String, (K, V)>>>,
+}
+
+impl<K, V> Clone for Memo<K, V> {
+    fn clone(&self) -> Self {
+        Memo {
+            entries: self.entries.clone(),
+        }
+    }
+}
+
+impl<K, V> Default for Memo<K, V> {
+    fn default() -> Self {
+        Memo {
+            entries: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+}
+
+impl<K: PartialEq, V> Memo<K, V> {
+    /// The entries, locked (no `await` while held).
+    pub fn lock(&self) -> MutexGuard<'_, HashMap<String, (K, V)>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forgets what was derived for `name` (deleted).
+    pub fn forget(&self, name: &str) {
+        self.lock().remove(name);
+    }
+}
+
+/// The versions a [`Holding`] was derived from: the onboarding (uid, resourceVersion) and the
+/// index entries of its namespaces and quotas.
+pub type HoldingKey = (Option<String>, Option<String>, Version, Version);
+
 /// The reflector stores the controller keeps; all filtered to what the operator manages,
 /// except ServiceAccounts (only those named `default`) and Ressorts.
 #[derive(Clone)]
@@ -247,6 +285,8 @@ pub struct Stores {
     pub service_accounts: Store<ServiceAccount>,
     /// The kinds the conformance rules read.
     pub workloads: WorkloadStores,
+    /// What each onboarding holds by observation, as the sibling view last derived it.
+    pub holdings: Memo<HoldingKey, Arc<Holding>>,
     /// Turns true once every store had its initial list (see `Stores::wait_until_ready`).
     pub synced: tokio::sync::watch::Receiver<bool>,
 }
@@ -373,8 +413,8 @@ pub fn namespace_stream(
     let (reader, writer) = reflector::store();
     let index = Index::new(onboarding_label::<Namespace>);
     let (store, idx) = (reader.clone(), index.clone());
-    let stream = metadata_watcher(
-        Api::<Namespace>::all(client.clone()),
+    let stream = watcher(
+        Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
         watcher::Config::default().page_size(500),
     )
     .default_backoff()
