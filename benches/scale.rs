@@ -444,6 +444,9 @@ async fn main() {
     let peak_with_workloads = peak_rss_mib(controller.id());
 
     // A full resync: a restarted controller goes over every onboarding against warm watches.
+    // In-flight work settles first (the Ressort's status follows the last change after its
+    // one-second debounce), so that the restart starts from a converged state.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     controller.kill().ok();
     controller.wait().ok();
     sandbox.reset_stats();

@@ -57,13 +57,7 @@ pub fn objects_in(stores: &Stores, namespaces: &BTreeSet<String>) -> Vec<SourceO
         .map(source)
         .collect();
     for ns in namespaces {
-        out.extend(
-            stores
-                .workloads
-                .in_namespace(ns)
-                .filter_map(|o| serde_json::to_value(o.as_ref()).ok())
-                .map(source),
-        );
+        out.extend(stores.conformance_objects(ns).into_iter().map(source));
     }
     out
 }
@@ -143,7 +137,7 @@ fn inputs(
             .map(|n| {
                 let ns = stores.namespaces.store.get(&reflector::ObjectRef::new(n));
                 let rv = ns.and_then(|ns| ns.metadata.resource_version.clone());
-                (n.clone(), rv, stores.workloads.version(n))
+                (n.clone(), rv, stores.conformance_version(n))
             })
             .collect(),
     }

@@ -217,6 +217,7 @@ pub async fn observe(
     for ns_name in namespaces {
         if let Some(sa) = stores
             .service_accounts
+            .store
             .get(&ObjectRef::new("default").within(ns_name))
             && let Ok(v) = serde_json::to_value(sa.as_ref())
         {

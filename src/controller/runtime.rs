@@ -218,6 +218,29 @@ fn depends_on_others(o: &FachverfahrenOnboarding) -> bool {
     }
 }
 
+/// Maps a changed object with the operator's label to the onboarding its label names and to
+/// the one owning its namespace, whose conformance reads it (the two differ for a copy).
+fn owners<K: kube::Resource>(
+    namespaces: &Store<Namespace>,
+) -> impl Fn(K) -> Vec<ObjectRef<FachverfahrenOnboarding>> + Send + Sync + 'static {
+    let namespaces = namespaces.clone();
+    move |o: K| {
+        let mut out: Vec<_> = owner_of(&o).into_iter().collect();
+        let of_namespace = o
+            .meta()
+            .namespace
+            .as_deref()
+            .and_then(|ns| namespaces.get(&ObjectRef::new(ns)))
+            .and_then(|ns| owner_of(ns.as_ref()));
+        if let Some(owner) = of_namespace
+            && !out.contains(&owner)
+        {
+            out.push(owner);
+        }
+        out
+    }
+}
+
 /// Back-off on failure: a conflict (someone wrote in between) is retried at once; other
 /// errors back off exponentially per onboarding, from half a second up to five minutes.
 pub fn error_policy(fvo: Arc<FachverfahrenOnboarding>, error: &Error, ctx: Arc<Context>) -> Action {
@@ -362,7 +385,7 @@ pub async fn run(
             network_policies,
             role_bindings,
         },
-        service_accounts: service_accounts.store,
+        service_accounts,
         workloads: WorkloadStores {
             kinds: kind_stores,
             profiles: profiles.store,
@@ -444,10 +467,10 @@ pub async fn run(
                 .collect::<Vec<_>>()
         })
         .watches_stream(ns_stream, |o: Namespace| owner_of(&o))
-        .watches_stream(quota_stream, |o: ResourceQuota| owner_of(&o))
-        .watches_stream(lr_stream, |o: LimitRange| owner_of(&o))
-        .watches_stream(np_stream, |o: NetworkPolicy| owner_of(&o))
-        .watches_stream(rb_stream, |o: RoleBinding| owner_of(&o))
+        .watches_stream(quota_stream, owners(&namespaces.store))
+        .watches_stream(lr_stream, owners(&namespaces.store))
+        .watches_stream(np_stream, owners(&namespaces.store))
+        .watches_stream(rb_stream, owners(&namespaces.store))
         .watches_stream(sa_stream, move |sa: ServiceAccount| {
             let ns = sa.namespace()?;
             let owner = ns_for_sa.get(&ObjectRef::new(&ns))?;

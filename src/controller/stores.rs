@@ -31,7 +31,7 @@ use super::drift;
 use super::model::{Holding, OwnedKind};
 use super::sync::SyncTracker;
 use crate::api::{ConformanceProfile, FachverfahrenOnboarding, Ressort};
-use crate::conformance::engine::{strip_unread_fields, watched_kinds};
+use crate::conformance::engine::{WatchedKind, strip_unread_fields, watched_kinds};
 use crate::resources::{MANAGED_BY, MANAGED_BY_VALUE, ONBOARDING};
 
 /// The key of an object in an [`Index`]: `None` leaves it out.
@@ -184,13 +184,15 @@ pub fn ressort_of(fvo: &FachverfahrenOnboarding) -> Option<String> {
     Some(fvo.spec.ressort.clone())
 }
 
-/// A store of objects the operator owns, with its index by onboarding.
+/// A store of objects the operator owns, with its indexes by onboarding and by namespace.
 #[derive(Clone)]
 pub struct OwnedStore<K: Resource<DynamicType = ()> + 'static> {
     /// Every object of the kind with the operator's label.
     pub store: Store<K>,
     /// The same objects by the onboarding their label names.
     pub by_onboarding: Index<K>,
+    /// The same objects by namespace (what the conformance rules read of them).
+    pub by_namespace: Index<K>,
 }
 
 /// The stores of the namespaced kinds the operator owns.
@@ -282,7 +284,7 @@ pub struct Stores {
     /// The namespaced objects with the operator's label.
     pub owned: OwnedStores,
     /// Every namespace's `default` ServiceAccount.
-    pub service_accounts: Store<ServiceAccount>,
+    pub service_accounts: OwnedStore<ServiceAccount>,
     /// The kinds the conformance rules read.
     pub workloads: WorkloadStores,
     /// What each onboarding holds by observation, as the sibling view last derived it.
@@ -304,6 +306,48 @@ impl Stores {
     /// The onboardings of `ressort`.
     pub fn onboardings_of(&self, ressort: &str) -> Vec<Arc<FachverfahrenOnboarding>> {
         self.onboardings_by_ressort.get(ressort)
+    }
+
+    /// The objects of the kinds the conformance rules read in `namespace`, as JSON stripped of
+    /// what no rule reads: those of the kind stores, and the objects with the operator's label
+    /// and the `default` ServiceAccount, which the kind stores leave to the operator's own
+    /// stores (one copy of each object in memory, see [`workload_streams`]).
+    pub fn conformance_objects(&self, namespace: &str) -> Vec<serde_json::Value> {
+        fn stripped<K: serde::Serialize>(objs: Vec<Arc<K>>) -> Vec<serde_json::Value> {
+            objs.iter()
+                .filter_map(|o| serde_json::to_value(o.as_ref()).ok())
+                .map(|mut v| {
+                    strip_unread_fields(&mut v);
+                    v
+                })
+                .collect()
+        }
+        let owned = &self.owned;
+        let mut out: Vec<serde_json::Value> = self
+            .workloads
+            .in_namespace(namespace)
+            .filter_map(|o| serde_json::to_value(o.as_ref()).ok())
+            .collect();
+        out.extend(stripped(owned.quotas.by_namespace.get(namespace)));
+        out.extend(stripped(owned.limit_ranges.by_namespace.get(namespace)));
+        out.extend(stripped(owned.network_policies.by_namespace.get(namespace)));
+        out.extend(stripped(owned.role_bindings.by_namespace.get(namespace)));
+        out.extend(stripped(self.service_accounts.by_namespace.get(namespace)));
+        out
+    }
+
+    /// The version of what [`Stores::conformance_objects`] reads in `namespace`.
+    pub fn conformance_version(&self, namespace: &str) -> Vec<Version> {
+        let owned = &self.owned;
+        let mut versions = self.workloads.version(namespace);
+        versions.extend([
+            owned.quotas.by_namespace.version(namespace),
+            owned.limit_ranges.by_namespace.version(namespace),
+            owned.network_policies.by_namespace.version(namespace),
+            owned.role_bindings.by_namespace.version(namespace),
+            self.service_accounts.by_namespace.version(namespace),
+        ]);
+        versions
     }
 }
 
@@ -332,7 +376,8 @@ where
 {
     let (reader, writer) = reflector::store();
     let index = Index::new(onboarding_label::<K>);
-    let (store, idx) = (reader.clone(), index.clone());
+    let by_namespace = Index::new(namespace_of::<K>);
+    let (store, idx, ns_idx) = (reader.clone(), index.clone(), by_namespace.clone());
     // Only other managers' writes to the operator's objects are read: dropping the rest keeps
     // the stores at about half the memory, and a converged object of the operator's carries none.
     let stream = watcher(Api::<K>::all(client.clone()), config)
@@ -348,12 +393,16 @@ where
             trim(o);
         })
         .reflect(writer)
-        .inspect_ok(move |event| idx.apply(&store, &(), event));
+        .inspect_ok(move |event| {
+            idx.apply(&store, &(), event);
+            ns_idx.apply(&store, &(), event);
+        });
     let stream = tracker.track(stream).touched_objects();
     (
         OwnedStore {
             store: reader,
             by_onboarding: index,
+            by_namespace,
         },
         stream,
     )
@@ -426,6 +475,8 @@ pub fn namespace_stream(
         OwnedStore {
             store: reader,
             by_onboarding: index,
+            // Namespaces are in no namespace.
+            by_namespace: Index::new(namespace_of::<Namespace>),
         },
         stream,
     )
@@ -507,6 +558,22 @@ pub type KindStream = (
     ApiResource,
 );
 
+/// The watch configuration of a kind the rules read, without what the operator's own stores
+/// hold already: the objects with its label (quotas, limits, policies, bindings), and every
+/// namespace's `default` ServiceAccount. Each object is then held once, not twice.
+fn left_to_owned_stores(kind: &WatchedKind, config: watcher::Config) -> watcher::Config {
+    match (kind.api_version, kind.kind) {
+        ("v1", "ResourceQuota" | "LimitRange")
+        | ("networking.k8s.io/v1", "NetworkPolicy")
+        | ("rbac.authorization.k8s.io/v1", "RoleBinding") => config.labels(NOT_MANAGED_SELECTOR),
+        ("v1", "ServiceAccount") => config.fields("metadata.name!=default"),
+        _ => config,
+    }
+}
+
+/// Everything the operator's label selector ([`crate::resources::MANAGED_SELECTOR`]) leaves out.
+const NOT_MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by!=conplus-operator";
+
 /// Builds the stores of the kinds the rules read and the streams that fill them (the
 /// controller polls the streams). Kinds the API server does not serve are skipped with a
 /// warning: a store that can never fill must not hold up every reconcile.
@@ -538,7 +605,8 @@ pub async fn workload_streams(
         let index = Index::new(namespace_of::<DynamicObject>);
         let (store, idx, dyntype) = (reader.clone(), index.clone(), ar.clone());
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-        let stream = watcher(api, watcher::Config::default().page_size(500))
+        let config = left_to_owned_stores(kind, watcher::Config::default().page_size(500));
+        let stream = watcher(api, config)
             .default_backoff()
             .modify(|o: &mut DynamicObject| {
                 // Strip what no rule reads before it is stored.
