@@ -99,6 +99,18 @@ fn status_kib(pid: u32, field: &str) -> Option<f64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU time (user + system) a process has used so far, in seconds (`/proc/PID/stat`, at the
+/// usual 100 clock ticks per second).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 /// Peak resident memory of a process in MiB (Linux `VmHWM`).
 fn peak_rss_mib(pid: u32) -> Option<f64> {
     Some(status_kib(pid, "VmHWM:")? / 1024.0)
@@ -276,13 +288,31 @@ async fn change_latency(
         started.elapsed().as_secs_f64()
     );
     let api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
-    // Let the conformance re-evaluations of the new workloads settle.
+    // Let the conformance re-evaluations of the new workloads settle: every onboarding Ready
+    // and no onboarding's status changed for 2 s (Ready alone does not wait for them).
+    let mut last = None;
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        if ready_count(&api).await == n {
+        let list = api.list(&ListParams::default()).await.unwrap();
+        let versions: Vec<_> = list
+            .items
+            .iter()
+            .map(|o| o.metadata.resource_version.clone())
+            .collect();
+        let ready = list
+            .items
+            .iter()
+            .filter(|o| ready_at(o, o.metadata.generation))
+            .count();
+        if ready == n && last.as_ref() == Some(&versions) {
             break;
         }
+        last = Some(versions);
     }
+    println!(
+        "settled after workloads:     {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let mut latencies = Vec::with_capacity(changes);
     for c in 0..changes {
         let i = (c * 7919) % n;
@@ -316,6 +346,18 @@ async fn change_latency(
         }
         latencies.push(t.elapsed());
     }
+    let mut slowest: Vec<(Duration, usize)> = latencies.iter().copied().zip(0..).collect();
+    slowest.sort();
+    let slowest: Vec<String> = slowest
+        .iter()
+        .rev()
+        .take(5)
+        .map(|(d, c)| {
+            let what = if c % 2 == 0 { "quota" } else { "environment" };
+            format!("#{c} ({what}) {:.0} ms", d.as_secs_f64() * 1000.0)
+        })
+        .collect();
+    println!("slowest changes:             {}", slowest.join(", "));
     latencies.sort();
     latencies
 }
@@ -399,6 +441,7 @@ async fn main() {
     let mut controller = start_controller(&kubeconfig);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss = rss_bytes(controller.id());
+    let cpu_idle = cpu_seconds(controller.id());
     sandbox.reset_stats();
     let api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
     let start = Instant::now();
@@ -429,6 +472,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let all_ready = start.elapsed();
+    let cpu_at_ready = cpu_seconds(controller.id());
     // Let trailing watch events settle, then count what the controller did.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let stats = sandbox.stats();
@@ -506,6 +550,12 @@ async fn main() {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let (Some(cpu), Some(idle)) = (cpu_at_ready, cpu_idle) {
+        println!(
+            "controller CPU until all Ready: {:.1} s (user + system)",
+            cpu - idle
+        );
+    }
     println!(
         "floor (same writes, 1 client, 16 at a time, no controller): {:.1} s; all Ready / floor = {:.2}",
         floor.as_secs_f64(),
