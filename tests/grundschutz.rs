@@ -903,3 +903,23 @@ fn no_objects_a_missing_path_and_an_unknown_profile_exit_2() {
     );
     assert!(o.stdout.is_empty());
 }
+
+#[test]
+fn live_options_without_a_kubeconfig_or_with_paths_and_an_unreadable_kubeconfig_exit_2() {
+    let o = run(&["--onboarding", "mk-moin-schule"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    let o = run(&["compliant", "--kubeconfig", "kubeconfig"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("cannot be used with"),
+        "{}",
+        show(&o)
+    );
+    let o = run(&["--kubeconfig", "no-such-kubeconfig"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("error: --kubeconfig no-such-kubeconfig: "),
+        "{}",
+        show(&o)
+    );
+}

@@ -696,6 +696,101 @@ mod tests {
         assert!(status.errors >= 200);
     }
 
+    fn ressort(pool: Option<&str>) -> Ressort {
+        Ressort::new(
+            "mk",
+            crate::api::RessortSpec {
+                display_name: "mk".into(),
+                budget: crate::resources::fixtures::totals("8", "8Gi", "8Gi", "8"),
+                onboarders: Vec::new(),
+                node_pool: pool.map(str::to_owned),
+            },
+        )
+    }
+
+    #[test]
+    fn the_status_carries_the_grundschutz_counts_of_the_same_evaluation() {
+        let fvo = moin_schule();
+        let (out, report) = outcome(
+            &fvo,
+            &[deployment(true)],
+            None,
+            &Defaults::default(),
+            Timestamp::UNIX_EPOCH,
+        );
+        let counts = out.status.unwrap().grundschutz.unwrap();
+        let profile = effective_profile(
+            &fvo,
+            None,
+            None,
+            &PlatformSettings::default(),
+            &Defaults::default(),
+        )
+        .unwrap();
+        let total = assess(&Assessed::from_live_report(&report.unwrap(), &profile)).total();
+        assert!(counts.failed >= 2, "APP.4.4.A4 and SYS.1.6.A17: {counts:?}");
+        assert_eq!(
+            (
+                counts.passed,
+                counts.failed,
+                counts.not_evaluated,
+                counts.organisational_open
+            ),
+            (
+                total.pass as i32,
+                total.fail as i32,
+                total.not_evaluated as i32,
+                total.organisational as i32
+            )
+        );
+    }
+
+    #[test]
+    fn node_defaults_name_the_ressorts_pool_where_the_profile_demands_a_dedicated_pool() {
+        let fvo = moin_schule(); // protection level high: dvc-erhoeht demands a dedicated pool
+        let d = Defaults::default();
+        let pool = node_defaults(&fvo, None, Some(&ressort(Some("mk"))), &d);
+        assert_eq!(
+            pool.get(NODE_SELECTOR_ANNOTATION).map(String::as_str),
+            Some("conplus.niedersachsen.de/node-pool=mk")
+        );
+        assert_eq!(
+            pool.get(DEFAULT_TOLERATIONS_ANNOTATION).map(String::as_str),
+            Some(r#"[{"key":"conplus.niedersachsen.de/node-pool","operator":"Exists"}]"#)
+        );
+        let envs = crate::resources::desired(&fvo, &PlatformSettings::default()).unwrap();
+        for env in with_node_defaults(envs, &pool) {
+            let ann = env.namespace.metadata.annotations.unwrap();
+            assert!(ann.contains_key(NODE_SELECTOR_ANNOTATION), "{ann:?}");
+        }
+        // No pool named, or no pool demanded: no defaults.
+        assert!(node_defaults(&fvo, None, Some(&ressort(None)), &d).is_empty());
+        assert!(node_defaults(&fvo, None, None, &d).is_empty());
+        let mut normal = moin_schule();
+        normal.spec.protection_level = crate::api::ProtectionLevel::Normal;
+        assert!(node_defaults(&normal, None, Some(&ressort(Some("mk"))), &d).is_empty());
+    }
+
+    #[test]
+    fn the_effective_profile_admits_the_platforms_and_the_declared_namespaces_and_the_ressorts_pool()
+     {
+        let fvo = moin_schule();
+        let platform = PlatformSettings {
+            ingress_namespace: "traefik".into(),
+            ..PlatformSettings::default()
+        };
+        let mk = ressort(Some("mk"));
+        let p = effective_profile(&fvo, None, Some(&mk), &platform, &Defaults::default()).unwrap();
+        assert_eq!(
+            p.allowed_from_namespaces,
+            ["traefik", "kube-system", "monitoring", "mk-portal-prod"]
+        );
+        assert_eq!(
+            p.dedicated_nodes.unwrap().node_label_value.as_deref(),
+            Some("mk")
+        );
+    }
+
     #[test]
     fn unknown_profile_is_reported_not_guessed() {
         let mut fvo = moin_schule();

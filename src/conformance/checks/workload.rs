@@ -141,6 +141,9 @@ fn dedicated_node_pool(pod: &PodView<'_>, out: &mut Violations) {
     let elsewhere = want
         .map(|w| pinned_elsewhere(pod.spec, label, w))
         .unwrap_or_default();
+    // The namespace default applies to pods that do not name the label themselves.
+    let by_default =
+        from_namespace.is_some_and(|v| want == Some(v)) && !names_label(pod.spec, label);
     if let Some(w) = want
         && !elsewhere.is_empty()
     {
@@ -148,10 +151,7 @@ fn dedicated_node_pool(pod: &PodView<'_>, out: &mut Violations) {
             "pinned to another node pool than {label}={w}: {}",
             elsewhere.join(", ")
         ));
-    } else if !selects_node_pool(pod.spec, label, want)
-        // The namespace default applies to pods that do not name the label themselves.
-        && !(from_namespace.is_some() && from_namespace == want && !names_label(pod.spec, label))
-    {
+    } else if !by_default && !selects_node_pool(pod.spec, label, want) {
         let want = match want {
             Some(val) => format!("{label}={val}"),
             None => label.to_owned(),
