@@ -238,9 +238,11 @@ async fn the_example_with_a_compliant_workload_passes_each_breach_fails_its_requ
         f(&mut d);
         d
     };
+    // kube-apiserver refuses `privileged` without privilege escalation: both together.
     let privileged = breach(&|d| {
-        d["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] =
-            json!(true)
+        let sc = &mut d["spec"]["template"]["spec"]["containers"][0]["securityContext"];
+        sc["privileged"] = json!(true);
+        sc["allowPrivilegeEscalation"] = json!(true);
     });
     apply(&env, &privileged).await;
     settled(&env, &name, &["APP.4.4.A4", "SYS.1.6.A17"]).await;
@@ -270,5 +272,30 @@ async fn the_example_with_a_compliant_workload_passes_each_breach_fails_its_requ
     apply(&env, &from_elsewhere).await;
     settled(&env, &name, &["APP.4.4.A7"]).await;
     delete(&env, &from_elsewhere).await;
-    settled(&env, &name, &[]).await;
+    let single = settled(&env, &name, &[]).await;
+
+    // Without --onboarding: one report per onboarding of the cluster, this one among them alike.
+    let kubeconfig = env.cluster.kubeconfig.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_conplus-operator"))
+            .arg("grundschutz")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(["--format", "json"])
+            .env_remove("CONPLUS_DEFAULT_PROFILE")
+            .env_remove("CONPLUS_ALLOWED_REGISTRIES")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ours = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["onboarding"] == name.as_str())
+        .unwrap_or_else(|| panic!("{name} not in {all:#}"));
+    assert_eq!(ours["totals"], single["totals"]);
+    assert_eq!(ours["requirements"], single["requirements"]);
 }
