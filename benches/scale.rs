@@ -361,6 +361,7 @@ async fn main() {
                     display_name: "MK".into(),
                     budget,
                     onboarders: Vec::new(),
+                    node_pool: None,
                 },
             )),
         )

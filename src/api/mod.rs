@@ -18,8 +18,8 @@ pub use common::{Amounts, CostStatus, QuantityValue, ResourceName, ResourceTotal
 pub use onboarding::{
     AccessEntry, AccessRole, ConformanceFinding, ConformanceSpec, ConformanceStatus,
     DeletionPolicy, Environment, FachverfahrenOnboarding, FachverfahrenOnboardingSpec,
-    FachverfahrenOnboardingStatus, IntraNamespace, NamespaceStatus, NetworkSpec, Owner, Phase,
-    ProtectionLevel,
+    FachverfahrenOnboardingStatus, GrundschutzCounts, IntraNamespace, NamespaceStatus, NetworkSpec,
+    Owner, Phase, ProtectionLevel,
 };
 pub use profile::ConformanceProfile;
 pub use ressort::{Ressort, RessortSpec, RessortStatus};

@@ -354,6 +354,25 @@ pub struct ConformanceStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 10))]
     pub findings: Vec<ConformanceFinding>,
+    /// The BSI IT-Grundschutz requirements of APP.4.4 and SYS.1.6 judged over the same objects
+    /// (`conplus-operator grundschutz --onboarding` lists them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grundschutz: Option<GrundschutzCounts>,
+}
+
+/// How many BSI IT-Grundschutz requirements the onboarding's objects meet.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GrundschutzCounts {
+    /// Requirements whose rules were evaluated and found nothing.
+    pub passed: i32,
+    /// Requirements a rule found violated.
+    pub failed: i32,
+    /// Requirements with rules that could not be evaluated (level H at protection level normal, rules
+    /// the profile disables, no object they apply to).
+    pub not_evaluated: i32,
+    /// Requirements met only by evidence the platform operator produces (open until it is produced).
+    pub organisational_open: i32,
 }
 
 /// One finding of a conformance rule.

@@ -44,6 +44,16 @@ pub struct RessortSpec {
     #[schemars(length(max = 64), inner(length(min = 1, max = 256)))]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub onboarders: Vec<String>,
+    /// The Ressort's dedicated node pool (BSI APP.4.4.A14): the value of the node label a
+    /// `ConformanceProfile`'s `dedicatedNodes` names. Where the profile of an onboarding demands a
+    /// dedicated pool and gives no value itself, the operator sets this pool as the default node
+    /// selector of the onboarding's namespaces. Unset: no default is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(pattern = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"),
+        length(min = 1, max = 63)
+    )]
+    pub node_pool: Option<String>,
 }
 
 /// Observed state of a `Ressort`.

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 pub mod check;
 pub mod grundschutz;
+pub mod grundschutz_live;
 pub mod inventory;
 pub mod manifests;
 pub mod plugin;
@@ -35,7 +36,8 @@ pub enum Command {
     Sandbox(sandbox::SandboxArgs),
     /// Check manifests against the DVC conformance rules (for pipelines).
     Check(check::CheckArgs),
-    /// Judge manifests against every requirement of BSI IT-Grundschutz APP.4.4 and SYS.1.6.
+    /// Judge manifests, or the live onboardings, against every requirement of BSI IT-Grundschutz
+    /// APP.4.4 and SYS.1.6.
     Grundschutz(grundschutz::GrundschutzArgs),
     /// The consolidation inventory: which Ressort runs which Fachverfahren for which Verwaltungsaufgabe,
     /// and where several Fachverfahren serve the same task; from the cluster or offline from manifests.

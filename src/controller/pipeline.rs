@@ -34,6 +34,12 @@ pub async fn reconcile(
     let observed = observe::observe(client, stores, &fvo, &observe::declared(&fvo)).await?;
     // pure: what the schema could not check, and the objects the spec declares.
     let Validated { desired, problems } = validate::validate(&fvo, &ctx.settings);
+    // pure: the namespaces' scheduling defaults, where the profile demands a dedicated node pool.
+    let profile = conformance::cluster_profile(&stores.workloads, &fvo, &ctx.conformance.defaults);
+    let ressort = observed.ressort.as_deref();
+    let defaults = &ctx.conformance.defaults;
+    let pool = conformance::node_defaults(&fvo, profile.as_deref(), ressort, defaults);
+    let desired = conformance::with_node_defaults(desired, &pool);
     // pure: the budget decision within the Ressort.
     let admission = admit::admit(&observed, &fvo, problems.is_empty());
     let admission = admission.as_ref();
@@ -65,7 +71,17 @@ pub async fn reconcile(
         now,
     );
     let live = &ctx.conformance;
-    let found = conformance::evaluate_round(stores, live, &fvo, &plan, &applied, &mut status, now);
+    let settings = &ctx.settings;
+    let found = conformance::evaluate_round(
+        stores,
+        live,
+        settings,
+        &fvo,
+        &plan,
+        &applied,
+        &mut status,
+        now,
+    );
     conditions::note_repairs(&mut status, &applied.repairs, fvo.metadata.generation, now);
     // I/O, writes: the round's Events, and the status when it changed.
     publish::round(&ctx, &fvo, &status, &applied, &found).await?;

@@ -281,6 +281,7 @@ mod tests {
                 display_name: "Kultusministerium".into(),
                 budget: totals(cpu, "64Gi", "1Ti", "200"),
                 onboarders: Vec::new(),
+                node_pool: None,
             },
         )
     }

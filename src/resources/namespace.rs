@@ -25,6 +25,10 @@ const OWNER_CONTACT: &str = "conplus.niedersachsen.de/owner-contact";
 /// Label key of the `Verwaltungsaufgabe` the Fachverfahren carries out (`kubectl get ns -l
 /// conplus.niedersachsen.de/aufgabe=zeiterfassung`).
 pub const AUFGABE: &str = "conplus.niedersachsen.de/aufgabe";
+/// Annotation naming the namespaces (comma-separated) the onboarding admits traffic from
+/// (`spec.network.allowFromNamespaces`): the namespace says which cross-namespace ingress is declared
+/// (BSI APP.4.4.A7), also to `conplus-operator check` over rendered manifests.
+pub const ALLOW_FROM_NAMESPACES: &str = "conplus.niedersachsen.de/allow-from-namespaces";
 
 /// The Pod Security level enforced for a protection level: `baseline` for normal, `restricted`
 /// from high on (BSI SYS.1.6.A17 at elevated protection requirement).
@@ -69,6 +73,12 @@ pub fn build(ctx: &EnvContext<'_>) -> Namespace {
         ),
         (OWNER_CONTACT.to_string(), spec.owner.contact.clone()),
     ]);
+    if !spec.network.allow_from_namespaces.is_empty() {
+        annotations.insert(
+            ALLOW_FROM_NAMESPACES.to_string(),
+            spec.network.allow_from_namespaces.join(","),
+        );
+    }
     annotations.extend(ownership_annotations(ctx.uid));
     Namespace {
         metadata: ObjectMeta {
@@ -86,6 +96,21 @@ mod tests {
     use super::*;
     use crate::api::ProtectionLevel;
     use crate::resources::{PlatformSettings, desired, fixtures::moin_schule};
+
+    #[test]
+    fn namespace_records_the_declared_source_namespaces_only_when_there_are_some() {
+        let mut fvo = moin_schule();
+        let envs = desired(&fvo, &PlatformSettings::default()).unwrap();
+        let ann = envs[0].namespace.metadata.annotations.clone().unwrap();
+        assert_eq!(
+            ann.get(ALLOW_FROM_NAMESPACES).map(String::as_str),
+            Some("mk-portal-prod")
+        );
+        fvo.spec.network.allow_from_namespaces.clear();
+        let envs = desired(&fvo, &PlatformSettings::default()).unwrap();
+        let ann = envs[0].namespace.metadata.annotations.clone().unwrap();
+        assert!(!ann.contains_key(ALLOW_FROM_NAMESPACES), "{ann:?}");
+    }
 
     #[test]
     fn namespace_carries_identity_ownership_and_pod_security_labels() {

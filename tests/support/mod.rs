@@ -606,6 +606,7 @@ pub fn ressort(name: &str, cpu: &str) -> Ressort {
             display_name: format!("Ressort {name}"),
             budget: totals(cpu, "256Gi", "2Ti", "500"),
             onboarders: Vec::new(),
+            node_pool: None,
         },
     )
 }
