@@ -248,3 +248,105 @@ async fn costs_add_up_exactly_across_onboarding_ressort_and_task() {
     })
     .await;
 }
+
+/// Debian's headless Chromium (`CHROMIUM`, else `chromium` on the PATH). A missing browser fails the
+/// test (`.ci/run` installs it) unless `CONPLUS_SKIP_BROWSER_TESTS=1` says to skip.
+fn chromium() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("CHROMIUM")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .map(|d| d.join("chromium"))
+                .find(|p| p.is_file())
+        });
+    if path.is_none() {
+        assert!(
+            std::env::var("CONPLUS_SKIP_BROWSER_TESTS").as_deref() == Ok("1"),
+            "no chromium: install Debian's chromium (apt-get install chromium), set CHROMIUM, or set CONPLUS_SKIP_BROWSER_TESTS=1 to skip"
+        );
+    }
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inventory_page_shows_tasks_and_parallel_solutions_in_a_browser() {
+    let Some(browser) = chromium() else { return };
+    let env = Env::start().await;
+    let zeit = env.name("zeiterfassung");
+    env.apply(&task(&zeit)).await;
+    let mut names = Vec::new();
+    for r in ["mk", "ms"] {
+        let ressort = env.name(r);
+        env.apply(&ressort_(&ressort)).await;
+        let name = format!("{ressort}-zeit");
+        env.apply(&serving(&name, &ressort, &format!("zeit{r}"), &zeit))
+            .await;
+        names.push(name);
+    }
+    for n in &names {
+        env.wait_fvo(n, "Ready", is_ready).await;
+    }
+    let ressorts = env.api::<Ressort>();
+    for r in ["mk", "ms"] {
+        let name = env.name(r);
+        env.eventually("the Ressort counts its onboarding", || async {
+            (ressorts.get(&name).await.ok()?.status?.onboardings == 1).then_some(())
+        })
+        .await;
+    }
+    let listener = conplus_operator::inventory::serve::bind(([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(conplus_operator::inventory::serve::serve_on(
+        listener,
+        env.client.clone(),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let screenshot = std::env::var("UPDATE_DOCS")
+        .is_ok_and(|v| v == "1")
+        .then(|| root().join("docs/inventory-page.png"));
+    let dom = tokio::task::spawn_blocking(move || {
+        let run = |extra: &[String]| {
+            std::process::Command::new(&browser)
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--window-size=1280,900",
+                ])
+                .args(extra)
+                .arg(&url)
+                .output()
+                .unwrap()
+        };
+        if let Some(path) = screenshot {
+            run(&[format!("--screenshot={}", path.display())]);
+        }
+        let out = run(&["--dump-dom".to_string()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    })
+    .await
+    .unwrap();
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    assert!(dom.contains("<h1>CONPlus-Inventar</h1>"), "{dom}");
+    assert!(dom.contains("lang=\"de\""));
+    // The task's row is highlighted and names both Fachverfahren.
+    let row = dom
+        .split("<tr")
+        .find(|r| r.contains("Zeiterfassung") && r.contains("class=\"parallel\""))
+        .unwrap_or_else(|| panic!("no highlighted row of the task: {dom}"));
+    assert!(row.contains("ja: 2 Fachverfahren"), "{row}");
+    for n in &names {
+        assert!(dom.contains(n.as_str()), "{n} on the page");
+    }
+}

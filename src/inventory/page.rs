@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use kube::ResourceExt;
 
 use super::{Inventory, NO_TASK};
-use crate::api::{FachverfahrenOnboarding, ResourceTotals, Ressort};
+use crate::api::{CostStatus, FachverfahrenOnboarding, ResourceTotals, Ressort};
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -49,6 +49,11 @@ fn totals(t: Option<&ResourceTotals>) -> String {
         )
     })
     .unwrap_or_else(|| "–".into())
+}
+
+fn cost(c: Option<&CostStatus>) -> String {
+    c.map(|c| format!("{} {}", c.monthly, c.currency))
+        .unwrap_or_else(|| "–".into())
 }
 
 /// The whole page.
@@ -139,7 +144,8 @@ fn ressort_table(out: &mut String, ressorts: &[Ressort]) {
     out.push_str(
         "<section aria-labelledby=\"ressorts\">\n<h2 id=\"ressorts\">Ressorts</h2>\n<table>\n\
          <thead><tr><th scope=\"col\">Ressort</th><th scope=\"col\">Name</th><th scope=\"col\">Onboardings</th>\
-         <th scope=\"col\">Budget</th><th scope=\"col\">Zugewiesen</th><th scope=\"col\">Verfügbar</th></tr></thead>\n<tbody>\n",
+         <th scope=\"col\">Budget</th><th scope=\"col\">Zugewiesen</th><th scope=\"col\">Verfügbar</th>\
+         <th scope=\"col\">Kosten pro Monat</th></tr></thead>\n<tbody>\n",
     );
     let mut sorted: Vec<&Ressort> = ressorts.iter().collect();
     sorted.sort_by_key(|r| r.name_any());
@@ -147,13 +153,14 @@ fn ressort_table(out: &mut String, ressorts: &[Ressort]) {
         let status = r.status.as_ref();
         let _ = writeln!(
             out,
-            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&r.name_any()),
             escape(&r.spec.display_name),
             status.map(|s| s.onboardings).unwrap_or(0),
             escape(&totals(Some(&r.spec.budget))),
             escape(&totals(status.and_then(|s| s.allocated.as_ref()))),
             escape(&totals(status.and_then(|s| s.available.as_ref()))),
+            escape(&cost(status.and_then(|s| s.cost.as_ref()))),
         );
     }
     out.push_str("</tbody>\n</table>\n</section>\n");
@@ -164,7 +171,7 @@ fn onboarding_table(out: &mut String, onboardings: &[FachverfahrenOnboarding]) {
         "<section aria-labelledby=\"onboardings\">\n<h2 id=\"onboardings\">Onboardings</h2>\n<table>\n\
          <thead><tr><th scope=\"col\">Onboarding</th><th scope=\"col\">Ressort</th><th scope=\"col\">Fachverfahren</th>\
          <th scope=\"col\">Aufgabe</th><th scope=\"col\">Schutzbedarf</th><th scope=\"col\">Phase</th>\
-         <th scope=\"col\">Bereit</th><th scope=\"col\">Konformität</th></tr></thead>\n<tbody>\n",
+         <th scope=\"col\">Bereit</th><th scope=\"col\">Konformität</th><th scope=\"col\">Kosten pro Monat</th></tr></thead>\n<tbody>\n",
     );
     let mut sorted: Vec<&FachverfahrenOnboarding> = onboardings.iter().collect();
     sorted.sort_by_key(|o| o.name_any());
@@ -179,7 +186,7 @@ fn onboarding_table(out: &mut String, onboardings: &[FachverfahrenOnboarding]) {
             .unwrap_or_else(|| "–".into());
         let _ = writeln!(
             out,
-            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&o.name_any()),
             escape(&o.spec.ressort),
             escape(&o.spec.display_name),
@@ -191,6 +198,7 @@ fn onboarding_table(out: &mut String, onboardings: &[FachverfahrenOnboarding]) {
                 .and_then(|s| s.conformance.as_ref())
                 .map(|c| format!("{} %", c.score))
                 .unwrap_or_else(|| "–".into()),
+            escape(&cost(status.and_then(|s| s.cost.as_ref()))),
         );
     }
     out.push_str("</tbody>\n</table>\n</section>\n");
