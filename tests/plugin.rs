@@ -302,8 +302,9 @@ async fn each_onboarded_namespace_gets_a_policyreport_its_viewers_read_and_a_res
 
     // A full resync (a restarted controller evaluates everything again) writes no report.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let version =
-        policy_report(&client, &ns).await.unwrap().unwrap()["metadata"]["resourceVersion"].clone();
+    let before = policy_report(&client, &ns).await.unwrap().unwrap();
+    let version = before["metadata"]["resourceVersion"].clone();
+    let results = before["results"].clone();
     env.stop_controller().await;
     if env.cluster.sandbox.is_some() {
         env.sandbox().reset_stats();
