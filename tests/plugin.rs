@@ -313,6 +313,10 @@ async fn each_onboarded_namespace_gets_a_policyreport_its_viewers_read_and_a_res
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     let after = policy_report(&client, &ns).await.unwrap().unwrap();
     assert_eq!(
+        after["results"], results,
+        "the restarted controller found the same (on kube-apiserver, the objects of its initial lists carry no kind)"
+    );
+    assert_eq!(
         after["metadata"]["resourceVersion"], version,
         "the report was written again"
     );
