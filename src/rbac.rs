@@ -11,6 +11,11 @@
 //! - read-only access to the namespaced kinds the conformance rules read (the controller watches those),
 //!   derived from [`crate::conformance::watched_kinds`], so that a new rule cannot silently need a permission
 //!   nobody granted;
+//! - the reader ClusterRole `conplus:fvo:<name>:reader` of each onboarding and its binding: `get`, `create`,
+//!   `patch` only — no `bind` or `escalate` (the role grants a subset of what the operator reads itself, which
+//!   kube-apiserver's escalation check accepts), no `delete` (an owner reference lets the garbage collector
+//!   remove them), no `list`/`watch` (each is read by name);
+//! - PolicyReports: `get`, `create`, `patch`, no `delete` (a report goes with its namespace);
 //! - Leases only in the release namespace (a Role, not the ClusterRole).
 
 use std::collections::{BTreeMap, BTreeSet};

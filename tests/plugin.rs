@@ -264,6 +264,20 @@ async fn each_onboarded_namespace_gets_a_policyreport_its_viewers_read_and_a_res
         .await
         .expect("a viewer reads the report");
     assert_eq!(read.unwrap()["summary"], report["summary"]);
+    let mut cmd = env.cluster.kubectl();
+    cmd.args(["get", "policyreport", "-n", &ns, "--as"])
+        .arg(format!("member-of-{group}"))
+        .args(["--as-group", &group]);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && table.contains("conplus-conformance"),
+        "kubectl get policyreport as a viewer: {table}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     match policy_report(&viewer, "default").await {
         Err(kube::Error::Api(s)) if s.code == 403 => {}
         other => panic!("the report of a namespace the group may not view: {other:?}"),
