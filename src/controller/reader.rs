@@ -68,7 +68,8 @@ impl Memory {
             .insert(uid.to_string(), (hash, Instant::now()));
     }
 
-    fn forget(&self, uid: &str) {
+    /// Forgets what was checked for the onboarding of `uid` (deleted, or its role in conflict).
+    pub fn forget(&self, uid: &str) {
         self.converged
             .lock()
             .unwrap_or_else(|p| p.into_inner())
