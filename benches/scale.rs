@@ -57,7 +57,7 @@ fn onboarding(i: usize) -> FachverfahrenOnboarding {
                 organisation: "MK".into(),
                 contact: "team@mk.niedersachsen.de".into(),
             },
-            process: None,
+            aufgabe: None,
             protection_level: ProtectionLevel::Normal,
             environments: ["dev", "test", "prod"]
                 .iter()

@@ -128,6 +128,22 @@ fn controller_permissions() -> Vec<Permission> {
         ),
         p(
             Cluster,
+            CONPLUS,
+            "verwaltungsaufgaben",
+            READ,
+            &[],
+            "Reads the tasks (Verwaltungsaufgaben) onboardings name, for their inventory.",
+        ),
+        p(
+            Cluster,
+            CONPLUS,
+            "verwaltungsaufgaben/status",
+            &["patch"],
+            &[],
+            "Writes each task's inventory: the Fachverfahren that serve it and whether they are parallel solutions.",
+        ),
+        p(
+            Cluster,
             "",
             "namespaces",
             MANAGE,
@@ -222,6 +238,14 @@ fn controller_permissions() -> Vec<Permission> {
             &["create", "patch"],
             &[],
             "Publishes Events on transitions and failures (patch updates an Event series).",
+        ),
+        p(
+            ReleaseNamespace,
+            "",
+            "configmaps",
+            READ,
+            &[],
+            "Reads the price list (--prices, the chart's ConfigMap <release>-prices) that turns quotas into monthly costs.",
         ),
         p(
             ReleaseNamespace,
@@ -463,6 +487,7 @@ mod tests {
             "fachverfahrenonboardings",
             "fachverfahrenonboardings/status",
             "ressorts/status",
+            "verwaltungsaufgaben/status",
             "namespaces",
             "resourcequotas",
             "limitranges",
@@ -500,7 +525,7 @@ mod tests {
     }
 
     #[test]
-    fn leases_are_granted_in_the_release_namespace_only() {
+    fn leases_and_the_price_list_are_granted_in_the_release_namespace_only() {
         assert!(
             grants(&cluster_role_rules())
                 .iter()
@@ -513,7 +538,11 @@ mod tests {
             String::new(),
             "patch".into()
         )));
-        assert!(lease.iter().all(|g| g.1 == "leases"));
+        assert!(
+            lease
+                .iter()
+                .all(|g| g.1 == "leases" || (g.1 == "configmaps" && READ.contains(&g.3.as_str())))
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! | `conplus_ressort_budget_allocated` | gauge | `ressort`, `resource` |
 //! | `conplus_ressort_budget_available` | gauge | `ressort`, `resource` |
 //! | `conplus_conformance_findings` | gauge | `rule`, `ressort`, `severity` |
+//! | `conplus_aufgabe_solutions` | gauge | `aufgabe` (the Fachverfahren that serve a Verwaltungsaufgabe) |
 //!
 //! Readiness follows linkerd/kubert: a replica is ready once its first watch sync is done, and a replica
 //! that does not hold the Lease is ready without reconciling (it is a warm stand-by, not a broken pod).
@@ -60,6 +61,7 @@ pub struct Metrics {
     /// can be found and removed (a `Family` cannot list its labels).
     budget_series: std::sync::Mutex<std::collections::BTreeSet<(String, String)>>,
     findings: Family<Labels3, Gauge>,
+    aufgabe_solutions: Family<Labels1, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -86,6 +88,7 @@ impl Metrics {
         let budget_allocated = Family::default();
         let budget_available = Family::default();
         let findings = Family::<Labels3, Gauge>::default();
+        let aufgabe_solutions = Family::<Labels1, Gauge>::default();
         // Counters get their `_total` suffix from the encoder.
         registry.register(
             "conplus_reconciles",
@@ -122,6 +125,11 @@ impl Metrics {
             "Open conformance findings by rule, Ressort and severity",
             findings.clone(),
         );
+        registry.register(
+            "conplus_aufgabe_solutions",
+            "Distinct Fachverfahren that serve a Verwaltungsaufgabe (more than 1: parallel solutions)",
+            aufgabe_solutions.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -132,6 +140,7 @@ impl Metrics {
             budget_available,
             budget_series: Default::default(),
             findings,
+            aufgabe_solutions,
         }
     }
 
@@ -205,6 +214,19 @@ impl Metrics {
             self.budget_available.remove(&labels);
             false
         });
+    }
+
+    /// Sets how many distinct Fachverfahren serve the task `aufgabe`.
+    pub fn set_aufgabe_solutions(&self, aufgabe: &str, fachverfahren: i64) {
+        self.aufgabe_solutions
+            .get_or_create(&[("aufgabe", aufgabe.to_string())])
+            .set(fachverfahren);
+    }
+
+    /// Forgets the series of a deleted task.
+    pub fn remove_aufgabe(&self, aufgabe: &str) {
+        self.aufgabe_solutions
+            .remove(&[("aufgabe", aufgabe.to_string())]);
     }
 
     /// Replaces the whole set of conformance findings: `(rule, ressort, severity, count)`. Counts of the

@@ -954,6 +954,7 @@ fn grafana_dashboard_queries_only_metrics_the_operator_exports() {
     m.set_onboardings_by_phase(&[("Ready".into(), 1)]);
     m.set_ressort_budget("mk", "cpu", 1.0, 1.0);
     m.set_conformance_findings(&[("image-tag".into(), "mk".into(), "error".into(), 1)]);
+    m.set_aufgabe_solutions("zeiterfassung", 2);
     let exported: BTreeSet<String> = m
         .encode()
         .lines()

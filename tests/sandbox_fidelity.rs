@@ -860,6 +860,21 @@ async fn observe_pod_security_updates(
         assert_eq!(code, 201, "{body}");
     }
     let relabel = |level: &str| json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": level}}});
+    // kube-apiserver's Pod Security admission lists a namespace's pods from an informer cache, so
+    // a relabel right after the creates may see only some of them: wait (with dry runs, which
+    // change nothing) until it sees both before the relabel that is compared.
+    until("pod security admission sees both pods", || async {
+        let (_, _, warnings) = send_warned(
+            &client,
+            "PATCH",
+            &format!("/api/v1/namespaces/{ns}?dryRun=All"),
+            "application/merge-patch+json",
+            &relabel("restricted"),
+        )
+        .await;
+        warnings.iter().any(|w| w.contains("and 1 other pod"))
+    })
+    .await;
     let (code, _, warnings) = send_warned(
         &client,
         "PATCH",

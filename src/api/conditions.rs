@@ -21,6 +21,10 @@ pub const DRIFT_REPAIRED: &str = "DriftRepaired";
 /// The onboarding's access groups may read it: its reader ClusterRole `conplus:fvo:<name>:reader`
 /// is bound to them. Does not hold up `Ready`.
 pub const READ_ACCESS_GRANTED: &str = "ReadAccessGranted";
+/// The `Verwaltungsaufgabe` that `spec.aufgabe` names exists (absent when the onboarding names none).
+pub const AUFGABE_KNOWN: &str = "AufgabeKnown";
+/// More than one Fachverfahren serves a `Verwaltungsaufgabe`.
+pub const PARALLEL_SOLUTIONS: &str = "ParallelSolutions";
 /// A Ressort's budget is below what its onboardings hold.
 pub const OVER_COMMITTED: &str = "OverCommitted";
 
@@ -69,6 +73,14 @@ pub mod reason {
     /// A ClusterRole or ClusterRoleBinding of the reader role's name exists and is not the
     /// operator's for this onboarding: it is left alone.
     pub const READER_ROLE_CONFLICT: &str = "ReaderRoleConflict";
+    /// The named Verwaltungsaufgabe exists.
+    pub const AUFGABE_FOUND: &str = "AufgabeFound";
+    /// No Verwaltungsaufgabe of the name exists.
+    pub const AUFGABE_NOT_FOUND: &str = "AufgabeNotFound";
+    /// More than one Fachverfahren serves the task.
+    pub const SEVERAL_FACHVERFAHREN: &str = "SeveralFachverfahren";
+    /// At most one Fachverfahren serves the task.
+    pub const SINGLE_FACHVERFAHREN: &str = "SingleFachverfahren";
     /// The Ressort's status is computed.
     pub const BUDGET_TRACKED: &str = "BudgetTracked";
 }

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 pub mod check;
 pub mod grundschutz;
+pub mod inventory;
 pub mod manifests;
 pub mod plugin;
 pub mod render;
@@ -36,6 +37,9 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Judge manifests against every requirement of BSI IT-Grundschutz APP.4.4 and SYS.1.6.
     Grundschutz(grundschutz::GrundschutzArgs),
+    /// The consolidation inventory: which Ressort runs which Fachverfahren for which Verwaltungsaufgabe,
+    /// and where several Fachverfahren serve the same task; from the cluster or offline from manifests.
+    Inventory(inventory::InventoryArgs),
 }
 
 /// Entry point of the binary.
@@ -64,6 +68,7 @@ pub fn main() -> ExitCode {
         Command::Sandbox(args) => sandbox::main(args),
         Command::Check(args) => check::run(args),
         Command::Grundschutz(args) => grundschutz::run(args),
+        Command::Inventory(args) => inventory::run(args),
     }
 }
 

@@ -212,7 +212,7 @@ async fn run(cli: PluginCli, colour: bool) -> Result<u8, PluginError> {
 }
 
 /// A client for the user's kubeconfig, context and impersonation, and the context's namespace.
-async fn connect(conn: &Connection) -> Result<(Client, String), PluginError> {
+pub(crate) async fn connect(conn: &Connection) -> Result<(Client, String), PluginError> {
     let options = KubeConfigOptions {
         context: conn.context.clone(),
         ..KubeConfigOptions::default()

@@ -26,6 +26,9 @@ pub struct SandboxArgs {
     /// Port on 127.0.0.1; 0 picks a free one.
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    /// Port on 127.0.0.1 of the read-only inventory page (its URL is printed); 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub inventory_port: u16,
     /// Apply the manifests in this file or folder after start.
     #[arg(long)]
     pub apply: Option<PathBuf>,
@@ -214,6 +217,21 @@ async fn run(args: SandboxArgs) -> ExitCode {
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let stop = stop_rx.map(|_| ()).shared();
+    let page_addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.inventory_port));
+    match crate::inventory::serve::bind(page_addr).await {
+        Ok(listener) => {
+            if let Ok(addr) = listener.local_addr() {
+                println!("  inventory page: http://{addr}/");
+            }
+            let (client, stop) = (client.clone(), stop.clone());
+            tokio::spawn(async move {
+                if let Err(e) = crate::inventory::serve::serve_on(listener, client, stop).await {
+                    eprintln!("error: {e}");
+                }
+            });
+        }
+        Err(e) => eprintln!("warning: {e}; the sandbox runs without it"),
+    }
     let controller_task = (!args.no_operator).then(|| {
         let options = Options {
             settings: args.platform.settings(),

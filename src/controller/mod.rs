@@ -1,5 +1,5 @@
-//! The controllers: the reconcile pipeline of `FachverfahrenOnboarding` and the status of
-//! `Ressort`.
+//! The controllers: the reconcile pipeline of `FachverfahrenOnboarding`, the status of
+//! `Ressort` ([`ressort`]) and the inventory on `Verwaltungsaufgabe` ([`aufgabe`]).
 //!
 //! One reconcile ([`pipeline::reconcile`]) runs these steps in order; only the steps marked
 //! I/O reach the API, the pure ones take plain data and cannot:
@@ -24,6 +24,7 @@
 
 pub mod admit;
 pub mod apply;
+pub mod aufgabe;
 pub mod budget;
 pub mod conditions;
 pub mod conformance;

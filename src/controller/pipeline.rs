@@ -53,6 +53,19 @@ pub async fn reconcile(
     // pure: the status of the round, conformance, repairs.
     let now = Timestamp::now();
     let mut status = status::of_round(&fvo, &observed, admission, &plan, &problems, now);
+    let previous = fvo
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    status::note_cost(&mut status, stores.price_list().as_ref());
+    status::note_aufgabe(
+        &mut status,
+        observe::aufgabe(stores, &fvo),
+        fvo.metadata.generation,
+        previous,
+        now,
+    );
     let live = &ctx.conformance;
     let found = conformance::evaluate_round(stores, live, &fvo, &plan, &applied, &mut status, now);
     conditions::note_repairs(&mut status, &applied.repairs, fvo.metadata.generation, now);

@@ -124,7 +124,10 @@ pub fn compute(
             }
         }
     };
+    let cost =
+        crate::inventory::cost::sum(mine.iter().filter_map(|o| o.status.as_ref()?.cost.as_ref()));
     RessortStatus {
+        cost,
         allocated: Some(allocated.to_totals()),
         available: available.map(|a| a.to_totals()),
         onboardings: i32::try_from(mine.len()).unwrap_or(i32::MAX),

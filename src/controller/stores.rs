@@ -16,7 +16,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::{Stream, TryStreamExt};
-use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, ResourceQuota, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -29,7 +29,7 @@ use serde::de::DeserializeOwned;
 use super::drift;
 use super::model::OwnedKind;
 use super::sync::SyncTracker;
-use crate::api::{ConformanceProfile, FachverfahrenOnboarding, Ressort};
+use crate::api::{ConformanceProfile, FachverfahrenOnboarding, Ressort, Verwaltungsaufgabe};
 use crate::conformance::engine::{strip_unread_fields, watched_kinds};
 use crate::resources::ONBOARDING;
 
@@ -103,6 +103,12 @@ where
             .get(key)
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The key `obj` is filed under now (before its next event is applied).
+    pub fn key_for(&self, obj: &K) -> Option<String> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries.key_of_id.get(&id_of(obj)).cloned()
     }
 
     /// The version of the objects under `key`.
@@ -238,12 +244,18 @@ pub struct Stores {
     pub onboardings_by_ressort: Index<FachverfahrenOnboarding>,
     /// Every Ressort.
     pub ressorts: Store<Ressort>,
+    /// Every Verwaltungsaufgabe (the watch shared with the task controller).
+    pub aufgaben: Store<Verwaltungsaufgabe>,
+    /// The onboardings by the task they name.
+    pub onboardings_by_aufgabe: Index<FachverfahrenOnboarding>,
     /// Namespaces with the operator's label.
     pub namespaces: OwnedStore<Namespace>,
     /// The namespaced objects with the operator's label.
     pub owned: OwnedStores,
     /// Every namespace's `default` ServiceAccount.
     pub service_accounts: Store<ServiceAccount>,
+    /// The price list's ConfigMap (`--prices`), when one is configured.
+    pub prices: Option<Store<ConfigMap>>,
     /// The kinds the conformance rules read.
     pub workloads: WorkloadStores,
     /// Turns true once every store had its initial list (see `Stores::wait_until_ready`).
@@ -258,6 +270,13 @@ impl Stores {
         let mut synced = self.synced.clone();
         // Err: the tracker is gone (shutting down); nothing left to wait for.
         let _ = synced.wait_for(|s| *s).await;
+    }
+
+    /// The platform's price list: `None` without one (no `--prices`, or its ConfigMap does not
+    /// exist) or when it cannot be read (the runtime reports that when it changes).
+    pub fn price_list(&self) -> Option<crate::inventory::cost::PriceList> {
+        let config_map = self.prices.as_ref()?.state().into_iter().next()?;
+        crate::inventory::cost::PriceList::parse(&config_map.data.clone().unwrap_or_default()).ok()
     }
 
     /// The onboardings of `ressort`.

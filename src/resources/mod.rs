@@ -272,7 +272,7 @@ pub(crate) mod fixtures {
                     organisation: "Kultusministerium, Referat 15".into(),
                     contact: "moin-schule@mk.niedersachsen.de".into(),
                 },
-                process: Some("Schulverwaltung und Bildungsportal".into()),
+                aufgabe: None,
                 protection_level: ProtectionLevel::High,
                 environments: vec![
                     Environment {

@@ -22,7 +22,9 @@ const PSS_WARN_VERSION: &str = "pod-security.kubernetes.io/warn-version";
 pub const DISPLAY_NAME: &str = "conplus.niedersachsen.de/display-name";
 const OWNER_ORGANISATION: &str = "conplus.niedersachsen.de/owner-organisation";
 const OWNER_CONTACT: &str = "conplus.niedersachsen.de/owner-contact";
-const PROCESS: &str = "conplus.niedersachsen.de/process";
+/// Label key of the `Verwaltungsaufgabe` the Fachverfahren carries out (`kubectl get ns -l
+/// conplus.niedersachsen.de/aufgabe=zeiterfassung`).
+pub const AUFGABE: &str = "conplus.niedersachsen.de/aufgabe";
 
 /// The Pod Security level enforced for a protection level: `baseline` for normal, `restricted`
 /// from high on (BSI SYS.1.6.A17 at elevated protection requirement).
@@ -56,6 +58,9 @@ pub fn build(ctx: &EnvContext<'_>) -> Namespace {
         (PSS_WARN.to_string(), "restricted".to_string()),
         (PSS_WARN_VERSION.to_string(), "latest".to_string()),
     ]);
+    if let Some(aufgabe) = &spec.aufgabe {
+        labels.insert(AUFGABE.to_string(), aufgabe.clone());
+    }
     let mut annotations = BTreeMap::from([
         (DISPLAY_NAME.to_string(), spec.display_name.clone()),
         (
@@ -64,9 +69,6 @@ pub fn build(ctx: &EnvContext<'_>) -> Namespace {
         ),
         (OWNER_CONTACT.to_string(), spec.owner.contact.clone()),
     ]);
-    if let Some(process) = &spec.process {
-        annotations.insert(PROCESS.to_string(), process.clone());
-    }
     annotations.extend(ownership_annotations(ctx.uid));
     Namespace {
         metadata: ObjectMeta {

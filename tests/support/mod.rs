@@ -635,7 +635,7 @@ pub fn onboarding(
                 organisation: "Referat 1".into(),
                 contact: "team@example.niedersachsen.de".into(),
             },
-            process: None,
+            aufgabe: None,
             protection_level: ProtectionLevel::Normal,
             environments: envs
                 .iter()
