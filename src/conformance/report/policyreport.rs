@@ -253,8 +253,24 @@ pub fn results_by_namespace(report: &Report) -> BTreeMap<Option<String>, Vec<Pol
         }
     }
     for results in out.values_mut() {
-        // Stable: findings keep the report's order (severity, rule, object) within one kind of result.
-        results.sort_by_key(|r| rank(&r.result));
+        // A total order, so that the same evaluation gives the same report however the objects
+        // came in (the live stores hand them out in no fixed order): by kind of result, then
+        // findings keep the report's order (severity, rule, object), passes by rule and object.
+        results.sort_by(|a, b| {
+            let subject = |r: &PolicyReportResult| {
+                r.resources
+                    .iter()
+                    .map(|o| (o.kind.clone(), o.namespace.clone(), o.name.clone()))
+                    .collect::<Vec<_>>()
+            };
+            rank(&a.result).cmp(&rank(&b.result)).then_with(|| {
+                if a.result == "pass" && b.result == "pass" {
+                    (&a.policy, subject(a)).cmp(&(&b.policy, subject(b)))
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            })
+        });
     }
     out
 }
