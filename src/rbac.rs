@@ -54,8 +54,11 @@ pub struct Permission {
 /// The verbs of a read-only watch: what a reflector (list, then watch) and a `get` need.
 pub const READ: &[&str] = &["get", "list", "watch"];
 /// The verbs for objects the operator applies with server-side apply and prunes when they are no longer
-/// built: an apply of a missing object is a create, so `create` is needed alongside `patch`.
-pub const MANAGE: &[&str] = &["get", "list", "watch", "create", "patch", "delete"];
+/// built: an apply of a missing object is a create, so `create` is needed alongside `patch`; `update`
+/// for the drift repair that replaces an object to take out fields another manager added (a PUT).
+pub const MANAGE: &[&str] = &[
+    "get", "list", "watch", "create", "update", "patch", "delete",
+];
 
 /// The API group of the CONPlus resources.
 const CONPLUS: &str = crate::api::GROUP;

@@ -175,6 +175,31 @@ async fn examples_become_ready_under_the_operator_binary_and_delete_policy_termi
     fvo.spec.deletion_policy = DeletionPolicy::Delete;
     env.apply(&fvo).await;
     env.wait_fvo(&name, "Ready", is_ready).await;
+    // A key another manager adds to the operator's quota is taken out again, which the repair does
+    // with a replace: under the operator's own RBAC on the control plane.
+    let ns = format!("{ressort_name}-agrar-prod");
+    let quotas = env.ns_api::<k8s_openapi::api::core::v1::ResourceQuota>(&ns);
+    quotas
+        .patch(
+            "conplus-quota",
+            &kube::api::PatchParams {
+                field_manager: Some("kubectl-patch".into()),
+                ..Default::default()
+            },
+            &kube::api::Patch::Merge(serde_json::json!({"spec": {"hard": {"count/secrets": "5"}}})),
+        )
+        .await
+        .unwrap();
+    env.eventually("the added quota key removed by the operator", || async {
+        let q = quotas.get("conplus-quota").await.ok()?;
+        let hard = q.spec?.hard?;
+        (!hard.contains_key("count/secrets")).then_some(())
+    })
+    .await;
+    env.wait_fvo(&name, "DriftRepaired", |o| {
+        condition(o, "DriftRepaired").is_some_and(|c| c.status == "True")
+    })
+    .await;
     env.delete_fvo(&name).await;
     for environment in ["dev", "prod"] {
         env.wait_gone::<Namespace>(&format!("{ressort_name}-agrar-{environment}"))
