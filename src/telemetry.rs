@@ -12,6 +12,8 @@
 //! | `conplus_ressort_budget_allocated` | gauge | `ressort`, `resource` |
 //! | `conplus_ressort_budget_available` | gauge | `ressort`, `resource` |
 //! | `conplus_conformance_findings` | gauge | `rule`, `ressort`, `severity` |
+//! | `conplus_aufgabe_solutions` | gauge | `aufgabe` (the Fachverfahren that serve a Verwaltungsaufgabe) |
+//! | `conplus_cost_monthly_euros` | gauge | `ressort` (with a price list in EUR) |
 //!
 //! Readiness follows linkerd/kubert: a replica is ready once its first watch sync is done, and a replica
 //! that does not hold the Lease is ready without reconciling (it is a warm stand-by, not a broken pod).
@@ -60,6 +62,8 @@ pub struct Metrics {
     /// can be found and removed (a `Family` cannot list its labels).
     budget_series: std::sync::Mutex<std::collections::BTreeSet<(String, String)>>,
     findings: Family<Labels3, Gauge>,
+    aufgabe_solutions: Family<Labels1, Gauge>,
+    cost_monthly: Family<Labels1, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -86,6 +90,8 @@ impl Metrics {
         let budget_allocated = Family::default();
         let budget_available = Family::default();
         let findings = Family::<Labels3, Gauge>::default();
+        let aufgabe_solutions = Family::<Labels1, Gauge>::default();
+        let cost_monthly = Family::default();
         // Counters get their `_total` suffix from the encoder.
         registry.register(
             "conplus_reconciles",
@@ -122,6 +128,16 @@ impl Metrics {
             "Open conformance findings by rule, Ressort and severity",
             findings.clone(),
         );
+        registry.register(
+            "conplus_aufgabe_solutions",
+            "Distinct Fachverfahren that serve a Verwaltungsaufgabe (more than 1: parallel solutions)",
+            aufgabe_solutions.clone(),
+        );
+        registry.register(
+            "conplus_cost_monthly_euros",
+            "Monthly cost of a Ressort's onboardings from the price list, in euros (status.cost of the Ressort)",
+            cost_monthly.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -132,6 +148,8 @@ impl Metrics {
             budget_available,
             budget_series: Default::default(),
             findings,
+            aufgabe_solutions,
+            cost_monthly,
         }
     }
 
@@ -203,8 +221,35 @@ impl Metrics {
             let labels = [("ressort", ressort.clone()), ("resource", resource.clone())];
             self.budget_allocated.remove(&labels);
             self.budget_available.remove(&labels);
+            self.cost_monthly.remove(&[("ressort", ressort.clone())]);
             false
         });
+    }
+
+    /// Sets how many distinct Fachverfahren serve the task `aufgabe`.
+    pub fn set_aufgabe_solutions(&self, aufgabe: &str, fachverfahren: i64) {
+        self.aufgabe_solutions
+            .get_or_create(&[("aufgabe", aufgabe.to_string())])
+            .set(fachverfahren);
+    }
+
+    /// Sets a Ressort's monthly cost in euros; `None` (no price list, or another currency) removes it.
+    pub fn set_ressort_cost(&self, ressort: &str, euros: Option<f64>) {
+        let labels = [("ressort", ressort.to_string())];
+        match euros {
+            Some(e) => {
+                self.cost_monthly.get_or_create(&labels).set(e);
+            }
+            None => {
+                self.cost_monthly.remove(&labels);
+            }
+        }
+    }
+
+    /// Forgets the series of a deleted task.
+    pub fn remove_aufgabe(&self, aufgabe: &str) {
+        self.aufgabe_solutions
+            .remove(&[("aufgabe", aufgabe.to_string())]);
     }
 
     /// Replaces the whole set of conformance findings: `(rule, ressort, severity, count)`. Counts of the

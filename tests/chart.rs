@@ -735,7 +735,7 @@ fn admission_policies_can_warn_instead_of_deny_or_be_left_out() {
 }
 
 #[test]
-fn the_onboarder_cluster_role_writes_onboardings_reads_ressorts_and_profiles_and_is_bound_to_nobody()
+fn the_onboarder_cluster_role_writes_onboardings_reads_ressorts_profiles_and_tasks_and_is_bound_to_nobody()
  {
     let Some(docs) = helm_template(&[]) else {
         return;
@@ -753,7 +753,7 @@ fn the_onboarder_cluster_role_writes_onboardings_reads_ressorts_and_profiles_and
             v.to_string(),
         ));
     }
-    for r in ["ressorts", "conformanceprofiles"] {
+    for r in ["ressorts", "conformanceprofiles", "verwaltungsaufgaben"] {
         for v in ["get", "list", "watch"] {
             want.insert((
                 group.to_string(),

@@ -1155,3 +1155,40 @@ fn every_example_rendered_at_every_protection_level_passes_that_levels_profile_w
         failures.join("\n")
     );
 }
+
+#[test]
+fn rendered_policies_admit_the_platforms_namespaces_that_check_is_given_as_render_was() {
+    let fvo = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/moin-schule.yaml"),
+    )
+    .unwrap();
+    let rendered = run(
+        &["render", "-f", "-", "--ingress-namespace", "traefik"],
+        Some(&fvo),
+    );
+    assert!(rendered.status.success(), "{}", show(&rendered));
+    let cross = |extra: &[&str]| {
+        let mut args = vec!["-", "--format", "json"];
+        args.extend_from_slice(extra);
+        let checked = check(&args, Some(&stdout(&rendered)));
+        json_of(&checked)["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == "network-policy-cross-namespace")
+            .map(|f| f["message"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        cross(&["--ingress-namespace", "traefik"]),
+        Vec::<String>::new()
+    );
+    let without = cross(&[]);
+    assert!(
+        !without.is_empty()
+            && without
+                .iter()
+                .all(|m| m.contains("admits namespace traefik")),
+        "{without:#?}"
+    );
+}

@@ -130,7 +130,7 @@ fn namespace_objects() -> Vec<Value> {
         json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
             "metadata": {"name": "allow-ingress-controller", "namespace": NS},
             "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress"],
-                "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress"}}}],
+                "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
                              "ports": [{"port": 8080}]}]}}),
         json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q", "namespace": NS},
             "spec": {"hard": {"requests.cpu": "4"}}}),
@@ -138,6 +138,8 @@ fn namespace_objects() -> Vec<Value> {
             "spec": {"limits": [{"type": "Container", "default": {"cpu": "500m"}}]}}),
         json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web", "namespace": NS},
             "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}}),
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data", "namespace": NS},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
     ]
 }
 
@@ -839,20 +841,27 @@ fn namespace_rules_look_at_all_objects_of_the_namespace_together() {
 fn allow_all_network_policies_are_reported_on_the_policy() {
     let profile = strict_profile();
     let np = |spec: Value| json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "open", "namespace": NS}, "spec": spec});
+    // Ingress from every namespace is also a cross-namespace finding (APP.4.4.A7).
+    let both = BTreeSet::from(["network-policy-allow-all", "network-policy-cross-namespace"]);
+    let only = BTreeSet::from(["network-policy-allow-all"]);
     let bad = [
-        json!({"podSelector": {}, "ingress": [{}]}),
-        json!({"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}}]}]}),
-        json!({"podSelector": {"matchLabels": {"app": "web"}}, "ingress": [{"from": [{"podSelector": {}}]}]}),
-        json!({"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]}),
+        (json!({"podSelector": {}, "ingress": [{}]}), &both),
+        (
+            json!({"podSelector": {}, "ingress": [{"from": [{"namespaceSelector": {}}]}]}),
+            &both,
+        ),
+        (
+            json!({"podSelector": {"matchLabels": {"app": "web"}}, "ingress": [{"from": [{"podSelector": {}}]}]}),
+            &only,
+        ),
+        (
+            json!({"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]}),
+            &only,
+        ),
     ];
-    for spec in bad {
+    for (spec, want) in bad {
         let r = eval_with_namespace(vec![np(spec.clone())], &profile);
-        assert_eq!(
-            rules_of(&r),
-            BTreeSet::from(["network-policy-allow-all"]),
-            "{spec}:\n{}",
-            describe(&r)
-        );
+        assert_eq!(&rules_of(&r), want, "{spec}:\n{}", describe(&r));
         assert_eq!(r.findings[0].object.kind, "NetworkPolicy");
     }
     let good = [
@@ -862,7 +871,11 @@ fn allow_all_network_policies_are_reported_on_the_policy() {
     ];
     for spec in good {
         let r = eval_with_namespace(vec![np(spec.clone())], &profile);
-        assert!(r.findings.is_empty(), "{spec}:\n{}", describe(&r));
+        assert!(
+            !rules_of(&r).contains("network-policy-allow-all"),
+            "{spec}:\n{}",
+            describe(&r)
+        );
     }
 }
 
@@ -1259,6 +1272,7 @@ fn watched_kinds_cover_every_kind_the_rules_read_and_nothing_else() {
         "ConfigMap",
         "Namespace",
         "ServiceAccount",
+        "PersistentVolumeClaim",
     ]) {
         assert!(kinds.contains(k), "{k} missing from watched_kinds()");
     }
@@ -1334,4 +1348,162 @@ fn namespace_level_findings_are_silenced_by_the_namespace_objects_annotation_or_
     let r = eval_values(values, &p);
     assert!(r.findings.is_empty(), "{}", describe(&r));
     assert_eq!(r.silenced_count(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The checks that close the gaps of issue 14: a pass and a fail fixture each (tests/fixtures/conformance/gaps)
+
+/// The objects of `tests/fixtures/conformance/gaps/<name>`.
+fn gap_fixture(name: &str) -> Vec<SourceObject> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/conformance/gaps")
+        .join(name);
+    let inputs = conplus_operator::conformance::input::read_paths(&[path], std::io::empty());
+    assert!(inputs.errors.is_empty(), "{name}: {:?}", inputs.errors);
+    inputs.objects
+}
+
+/// The built-in profile of veryHigh, which enables every rule of the gaps (the node pool left to the
+/// namespace's default).
+fn gap_profile() -> ResolvedProfile {
+    resolve_profile(None, ProtectionLevel::VeryHigh, None).unwrap()
+}
+
+/// The findings of `rule` in `report`, as `Kind ns/name: message`.
+fn findings_of(report: &Report, rule: RuleId) -> Vec<String> {
+    report
+        .findings
+        .iter()
+        .filter(|f| f.rule == rule)
+        .map(|f| format!("{}: {}", f.object, f.message))
+        .collect()
+}
+
+/// Whether `rule` was evaluated on at least one object.
+fn evaluated(report: &Report, rule: RuleId) -> bool {
+    report.results.iter().any(|r| r.checked.contains(rule))
+}
+
+/// The pass fixture of `rule` is evaluated and has no finding of it; the fail fixture has exactly
+/// `want` findings of it, each containing its fragment, in that order.
+fn pass_and_fail(rule: RuleId, want: &[(&str, &str)]) {
+    let pass = evaluate(
+        &gap_fixture(&format!("{rule}.pass.yaml")),
+        &gap_profile(),
+        now(),
+    );
+    assert!(
+        evaluated(&pass, rule),
+        "{rule} did not run on its pass fixture"
+    );
+    assert_eq!(
+        findings_of(&pass, rule),
+        Vec::<String>::new(),
+        "{rule}: pass fixture"
+    );
+    let fail = evaluate(
+        &gap_fixture(&format!("{rule}.fail.yaml")),
+        &gap_profile(),
+        now(),
+    );
+    let got = findings_of(&fail, rule);
+    assert_eq!(got.len(), want.len(), "{rule}: {got:#?}");
+    for (g, (object, fragment)) in got.iter().zip(want) {
+        assert!(
+            g.starts_with(object) && g.contains(fragment),
+            "{rule}: {g:?} should name {object} and say {fragment:?}"
+        );
+    }
+}
+
+#[test]
+fn network_policies_admitting_undeclared_namespaces_fail_and_declared_or_platform_ones_pass() {
+    pass_and_fail(
+        RuleId::NetworkPolicyCrossNamespace,
+        &[
+            (
+                "NetworkPolicy mk-moin-schule-prod/from-everywhere",
+                "spec.ingress[0].from[0] admits every namespace",
+            ),
+            (
+                "NetworkPolicy mk-moin-schule-prod/from-everywhere",
+                "spec.ingress[0].from[1] selects namespaces by label",
+            ),
+            (
+                "NetworkPolicy mk-moin-schule-prod/from-everywhere",
+                "spec.ingress[0].from[2] admits every IP address (ipBlock 0.0.0.0/0)",
+            ),
+            (
+                "NetworkPolicy mk-moin-schule-prod/from-everywhere",
+                "spec.ingress[1] has no from",
+            ),
+            (
+                "NetworkPolicy mk-moin-schule-prod/from-portal",
+                "admits namespace mk-portal-prod that the onboarding does not declare",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn the_platforms_namespaces_are_those_of_the_profile_and_the_controller_adds_the_onboardings() {
+    let objects = gap_fixture("network-policy-cross-namespace.fail.yaml");
+    let mut profile = gap_profile();
+    assert_eq!(
+        profile.allowed_from_namespaces,
+        ["ingress-nginx", "kube-system", "monitoring"]
+    );
+    profile
+        .allowed_from_namespaces
+        .push("mk-portal-prod".into());
+    let report = evaluate(&objects[..1], &profile, now());
+    assert!(
+        findings_of(&report, RuleId::NetworkPolicyCrossNamespace).is_empty(),
+        "{}",
+        describe(&report)
+    );
+}
+
+#[test]
+fn pods_pinned_to_another_node_pool_fail_and_the_namespace_default_places_the_others() {
+    pass_and_fail(
+        RuleId::DedicatedNodePool,
+        &[
+            (
+                "Deployment mk-moin-schule-dev/portal",
+                "no nodeSelector or required node affinity for conplus.niedersachsen.de/node-pool, and no namespace default",
+            ),
+            (
+                "Deployment mk-moin-schule-prod/api",
+                "pinned to another node pool than conplus.niedersachsen.de/node-pool=mk: node affinity conplus.niedersachsen.de/node-pool In [mf, mi]",
+            ),
+            (
+                "Deployment mk-moin-schule-prod/portal",
+                "pinned to another node pool than conplus.niedersachsen.de/node-pool=mk: nodeSelector conplus.niedersachsen.de/node-pool=mf",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn the_profiles_pool_wins_over_a_namespace_default_naming_another_pool() {
+    let objects = gap_fixture("dedicated-node-pool.pass.yaml");
+    let mut profile = gap_profile();
+    profile.dedicated_nodes.as_mut().unwrap().node_label_value = Some("mf".into());
+    let report = evaluate(&objects, &profile, now());
+    let got = findings_of(&report, RuleId::DedicatedNodePool);
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert!(got[0].starts_with("Deployment mk-moin-schule-prod/api: pinned to another node pool than conplus.niedersachsen.de/node-pool=mf"), "{got:#?}");
+    assert!(got[1].starts_with("Deployment mk-moin-schule-prod/portal: no nodeSelector or required node affinity for conplus.niedersachsen.de/node-pool=mf"), "{got:#?}");
+}
+
+#[test]
+fn volumes_naming_undeclared_persistent_volume_claims_fail_and_declared_ones_pass() {
+    pass_and_fail(
+        RuleId::PersistentVolumeClaims,
+        &[(
+            "Deployment mk-moin-schule-prod/portal",
+            "volume data names PersistentVolumeClaim data, which is not declared in namespace mk-moin-schule-prod",
+        )],
+    );
 }

@@ -133,6 +133,59 @@ fn a_compliant_fachverfahren_passes_every_requirement_with_rules_under_the_stric
 }
 
 #[test]
+fn on_manifests_a_pod_without_start_time_leaves_the_regular_restart_requirement_not_evaluated_saying_it_is_checked_live()
+ {
+    let mut objects = compliant();
+    let mut pod = running_pod("2026-11-26T02:00:00Z");
+    pod.value.as_object_mut().unwrap().remove("status");
+    objects.push(pod);
+    let j = judge(&objects, &strict());
+    assert_eq!(
+        j.outcome("APP.4.4.A21"),
+        Outcome::NotEvaluated,
+        "{}",
+        j.listing
+    );
+    assert!(
+        j.listing.contains("checked live, not on manifests"),
+        "{}",
+        j.listing
+    );
+}
+
+#[test]
+fn the_operators_policy_for_a_declared_namespace_passes_separation_only_where_the_input_declares_it()
+ {
+    let text = std::fs::read_to_string(root().join("examples/moin-schule.yaml")).unwrap();
+    let fvo: FachverfahrenOnboarding = serde_saphyr::from_str(&text).unwrap();
+    let env = desired(&fvo, &PlatformSettings::default())
+        .unwrap()
+        .remove(0);
+    let mut objects = vec![
+        object(serde_json::to_value(&env.resource_quota).unwrap()),
+        object(serde_json::to_value(&env.limit_range).unwrap()),
+    ];
+    for p in &env.network_policies {
+        objects.push(object(serde_json::to_value(p).unwrap()));
+    }
+    let profile = resolve_profile(None, ProtectionLevel::Normal, None).unwrap();
+    // Neither the onboarding nor the namespace it creates in the input: mk-portal-prod is undeclared.
+    let j = judge(&objects, &profile);
+    assert_eq!(j.failed(), BTreeSet::from(["APP.4.4.A7"]), "{}", j.listing);
+    assert!(j.listing.contains("mk-portal-prod"), "{}", j.listing);
+    // The Namespace as the operator renders it records the declared sources; so does the onboarding.
+    for declaring in [
+        serde_json::to_value(&env.namespace).unwrap(),
+        serde_json::to_value(&fvo).unwrap(),
+    ] {
+        let mut with = objects.clone();
+        with.push(object(declaring));
+        let j = judge(&with, &profile);
+        assert!(j.failed().is_empty(), "{}", j.listing);
+    }
+}
+
+#[test]
 fn a_running_pod_younger_than_the_maximum_age_passes_the_regular_restart_requirement() {
     let mut objects = compliant();
     objects.push(running_pod("2026-11-26T02:00:00Z"));
@@ -555,6 +608,27 @@ fn breaches() -> Vec<(
             &["service-node-port"],
             &["APP.4.4.A7"],
         ),
+        (
+            "ingress from a namespace the onboarding does not declare",
+            |o| {
+                find(o, "NetworkPolicy", "portal-from-ingress")["spec"]["ingress"][0]["from"][0]["namespaceSelector"]
+                    ["matchLabels"]["kubernetes.io/metadata.name"] = json!("mf-steuer-prod")
+            },
+            &["network-policy-cross-namespace"],
+            &["APP.4.4.A7"],
+        ),
+        (
+            "pinned to another Ressort's node pool",
+            |o| pod_spec(o)["nodeSelector"]["conplus.niedersachsen.de/node-pool"] = json!("mf"),
+            &["dedicated-node-pool"],
+            &["APP.4.4.A14"],
+        ),
+        (
+            "a volume naming an undeclared claim",
+            |o| remove(o, "PersistentVolumeClaim", "portal-uploads"),
+            &["persistent-volume-claims"],
+            &["SYS.1.6.A19"],
+        ),
     ]
 }
 
@@ -609,7 +683,8 @@ fn a_secret_read_from_an_environment_variable_is_advice_and_fails_nothing() {
 fn what_the_operator_provisions_for_an_onboarding_meets_the_requirements_it_is_provisioned_for() {
     let text = std::fs::read_to_string(root().join("examples/moin-schule.yaml")).unwrap();
     let fvo: FachverfahrenOnboarding = serde_saphyr::from_str(&text).unwrap();
-    let mut objects = Vec::new();
+    // The onboarding in the input declares the namespaces its policies admit (APP.4.4.A7).
+    let mut objects = vec![object(serde_json::to_value(&fvo).unwrap())];
     for env in desired(&fvo, &PlatformSettings::default()).unwrap() {
         let mut push = |v: Value| objects.push(object(v));
         push(serde_json::to_value(&env.namespace).unwrap());
@@ -763,7 +838,7 @@ fn level_h_is_not_evaluated_at_normal_and_the_text_says_why() {
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     let text = String::from_utf8(o.stdout).unwrap();
     assert!(
-        text.contains("profile dvc-basis, protection level normal, 13 objects"),
+        text.contains("profile dvc-basis, protection level normal, 14 objects"),
         "{text}"
     );
     assert!(text.contains("  A23  H  not evaluated "), "{text}");
@@ -827,4 +902,24 @@ fn no_objects_a_missing_path_and_an_unknown_profile_exit_2() {
         show(&o)
     );
     assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn live_options_without_a_kubeconfig_or_with_paths_and_an_unreadable_kubeconfig_exit_2() {
+    let o = run(&["--onboarding", "mk-moin-schule"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    let o = run(&["compliant", "--kubeconfig", "kubeconfig"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("cannot be used with"),
+        "{}",
+        show(&o)
+    );
+    let o = run(&["--kubeconfig", "no-such-kubeconfig"], None);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("error: --kubeconfig no-such-kubeconfig: "),
+        "{}",
+        show(&o)
+    );
 }

@@ -860,6 +860,21 @@ async fn observe_pod_security_updates(
         assert_eq!(code, 201, "{body}");
     }
     let relabel = |level: &str| json!({"metadata": {"labels": {"pod-security.kubernetes.io/enforce": level}}});
+    // kube-apiserver's Pod Security admission lists a namespace's pods from an informer cache, so
+    // a relabel right after the creates may see only some of them: wait (with dry runs, which
+    // change nothing) until it sees both before the relabel that is compared.
+    until("pod security admission sees both pods", || async {
+        let (_, _, warnings) = send_warned(
+            &client,
+            "PATCH",
+            &format!("/api/v1/namespaces/{ns}?dryRun=All"),
+            "application/merge-patch+json",
+            &relabel("restricted"),
+        )
+        .await;
+        warnings.iter().any(|w| w.contains("and 1 other pod"))
+    })
+    .await;
     let (code, _, warnings) = send_warned(
         &client,
         "PATCH",
@@ -979,6 +994,16 @@ async fn observe_semantics(config: kube::Config, ns: String) -> Vec<(&'static st
             &format!("{cms}?watch=true&labelSelector=watched%3Dyes&resourceVersion={first_rv}&timeoutSeconds=1"),
         )
         .await,
+    ));
+
+    // The items of a list of a built-in kind carry no apiVersion or kind; the list does.
+    let (code, list) = send(&client, "GET", &cms, "application/json", Vec::new()).await;
+    assert_eq!(code, 200, "{list}");
+    let item = &list["items"][0];
+    seen.push((
+        "list of a built-in kind",
+        json!({"kind": list["kind"], "apiVersion": list["apiVersion"],
+            "item kind": item.get("kind"), "item apiVersion": item.get("apiVersion")}),
     ));
 
     // Patch types on a built-in kind.

@@ -253,3 +253,16 @@ impl Amounts {
         }
     }
 }
+
+/// What an onboarding, a Ressort or a task costs, from the platform's price list and the allocated
+/// quotas: exact to the cent (an onboarding's figure is rounded once; Ressorts and tasks add those up).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CostStatus {
+    /// The cost per period, a decimal with two places (`1234.50`).
+    pub monthly: String,
+    /// The currency (`EUR`).
+    pub currency: String,
+    /// The period of the figure: `month`.
+    pub period: String,
+}

@@ -3,6 +3,7 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
+pub mod aufgabe;
 pub mod common;
 pub mod conditions;
 pub mod onboarding;
@@ -10,12 +11,15 @@ pub mod profile;
 pub mod quantity;
 pub mod ressort;
 
-pub use common::{Amounts, QuantityValue, ResourceName, ResourceTotals};
+pub use aufgabe::{
+    AufgabeKind, Solution, Verwaltungsaufgabe, VerwaltungsaufgabeSpec, VerwaltungsaufgabeStatus,
+};
+pub use common::{Amounts, CostStatus, QuantityValue, ResourceName, ResourceTotals};
 pub use onboarding::{
     AccessEntry, AccessRole, ConformanceFinding, ConformanceSpec, ConformanceStatus,
     DeletionPolicy, Environment, FachverfahrenOnboarding, FachverfahrenOnboardingSpec,
-    FachverfahrenOnboardingStatus, IntraNamespace, NamespaceStatus, NetworkSpec, Owner, Phase,
-    ProtectionLevel,
+    FachverfahrenOnboardingStatus, GrundschutzCounts, IntraNamespace, NamespaceStatus, NetworkSpec,
+    Owner, Phase, ProtectionLevel,
 };
 pub use profile::ConformanceProfile;
 pub use ressort::{Ressort, RessortSpec, RessortStatus};
@@ -31,6 +35,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         Ressort::crd(),
         FachverfahrenOnboarding::crd(),
         ConformanceProfile::crd(),
+        Verwaltungsaufgabe::crd(),
     ]
 }
 

@@ -6,7 +6,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::ResourceTotals;
+use super::common::{CostStatus, ResourceTotals};
 
 /// Onboards one Fachverfahren of a Ressort onto CONPlus: for every environment a namespace
 /// with quota, limits, default-deny network isolation, access for the Ressort's teams and
@@ -67,10 +67,16 @@ pub struct FachverfahrenOnboardingSpec {
     /// Who answers for the Fachverfahren.
     pub owner: Owner,
 
-    /// The administrative task the Fachverfahren carries out (for the consolidation inventory).
+    /// The administrative task the Fachverfahren carries out: the name of a `Verwaltungsaufgabe`
+    /// (`kubectl get vwa`). The task's status lists every Fachverfahren that serves it, for the
+    /// consolidation inventory. A name that no task has is reported (`AufgabeKnown=False`) and does not
+    /// hold up provisioning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 1024))]
-    pub process: Option<String>,
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
+        length(min = 1, max = 63)
+    )]
+    pub aufgabe: Option<String>,
 
     /// BSI protection requirement (Schutzbedarf): decides the Pod Security level and the
     /// default conformance profile.
@@ -313,6 +319,10 @@ pub struct FachverfahrenOnboardingStatus {
     /// environments).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allocated: Option<ResourceTotals>,
+    /// What the allocated quotas and provisioned namespaces cost per month, from the platform's price
+    /// list (absent without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostStatus>,
     /// The conformance profile in effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conformance_profile: Option<String>,
@@ -344,6 +354,25 @@ pub struct ConformanceStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 10))]
     pub findings: Vec<ConformanceFinding>,
+    /// The BSI IT-Grundschutz requirements of APP.4.4 and SYS.1.6 judged over the same objects
+    /// (`conplus-operator grundschutz --onboarding` lists them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grundschutz: Option<GrundschutzCounts>,
+}
+
+/// How many BSI IT-Grundschutz requirements the onboarding's objects meet.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GrundschutzCounts {
+    /// Requirements whose rules were evaluated and found nothing.
+    pub passed: i32,
+    /// Requirements a rule found violated.
+    pub failed: i32,
+    /// Requirements with rules that could not be evaluated (level H at protection level normal, rules
+    /// the profile disables, no object they apply to).
+    pub not_evaluated: i32,
+    /// Requirements met only by evidence the platform operator produces (open until it is produced).
+    pub organisational_open: i32,
 }
 
 /// One finding of a conformance rule.

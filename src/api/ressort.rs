@@ -5,7 +5,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::ResourceTotals;
+use super::common::{CostStatus, ResourceTotals};
 
 /// A Ressort (ministry) of Lower Saxony and the resource budget that all its
 /// `FachverfahrenOnboarding`s together may declare, over all their environments.
@@ -24,6 +24,7 @@ use super::common::ResourceTotals;
     printcolumn(name = "Onboardings", type_ = "integer", json_path = ".status.onboardings"),
     printcolumn(name = "CPU", type_ = "string", json_path = ".status.allocated.cpu", priority = 1),
     printcolumn(name = "Memory", type_ = "string", json_path = ".status.allocated.memory", priority = 1),
+    printcolumn(name = "Monthly", type_ = "string", json_path = ".status.cost.monthly", priority = 1),
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 40").message("metadata.name must be a DNS label of at most 40 characters: it starts every namespace name of the Ressort"),
@@ -43,6 +44,16 @@ pub struct RessortSpec {
     #[schemars(length(max = 64), inner(length(min = 1, max = 256)))]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub onboarders: Vec<String>,
+    /// The Ressort's dedicated node pool (BSI APP.4.4.A14): the value of the node label a
+    /// `ConformanceProfile`'s `dedicatedNodes` names. Where the profile of an onboarding demands a
+    /// dedicated pool and gives no value itself, the operator sets this pool as the default node
+    /// selector of the onboarding's namespaces. Unset: no default is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(pattern = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"),
+        length(min = 1, max = 63)
+    )]
+    pub node_pool: Option<String>,
 }
 
 /// Observed state of a `Ressort`.
@@ -55,6 +66,9 @@ pub struct RessortStatus {
     /// What is left of the budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub available: Option<ResourceTotals>,
+    /// What the Ressort's onboardings cost per month together (the sum of their `status.cost`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostStatus>,
     /// Number of onboardings of this Ressort.
     #[serde(default)]
     pub onboardings: i32,

@@ -124,6 +124,10 @@ pub struct CheckArgs {
     /// Evaluate as of this time (RFC 3339) instead of now: exception expiry and pod age become reproducible.
     #[arg(long, value_name = "TIMESTAMP", hide = true)]
     pub now: Option<jiff::Timestamp>,
+    /// The platform's namespaces, from which every namespace may admit traffic (APP.4.4.A7), as `render`
+    /// and the operator take them.
+    #[command(flatten)]
+    pub platform: super::PlatformArgs,
 }
 
 /// Runs `check` and returns its exit code.
@@ -233,7 +237,11 @@ fn parse_error_finding(file: &Arc<str>, line: usize, message: &str) -> Finding {
 /// Checks the inputs named by `args` (`-` reads `stdin`) and renders the result.
 pub fn check(args: &CheckArgs, stdin: impl std::io::Read) -> Outcome {
     let profile = match load_profile(args.profile.as_deref(), args.protection_level.into()) {
-        Ok(p) => p,
+        Ok(mut p) => {
+            p.allowed_from_namespaces =
+                crate::conformance::profile::platform_namespaces(&args.platform.settings());
+            p
+        }
         Err(e) => {
             return Outcome {
                 output: String::new(),

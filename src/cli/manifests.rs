@@ -112,7 +112,7 @@ fn apply_rank(kind: &str) -> u8 {
         "CustomResourceDefinition" => 0,
         "Namespace" => 1,
         "ConformanceProfile" => 2,
-        "Ressort" => 3,
+        "Ressort" | "Verwaltungsaufgabe" => 3,
         "FachverfahrenOnboarding" => 5,
         _ => 4,
     }

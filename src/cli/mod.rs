@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 
 pub mod check;
 pub mod grundschutz;
+pub mod grundschutz_live;
+pub mod inventory;
 pub mod manifests;
 pub mod plugin;
 pub mod render;
@@ -34,8 +36,12 @@ pub enum Command {
     Sandbox(sandbox::SandboxArgs),
     /// Check manifests against the DVC conformance rules (for pipelines).
     Check(check::CheckArgs),
-    /// Judge manifests against every requirement of BSI IT-Grundschutz APP.4.4 and SYS.1.6.
+    /// Judge manifests, or the live onboardings, against every requirement of BSI IT-Grundschutz
+    /// APP.4.4 and SYS.1.6.
     Grundschutz(grundschutz::GrundschutzArgs),
+    /// The consolidation inventory: which Ressort runs which Fachverfahren for which Verwaltungsaufgabe,
+    /// and where several Fachverfahren serve the same task; from the cluster or offline from manifests.
+    Inventory(inventory::InventoryArgs),
 }
 
 /// Entry point of the binary.
@@ -64,6 +70,7 @@ pub fn main() -> ExitCode {
         Command::Sandbox(args) => sandbox::main(args),
         Command::Check(args) => check::run(args),
         Command::Grundschutz(args) => grundschutz::run(args),
+        Command::Inventory(args) => inventory::run(args),
     }
 }
 

@@ -29,6 +29,15 @@ pub struct RunArgs {
     /// Where `/livez`, `/readyz` and `/metrics` are served.
     #[arg(long, env = "CONPLUS_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: std::net::SocketAddr,
+    /// Serve the read-only inventory page (tasks, their Fachverfahren, Ressorts, onboardings) on this
+    /// address, e.g. `0.0.0.0:8081`; off when not given.
+    #[arg(long, env = "CONPLUS_INVENTORY_ADDR")]
+    pub inventory_addr: Option<std::net::SocketAddr>,
+    /// The price list, a ConfigMap `NAMESPACE/NAME` (keys `currency`, `cpuCoreMonth`, `memoryGiBMonth`,
+    /// `storageGiBMonth`, `namespaceMonth`, decimals): onboardings, Ressorts and tasks then show their
+    /// monthly cost. The chart creates it with `prices.enabled`.
+    #[arg(long, env = "CONPLUS_PRICES", value_name = "NAMESPACE/NAME", value_parser = parse_prices)]
+    pub prices: Option<(String, String)>,
     /// Reconcile only while holding the leader Lease (for more than one replica).
     #[arg(long, env = "CONPLUS_LEADER_ELECTION")]
     pub leader_election: bool,
@@ -55,6 +64,15 @@ pub struct RunArgs {
     /// Logging.
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+fn parse_prices(text: &str) -> Result<(String, String), String> {
+    match text.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((ns.to_string(), name.to_string()))
+        }
+        _ => Err(format!("{text:?}: write the ConfigMap as NAMESPACE/NAME")),
+    }
 }
 
 /// Errors that stop `run` before the controller starts.
@@ -164,6 +182,7 @@ pub fn main(args: RunArgs) -> ExitCode {
             metrics: metrics.clone(),
             health: health.clone(),
             watch_selector: args.selector.clone(),
+            prices: args.prices.clone(),
         };
         // One signal, observed by the HTTP server, the election and the controller.
         let shutdown = shutdown_signal().shared();
@@ -173,6 +192,25 @@ pub fn main(args: RunArgs) -> ExitCode {
             health.clone(),
             shutdown.clone(),
         ));
+        if let Some(addr) = args.inventory_addr {
+            match crate::inventory::serve::bind(addr).await {
+                Ok(listener) => {
+                    info!(%addr, "serving the inventory page");
+                    let (client, stop) = (client.clone(), shutdown.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) =
+                            crate::inventory::serve::serve_on(listener, client, stop).await
+                        {
+                            error!("{e}");
+                        }
+                    });
+                }
+                Err(e) => {
+                    error!("{e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
         info!(
             version = env!("CARGO_PKG_VERSION"),
             leader_election = args.leader_election,

@@ -26,6 +26,9 @@ pub struct SandboxArgs {
     /// Port on 127.0.0.1; 0 picks a free one.
     #[arg(long, default_value_t = 0)]
     pub port: u16,
+    /// Port on 127.0.0.1 of the read-only inventory page (its URL is printed); 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub inventory_port: u16,
     /// Apply the manifests in this file or folder after start.
     #[arg(long)]
     pub apply: Option<PathBuf>,
@@ -82,7 +85,12 @@ pub enum SetupError {
 /// Installs (server-side applies) the operator's CRDs and waits until they are Established.
 pub async fn install_crds(client: &Client) -> Result<(), SetupError> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in crate::api::crds() {
+    // The PolicyReport CRD too: a cluster with Kyverno or Policy Reporter has it, and the
+    // controller writes a report into every onboarded namespace.
+    let all = crate::api::crds()
+        .into_iter()
+        .chain([crate::conformance::report::policyreport::crd()]);
+    for crd in all {
         let name = crd.name_any();
         api.patch(
             &name,
@@ -209,6 +217,21 @@ async fn run(args: SandboxArgs) -> ExitCode {
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let stop = stop_rx.map(|_| ()).shared();
+    let page_addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.inventory_port));
+    match crate::inventory::serve::bind(page_addr).await {
+        Ok(listener) => {
+            if let Ok(addr) = listener.local_addr() {
+                println!("  inventory page: http://{addr}/");
+            }
+            let (client, stop) = (client.clone(), stop.clone());
+            tokio::spawn(async move {
+                if let Err(e) = crate::inventory::serve::serve_on(listener, client, stop).await {
+                    eprintln!("error: {e}");
+                }
+            });
+        }
+        Err(e) => eprintln!("warning: {e}; the sandbox runs without it"),
+    }
     let controller_task = (!args.no_operator).then(|| {
         let options = Options {
             settings: args.platform.settings(),

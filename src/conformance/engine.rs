@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use super::checks::{
     Check, Kind, NamespaceFacts, NamespaceView, ObjectView, PodView, SecurityContextCheck,
-    Violations, arr_at, at, bool_at, obj_at, str_at,
+    Violations, arr_at, at, bool_at, obj_at, str_at, strs_at,
 };
 use super::profile::{Exception, ResolvedProfile};
 use super::report::{
@@ -27,6 +27,8 @@ pub const IGNORE_ANNOTATION: &str = "conformance.conplus.niedersachsen.de/ignore
 pub const IGNORE_REASON_ANNOTATION: &str = "conformance.conplus.niedersachsen.de/ignore-reason";
 /// Namespace label naming the Ressort (APP.4.4.A1).
 pub const RESSORT_LABEL: &str = crate::resources::RESSORT;
+/// Namespace annotation naming the namespaces the onboarding admits traffic from (APP.4.4.A7).
+pub const ALLOW_FROM_ANNOTATION: &str = crate::resources::namespace::ALLOW_FROM_NAMESPACES;
 /// Namespace label naming the protection level (APP.4.4.A1).
 pub const PROTECTION_LEVEL_LABEL: &str = crate::resources::PROTECTION_LEVEL;
 
@@ -72,6 +74,7 @@ static WATCHED: &[WatchedKind] = &[
     wk("v1", "ServiceAccount", true),
     wk("v1", "ResourceQuota", true),
     wk("v1", "LimitRange", true),
+    wk("v1", "PersistentVolumeClaim", true),
     wk("networking.k8s.io/v1", "NetworkPolicy", true),
     wk("policy/v1", "PodDisruptionBudget", true),
     wk("rbac.authorization.k8s.io/v1", "Role", true),
@@ -129,7 +132,8 @@ pub fn reads_whole(group: &str, kind: &str) -> bool {
         })
 }
 
-/// Removes from an object what no rule reads (`managedFields`, most annotations, status other than a
+/// Removes from an object what no rule reads (`managedFields`, most annotations (the ignore, AppArmor and
+/// namespace scheduling defaults are kept), status other than a
 /// Pod's `startTime`), to keep a controller's caches small. Evaluating a stripped object gives the same
 /// findings as evaluating the original.
 pub fn strip_unread_fields(obj: &mut Value) {
@@ -143,6 +147,8 @@ pub fn strip_unread_fields(obj: &mut Value) {
             ann.retain(|k, _| {
                 k.starts_with("conformance.conplus.niedersachsen.de/")
                     || k.starts_with("container.apparmor.security.beta.kubernetes.io/")
+                    || k.starts_with("scheduler.alpha.kubernetes.io/")
+                    || k == ALLOW_FROM_ANNOTATION
             });
         }
     }
@@ -235,8 +241,13 @@ fn api_group(api_version: &str) -> &str {
 #[derive(Default)]
 struct Index<'a> {
     namespaces: BTreeMap<&'a str, NamespaceFacts<'a>>,
+    /// What the input holds about objects without `metadata.namespace` (`helm template` output): its
+    /// PersistentVolumeClaims, for pods without a namespace.
+    unnamespaced: NamespaceFacts<'a>,
     /// The namespaces the input's onboardings create (`<ressort>-<fachverfahren>-<environment>`).
     onboarded: BTreeSet<String>,
+    /// Per namespace an onboarding of the input creates: its `spec.network.allowFromNamespaces`.
+    declared_sources: BTreeMap<String, Vec<&'a str>>,
 }
 
 /// The namespaces an onboarding (as raw JSON) creates, one per environment.
@@ -254,6 +265,11 @@ impl<'a> Index<'a> {
         for obj in objects {
             idx.add(obj);
         }
+        for (ns, facts) in &mut idx.namespaces {
+            if let Some(sources) = idx.declared_sources.get(*ns) {
+                facts.declared_sources.extend(sources.iter().copied());
+            }
+        }
         idx
     }
 
@@ -262,18 +278,41 @@ impl<'a> Index<'a> {
         let kind = str_at(v, &["kind"]).unwrap_or("");
         let group = api_group(str_at(v, &["apiVersion"]).unwrap_or(""));
         if kind == "FachverfahrenOnboarding" && group == crate::api::GROUP {
-            self.onboarded.extend(onboarded_namespaces(v));
+            let sources: Vec<&'a str> =
+                strs_at(v, &["spec", "network", "allowFromNamespaces"]).collect();
+            for ns in onboarded_namespaces(v) {
+                self.declared_sources
+                    .entry(ns.clone())
+                    .or_default()
+                    .extend(sources.iter().copied());
+                self.onboarded.insert(ns);
+            }
             return;
         }
         if kind == "Namespace" {
             if let Some(name) = str_at(v, &["metadata", "name"]) {
-                self.namespaces.entry(name).or_default().namespace_obj = Some(obj);
+                let facts = self.namespaces.entry(name).or_default();
+                facts.namespace_obj = Some(obj);
+                // The sources the operator recorded on the namespace from the onboarding.
+                let declared = str_at(v, &["metadata", "annotations", ALLOW_FROM_ANNOTATION]);
+                facts.declared_sources.extend(
+                    declared
+                        .unwrap_or_default()
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty()),
+                );
             }
             return;
         }
         // Objects without metadata.namespace (e.g. `helm template` output) belong to no namespace the
         // check can judge: namespace-level rules need to know which objects share a namespace.
         let Some(ns) = str_at(v, &["metadata", "namespace"]) else {
+            if (group, kind) == ("", "PersistentVolumeClaim")
+                && let Some(name) = str_at(v, &["metadata", "name"])
+            {
+                self.unnamespaced.claims.insert(name);
+            }
             return;
         };
         let e = self.namespaces.entry(ns).or_default();
@@ -287,6 +326,7 @@ impl<'a> Index<'a> {
             }
             ("", "ResourceQuota") => e.quotas += 1,
             ("", "LimitRange") => e.limit_ranges += 1,
+            ("", "PersistentVolumeClaim") => e.claims.extend(str_at(v, &["metadata", "name"])),
             ("", "ServiceAccount") => {
                 if let (Some(name), Some(auto)) = (
                     str_at(v, &["metadata", "name"]),
@@ -603,14 +643,26 @@ impl<'p> Evaluator<'p> {
         };
         let mut ctx = self.new_ctx(v, obj.location.as_ref(), oref);
         let group = api_group(api_version);
+        let facts = match namespace {
+            Some(ns) => index.namespaces.get(ns),
+            None => Some(&index.unnamespaced),
+        };
         if let Some((spec, tmeta)) = pod_template(kind, group, v)
             && !controlled_by_checked_workload(v)
         {
-            let facts = namespace.and_then(|ns| index.namespaces.get(ns));
             let pod = PodView::new(v, kind, spec, tmeta, facts, self.profile);
             self.pod_spec(&mut ctx, &pod);
         }
-        self.object_checks(&mut ctx, v, kind, group);
+        let view = ObjectView {
+            v,
+            kind,
+            group,
+            profile: self.profile,
+            now: self.now,
+            namespace,
+            facts,
+        };
+        self.object_checks(&mut ctx, &view);
         // Namespace objects get their results from the namespace pass.
         if kind != "Namespace" || !group.is_empty() {
             self.finish(ctx);
@@ -630,18 +682,11 @@ impl<'p> Evaluator<'p> {
         }
     }
 
-    fn object_checks(&mut self, ctx: &mut ObjCtx<'_>, v: &Value, kind: &str, group: &str) {
-        let view = ObjectView {
-            v,
-            kind,
-            group,
-            profile: self.profile,
-            now: self.now,
-        };
+    fn object_checks(&mut self, ctx: &mut ObjCtx<'_>, view: &ObjectView<'_>) {
         for i in 0..self.dispatch.object.len() {
             let (id, kinds, check) = self.dispatch.object[i];
-            if kinds.iter().any(|k| k.matches(group, kind)) {
-                check(&view, &mut self.out);
+            if kinds.iter().any(|k| k.matches(view.group, view.kind)) {
+                check(view, &mut self.out);
                 self.record(ctx, id);
             }
         }

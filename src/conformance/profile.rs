@@ -106,6 +106,11 @@ pub struct ResolvedProfile {
     /// Dedicated node pool; `None`: not evaluated. The controller may fill in `node_label_value` with the
     /// Ressort's pool before evaluating.
     pub dedicated_nodes: Option<DedicatedNodes>,
+    /// Namespaces from which a NetworkPolicy of any namespace may admit traffic (APP.4.4.A7), besides the
+    /// namespace itself and those declared for it (by an onboarding in the input that creates it, or the
+    /// operator's annotation on the Namespace): the platform's ingress, DNS and monitoring namespaces;
+    /// live, the controller adds the onboarding's `spec.network.allowFromNamespaces`.
+    pub allowed_from_namespaces: Vec<String>,
     /// Exceptions, expired ones included (the engine reports those).
     pub exceptions: Vec<Exception>,
     /// Where the profile was read from (for findings about it); `None` for built-in and cluster profiles.
@@ -287,9 +292,22 @@ fn resolve_spec(
         max_pod_age,
         allowed_runtime_classes: spec.allowed_runtime_classes.clone(),
         dedicated_nodes: spec.dedicated_nodes.clone(),
+        allowed_from_namespaces: platform_namespaces(&crate::resources::PlatformSettings::default()),
         exceptions,
         source: None,
     })
+}
+
+/// The namespaces of the platform that every onboarded namespace admits traffic from (ingress, DNS,
+/// monitoring), as the operator's NetworkPolicies name them.
+pub fn platform_namespaces(settings: &crate::resources::PlatformSettings) -> Vec<String> {
+    let mut v = vec![
+        settings.ingress_namespace.clone(),
+        settings.dns_namespace.clone(),
+        settings.monitoring_namespace.clone(),
+    ];
+    v.dedup();
+    v
 }
 
 /// Parses `90m`, `168h`, `7d`, `1d12h` (Go-style units plus `d` = 24h) into a positive duration.

@@ -124,6 +124,7 @@ mod tests {
                 display_name: "mk".into(),
                 budget: totals("10", "100Gi", "100Gi", "100"),
                 onboarders: vec![],
+                node_pool: None,
             },
         );
         let observed = Observed {

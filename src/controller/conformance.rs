@@ -7,7 +7,7 @@
 //! reflected within seconds. Here the engine's report becomes the bounded
 //! `status.conformance` and the `Conformant` condition.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,12 +23,18 @@ use super::stores::{Stores, Version, WorkloadStores};
 use crate::api::conditions::{self as c, reason};
 use crate::api::{
     ConformanceFinding, ConformanceProfile, ConformanceStatus, FachverfahrenOnboarding,
-    FachverfahrenOnboardingStatus,
+    FachverfahrenOnboardingStatus, GrundschutzCounts, Ressort,
+};
+use crate::conformance::checks::workload::{
+    DEFAULT_TOLERATIONS_ANNOTATION, NODE_SELECTOR_ANNOTATION,
 };
 use crate::conformance::engine::{SourceObject, evaluate};
-use crate::conformance::profile::resolve_profile;
+use crate::conformance::grundschutz::{Evaluation as Assessed, assess};
+use crate::conformance::profile::platform_namespaces;
+use crate::conformance::profile::{ProfileError, ResolvedProfile, resolve_profile};
 use crate::conformance::report::{ObjectRef as ReportObject, Report};
 use crate::conformance::rules::Severity;
+use crate::resources::{DesiredEnvironment, PlatformSettings};
 
 /// Conformance settings of the platform (operator flags).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -73,6 +79,8 @@ struct Inputs {
     generation: Option<i64>,
     /// The resourceVersion of the ConformanceProfile it names, if there is one.
     profile: Option<String>,
+    /// The node pool of its Ressort.
+    node_pool: Option<String>,
     /// Per namespace: the namespace's resourceVersion and the version of its objects of
     /// every kind the rules read.
     namespaces: Vec<(String, Option<String>, Vec<Version>)>,
@@ -126,12 +134,13 @@ fn memo_key(fvo: &FachverfahrenOnboarding) -> String {
 fn inputs(
     stores: &Stores,
     fvo: &FachverfahrenOnboarding,
-    profile: Option<&ConformanceProfile>,
+    (profile, ressort): (Option<&ConformanceProfile>, Option<&Ressort>),
     namespaces: &BTreeSet<String>,
 ) -> Inputs {
     Inputs {
         generation: fvo.metadata.generation,
         profile: profile.and_then(|p| p.metadata.resource_version.clone()),
+        node_pool: ressort.and_then(|r| r.spec.node_pool.clone()),
         namespaces: namespaces
             .iter()
             .map(|n| {
@@ -159,9 +168,11 @@ pub struct Evaluation {
 /// evaluating now would report the policies just applied as missing. The events of these
 /// writes bring the next round, which evaluates against current stores; until then the
 /// condition stays as it was, or is `Unknown` when there is none yet.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate_round(
     stores: &Stores,
     live: &Live,
+    platform: &PlatformSettings,
     fvo: &FachverfahrenOnboarding,
     plan: &Plan,
     applied: &Applied,
@@ -202,7 +213,15 @@ pub fn evaluate_round(
     }
     let defaults = &live.defaults;
     let profile = cluster_profile(&stores.workloads, fvo, defaults);
-    let read = inputs(stores, fvo, profile.as_deref(), &namespaces);
+    let ressort = stores
+        .ressorts
+        .get(&reflector::ObjectRef::new(&fvo.spec.ressort));
+    let read = inputs(
+        stores,
+        fvo,
+        (profile.as_deref(), ressort.as_deref()),
+        &namespaces,
+    );
     let key = memo_key(fvo);
     let mut memo = live.memo.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(last) = memo.get(&key)
@@ -219,7 +238,14 @@ pub fn evaluate_round(
         return Evaluation::default();
     }
     let objects = objects_in(stores, &namespaces);
-    let (outcome, report) = outcome(fvo, &objects, profile.as_deref(), defaults, now);
+    let (outcome, report) = outcome_in(
+        fvo,
+        &objects,
+        profile.as_deref(),
+        (ressort.as_deref(), platform),
+        defaults,
+        now,
+    );
     memo.insert(
         key,
         Remembered {
@@ -260,9 +286,23 @@ pub struct Outcome {
     pub profile: Option<String>,
 }
 
-fn summary(report: &Report) -> ConformanceStatus {
+/// The counts of the IT-Grundschutz assessment of `report` (what `conplus-operator grundschutz
+/// --onboarding` reports in detail).
+pub fn grundschutz_counts(report: &Report, profile: &ResolvedProfile) -> GrundschutzCounts {
+    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    let total = assess(&Assessed::from_live_report(report, profile)).total();
+    GrundschutzCounts {
+        passed: count(total.pass),
+        failed: count(total.fail),
+        not_evaluated: count(total.not_evaluated),
+        organisational_open: count(total.organisational),
+    }
+}
+
+fn summary(report: &Report, profile: &ResolvedProfile) -> ConformanceStatus {
     let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
     ConformanceStatus {
+        grundschutz: Some(grundschutz_counts(report, profile)),
         profile: report.profile.clone(),
         score: i32::from(report.score),
         objects: count(report.objects),
@@ -285,11 +325,120 @@ fn summary(report: &Report) -> ConformanceStatus {
     }
 }
 
+/// The profile an onboarding's objects are evaluated with (pure): the one it names (or the
+/// platform's default, or the built-in one of its protection level), with the platform's
+/// registries where it lists none, the platform's namespaces and the onboarding's
+/// `spec.network.allowFromNamespaces` as the sources NetworkPolicies may admit, and the
+/// Ressort's node pool where its `dedicatedNodes` names no value. `conplus-operator
+/// grundschutz --kubeconfig` resolves it the same way.
+pub fn effective_profile(
+    fvo: &FachverfahrenOnboarding,
+    cluster_profile: Option<&ConformanceProfile>,
+    ressort: Option<&Ressort>,
+    platform: &PlatformSettings,
+    defaults: &Defaults,
+) -> Result<ResolvedProfile, ProfileError> {
+    let name = fvo
+        .spec
+        .conformance
+        .profile
+        .as_deref()
+        .or(defaults.default_profile.as_deref());
+    let mut p = resolve_profile(name, fvo.spec.protection_level, cluster_profile)?;
+    // The platform's registries apply where the profile names none.
+    if p.allowed_registries.is_empty() {
+        p.allowed_registries = defaults.allowed_registries.clone();
+    }
+    p.allowed_from_namespaces = platform_namespaces(platform);
+    p.allowed_from_namespaces
+        .extend(fvo.spec.network.allow_from_namespaces.iter().cloned());
+    if let Some(dn) = p.dedicated_nodes.as_mut()
+        && dn.node_label_value.is_none()
+    {
+        dn.node_label_value = ressort.and_then(|r| r.spec.node_pool.clone());
+    }
+    Ok(p)
+}
+
+/// The scheduling defaults the namespaces of an onboarding carry (pure): where the profile
+/// demands a dedicated node pool (APP.4.4.A14) and names it (or the Ressort does), the node
+/// selector of the PodNodeSelector admission plugin, and a toleration of the pool's taint for
+/// the PodTolerationRestriction plugin. Empty when the profile cannot be resolved (the
+/// `Conformant` condition says why) or demands no pool.
+pub fn node_defaults(
+    fvo: &FachverfahrenOnboarding,
+    cluster_profile: Option<&ConformanceProfile>,
+    ressort: Option<&Ressort>,
+    defaults: &Defaults,
+) -> BTreeMap<String, String> {
+    let platform = PlatformSettings::default();
+    let Ok(p) = effective_profile(fvo, cluster_profile, ressort, &platform, defaults) else {
+        return BTreeMap::new();
+    };
+    let Some(dn) = p.dedicated_nodes else {
+        return BTreeMap::new();
+    };
+    let Some(pool) = dn.node_label_value else {
+        return BTreeMap::new();
+    };
+    let mut out = BTreeMap::from([(
+        NODE_SELECTOR_ANNOTATION.to_string(),
+        format!("{}={pool}", dn.node_label),
+    )]);
+    if let Some(taint) = dn.taint_key {
+        let toleration = serde_json::json!([{"key": taint, "operator": "Exists"}]);
+        out.insert(
+            DEFAULT_TOLERATIONS_ANNOTATION.to_string(),
+            toleration.to_string(),
+        );
+    }
+    out
+}
+
+/// The namespaces of `desired` with the scheduling defaults of [`node_defaults`] (pure).
+pub fn with_node_defaults(
+    mut desired: Vec<DesiredEnvironment>,
+    annotations: &BTreeMap<String, String>,
+) -> Vec<DesiredEnvironment> {
+    if annotations.is_empty() {
+        return desired;
+    }
+    for env in &mut desired {
+        env.namespace
+            .metadata
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .extend(annotations.clone());
+    }
+    desired
+}
+
 /// Evaluates the rules for an onboarding over `objects` (pure).
 pub fn outcome(
     fvo: &FachverfahrenOnboarding,
     objects: &[SourceObject],
     cluster_profile: Option<&ConformanceProfile>,
+    defaults: &Defaults,
+    now: Timestamp,
+) -> (Outcome, Option<Report>) {
+    let platform = PlatformSettings::default();
+    outcome_in(
+        fvo,
+        objects,
+        cluster_profile,
+        (None, &platform),
+        defaults,
+        now,
+    )
+}
+
+/// [`outcome`] with the onboarding's Ressort (its node pool) and the platform's settings (its
+/// namespaces).
+pub fn outcome_in(
+    fvo: &FachverfahrenOnboarding,
+    objects: &[SourceObject],
+    cluster_profile: Option<&ConformanceProfile>,
+    (ressort, platform): (Option<&Ressort>, &PlatformSettings),
     defaults: &Defaults,
     now: Timestamp,
 ) -> (Outcome, Option<Report>) {
@@ -310,20 +459,8 @@ pub fn outcome(
             now,
         )
     };
-    let name = fvo
-        .spec
-        .conformance
-        .profile
-        .as_deref()
-        .or(defaults.default_profile.as_deref());
-    let profile = match resolve_profile(name, fvo.spec.protection_level, cluster_profile) {
-        Ok(mut p) => {
-            // The platform's registries apply where the profile names none.
-            if p.allowed_registries.is_empty() {
-                p.allowed_registries = defaults.allowed_registries.clone();
-            }
-            p
-        }
+    let profile = match effective_profile(fvo, cluster_profile, ressort, platform, defaults) {
+        Ok(p) => p,
         Err(e) => {
             let message =
                 format!("{e}: create the ConformanceProfile or correct spec.conformance.profile");
@@ -338,7 +475,7 @@ pub fn outcome(
         }
     };
     let report = evaluate(objects, &profile, now);
-    let status = summary(&report);
+    let status = summary(&report, &profile);
     let condition = if report.by_severity.error > 0 {
         let first = report.findings.first().map(|f| {
             format!(
@@ -551,6 +688,101 @@ mod tests {
         let status = out.status.unwrap();
         assert_eq!(status.findings.len(), MAX_STATUS_FINDINGS);
         assert!(status.errors >= 200);
+    }
+
+    fn ressort(pool: Option<&str>) -> Ressort {
+        Ressort::new(
+            "mk",
+            crate::api::RessortSpec {
+                display_name: "mk".into(),
+                budget: crate::resources::fixtures::totals("8", "8Gi", "8Gi", "8"),
+                onboarders: Vec::new(),
+                node_pool: pool.map(str::to_owned),
+            },
+        )
+    }
+
+    #[test]
+    fn the_status_carries_the_grundschutz_counts_of_the_same_evaluation() {
+        let fvo = moin_schule();
+        let (out, report) = outcome(
+            &fvo,
+            &[deployment(true)],
+            None,
+            &Defaults::default(),
+            Timestamp::UNIX_EPOCH,
+        );
+        let counts = out.status.unwrap().grundschutz.unwrap();
+        let profile = effective_profile(
+            &fvo,
+            None,
+            None,
+            &PlatformSettings::default(),
+            &Defaults::default(),
+        )
+        .unwrap();
+        let total = assess(&Assessed::from_live_report(&report.unwrap(), &profile)).total();
+        assert!(counts.failed >= 2, "APP.4.4.A4 and SYS.1.6.A17: {counts:?}");
+        assert_eq!(
+            (
+                counts.passed,
+                counts.failed,
+                counts.not_evaluated,
+                counts.organisational_open
+            ),
+            (
+                total.pass as i32,
+                total.fail as i32,
+                total.not_evaluated as i32,
+                total.organisational as i32
+            )
+        );
+    }
+
+    #[test]
+    fn node_defaults_name_the_ressorts_pool_where_the_profile_demands_a_dedicated_pool() {
+        let fvo = moin_schule(); // protection level high: dvc-erhoeht demands a dedicated pool
+        let d = Defaults::default();
+        let pool = node_defaults(&fvo, None, Some(&ressort(Some("mk"))), &d);
+        assert_eq!(
+            pool.get(NODE_SELECTOR_ANNOTATION).map(String::as_str),
+            Some("conplus.niedersachsen.de/node-pool=mk")
+        );
+        assert_eq!(
+            pool.get(DEFAULT_TOLERATIONS_ANNOTATION).map(String::as_str),
+            Some(r#"[{"key":"conplus.niedersachsen.de/node-pool","operator":"Exists"}]"#)
+        );
+        let envs = crate::resources::desired(&fvo, &PlatformSettings::default()).unwrap();
+        for env in with_node_defaults(envs, &pool) {
+            let ann = env.namespace.metadata.annotations.unwrap();
+            assert!(ann.contains_key(NODE_SELECTOR_ANNOTATION), "{ann:?}");
+        }
+        // No pool named, or no pool demanded: no defaults.
+        assert!(node_defaults(&fvo, None, Some(&ressort(None)), &d).is_empty());
+        assert!(node_defaults(&fvo, None, None, &d).is_empty());
+        let mut normal = moin_schule();
+        normal.spec.protection_level = crate::api::ProtectionLevel::Normal;
+        assert!(node_defaults(&normal, None, Some(&ressort(Some("mk"))), &d).is_empty());
+    }
+
+    #[test]
+    fn the_effective_profile_admits_the_platforms_and_the_declared_namespaces_and_the_ressorts_pool()
+     {
+        let fvo = moin_schule();
+        let platform = PlatformSettings {
+            ingress_namespace: "traefik".into(),
+            ..PlatformSettings::default()
+        };
+        let mk = ressort(Some("mk"));
+        let p = effective_profile(&fvo, None, Some(&mk), &platform, &Defaults::default()).unwrap();
+        assert_eq!(
+            p.allowed_from_namespaces,
+            ["traefik", "kube-system", "monitoring", "mk-portal-prod"]
+        );
+        assert_eq!(
+            p.dedicated_nodes.unwrap().node_label_value.as_deref(),
+            Some("mk")
+        );
     }
 
     #[test]

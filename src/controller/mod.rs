@@ -1,5 +1,5 @@
-//! The controllers: the reconcile pipeline of `FachverfahrenOnboarding` and the status of
-//! `Ressort`.
+//! The controllers: the reconcile pipeline of `FachverfahrenOnboarding`, the status of
+//! `Ressort` ([`ressort`]) and the inventory on `Verwaltungsaufgabe` ([`aufgabe`]).
 //!
 //! One reconcile ([`pipeline::reconcile`]) runs these steps in order; only the steps marked
 //! I/O reach the API, the pure ones take plain data and cannot:
@@ -13,7 +13,9 @@
 //! | plan | [`plan`] | pure: what to apply, prune, release or delete |
 //! | apply | [`apply`] | I/O, writes: budget reservation, then server-side apply in a fixed order, then pruning |
 //! | status | [`status`], [`conformance`], [`conditions`] | pure: the status of the round |
+//! | reader | [`reader`] | I/O: the onboarding's reader ClusterRole and its binding to the access groups; its condition |
 //! | publish | [`publish`], [`events`] | I/O, writes: the round's Events, and the status when it changed |
+//! | reports | [`reports`] | I/O: the PolicyReport of each namespace, written only when its findings changed |
 //!
 //! The shared model lives in [`model`] (pure) and proof of ownership in [`ownership`] (pure);
 //! every module imports only from those and from steps before it. [`runtime`] opens the
@@ -22,6 +24,7 @@
 
 pub mod admit;
 pub mod apply;
+pub mod aufgabe;
 pub mod budget;
 pub mod conditions;
 pub mod conformance;
@@ -36,6 +39,8 @@ pub mod ownership;
 pub mod pipeline;
 pub mod plan;
 pub mod publish;
+pub mod reader;
+pub mod reports;
 pub mod ressort;
 pub mod runtime;
 pub mod status;

@@ -236,3 +236,11 @@ pub async fn observe(
         service_accounts,
     })
 }
+
+/// The task the onboarding names and whether a `Verwaltungsaufgabe` of that name exists (reads
+/// the store; `None` when it names none).
+pub fn aufgabe(stores: &Stores, fvo: &FachverfahrenOnboarding) -> Option<(String, bool)> {
+    let name = fvo.spec.aufgabe.clone()?;
+    let known = stores.aufgaben.get(&ObjectRef::new(&name)).is_some();
+    Some((name, known))
+}

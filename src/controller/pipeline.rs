@@ -16,7 +16,9 @@ use super::error::Error;
 use super::plan::{EnvPlan, Plan};
 use super::status;
 use super::validate::{self, Validated};
-use super::{admit, apply, conditions, conformance, finalizer, observe, plan, publish};
+use super::{
+    admit, apply, conditions, conformance, finalizer, observe, plan, publish, reader, reports,
+};
 use crate::api::FachverfahrenOnboarding;
 
 /// Reconciles one onboarding: observe → validate → admit → plan → apply → status.
@@ -34,6 +36,12 @@ pub async fn reconcile(
     let observed = observe::observe(client, stores, &fvo, &observe::declared(&fvo)).await?;
     // pure: what the schema could not check, and the objects the spec declares.
     let Validated { desired, problems } = validate::validate(&fvo, &ctx.settings);
+    // pure: the namespaces' scheduling defaults, where the profile demands a dedicated node pool.
+    let profile = conformance::cluster_profile(&stores.workloads, &fvo, &ctx.conformance.defaults);
+    let ressort = observed.ressort.as_deref();
+    let defaults = &ctx.conformance.defaults;
+    let pool = conformance::node_defaults(&fvo, profile.as_deref(), ressort, defaults);
+    let desired = conformance::with_node_defaults(desired, &pool);
     // pure: the budget decision within the Ressort.
     let admission = admit::admit(&observed, &fvo, problems.is_empty());
     let admission = admission.as_ref();
@@ -51,11 +59,38 @@ pub async fn reconcile(
     // pure: the status of the round, conformance, repairs.
     let now = Timestamp::now();
     let mut status = status::of_round(&fvo, &observed, admission, &plan, &problems, now);
+    let previous = fvo
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    status::note_cost(&mut status, stores.price_list().as_ref());
+    status::note_aufgabe(
+        &mut status,
+        observe::aufgabe(stores, &fvo),
+        fvo.metadata.generation,
+        previous,
+        now,
+    );
     let live = &ctx.conformance;
-    let found = conformance::evaluate_round(stores, live, &fvo, &plan, &applied, &mut status, now);
+    let settings = &ctx.settings;
+    let found = conformance::evaluate_round(
+        stores,
+        live,
+        settings,
+        &fvo,
+        &plan,
+        &applied,
+        &mut status,
+        now,
+    );
     conditions::note_repairs(&mut status, &applied.repairs, fvo.metadata.generation, now);
+    // I/O: the reader ClusterRole and its binding to the access groups; ReadAccessGranted.
+    reader::converge(&ctx, &fvo, &mut status).await?;
     // I/O, writes: the round's Events, and the status when it changed.
     let published = publish::round(&ctx, &fvo, &status, &applied, &found).await?;
+    // I/O, writes: the namespaces' PolicyReports, when the evaluated findings changed.
+    reports::publish(&ctx, &fvo, &plan, &found).await?;
     ctx.clear_failures(&fvo.name_any());
     info!(onboarding = %fvo.name_any(), writes = applied.writes, "reconciled");
     Ok(next_round(&plan, published))

@@ -124,7 +124,10 @@ pub fn compute(
             }
         }
     };
+    let cost =
+        crate::inventory::cost::sum(mine.iter().filter_map(|o| o.status.as_ref()?.cost.as_ref()));
     RessortStatus {
+        cost,
         allocated: Some(allocated.to_totals()),
         available: available.map(|a| a.to_totals()),
         onboardings: i32::try_from(mine.len()).unwrap_or(i32::MAX),
@@ -159,6 +162,13 @@ async fn reconcile(ressort: Arc<Ressort>, ctx: Arc<Ctx>) -> Result<Action, Error
     let mine = ctx.by_ressort.get(&ressort.name_any());
     let status = compute(&ressort, &mine, Timestamp::now());
     publish_budget(&ctx.metrics, &ressort, &status);
+    let euros = status
+        .cost
+        .as_ref()
+        .filter(|c| c.currency == "EUR")
+        .and_then(crate::inventory::cost::cents_of)
+        .map(|cents| cents as f64 / 100.0);
+    ctx.metrics.set_ressort_cost(&ressort.name_any(), euros);
     if ressort.status.as_ref() != Some(&status) {
         let name = ressort.name_any();
         let api: Api<Ressort> = Api::all(ctx.client.clone());
@@ -278,6 +288,7 @@ mod tests {
                 display_name: "Kultusministerium".into(),
                 budget: totals(cpu, "64Gi", "1Ti", "200"),
                 onboarders: Vec::new(),
+                node_pool: None,
             },
         )
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, ResourceQuota, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::Api;
@@ -31,8 +31,8 @@ use super::stores::{
     trim_quota,
 };
 use super::sync::SyncTracker;
-use super::{events, ressort};
-use crate::api::{ConformanceProfile, FachverfahrenOnboarding, Ressort};
+use super::{aufgabe, events, ressort};
+use crate::api::{ConformanceProfile, FachverfahrenOnboarding, Ressort, Verwaltungsaufgabe};
 use crate::resources::{MANAGED_SELECTOR, PlatformSettings};
 use crate::telemetry::{Health, Metrics};
 
@@ -55,6 +55,9 @@ pub struct Options {
     pub metrics: Arc<Metrics>,
     /// Readiness (set once every watch has synced).
     pub health: Health,
+    /// The ConfigMap (namespace, name) of the price list that turns allocated quotas into a monthly
+    /// cost (`status.cost`); no cost is shown without one.
+    pub prices: Option<(String, String)>,
     /// A label selector (`key=value,…`): only the onboardings and Ressorts it selects are
     /// reconciled (canaries, sharding, tests sharing a cluster); Ressort budgets are read
     /// whatever their labels. `None`: all.
@@ -71,6 +74,7 @@ impl Default for Options {
             metrics: Arc::new(Metrics::new()),
             health: Health::new(),
             watch_selector: None,
+            prices: None,
         }
     }
 }
@@ -287,13 +291,18 @@ pub async fn run(
     // Shared by both controllers: the onboardings (indexed by Ressort) and the Ressorts.
     let (onboardings, fvo_writer) = reflector::store_shared(SHARED_BUFFER);
     let by_ressort = Index::new(ressort_of);
+    let by_aufgabe = Index::new(aufgabe::aufgabe_of);
     let fvo_for_onboardings = fvo_writer.subscribe();
     let fvo_for_ressorts = fvo_writer.subscribe();
+    let fvo_for_aufgaben = fvo_writer.subscribe();
     // A deleted onboarding is not handed out by the shared watch; its Ressort recounts.
     let (gone_fvo_tx, gone_fvo_rx) = futures::channel::mpsc::unbounded();
+    // Nor is the task an onboarding stopped naming: that task recounts.
+    let (left_task_tx, left_task_rx) = futures::channel::mpsc::unbounded();
     let holdings = stores::Memo::default();
     let fvo_watch = {
         let (store, idx) = (onboardings.clone(), by_ressort.clone());
+        let by_task = by_aufgabe.clone();
         let held = holdings.clone();
         let (mut phases, metrics) = (Phases::default(), options.metrics.clone());
         let api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
@@ -306,6 +315,19 @@ pub async fn run(
             )
             .inspect_ok(move |event| {
                 idx.apply(&store, &(), event);
+                let before = match event {
+                    watcher::Event::Apply(o) | watcher::Event::Delete(o) => by_task.key_for(o),
+                    _ => None,
+                };
+                by_task.apply(&store, &(), event);
+                let after = match event {
+                    watcher::Event::Apply(o) => by_task.key_for(o),
+                    _ => None,
+                };
+                if let Some(left) = before.filter(|b| Some(b) != after.as_ref()) {
+                    let _ =
+                        left_task_tx.unbounded_send(ObjectRef::<Verwaltungsaufgabe>::new(&left));
+                }
                 phases.follow(&store, event, &metrics);
                 if let watcher::Event::Delete(o) = event {
                     held.forget(&o.name_any());
@@ -351,6 +373,37 @@ pub async fn run(
             .for_each(|_| futures::future::ready(()))
     };
 
+    // The tasks: shared by the task controller (their status) and the onboarding controller
+    // (AufgabeKnown). A deleted task is not handed out: its onboardings look again.
+    let (aufgaben, aufgabe_writer) = reflector::store_shared(SHARED_BUFFER);
+    let aufgaben_for_onboardings = aufgabe_writer.subscribe();
+    // A subscriber that is never read would stall the shared watch: only when it is read.
+    let aufgaben_for_tasks = options
+        .watch_selector
+        .is_none()
+        .then(|| aufgabe_writer.subscribe())
+        .flatten();
+    let (gone_task_tx, gone_task_rx) = futures::channel::mpsc::unbounded();
+    let aufgabe_watch = tracker
+        .track(
+            watcher(
+                Api::<Verwaltungsaufgabe>::all(client.clone()),
+                watcher::Config::default(),
+            )
+            .default_backoff()
+            .reflect_shared(aufgabe_writer),
+        )
+        .inspect_ok({
+            let metrics = options.metrics.clone();
+            move |event| {
+                if let watcher::Event::Delete(t) = event {
+                    metrics.remove_aufgabe(&t.name_any());
+                    let _ = gone_task_tx.unbounded_send(t.clone());
+                }
+            }
+        })
+        .for_each(|_| futures::future::ready(()));
+
     let managed = watcher::Config::default().labels(MANAGED_SELECTOR);
     // Every namespace (metadata only): observe tells absent, ours and foreign apart from it.
     let (namespaces, ns_stream) = stores::namespace_stream(&client, &tracker);
@@ -373,11 +426,20 @@ pub async fn run(
         &tracker,
     );
     let (kind_stores, kind_streams) = stores::workload_streams(&client, &tracker).await;
+    let (prices, price_stream) = match &options.prices {
+        Some((namespace, name)) => {
+            let (store, stream) = price_watch(&client, namespace, name, &tracker);
+            (Some(store), Some(stream))
+        }
+        None => (None, None),
+    };
 
     let stores = Stores {
         onboardings: onboardings.clone(),
         onboardings_by_ressort: by_ressort.clone(),
         ressorts: ressorts.clone(),
+        aufgaben: aufgaben.clone(),
+        onboardings_by_aufgabe: by_aufgabe.clone(),
         namespaces: namespaces.clone(),
         owned: stores::OwnedStores {
             quotas,
@@ -386,6 +448,7 @@ pub async fn run(
             role_bindings,
         },
         service_accounts,
+        prices,
         workloads: WorkloadStores {
             kinds: kind_stores,
             profiles: profiles.store,
@@ -445,6 +508,30 @@ pub async fn run(
         controller = controller
             .watches_shared_stream(changed, move |r: Arc<Ressort>| concerned.concerned(&r));
     }
+    let of_task = move |name: &str| {
+        by_aufgabe
+            .get(name)
+            .iter()
+            .map(|o| ObjectRef::from_obj(o.as_ref()))
+            .collect::<Vec<_>>()
+    };
+    let of_task_too = of_task.clone();
+    if let Some(changed) = aufgaben_for_onboardings {
+        controller = controller
+            .watches_shared_stream(changed, move |t: Arc<Verwaltungsaufgabe>| {
+                of_task(&t.name_any())
+            });
+    }
+    if let Some(stream) = price_stream {
+        // New prices: every onboarding's cost changes.
+        let all = onboardings.clone();
+        controller = controller.watches_stream(stream, move |_: ConfigMap| {
+            all.state()
+                .iter()
+                .map(|o| ObjectRef::from_obj(o.as_ref()))
+                .collect::<Vec<_>>()
+        });
+    }
     let ns_for_sa = namespaces.store.clone();
     let onboarding_controller = controller
         .watches_stream(
@@ -456,6 +543,10 @@ pub async fn run(
                     .map(|o| ObjectRef::from_obj(o.as_ref()))
                     .collect::<Vec<_>>()
             },
+        )
+        .watches_stream(
+            gone_task_rx.map(Ok::<Verwaltungsaufgabe, watcher::Error>),
+            move |t: Verwaltungsaufgabe| of_task_too(&t.name_any()),
         )
         .watches_stream(profile_stream, move |p: ConformanceProfile| {
             let name = p.name_any();
@@ -497,17 +588,77 @@ pub async fn run(
             Some(changed) => ressort::Ressorts::Shared(ressorts, changed),
             None => ressort::Ressorts::Own(options.selected()),
         },
-        synced: synced_rx,
+        synced: synced_rx.clone(),
         metrics: options.metrics.clone(),
         shutdown: shutdown.clone(),
     });
+    let task_controller = async move {
+        match fvo_for_aufgaben {
+            Some(changed_onboardings) => {
+                aufgabe::controller(aufgabe::Watches {
+                    client: client.clone(),
+                    tasks: match aufgaben_for_tasks {
+                        Some(changed) => aufgabe::Tasks::Shared(aufgaben, changed),
+                        None => aufgabe::Tasks::Own(options.selected()),
+                    },
+                    by_aufgabe: ctx.stores.onboardings_by_aufgabe.clone(),
+                    changed_onboardings,
+                    left: left_task_rx,
+                    synced: synced_rx,
+                    metrics: options.metrics.clone(),
+                    shutdown: shutdown.clone(),
+                })
+                .await
+            }
+            None => warn!(
+                "the shared onboarding watch cannot be subscribed to; not keeping the tasks' inventory"
+            ),
+        }
+    };
     // The shared watches run as long as the controllers: they end with them.
-    let controllers = futures::future::join(onboarding_controller, ressort_controller);
+    let controllers =
+        futures::future::join3(onboarding_controller, ressort_controller, task_controller);
     futures::pin_mut!(controllers);
-    let watches = futures::future::join(fvo_watch, ressort_watch);
+    let watches = futures::future::join3(fvo_watch, ressort_watch, aufgabe_watch);
     futures::pin_mut!(watches);
     futures::future::select(controllers, watches).await;
     // A later term (leader election) starts with new stores and tasks of its own.
     readiness.abort();
     sync_task.abort();
+}
+
+/// The watch of the price list's ConfigMap, and its store. A price list that cannot be read is
+/// logged as an error each time it changes, and no cost is shown until it is corrected.
+fn price_watch(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    tracker: &SyncTracker,
+) -> (
+    Store<ConfigMap>,
+    impl futures::Stream<Item = Result<ConfigMap, watcher::Error>> + Send + 'static,
+) {
+    let (store, writer) = reflector::store();
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let stream = tracker
+        .track(
+            watcher(
+                Api::<ConfigMap>::namespaced(client.clone(), namespace),
+                config,
+            )
+            .default_backoff()
+            .reflect(writer),
+        )
+        .applied_objects()
+        .inspect_ok(|cm: &ConfigMap| {
+            if let Err(e) =
+                crate::inventory::cost::PriceList::parse(&cm.data.clone().unwrap_or_default())
+            {
+                tracing::error!(
+                    configmap = %cm.name_any(),
+                    "the price list cannot be read, no cost is shown until it is corrected: {e}"
+                );
+            }
+        });
+    (store, stream)
 }

@@ -175,6 +175,59 @@ pub fn of_round(
     status
 }
 
+/// Sets `status.cost` from the price list: the allocated quotas and the namespaces provisioned, per
+/// month (no cost without a price list or an allocation).
+pub fn note_cost(
+    status: &mut FachverfahrenOnboardingStatus,
+    prices: Option<&crate::inventory::cost::PriceList>,
+) {
+    status.cost = prices.and_then(|prices| {
+        let allocated = status.allocated.as_ref()?.amounts().ok()?;
+        let namespaces = status.namespaces.iter().filter(|n| n.ready).count();
+        Some(prices.status(prices.monthly_cents(&allocated, namespaces)))
+    });
+}
+
+/// Sets `AufgabeKnown` when the onboarding names a task (and removes it when it names none): True when the `Verwaltungsaufgabe` exists,
+/// False with what to do when not. It never holds provisioning up: the task is inventory.
+pub fn note_aufgabe(
+    status: &mut FachverfahrenOnboardingStatus,
+    aufgabe: Option<(String, bool)>,
+    generation: Option<i64>,
+    previous: &[Condition],
+    now: Timestamp,
+) {
+    // The round's status carries the previous conditions over: this step owns AufgabeKnown.
+    status.conditions.retain(|x| x.type_ != c::AUFGABE_KNOWN);
+    let Some((name, known)) = aufgabe else {
+        return;
+    };
+    let (state, why, message) = if known {
+        (
+            "True",
+            reason::AUFGABE_FOUND,
+            format!("the Fachverfahren is listed in the inventory of Verwaltungsaufgabe {name:?}"),
+        )
+    } else {
+        (
+            "False",
+            reason::AUFGABE_NOT_FOUND,
+            format!(
+                "spec.aufgabe names {name:?}, but no Verwaltungsaufgabe of that name exists (`kubectl get vwa` lists them): correct the name or create the task; provisioning goes on regardless"
+            ),
+        )
+    };
+    status.conditions.push(condition(
+        c::AUFGABE_KNOWN,
+        state,
+        why,
+        message,
+        generation,
+        previous,
+        now,
+    ));
+}
+
 /// Computes the status (conditions with preserved transition times).
 pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
     let fvo = input.fvo;
@@ -411,6 +464,7 @@ pub fn compute(input: &StatusInput<'_>) -> FachverfahrenOnboardingStatus {
         conditions,
         namespaces,
         allocated: allocated.map(|a| a.to_totals()),
+        cost: None,
         conformance_profile: Some(spec.conformance.profile.clone().unwrap_or_else(|| {
             crate::conformance::profile::builtin_name(spec.protection_level).to_string()
         })),
@@ -679,5 +733,76 @@ mod tests {
             now: later,
         });
         assert_eq!(first, second, "a converged status does not change");
+    }
+
+    #[test]
+    fn aufgabe_known_is_set_once_per_round_and_removed_when_no_task_is_named() {
+        let mut status = FachverfahrenOnboardingStatus::default();
+        let now = Timestamp::UNIX_EPOCH;
+        note_aufgabe(&mut status, Some(("zeit".into(), false)), Some(1), &[], now);
+        // The next round starts from the previous conditions, carried over.
+        let previous = status.conditions.clone();
+        note_aufgabe(
+            &mut status,
+            Some(("zeit".into(), true)),
+            Some(1),
+            &previous,
+            now,
+        );
+        let known: Vec<_> = status
+            .conditions
+            .iter()
+            .filter(|x| x.type_ == c::AUFGABE_KNOWN)
+            .collect();
+        assert_eq!(known.len(), 1);
+        assert_eq!(
+            (known[0].status.as_str(), known[0].reason.as_str()),
+            ("True", reason::AUFGABE_FOUND)
+        );
+        note_aufgabe(&mut status, None, Some(1), &previous, now);
+        assert!(
+            status
+                .conditions
+                .iter()
+                .all(|x| x.type_ != c::AUFGABE_KNOWN)
+        );
+    }
+
+    #[test]
+    fn cost_follows_the_allocation_and_the_provisioned_namespaces() {
+        let prices = crate::inventory::cost::PriceList::parse(
+            &[
+                ("cpuCoreMonth".to_string(), "10".to_string()),
+                ("namespaceMonth".to_string(), "1.5".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+        )
+        .unwrap();
+        let mut status = FachverfahrenOnboardingStatus {
+            allocated: Some(crate::resources::fixtures::totals("3", "0", "0", "10")),
+            namespaces: vec![
+                crate::api::NamespaceStatus {
+                    environment: "dev".into(),
+                    name: "a-dev".into(),
+                    ready: true,
+                    message: None,
+                },
+                crate::api::NamespaceStatus {
+                    environment: "prod".into(),
+                    name: "a-prod".into(),
+                    ready: false,
+                    message: None,
+                },
+            ],
+            ..Default::default()
+        };
+        note_cost(&mut status, Some(&prices));
+        assert_eq!(
+            status.cost.as_ref().map(|c| c.monthly.as_str()),
+            Some("31.50")
+        );
+        note_cost(&mut status, None);
+        assert_eq!(status.cost, None, "no price list, no cost");
     }
 }

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use futures::{Stream, TryStreamExt};
-use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, ResourceQuota, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -30,7 +30,7 @@ use serde::de::DeserializeOwned;
 use super::drift;
 use super::model::{Holding, OwnedKind};
 use super::sync::SyncTracker;
-use crate::api::{ConformanceProfile, FachverfahrenOnboarding, Ressort};
+use crate::api::{ConformanceProfile, FachverfahrenOnboarding, Ressort, Verwaltungsaufgabe};
 use crate::conformance::engine::{WatchedKind, strip_unread_fields, watched_kinds};
 use crate::resources::{MANAGED_BY, MANAGED_BY_VALUE, ONBOARDING};
 
@@ -104,6 +104,12 @@ where
             .get(key)
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The key `obj` is filed under now (before its next event is applied).
+    pub fn key_for(&self, obj: &K) -> Option<String> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries.key_of_id.get(&id_of(obj)).cloned()
     }
 
     /// The version of the objects under `key`.
@@ -279,12 +285,18 @@ pub struct Stores {
     pub onboardings_by_ressort: Index<FachverfahrenOnboarding>,
     /// Every Ressort.
     pub ressorts: Store<Ressort>,
+    /// Every Verwaltungsaufgabe (the watch shared with the task controller).
+    pub aufgaben: Store<Verwaltungsaufgabe>,
+    /// The onboardings by the task they name.
+    pub onboardings_by_aufgabe: Index<FachverfahrenOnboarding>,
     /// Every namespace, as metadata; indexed by the onboarding their label names.
     pub namespaces: OwnedStore<Namespace>,
     /// The namespaced objects with the operator's label.
     pub owned: OwnedStores,
     /// Every namespace's `default` ServiceAccount.
     pub service_accounts: OwnedStore<ServiceAccount>,
+    /// The price list's ConfigMap (`--prices`), when one is configured.
+    pub prices: Option<Store<ConfigMap>>,
     /// The kinds the conformance rules read.
     pub workloads: WorkloadStores,
     /// What each onboarding holds by observation, as the sibling view last derived it.
@@ -301,6 +313,13 @@ impl Stores {
         let mut synced = self.synced.clone();
         // Err: the tracker is gone (shutting down); nothing left to wait for.
         let _ = synced.wait_for(|s| *s).await;
+    }
+
+    /// The platform's price list: `None` without one (no `--prices`, or its ConfigMap does not
+    /// exist) or when it cannot be read (the runtime reports that when it changes).
+    pub fn price_list(&self) -> Option<crate::inventory::cost::PriceList> {
+        let config_map = self.prices.as_ref()?.state().into_iter().next()?;
+        crate::inventory::cost::PriceList::parse(&config_map.data.clone().unwrap_or_default()).ok()
     }
 
     /// The onboardings of `ressort`.
@@ -605,10 +624,19 @@ pub async fn workload_streams(
         let index = Index::new(namespace_of::<DynamicObject>);
         let (store, idx, dyntype) = (reader.clone(), index.clone(), ar.clone());
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+        // kube-apiserver leaves apiVersion and kind out of the items of a list (watch events carry
+        // them): without them, what the initial list brought is no object to the rules.
+        let types = kube::api::TypeMeta {
+            api_version: ar.api_version.clone(),
+            kind: ar.kind.clone(),
+        };
         let config = left_to_owned_stores(kind, watcher::Config::default().page_size(500));
         let stream = watcher(api, config)
             .default_backoff()
-            .modify(|o: &mut DynamicObject| {
+            .modify(move |o: &mut DynamicObject| {
+                if o.types.is_none() {
+                    o.types = Some(types.clone());
+                }
                 // Strip what no rule reads before it is stored.
                 if let Ok(mut v) = serde_json::to_value(&*o) {
                     strip_unread_fields(&mut v);

@@ -29,7 +29,7 @@ pub fn onboarding(ressort: &str, fachverfahren: &str) -> OnboardingBuilder {
                 organisation: format!("Ressort {ressort}"),
                 contact: format!("{fachverfahren}@{ressort}.niedersachsen.de"),
             },
-            process: None,
+            aufgabe: None,
             protection_level: ProtectionLevel::Normal,
             environments: Vec::new(),
             access: vec![AccessEntry {

@@ -22,7 +22,13 @@ const PSS_WARN_VERSION: &str = "pod-security.kubernetes.io/warn-version";
 pub const DISPLAY_NAME: &str = "conplus.niedersachsen.de/display-name";
 const OWNER_ORGANISATION: &str = "conplus.niedersachsen.de/owner-organisation";
 const OWNER_CONTACT: &str = "conplus.niedersachsen.de/owner-contact";
-const PROCESS: &str = "conplus.niedersachsen.de/process";
+/// Label key of the `Verwaltungsaufgabe` the Fachverfahren carries out (`kubectl get ns -l
+/// conplus.niedersachsen.de/aufgabe=zeiterfassung`).
+pub const AUFGABE: &str = "conplus.niedersachsen.de/aufgabe";
+/// Annotation naming the namespaces (comma-separated) the onboarding admits traffic from
+/// (`spec.network.allowFromNamespaces`): the namespace says which cross-namespace ingress is declared
+/// (BSI APP.4.4.A7), also to `conplus-operator check` over rendered manifests.
+pub const ALLOW_FROM_NAMESPACES: &str = "conplus.niedersachsen.de/allow-from-namespaces";
 
 /// The Pod Security level enforced for a protection level: `baseline` for normal, `restricted`
 /// from high on (BSI SYS.1.6.A17 at elevated protection requirement).
@@ -56,6 +62,9 @@ pub fn build(ctx: &EnvContext<'_>) -> Namespace {
         (PSS_WARN.to_string(), "restricted".to_string()),
         (PSS_WARN_VERSION.to_string(), "latest".to_string()),
     ]);
+    if let Some(aufgabe) = &spec.aufgabe {
+        labels.insert(AUFGABE.to_string(), aufgabe.clone());
+    }
     let mut annotations = BTreeMap::from([
         (DISPLAY_NAME.to_string(), spec.display_name.clone()),
         (
@@ -64,8 +73,11 @@ pub fn build(ctx: &EnvContext<'_>) -> Namespace {
         ),
         (OWNER_CONTACT.to_string(), spec.owner.contact.clone()),
     ]);
-    if let Some(process) = &spec.process {
-        annotations.insert(PROCESS.to_string(), process.clone());
+    if !spec.network.allow_from_namespaces.is_empty() {
+        annotations.insert(
+            ALLOW_FROM_NAMESPACES.to_string(),
+            spec.network.allow_from_namespaces.join(","),
+        );
     }
     annotations.extend(ownership_annotations(ctx.uid));
     Namespace {
@@ -84,6 +96,21 @@ mod tests {
     use super::*;
     use crate::api::ProtectionLevel;
     use crate::resources::{PlatformSettings, desired, fixtures::moin_schule};
+
+    #[test]
+    fn namespace_records_the_declared_source_namespaces_only_when_there_are_some() {
+        let mut fvo = moin_schule();
+        let envs = desired(&fvo, &PlatformSettings::default()).unwrap();
+        let ann = envs[0].namespace.metadata.annotations.clone().unwrap();
+        assert_eq!(
+            ann.get(ALLOW_FROM_NAMESPACES).map(String::as_str),
+            Some("mk-portal-prod")
+        );
+        fvo.spec.network.allow_from_namespaces.clear();
+        let envs = desired(&fvo, &PlatformSettings::default()).unwrap();
+        let ann = envs[0].namespace.metadata.annotations.clone().unwrap();
+        assert!(!ann.contains_key(ALLOW_FROM_NAMESPACES), "{ann:?}");
+    }
 
     #[test]
     fn namespace_carries_identity_ownership_and_pod_security_labels() {

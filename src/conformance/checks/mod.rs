@@ -18,7 +18,7 @@ pub(crate) mod pod_security;
 pub(crate) mod rbac;
 pub(crate) mod workload;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use jiff::Timestamp;
 use serde_json::{Map, Value};
@@ -213,6 +213,18 @@ pub struct NamespaceFacts<'a> {
     pub limit_ranges: usize,
     /// ServiceAccount name → automountServiceAccountToken.
     pub service_account_automount: HashMap<&'a str, bool>,
+    /// The names of its PersistentVolumeClaims.
+    pub claims: BTreeSet<&'a str>,
+    /// The namespaces an onboarding in the input declares in `spec.network.allowFromNamespaces` for it.
+    pub declared_sources: BTreeSet<&'a str>,
+}
+
+impl NamespaceFacts<'_> {
+    /// An annotation of the Namespace object, when it is in the input.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.namespace_obj
+            .and_then(|o| str_at(&o.value, &["metadata", "annotations", key]))
+    }
 }
 
 /// A pod spec in view: a Pod's, or a workload's pod template.
@@ -290,6 +302,10 @@ pub struct ObjectView<'v> {
     pub profile: &'v ResolvedProfile,
     /// The time of the evaluation.
     pub now: Timestamp,
+    /// Its namespace.
+    pub namespace: Option<&'v str>,
+    /// What the input holds about its namespace.
+    pub facts: Option<&'v NamespaceFacts<'v>>,
 }
 
 /// A namespace in view.

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 
 use super::{
     Check, Kind, ObjectView, PodView, Violations, arr_at, at, bool_at, int_at,
-    label_selector_matches, obj_at, str_at,
+    label_selector_matches, obj_at, str_at, strs_at,
 };
 use crate::api::ProtectionLevel::{High, Normal, VeryHigh};
 use crate::conformance::rules::bsi::*;
@@ -42,29 +42,128 @@ fn service_account_token_automount(pod: &PodView<'_>, out: &mut Violations) {
     }
 }
 
+/// The namespace annotation of the PodNodeSelector admission plugin: the node selector every pod of the
+/// namespace gets (`label=value,...`). The operator sets it where the profile demands a dedicated pool.
+pub const NODE_SELECTOR_ANNOTATION: &str = "scheduler.alpha.kubernetes.io/node-selector";
+/// The namespace annotation of the PodTolerationRestriction admission plugin: tolerations (JSON) every
+/// pod of the namespace gets.
+pub const DEFAULT_TOLERATIONS_ANNOTATION: &str = "scheduler.alpha.kubernetes.io/defaultTolerations";
+
+/// The value the namespace's default node selector gives `label`, if it names it.
+fn namespace_selector<'v>(pod: &PodView<'v>, label: &str) -> Option<&'v str> {
+    let sel = pod.facts?.annotation(NODE_SELECTOR_ANNOTATION)?;
+    sel.split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| k.trim() == label)
+        .map(|(_, v)| v.trim())
+}
+
+/// Whether a toleration tolerates every taint with key `taint`.
+fn tolerates(t: &serde_json::Value, taint: &str) -> bool {
+    str_at(t, &["key"]) == Some(taint)
+        || (str_at(t, &["key"]).is_none_or(str::is_empty)
+            && str_at(t, &["operator"]) == Some("Exists"))
+}
+
+/// Whether the pod, or the namespace's default tolerations, tolerate `taint`.
+fn tolerated(pod: &PodView<'_>, taint: &str) -> bool {
+    arr_at(pod.spec, &["tolerations"])
+        .iter()
+        .any(|t| tolerates(t, taint))
+        || pod
+            .facts
+            .and_then(|f| f.annotation(DEFAULT_TOLERATIONS_ANNOTATION))
+            .and_then(|a| serde_json::from_str::<Vec<serde_json::Value>>(a).ok())
+            .is_some_and(|ts| ts.iter().any(|t| tolerates(t, taint)))
+}
+
+/// The pools other than `want` that the pod's own nodeSelector or required node affinity name for `label`.
+fn pinned_elsewhere(spec: &serde_json::Value, label: &str, want: &str) -> Vec<String> {
+    let mut other = Vec::new();
+    if let Some(v) = str_at(spec, &["nodeSelector", label]).filter(|v| *v != want) {
+        other.push(format!("nodeSelector {label}={v}"));
+    }
+    for term in required_terms(spec) {
+        for e in arr_at(term, &["matchExpressions"]) {
+            if str_at(e, &["key"]) != Some(label) {
+                continue;
+            }
+            let vals: Vec<&str> = strs_at(e, &["values"]).collect();
+            let elsewhere = match str_at(e, &["operator"]) {
+                Some("In") => !vals.contains(&want),
+                Some("NotIn") => vals.contains(&want),
+                Some("DoesNotExist") => true,
+                _ => false,
+            };
+            if elsewhere {
+                other.push(format!(
+                    "node affinity {label} {} [{}]",
+                    str_at(e, &["operator"]).unwrap_or_default(),
+                    vals.join(", ")
+                ));
+            }
+        }
+    }
+    other
+}
+
+fn required_terms(spec: &serde_json::Value) -> &[serde_json::Value] {
+    arr_at(
+        spec,
+        &[
+            "affinity",
+            "nodeAffinity",
+            "requiredDuringSchedulingIgnoredDuringExecution",
+            "nodeSelectorTerms",
+        ],
+    )
+}
+
+/// Whether the pod's own spec names `label` in its nodeSelector or required node affinity.
+fn names_label(spec: &serde_json::Value, label: &str) -> bool {
+    str_at(spec, &["nodeSelector", label]).is_some()
+        || required_terms(spec).iter().any(|t| {
+            arr_at(t, &["matchExpressions"])
+                .iter()
+                .any(|e| str_at(e, &["key"]) == Some(label))
+        })
+}
+
 fn dedicated_node_pool(pod: &PodView<'_>, out: &mut Violations) {
     let Some(dn) = pod.profile.dedicated_nodes.as_ref() else {
         return out.not_applicable();
     };
+    let label = dn.node_label.as_str();
+    let from_namespace = namespace_selector(pod, label);
+    // The pool: the profile's (the controller fills in the Ressort's), else the namespace default's.
+    let want = dn.node_label_value.as_deref().or(from_namespace);
     let mut problems = Vec::new();
-    if !selects_node_pool(pod.spec, &dn.node_label, dn.node_label_value.as_deref()) {
-        let want = match &dn.node_label_value {
-            Some(val) => format!("{}={}", dn.node_label, val),
-            None => dn.node_label.clone(),
+    let elsewhere = want
+        .map(|w| pinned_elsewhere(pod.spec, label, w))
+        .unwrap_or_default();
+    // The namespace default applies to pods that do not name the label themselves.
+    let by_default =
+        from_namespace.is_some_and(|v| want == Some(v)) && !names_label(pod.spec, label);
+    if let Some(w) = want
+        && !elsewhere.is_empty()
+    {
+        problems.push(format!(
+            "pinned to another node pool than {label}={w}: {}",
+            elsewhere.join(", ")
+        ));
+    } else if !by_default && !selects_node_pool(pod.spec, label, want) {
+        let want = match want {
+            Some(val) => format!("{label}={val}"),
+            None => label.to_owned(),
         };
         problems.push(format!(
-            "no nodeSelector or required node affinity for {want}"
+            "no nodeSelector or required node affinity for {want}, and no namespace default ({NODE_SELECTOR_ANNOTATION}) selects it"
         ));
     }
-    if let Some(taint) = &dn.taint_key {
-        let tolerated = arr_at(pod.spec, &["tolerations"]).iter().any(|t| {
-            str_at(t, &["key"]) == Some(taint.as_str())
-                || (str_at(t, &["key"]).is_none_or(str::is_empty)
-                    && str_at(t, &["operator"]) == Some("Exists"))
-        });
-        if !tolerated {
-            problems.push(format!("no toleration for taint {taint}"));
-        }
+    if let Some(taint) = &dn.taint_key
+        && !tolerated(pod, taint)
+    {
+        problems.push(format!("no toleration for taint {taint}"));
     }
     if !problems.is_empty() {
         out.object(problems.join("; "));
@@ -78,15 +177,7 @@ fn selects_node_pool(spec: &serde_json::Value, label: &str, value: Option<&str>)
     {
         return true;
     }
-    let terms = arr_at(
-        spec,
-        &[
-            "affinity",
-            "nodeAffinity",
-            "requiredDuringSchedulingIgnoredDuringExecution",
-            "nodeSelectorTerms",
-        ],
-    );
+    let terms = required_terms(spec);
     !terms.is_empty()
         && terms.iter().all(|t| {
             arr_at(t, &["matchExpressions"]).iter().any(|e| {
@@ -192,6 +283,29 @@ fn pod_disruption_budget(pod: &PodView<'_>, out: &mut Violations) {
     }
 }
 
+fn persistent_volume_claims(pod: &PodView<'_>, out: &mut Violations) {
+    let claims: Vec<(&str, &str)> = arr_at(pod.spec, &["volumes"])
+        .iter()
+        .filter_map(|v| {
+            let claim = str_at(v, &["persistentVolumeClaim", "claimName"])?;
+            Some((str_at(v, &["name"]).unwrap_or_default(), claim))
+        })
+        .collect();
+    if claims.is_empty() {
+        return out.not_applicable();
+    }
+    let where_ = pod
+        .namespace
+        .map_or_else(|| "the input".to_owned(), |ns| format!("namespace {ns}"));
+    for (volume, claim) in claims {
+        if !pod.facts.is_some_and(|f| f.claims.contains(claim)) {
+            out.object(format!(
+                "volume {volume} names PersistentVolumeClaim {claim}, which is not declared in {where_}"
+            ));
+        }
+    }
+}
+
 /// Pods (in the core group).
 const POD: Kind = Kind {
     groups: &[""],
@@ -252,8 +366,8 @@ pub(crate) const DEDICATED_NODE_POOL: Rule = Rule {
     pss: PssLevel::None,
     min_level: Some(High),
     checks: &[Check::Pod(dedicated_node_pool)],
-    rationale: "Workloads with elevated protection needs run on nodes not shared with other Ressorts. Evaluated only when the profile sets `dedicatedNodes`.",
-    remediation: "Add the profile's node-pool label to `spec.nodeSelector` (or a required node affinity) and a toleration for its taint.",
+    rationale: "Workloads with elevated protection needs run on nodes not shared with other Ressorts. Evaluated only when the profile sets `dedicatedNodes`. The pool is the profile's `nodeLabelValue`, else the Ressort's `spec.nodePool`, which the operator sets as the namespace's default node selector (`scheduler.alpha.kubernetes.io/node-selector`) and default toleration: a pod that does not name the pool label itself gets them; a pod pinned to another pool is a finding.",
+    remediation: "Remove a nodeSelector or node affinity that names another pool; without the namespace default, add the pool label to `spec.nodeSelector` (or a required node affinity) and a toleration for its taint.",
 };
 
 pub(crate) const RUNTIME_CLASS: Rule = Rule {
@@ -314,6 +428,18 @@ pub(crate) const POD_DISRUPTION_BUDGET: Rule = Rule {
     checks: &[Check::Pod(pod_disruption_budget)],
     rationale: "Without a PodDisruptionBudget a node drain may evict every replica at once.",
     remediation: "Add a PodDisruptionBudget in the same namespace whose selector matches the pod template's labels.",
+};
+
+pub(crate) const PERSISTENT_VOLUME_CLAIMS: Rule = Rule {
+    id: RuleId::PersistentVolumeClaims,
+    title: "Volumes must name only PersistentVolumeClaims declared in the namespace",
+    severity: Severity::Warning,
+    bsi: &[S19],
+    pss: PssLevel::None,
+    min_level: Some(Normal),
+    checks: &[Check::Pod(persistent_volume_claims)],
+    rationale: "A container gets only the storage the Fachverfahren declares (DVC: persistent volumes are declared in the deployment descriptor); a claim that is not declared is someone else's data or a volume nobody accounts for. Offline the claims must be in the input, live in the namespace.",
+    remediation: "Declare the PersistentVolumeClaim with the workload (in the same chart or manifests), or use a `volumeClaimTemplates` entry of a StatefulSet.",
 };
 
 pub(crate) const POD_MAX_AGE: Rule = Rule {

@@ -37,8 +37,17 @@ pub struct Evaluation<'a> {
 }
 
 impl<'a> Evaluation<'a> {
-    /// What `report` covered under `profile` (the profile it was evaluated with).
+    /// What `report` over manifests covered under `profile` (the profile it was evaluated with).
     pub fn from_report(report: &'a Report, profile: &ResolvedProfile) -> Self {
+        Self::of(report, profile, false)
+    }
+
+    /// What `report` over the live objects of an onboarding's namespaces covered under `profile`.
+    pub fn from_live_report(report: &'a Report, profile: &ResolvedProfile) -> Self {
+        Self::of(report, profile, true)
+    }
+
+    fn of(report: &'a Report, profile: &ResolvedProfile, live: bool) -> Self {
         let evaluated = report
             .results
             .iter()
@@ -56,13 +65,13 @@ impl<'a> Evaluation<'a> {
             evaluated,
             findings: &report.findings,
             silenced: &report.silenced,
-            missing_settings: missing_settings(profile),
+            missing_settings: missing_settings(profile, live),
         }
     }
 }
 
 /// The rules that need a profile setting to be evaluated, where the setting is empty.
-fn missing_settings(profile: &ResolvedProfile) -> Vec<(RuleId, &'static str)> {
+fn missing_settings(profile: &ResolvedProfile, live: bool) -> Vec<(RuleId, &'static str)> {
     let mut out = Vec::new();
     if profile.allowed_registries.is_empty() {
         out.push((
@@ -86,6 +95,8 @@ fn missing_settings(profile: &ResolvedProfile) -> Vec<(RuleId, &'static str)> {
         RuleId::PodMaxAge,
         if profile.max_pod_age.is_none() {
             "the profile sets no maxPodAge"
+        } else if live {
+            "no running Pod in the namespaces"
         } else {
             "it needs the start time of running Pods: checked live, not on manifests"
         },

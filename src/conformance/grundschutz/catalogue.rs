@@ -252,6 +252,11 @@ const ALLOW_FROM_NAMESPACES: Provision = Provision {
     name: network_policy::ALLOW_FROM_NAMESPACES,
     what: "allows ingress only from the namespaces in `spec.network.allowFromNamespaces`",
 };
+const NODE_POOL: Provision = Provision {
+    kind: "Namespace",
+    name: crate::conformance::checks::workload::NODE_SELECTOR_ANNOTATION,
+    what: "where the profile's `dedicatedNodes` demands a pool, the pool (the profile's value, else the Ressort's `spec.nodePool`) as the namespace's default node selector, and a default toleration of the pool's taint (`scheduler.alpha.kubernetes.io/defaultTolerations`), for the PodNodeSelector and PodTolerationRestriction admission plugins",
+};
 const ACCESS: Provision = Provision {
     kind: "RoleBinding",
     name: "conplus-<role>-<group>-<hash>",
@@ -351,8 +356,8 @@ pub static CATALOGUE: &[Requirement] = &[
             ALLOW_MONITORING,
             ALLOW_FROM_NAMESPACES,
         ],
-        how: "Every namespace starts from default deny; only DNS, the namespace itself, the platform's ingress and monitoring, and the namespaces the onboarding declares are allowed. Rules require a default-deny ingress policy in every namespace and reject allow-all policies, host ports and NodePort or LoadBalancer Services.",
-        remaining: "Separation of the node, control-plane and application networks and of the administration ports, and who may manage the CNI. NetworkPolicies of a team that admit more namespaces than the onboarding declares are not yet reported.",
+        how: "Every namespace starts from default deny; only DNS, the namespace itself, the platform's ingress and monitoring, and the namespaces the onboarding declares are allowed. Rules require a default-deny ingress policy in every namespace, report every NetworkPolicy that admits traffic from another namespace than these (an empty or label-based namespaceSelector, an ipBlock of every address, a rule without sources), and reject allow-all policies, host ports and NodePort or LoadBalancer Services. Live the declared namespaces are the onboarding's `spec.network.allowFromNamespaces`; on manifests those of an onboarding in the input that creates the namespace, or those the operator records on the Namespace (annotation `conplus.niedersachsen.de/allow-from-namespaces`, as `render` prints it), else none.",
+        remaining: "Separation of the node, control-plane and application networks and of the administration ports, and who may manage the CNI.",
     },
     Requirement {
         id: "APP.4.4.A8",
@@ -427,9 +432,9 @@ pub static CATALOGUE: &[Requirement] = &[
         title_de: Some("Verwendung dedizierter Nodes"),
         withdrawn: false,
         coverage: Partial,
-        provisioned: &[],
-        how: "Where the profile sets `dedicatedNodes`, rules require every pod to select the node pool and tolerate its taint.",
-        remaining: "Node roles (bastion, management and storage nodes) and the assignment of pools are platform design. The operator does not yet set the Ressort's node pool on the namespace.",
+        provisioned: &[NODE_POOL],
+        how: "The Ressort names its node pool (`spec.nodePool`); where the profile sets `dedicatedNodes`, the operator makes that pool the default node selector and toleration of the onboarding's namespaces, and rules require every pod to be placed on the pool (by the namespace default or its own selector) and to tolerate its taint; a pod pinned to another pool is a finding.",
+        remaining: "Node roles (bastion, management and storage nodes), the labels and taints of the pools and the admission plugins that apply the namespace defaults are platform design.",
     },
     Requirement {
         id: "APP.4.4.A15",
@@ -505,7 +510,7 @@ pub static CATALOGUE: &[Requirement] = &[
         withdrawn: false,
         coverage: Partial,
         provisioned: &[],
-        how: "Rules report pods older than the profile's `maxPodAge` (168 hours at high, 72 hours at veryHigh). A pod's age needs its start time, so it is checked live, not on manifests.",
+        how: "Rules report pods older than the profile's `maxPodAge` (168 hours at high, 72 hours at veryHigh). A pod's age needs its start time, so it is checked live; on manifests the report says `not evaluated` and why.",
         remaining: "The requirement names 24 hours for very high protection needs with an increased risk of interference: such a Fachverfahren needs a profile with `maxPodAge: 24h` and a scheduled restart that keeps it available.",
     },
     // ---------------------------------------------------------------------------------------------
@@ -716,8 +721,8 @@ pub static CATALOGUE: &[Requirement] = &[
         withdrawn: false,
         coverage: Partial,
         provisioned: &[],
-        how: "Rules reject hostPath volumes and volume types outside the declared, platform-managed ones.",
-        remaining: "That volumes name only PersistentVolumeClaims declared with the Fachverfahren is not yet checked; permissions on network storage are set on the storage itself.",
+        how: "Rules reject hostPath volumes and volume types outside the declared, platform-managed ones, and volumes naming a PersistentVolumeClaim that is not declared in the namespace (on manifests: in the input).",
+        remaining: "Permissions on network storage are set on the storage itself.",
     },
     Requirement {
         id: "SYS.1.6.A20",
@@ -961,6 +966,20 @@ mod tests {
         let mut fvo = moin_schule();
         fvo.spec.network.intra_namespace = Some(crate::api::IntraNamespace::Allow);
         let envs = desired(&fvo, &PlatformSettings::default()).unwrap();
+        // The scheduling defaults the controller adds where the profile demands the Ressort's pool.
+        let ressort = crate::api::Ressort::new(
+            "mk",
+            crate::api::RessortSpec {
+                display_name: "mk".into(),
+                budget: crate::resources::fixtures::totals("1", "1Gi", "1Gi", "1"),
+                onboarders: Vec::new(),
+                node_pool: Some("mk".into()),
+            },
+        );
+        let defaults = crate::controller::conformance::Defaults::default();
+        let pool =
+            crate::controller::conformance::node_defaults(&fvo, None, Some(&ressort), &defaults);
+        let envs = crate::controller::conformance::with_node_defaults(envs, &pool);
         let env = &envs[0];
         let ns = &env.namespace;
         let mut names: BTreeSet<(String, String)> = BTreeSet::new();
@@ -976,7 +995,8 @@ mod tests {
         for p in &env.network_policies {
             add("NetworkPolicy", p.metadata.name.as_ref());
         }
-        let labels = ns.metadata.labels.clone().unwrap_or_default();
+        let mut labels = ns.metadata.labels.clone().unwrap_or_default();
+        labels.extend(ns.metadata.annotations.clone().unwrap_or_default());
         for r in CATALOGUE {
             for p in r.provisioned {
                 match p.kind {
@@ -984,7 +1004,12 @@ mod tests {
                         assert_eq!(ns.metadata.name.as_deref(), Some("mk-moin-schule-dev"))
                     }
                     "Namespace" => {
-                        assert!(labels.contains_key(p.name), "{}: label {}", r.id, p.name)
+                        assert!(
+                            labels.contains_key(p.name),
+                            "{}: label or annotation {}",
+                            r.id,
+                            p.name
+                        )
                     }
                     "RoleBinding" => {
                         assert!(p.name.starts_with(role_binding::PREFIX), "{}", r.id);

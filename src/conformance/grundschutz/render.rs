@@ -485,6 +485,16 @@ The rules of a requirement are the rules whose BSI references name it. `conplus-
 PATH...` judges every requirement for a set of manifests: `pass` or `fail` (with the findings) from its
 rules, `not evaluated` when none of its rules ran (the reason says why: a level H requirement at protection
 level `normal`, a profile setting that is empty, no object of a kind the rules read), or `organisational`.
+`conplus-operator grundschutz --kubeconfig FILE [--onboarding NAME]` judges the live objects of the
+onboarded namespaces, one report per onboarding, under the profile the controller uses for it; the
+onboarding's `status.conformance.grundschutz` carries the counts (`passed`, `failed`, `notEvaluated`,
+`organisationalOpen`).
+
+Which namespaces a NetworkPolicy may admit traffic from (APP.4.4.A7): its own, the platform's (ingress,
+DNS, monitoring; `--ingress-namespace` and the other platform flags), and those the onboarding declares in
+`spec.network.allowFromNamespaces` — live from the onboarding, on manifests from an onboarding in the input
+that creates the namespace or from the operator's record on the Namespace (annotation
+`conplus.niedersachsen.de/allow-from-namespaces`, as `conplus-operator render` prints it).
 
 ## Summary
 
