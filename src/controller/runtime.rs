@@ -161,6 +161,9 @@ impl Phases {
     }
 }
 
+/// A Ressort's uid and generation.
+type RessortVersion = (Option<String>, Option<i64>);
+
 /// Which onboardings a change of a Ressort concerns. Its spec (the budget) concerns every
 /// onboarding of it. Its status changes whenever an onboarding's allocation does; that
 /// concerns only the onboardings whose admission depends on the others (see
@@ -170,7 +173,7 @@ struct RessortChanges {
     by_ressort: Index<FachverfahrenOnboarding>,
     /// The uid and generation last seen per Ressort (a Ressort recreated under its name
     /// starts at the same generation).
-    seen: std::sync::Mutex<HashMap<String, (Option<String>, Option<i64>)>>,
+    seen: std::sync::Mutex<HashMap<String, RessortVersion>>,
 }
 
 impl RessortChanges {
