@@ -2,10 +2,12 @@
 //! reflector stores of everything the pipeline reads, with secondary indexes so that no
 //! reconcile walks a whole store.
 //!
-//! - Objects the operator owns (namespaces, quotas, limits, policies, bindings) are indexed
-//!   by the onboarding their label names; the namespace store is keyed by name already.
+//! - Objects the operator owns (quotas, limits, policies, bindings) are indexed by the
+//!   onboarding their label names and by namespace. Namespaces: every one, as metadata, keyed
+//!   by name and indexed by the onboarding their label names.
 //! - Onboardings are indexed by their Ressort.
-//! - The kinds the conformance rules read are indexed by namespace.
+//! - The kinds the conformance rules read are indexed by namespace; their watches leave out
+//!   what the operator's own stores hold, so that each object is held once.
 //!
 //! An index is kept from the same watch events as its store, after the store has applied
 //! them, and holds the store's own `Arc`s: it costs a pointer and a key per object.
@@ -275,8 +277,8 @@ impl<K: PartialEq, V> Memo<K, V> {
 /// index entries of its namespaces and quotas.
 pub type HoldingKey = (Option<String>, Option<String>, Version, Version);
 
-/// The reflector stores the controller keeps; all filtered to what the operator manages,
-/// except ServiceAccounts (only those named `default`) and Ressorts.
+/// The reflector stores the controller keeps; the owned kinds filtered to what the operator
+/// manages, ServiceAccounts to those named `default`, namespaces all of them (metadata only).
 #[derive(Clone)]
 pub struct Stores {
     /// Every onboarding (the watch shared with the Ressort controller).
