@@ -39,7 +39,10 @@ pub(super) fn read(text: &str, wanted: super::Wanted) -> Option<(Value, usize)> 
     if wanted(group, kind) || kind.ends_with("List") {
         return None;
     }
-    let value: Value = serde_saphyr::from_str_with_options(&keep, options()).ok()?;
+    let value: Value = match super::fast::parse(&keep) {
+        Some(v) => v,
+        None => serde_saphyr::from_str_with_options(&keep, options()).ok()?,
+    };
     let same = |k: &str, want: &str| value.get(k).and_then(Value::as_str) == Some(want);
     (same("apiVersion", api_version) && same("kind", kind)).then_some((value, kind_line))
 }
