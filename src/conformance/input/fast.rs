@@ -10,6 +10,7 @@
 //! value is then the same as serde-saphyr's by construction. The answers are kept per thread, as the same
 //! scalars (`100m`, `8080`, `true`) come back in every document.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -106,9 +107,7 @@ impl<'a> Reader<'a> {
                 return None;
             }
             let (key, rest) = key_of(text)?;
-            if map.contains_key(&key) {
-                return None;
-            }
+            let key = key.into_owned();
             let value = if rest.is_empty() {
                 self.advance();
                 match self.peek() {
@@ -119,7 +118,9 @@ impl<'a> Reader<'a> {
             } else {
                 self.inline(column, rest)?
             };
-            map.insert(key, value);
+            if map.insert(key, value).is_some() {
+                return None;
+            }
         }
         Some(Value::Object(map))
     }
@@ -227,10 +228,10 @@ fn is_item(text: &str) -> bool {
 }
 
 /// A mapping entry's key and the rest of its line (comment dropped, possibly empty).
-fn key_of(text: &str) -> Option<(String, &str)> {
+fn key_of(text: &str) -> Option<(Cow<'_, str>, &str)> {
     let (key, rest) = if let Some(q) = text.strip_prefix(['"', '\'']).map(|_| text) {
         let (key, after) = quoted(q)?;
-        (key, after.strip_prefix(':')?)
+        (Cow::Owned(key), after.strip_prefix(':')?)
     } else {
         let end = text.find(':')?;
         let key = &text[..end];
@@ -243,7 +244,7 @@ fn key_of(text: &str) -> Option<(String, &str)> {
         if !simple {
             return None;
         }
-        (key.to_owned(), &text[end + 1..])
+        (Cow::Borrowed(key), &text[end + 1..])
     };
     if !(rest.is_empty() || rest.starts_with(' ')) {
         return None;
@@ -287,11 +288,10 @@ fn quoted(text: &str) -> Option<(String, &str)> {
 
 /// Lowercase words that YAML may read as something other than a string.
 fn special_word(s: &str) -> bool {
-    s.len() <= 8
-        && matches!(
-            s.to_ascii_lowercase().as_str(),
-            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n" | "nan" | "inf"
-        )
+    const WORDS: [&str; 11] = [
+        "true", "false", "null", "yes", "no", "on", "off", "y", "n", "nan", "inf",
+    ];
+    s.len() <= 5 && WORDS.iter().any(|w| w.eq_ignore_ascii_case(s))
 }
 
 /// A plain scalar as serde-saphyr reads it.
@@ -379,11 +379,10 @@ impl Flow<'_> {
                 }
                 loop {
                     let key = self.key()?;
-                    if map.contains_key(&key) {
+                    let value = self.node(depth + 1)?;
+                    if map.insert(key, value).is_some() {
                         return None;
                     }
-                    let value = self.node(depth + 1)?;
-                    map.insert(key, value);
                     if self.close(b'}') {
                         return Some(Value::Object(map));
                     }
@@ -429,7 +428,7 @@ impl Flow<'_> {
         let end = rest.find(": ")?;
         let (key, _) = key_of(&rest[..end + 1])?;
         self.at += end + 2;
-        Some(key)
+        Some(key.into_owned())
     }
 
     fn close(&mut self, c: u8) -> bool {
