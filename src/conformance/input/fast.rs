@@ -29,7 +29,7 @@ thread_local! {
 
 /// The document as serde-saphyr would read it, when the fast reader is sure of it.
 pub(super) fn parse(text: &str) -> Option<Value> {
-    if text.bytes().any(|b| matches!(b, b'\t' | b'\r' | b'\\')) {
+    if text.bytes().any(|b| matches!(b, b'\t' | b'\r')) {
         return None;
     }
     let mut p = Reader {
@@ -262,12 +262,16 @@ fn strip_comment(text: &str) -> &str {
         .map_or(text, |i| text[..i].trim_end_matches(' '))
 }
 
-/// A quoted scalar at the start of `text` (no escapes: the reader refuses backslashes) and what follows.
+/// A quoted scalar at the start of `text` (none with escapes) and what follows.
 fn quoted(text: &str) -> Option<(String, &str)> {
     let quote = text.chars().next()?;
     let body = &text[1..];
     if quote == '"' {
         let end = body.find('"')?;
+        // An escape (`\"`, `\n`, `\u00e4`): left to the full parser.
+        if body[..end].contains('\\') {
+            return None;
+        }
         return Some((body[..end].to_owned(), &body[end + 1..]));
     }
     let mut out = String::new();
@@ -459,7 +463,7 @@ mod tests {
         let docs = [
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels: {app: web, tier: '1'}\ndata:\n  num: 8080\n  fl: 1.5\n  bo: true\n  nu: ~\n  em:\n  qu: \"quoted: yes\"\n  sq: 'it''s'\n",
             "spec:\n  containers:\n  - name: app\n    image: nginx:latest\n    ports:\n      - containerPort: 8080\n    args: [--a, -b, \"c\"]\n    resources:\n      requests: {cpu: 100m, memory: 128Mi}\n  - name: b # comment\n    command:\n    -\n    - sh\n",
-            "data:\n  app.yaml: |\n    server:\n      port: 8080\n\n    # not a comment\n  other: |-\n    x\n\n\nnext: 0x1F\nlast: -1\nneg: -0.5\ncron: 0 3 * * *\n",
+            "data:\n  app.yaml: |\n    server:\n      port: 8080\n\n    # not a comment\n  other: |-\n    x \\d+ \\\"\n\n\nnext: 0x1F\nlast: -1\nneg: -0.5\ncron: 0 3 * * *\n",
             "items:\n- - a\n  - b\n- c: d\n  e: [1, {f: g, h: 'i', j: \"k\"}, x:y]\n- []\n- {}\n- {image: r.example/a:1.0}\n",
             "a: 012\n",
             "b: 1_000\n",
@@ -469,6 +473,8 @@ mod tests {
             "g: +1\n",
             "h: 2026-12-03\n",
             "i: http://x.y/z\n",
+            "j: a\\b\n",
+            "k: 'a\\b'\n",
         ];
         for text in docs {
             let fast = parse(text).unwrap_or_else(|| panic!("read fast: {text}"));
@@ -484,6 +490,8 @@ mod tests {
             "a: >\n  folded\n",
             "a: multi\n  line\n",
             "a: \"esc\\n\"\n",
+            "a: \"q\\\"\"\n",
+            "a: [\"x\\ty\"]\n",
             "a:\tb\n",
             "a: 1\na: 2\n",
             "<<: {a: 1}\n",
