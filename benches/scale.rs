@@ -27,8 +27,9 @@ use kube_sandbox::{Sandbox, SandboxConfig};
 
 /// Writes one onboarding needs at the least: per environment the namespace, quota, limits,
 /// five policies, one binding and the default ServiceAccount; then the finalizer, the budget
-/// reservation and the final status.
-const MIN_WRITES_PER_ONBOARDING: u64 = 3 * 10 + 3;
+/// reservation and the final status; the reader ClusterRole and its binding; and once its
+/// workloads are evaluated, one PolicyReport per environment.
+const MIN_WRITES_PER_ONBOARDING: u64 = 3 * 10 + 3 + 2 + 3;
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();

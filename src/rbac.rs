@@ -11,6 +11,11 @@
 //! - read-only access to the namespaced kinds the conformance rules read (the controller watches those),
 //!   derived from [`crate::conformance::watched_kinds`], so that a new rule cannot silently need a permission
 //!   nobody granted;
+//! - the reader ClusterRole `conplus:fvo:<name>:reader` of each onboarding and its binding: `get`, `create`,
+//!   `patch` only — no `bind` or `escalate` (the role grants a subset of what the operator reads itself, which
+//!   kube-apiserver's escalation check accepts), no `delete` (an owner reference lets the garbage collector
+//!   remove them), no `list`/`watch` (each is read by name);
+//! - PolicyReports: `get`, `create`, `patch`, no `delete` (a report goes with its namespace);
 //! - Leases only in the release namespace (a Role, not the ClusterRole).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -49,11 +54,16 @@ pub struct Permission {
 /// The verbs of a read-only watch: what a reflector (list, then watch) and a `get` need.
 pub const READ: &[&str] = &["get", "list", "watch"];
 /// The verbs for objects the operator applies with server-side apply and prunes when they are no longer
-/// built: an apply of a missing object is a create, so `create` is needed alongside `patch`.
-pub const MANAGE: &[&str] = &["get", "list", "watch", "create", "patch", "delete"];
+/// built: an apply of a missing object is a create, so `create` is needed alongside `patch`; `update`
+/// for the drift repair that replaces an object to take out fields another manager added (a PUT).
+pub const MANAGE: &[&str] = &[
+    "get", "list", "watch", "create", "update", "patch", "delete",
+];
 
 /// The API group of the CONPlus resources.
 const CONPLUS: &str = crate::api::GROUP;
+/// The API group of PolicyReports.
+const POLICY_REPORTS: &str = crate::conformance::report::policyreport::GROUP;
 
 /// A permission from static parts.
 fn p(
@@ -191,6 +201,38 @@ fn controller_permissions() -> Vec<Permission> {
             &["bind"],
             &["admin", "edit", "view"],
             "Allows RoleBindings to the ClusterRoles admin, edit and view without holding their permissions.",
+        ),
+        p(
+            Cluster,
+            "rbac.authorization.k8s.io",
+            "clusterroles",
+            &["get", "create", "patch"],
+            &[],
+            "Keeps the reader ClusterRole conplus:fvo:<name>:reader of each onboarding (get/watch/list of that \
+             onboarding and get of its Ressort, by resourceNames). get reads the one role of that name to tell \
+             the operator's own from someone else's (RBAC cannot limit names by prefix; no list or watch). No \
+             escalate: the role grants only what the operator reads anyway. No delete: the role carries an owner \
+             reference and the garbage collector removes it with the onboarding.",
+        ),
+        p(
+            Cluster,
+            "rbac.authorization.k8s.io",
+            "clusterrolebindings",
+            &["get", "create", "patch"],
+            &[],
+            "Binds each onboarding's reader ClusterRole to the groups of its spec.access and follows their \
+             changes (get as for the role). No bind: the operator holds every permission of the reader role. \
+             No delete: the garbage collector removes the binding with the onboarding.",
+        ),
+        p(
+            Cluster,
+            POLICY_REPORTS,
+            "policyreports",
+            &["get", "create", "patch"],
+            &[],
+            "Writes one PolicyReport (wgpolicyk8s.io) with the conformance findings into each onboarded \
+             namespace; get compares, so that an unchanged report is not written again. No delete: a report \
+             goes with its namespace.",
         ),
         p(
             Cluster,
@@ -395,6 +437,22 @@ mod tests {
     }
 
     #[test]
+    fn reader_roles_and_bindings_are_written_without_escalate_bind_or_delete() {
+        for resource in ["clusterroles", "clusterrolebindings"] {
+            let granted: Vec<&str> = permissions()
+                .into_iter()
+                .filter(|p| p.resource == resource && p.resource_names.is_empty())
+                .flat_map(|p| p.verbs)
+                .collect();
+            assert_eq!(granted, ["get", "create", "patch"], "{resource}");
+        }
+        assert!(
+            permissions().iter().all(|p| !p.verbs.contains(&"escalate")),
+            "escalate is never granted"
+        );
+    }
+
+    #[test]
     fn every_kind_the_conformance_rules_read_is_readable() {
         let granted = grants(&cluster_role_rules());
         for wk in watched_kinds().iter().filter(|wk| wk.namespaced) {
@@ -439,6 +497,9 @@ mod tests {
             "networkpolicies",
             "rolebindings",
             "serviceaccounts",
+            "clusterroles",
+            "clusterrolebindings",
+            "policyreports",
             "events",
             "leases",
         ];

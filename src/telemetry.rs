@@ -13,6 +13,7 @@
 //! | `conplus_ressort_budget_available` | gauge | `ressort`, `resource` |
 //! | `conplus_conformance_findings` | gauge | `rule`, `ressort`, `severity` |
 //! | `conplus_aufgabe_solutions` | gauge | `aufgabe` (the Fachverfahren that serve a Verwaltungsaufgabe) |
+//! | `conplus_cost_monthly_euros` | gauge | `ressort` (with a price list in EUR) |
 //!
 //! Readiness follows linkerd/kubert: a replica is ready once its first watch sync is done, and a replica
 //! that does not hold the Lease is ready without reconciling (it is a warm stand-by, not a broken pod).
@@ -62,6 +63,7 @@ pub struct Metrics {
     budget_series: std::sync::Mutex<std::collections::BTreeSet<(String, String)>>,
     findings: Family<Labels3, Gauge>,
     aufgabe_solutions: Family<Labels1, Gauge>,
+    cost_monthly: Family<Labels1, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -89,6 +91,7 @@ impl Metrics {
         let budget_available = Family::default();
         let findings = Family::<Labels3, Gauge>::default();
         let aufgabe_solutions = Family::<Labels1, Gauge>::default();
+        let cost_monthly = Family::default();
         // Counters get their `_total` suffix from the encoder.
         registry.register(
             "conplus_reconciles",
@@ -130,6 +133,11 @@ impl Metrics {
             "Distinct Fachverfahren that serve a Verwaltungsaufgabe (more than 1: parallel solutions)",
             aufgabe_solutions.clone(),
         );
+        registry.register(
+            "conplus_cost_monthly_euros",
+            "Monthly cost of a Ressort's onboardings from the price list, in euros (status.cost of the Ressort)",
+            cost_monthly.clone(),
+        );
         Self {
             registry,
             reconciles,
@@ -141,6 +149,7 @@ impl Metrics {
             budget_series: Default::default(),
             findings,
             aufgabe_solutions,
+            cost_monthly,
         }
     }
 
@@ -212,6 +221,7 @@ impl Metrics {
             let labels = [("ressort", ressort.clone()), ("resource", resource.clone())];
             self.budget_allocated.remove(&labels);
             self.budget_available.remove(&labels);
+            self.cost_monthly.remove(&[("ressort", ressort.clone())]);
             false
         });
     }
@@ -221,6 +231,19 @@ impl Metrics {
         self.aufgabe_solutions
             .get_or_create(&[("aufgabe", aufgabe.to_string())])
             .set(fachverfahren);
+    }
+
+    /// Sets a Ressort's monthly cost in euros; `None` (no price list, or another currency) removes it.
+    pub fn set_ressort_cost(&self, ressort: &str, euros: Option<f64>) {
+        let labels = [("ressort", ressort.to_string())];
+        match euros {
+            Some(e) => {
+                self.cost_monthly.get_or_create(&labels).set(e);
+            }
+            None => {
+                self.cost_monthly.remove(&labels);
+            }
+        }
     }
 
     /// Forgets the series of a deleted task.

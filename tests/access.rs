@@ -858,3 +858,191 @@ async fn the_platform_team_onboards_into_every_ressort() {
         .unwrap_or_else(|e| panic!("the platform team onboards into {r}: {e}"));
     }
 }
+
+// --- Read access to one's own onboarding (the reader ClusterRole conplus:fvo:<name>:reader) ---
+
+/// Whether `result` is a 403 Forbidden.
+fn forbidden<T>(result: &Result<T, kube::Error>) -> bool {
+    matches!(result, Err(kube::Error::Api(s)) if s.code == 403)
+}
+
+fn read_access(o: &FachverfahrenOnboarding) -> Option<(String, String)> {
+    condition(o, "ReadAccessGranted").map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+fn reader_role(onboarding: &str) -> String {
+    format!("conplus:fvo:{onboarding}:reader")
+}
+
+/// `kubectl get fvo NAME` as a member of `group`: (exit code, stdout, stderr).
+async fn kubectl_get_fvo_as(env: &Env, group: &str, name: &str) -> (i32, String, String) {
+    let mut cmd = env.cluster.kubectl();
+    cmd.args(["get", "fvo", name, "--as"])
+        .arg(format!("member-of-{group}"))
+        .arg("--as-group")
+        .arg(group);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .expect("kubectl runs (.ci/install-tools.sh installs it)");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_group_reads_its_own_onboarding_and_ressort_and_nothing_of_another_ressort() {
+    let env = Env::start().await;
+    let (r1, r2) = (env.name("mw"), env.name("mf"));
+    let (g1, g2, g3) = (
+        format!("{}-own-devs", env.tag),
+        format!("{}-other-devs", env.tag),
+        format!("{}-new-devs", env.tag),
+    );
+    env.apply(&ressort(&r1, "8")).await;
+    env.apply(&ressort(&r2, "8")).await;
+    let mut own = onboarding(&env.name("mw-own"), &r1, "own", &["dev"], "1");
+    own.spec.access[0].group = g1.clone();
+    let mut other = onboarding(&env.name("mf-other"), &r2, "other", &["dev"], "1");
+    other.spec.access[0].group = g2.clone();
+    env.apply(&own).await;
+    env.apply(&other).await;
+    let granted = |o: &FachverfahrenOnboarding| {
+        read_access(o) == Some(("True".into(), "ReaderRoleBound".into()))
+    };
+    env.wait_fvo(&own.name_any(), "ReadAccessGranted", granted)
+        .await;
+    env.wait_fvo(&other.name_any(), "ReadAccessGranted", granted)
+        .await;
+
+    let member = member_of(&env, &g1);
+    let fvos: Api<FachverfahrenOnboarding> = Api::all(member.clone());
+    let mine = fvos
+        .get(&own.name_any())
+        .await
+        .expect("a member of an access group reads its onboarding");
+    assert!(mine.status.is_some(), "with its status");
+    let by_name = fvos
+        .list(&ListParams::default().fields(&format!("metadata.name={}", own.name_any())))
+        .await
+        .expect("listing (and so watching) one's own onboarding by name is allowed");
+    assert_eq!(by_name.items.len(), 1);
+    assert_forbidden(
+        fvos.get(&other.name_any()).await,
+        "another Ressort's onboarding",
+    );
+    assert_forbidden(
+        fvos.list(&ListParams::default()).await,
+        "listing all onboardings",
+    );
+    let ressorts: Api<conplus_operator::api::Ressort> = Api::all(member);
+    ressorts
+        .get(&r1)
+        .await
+        .expect("a member reads its Ressort's budget");
+    assert_forbidden(ressorts.get(&r2).await, "another Ressort");
+
+    let (code, out, err) = kubectl_get_fvo_as(&env, &g1, &own.name_any()).await;
+    assert_eq!(code, 0, "kubectl get fvo {}: {out}{err}", own.name_any());
+    assert!(out.contains(&own.name_any()), "{out}");
+    let (code, _, err) = kubectl_get_fvo_as(&env, &g1, &other.name_any()).await;
+    assert_ne!(code, 0, "another Ressort's onboarding through kubectl");
+    assert!(err.contains("forbidden"), "{err}");
+
+    // The group is replaced: the old one loses the onboarding, the new one gains it.
+    let mut changed = own.clone();
+    changed.spec.access[0].group = g3.clone();
+    env.apply(&changed).await;
+    let name = own.name_any();
+    env.eventually("the removed group loses read access", || {
+        let (api, name) = (fvos.clone(), name.clone());
+        async move { forbidden(&api.get(&name).await).then_some(()) }
+    })
+    .await;
+    let newcomers: Api<FachverfahrenOnboarding> = Api::all(member_of(&env, &g3));
+    env.eventually("the new group gains read access", || {
+        let (api, name) = (newcomers.clone(), name.clone());
+        async move { api.get(&name).await.ok() }
+    })
+    .await;
+
+    // The role and binding are the onboarding's: the garbage collector takes them with it.
+    let role = env
+        .api::<k8s_openapi::api::rbac::v1::ClusterRole>()
+        .get(&reader_role(&name))
+        .await
+        .unwrap();
+    let owner = &role.metadata.owner_references.clone().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("FachverfahrenOnboarding", name.as_str())
+    );
+    env.delete_fvo(&name).await;
+    env.wait_gone::<k8s_openapi::api::rbac::v1::ClusterRole>(&reader_role(&name))
+        .await;
+    env.wait_gone::<ClusterRoleBinding>(&reader_role(&name))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_role_of_the_name_the_operator_did_not_create_is_left_alone_with_a_condition_and_an_event()
+ {
+    let env = Env::start().await;
+    let r = env.name("ml");
+    env.apply(&ressort(&r, "8")).await;
+    let fvo = onboarding(&env.name("ml-taken"), &r, "taken", &["dev"], "1");
+    let roles = env.api::<k8s_openapi::api::rbac::v1::ClusterRole>();
+    let name = reader_role(&fvo.name_any());
+    let theirs: k8s_openapi::api::rbac::v1::ClusterRole = serde_json::from_value(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": name},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]
+    }))
+    .unwrap();
+    let theirs = roles.create(&PostParams::default(), &theirs).await.unwrap();
+    env.apply(&fvo).await;
+    let o = env
+        .wait_fvo(&fvo.name_any(), "ReadAccessGranted False", |o| {
+            read_access(o) == Some(("False".into(), "ReaderRoleConflict".into()))
+        })
+        .await;
+    let message = &condition(&o, "ReadAccessGranted").unwrap().message;
+    assert!(
+        message.contains(&format!("ClusterRole {name} exists"))
+            && message.contains("delete or rename"),
+        "{message}"
+    );
+    let now = roles.get(&name).await.unwrap();
+    assert_eq!(now.rules, theirs.rules, "their role is not changed");
+    assert_eq!(
+        now.metadata.resource_version,
+        theirs.metadata.resource_version
+    );
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::all(env.client.clone());
+    env.eventually("a Warning Event on the onboarding says so", || {
+        let (events, onboarding) = (events.clone(), fvo.name_any());
+        async move {
+            let list = events.list(&ListParams::default()).await.ok()?;
+            list.items
+                .into_iter()
+                .find(|e| {
+                    e.reason.as_deref() == Some("ReaderRoleConflict")
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref())
+                            == Some(onboarding.as_str())
+                })
+                .map(|_| ())
+        }
+    })
+    .await;
+    // The binding was not created either: it would bind their role to the groups.
+    assert!(
+        env.api::<ClusterRoleBinding>()
+            .get_opt(&name)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    roles.delete(&name, &DeleteParams::default()).await.unwrap();
+}

@@ -225,3 +225,60 @@ fn ressort_errors(name: &str, pods: Value) -> Vec<String> {
         .map(|e| e.to_string())
         .collect()
 }
+
+const POLICYREPORT_CRD_FILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/deploy/policyreport-crd/policyreports.yaml"
+);
+const POLICYREPORT_CRD_TEMPLATE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/charts/conplus-operator/templates/policyreport-crd.yaml"
+);
+
+/// The chart's template: its `{{ … }}` lines before the generated CRD, the CRD, and its `{{- end }}`.
+fn template_parts(text: &str) -> (Vec<&str>, String, Vec<&str>) {
+    const END: &str = "{{- end }}";
+    let lines: Vec<&str> = text.lines().collect();
+    let head = lines
+        .iter()
+        .take_while(|l| l.starts_with("{{") && **l != END)
+        .count();
+    let tail = lines.iter().rev().take_while(|l| **l == END).count();
+    let tail = tail.min(lines.len() - head);
+    let body: String = lines[head..lines.len() - tail]
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    (
+        lines[..head].to_vec(),
+        body,
+        lines[lines.len() - tail..].to_vec(),
+    )
+}
+
+#[test]
+fn the_policyreport_crd_of_deploy_and_the_chart_is_the_one_generated_from_the_code() {
+    let generated = conplus_operator::conformance::report::policyreport::crd_yaml().unwrap();
+    let template = std::fs::read_to_string(POLICYREPORT_CRD_TEMPLATE).unwrap();
+    let (head, _, tail) = template_parts(&template);
+    if std::env::var_os("UPDATE_CRDS").is_some() {
+        std::fs::write(POLICYREPORT_CRD_FILE, &generated).unwrap();
+        let text = format!("{}\n{generated}{}\n", head.join("\n"), tail.join("\n"));
+        std::fs::write(POLICYREPORT_CRD_TEMPLATE, text).unwrap();
+    }
+    let committed = std::fs::read_to_string(POLICYREPORT_CRD_FILE).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "deploy/policyreport-crd/policyreports.yaml is stale: `UPDATE_CRDS=1 cargo test --test crd`"
+    );
+    let template = std::fs::read_to_string(POLICYREPORT_CRD_TEMPLATE).unwrap();
+    let (head, body_now, tail) = template_parts(&template);
+    assert!(
+        body_now == generated,
+        "templates/policyreport-crd.yaml is stale: `UPDATE_CRDS=1 cargo test --test crd`"
+    );
+    assert!(
+        head.iter().any(|l| l.contains("lookup")) && tail == ["{{- end }}"],
+        "the chart installs the CRD only when the cluster lacks it: {head:?} {tail:?}"
+    );
+}

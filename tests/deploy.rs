@@ -112,6 +112,81 @@ fn one<'a>(docs: &'a [Value], kind: &str) -> &'a Value {
     found[0]
 }
 
+/// The operator's own ClusterRole (beside it: the one aggregated into `view` for PolicyReports).
+fn operator_role(docs: &[Value]) -> &Value {
+    let found: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "conplus-operator")
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "expected the ClusterRole conplus-operator once"
+    );
+    found[0]
+}
+
+/// The ClusterRole that lets namespace viewers read PolicyReports.
+fn policyreports_view(docs: &[Value]) -> &Value {
+    docs.iter()
+        .find(|d| {
+            d["kind"] == "ClusterRole"
+                && d["metadata"]["name"] == "conplus-operator-policyreports-view"
+        })
+        .expect("the ClusterRole conplus-operator-policyreports-view")
+}
+
+#[test]
+fn namespace_viewers_read_policyreports_by_a_role_aggregated_into_view_in_base_and_chart() {
+    let (Some(base), Some(chart)) = (kustomize("deploy/base"), helm(&[])) else {
+        return;
+    };
+    for (what, docs) in [("deploy/base", &base), ("the chart", &chart)] {
+        let role = policyreports_view(docs);
+        let labels = &role["metadata"]["labels"];
+        assert_eq!(
+            labels["rbac.authorization.k8s.io/aggregate-to-view"], "true",
+            "{what}: not aggregated into view"
+        );
+        let want: BTreeSet<Grant> = ["get", "list", "watch"]
+            .iter()
+            .map(|v| {
+                (
+                    "wgpolicyk8s.io".to_string(),
+                    "policyreports".to_string(),
+                    String::new(),
+                    v.to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            grants(role),
+            want,
+            "{what}: read PolicyReports, nothing else"
+        );
+    }
+    let Some(no_crd) = helm(&["--set", "policyReports.installCRD=false"]) else {
+        return;
+    };
+    let crds = |docs: &[Value]| {
+        docs.iter()
+            .filter(|d| d["kind"] == "CustomResourceDefinition")
+            .filter_map(|d| d["metadata"]["name"].as_str().map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    // `helm template` cannot look the CRD up: it renders it unless switched off.
+    assert_eq!(crds(&chart), ["policyreports.wgpolicyk8s.io"]);
+    assert!(crds(&no_crd).is_empty());
+    assert!(
+        policyreports_view(&no_crd)["rules"].is_array(),
+        "the viewers' role stays: the CRD may come from Kyverno or Policy Reporter"
+    );
+    assert_eq!(
+        policyreports_view(&chart)["rules"],
+        policyreports_view(&base)["rules"]
+    );
+}
+
 fn grants(obj: &Value) -> BTreeSet<Grant> {
     let rules: Vec<PolicyRule> = serde_json::from_value(obj["rules"].clone()).unwrap();
     rbac::grants(&rules)
@@ -164,12 +239,12 @@ fn kustomize_base_grants_the_same_permissions_as_the_chart_and_the_code() {
     let code_cluster = rbac::grants(&rbac::cluster_role_rules());
     let code_lease = rbac::grants(&rbac::lease_role_rules());
     assert_eq!(
-        grants(one(&base, "ClusterRole")),
+        grants(operator_role(&base)),
         code_cluster,
         "deploy/base ClusterRole != src/rbac.rs"
     );
     assert_eq!(
-        grants(one(&chart, "ClusterRole")),
+        grants(operator_role(&chart)),
         code_cluster,
         "chart ClusterRole != src/rbac.rs"
     );
@@ -186,8 +261,11 @@ fn kustomize_base_grants_the_same_permissions_as_the_chart_and_the_code() {
         one(&base, "ClusterRoleBinding")["subjects"],
         one(&chart, "ClusterRoleBinding")["subjects"]
     );
+    assert_eq!(
+        operator_role(&base)["metadata"]["name"],
+        operator_role(&chart)["metadata"]["name"]
+    );
     for kind in [
-        "ClusterRole",
         "Role",
         "ServiceAccount",
         "ClusterRoleBinding",
@@ -638,7 +716,11 @@ fn the_chart_and_every_kustomization_render_objects_valid_for_kubernetes_1_33() 
         rendered.push((format!("the chart with {values}"), text));
     }
     let mut dirs = operator_kustomizations();
-    dirs.extend(["deploy/crds".to_string(), "deploy/admission".to_string()]);
+    dirs.extend([
+        "deploy/crds".to_string(),
+        "deploy/policyreport-crd".to_string(),
+        "deploy/admission".to_string(),
+    ]);
     for d in dirs {
         let text = run(Command::new(&kubectl).arg("kustomize").arg(root().join(&d)));
         rendered.push((d, text));
@@ -873,6 +955,7 @@ fn grafana_dashboard_queries_only_metrics_the_operator_exports() {
     m.set_ressort_budget("mk", "cpu", 1.0, 1.0);
     m.set_conformance_findings(&[("image-tag".into(), "mk".into(), "error".into(), 1)]);
     m.set_aufgabe_solutions("zeiterfassung", 2);
+    m.set_ressort_cost("mk", Some(116.65));
     let exported: BTreeSet<String> = m
         .encode()
         .lines()

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 
 use conplus_operator::api::{DeletionPolicy, FachverfahrenOnboarding};
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{DeleteParams, ListParams};
+use kube::api::{Api, DeleteParams, ListParams};
 use support::*;
 
 /// The operator binary, stopped when dropped.
@@ -147,6 +147,24 @@ async fn examples_become_ready_under_the_operator_binary_and_delete_policy_termi
     for name in &onboardings {
         let fvo = env.wait_fvo(name, "Ready", is_ready).await;
         example_namespaces.extend(fvo.status.unwrap().namespaces.into_iter().map(|n| n.name));
+        // Its reader ClusterRole and binding: the operator's RBAC suffices to create them without
+        // `bind` or `escalate` (kube-apiserver checks that it holds what the role grants).
+        env.wait_fvo(name, "ReadAccessGranted", |o| {
+            condition(o, "ReadAccessGranted").is_some_and(|c| c.status == "True")
+        })
+        .await;
+    }
+    // And the PolicyReports of the namespaces (the tests install the CRD).
+    let gvk = kube::api::GroupVersionKind::gvk("wgpolicyk8s.io", "v1alpha2", "PolicyReport");
+    let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, "policyreports");
+    for ns in &example_namespaces {
+        let reports: Api<kube::api::DynamicObject> =
+            Api::namespaced_with(env.client.clone(), ns, &ar);
+        env.eventually(&format!("the PolicyReport of {ns}"), || {
+            let reports = reports.clone();
+            async move { reports.get_opt("conplus-conformance").await.ok().flatten() }
+        })
+        .await;
     }
 
     // An onboarding with deletionPolicy Delete: its namespaces are really gone once it is.
@@ -157,6 +175,31 @@ async fn examples_become_ready_under_the_operator_binary_and_delete_policy_termi
     fvo.spec.deletion_policy = DeletionPolicy::Delete;
     env.apply(&fvo).await;
     env.wait_fvo(&name, "Ready", is_ready).await;
+    // A key another manager adds to the operator's quota is taken out again, which the repair does
+    // with a replace: under the operator's own RBAC on the control plane.
+    let ns = format!("{ressort_name}-agrar-prod");
+    let quotas = env.ns_api::<k8s_openapi::api::core::v1::ResourceQuota>(&ns);
+    quotas
+        .patch(
+            "conplus-quota",
+            &kube::api::PatchParams {
+                field_manager: Some("kubectl-patch".into()),
+                ..Default::default()
+            },
+            &kube::api::Patch::Merge(serde_json::json!({"spec": {"hard": {"count/secrets": "5"}}})),
+        )
+        .await
+        .unwrap();
+    env.eventually("the added quota key removed by the operator", || async {
+        let q = quotas.get("conplus-quota").await.ok()?;
+        let hard = q.spec?.hard?;
+        (!hard.contains_key("count/secrets")).then_some(())
+    })
+    .await;
+    env.wait_fvo(&name, "DriftRepaired", |o| {
+        condition(o, "DriftRepaired").is_some_and(|c| c.status == "True")
+    })
+    .await;
     env.delete_fvo(&name).await;
     for environment in ["dev", "prod"] {
         env.wait_gone::<Namespace>(&format!("{ressort_name}-agrar-{environment}"))

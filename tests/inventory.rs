@@ -10,11 +10,13 @@ use conplus_operator::api::*;
 use kube::ResourceExt;
 use support::*;
 
+/// A task whose display name is as unique as its name: on a shared cluster the page and the
+/// inventory list other tests' tasks too.
 fn task(name: &str) -> Verwaltungsaufgabe {
     Verwaltungsaufgabe::new(
         name,
         VerwaltungsaufgabeSpec {
-            display_name: "Zeiterfassung".into(),
+            display_name: format!("Zeiterfassung {name}"),
             kind: AufgabeKind::Querschnitt,
             number: None,
             description: None,
@@ -343,8 +345,12 @@ async fn the_inventory_page_shows_tasks_and_parallel_solutions_in_a_browser() {
     // The task's row is highlighted and names both Fachverfahren.
     let row = dom
         .split("<tr")
-        .find(|r| r.contains("Zeiterfassung") && r.contains("class=\"parallel\""))
+        .find(|r| r.contains(&format!("Zeiterfassung {zeit}<")))
         .unwrap_or_else(|| panic!("no highlighted row of the task: {dom}"));
+    assert!(
+        row.contains("class=\"parallel\""),
+        "the row is highlighted: {row}"
+    );
     assert!(row.contains("ja: 2 Fachverfahren"), "{row}");
     for n in &names {
         assert!(dom.contains(n.as_str()), "{n} on the page");

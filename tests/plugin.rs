@@ -170,3 +170,225 @@ fn check_format_policyreport_counts_agree_with_the_json_report() {
         }
     }
 }
+
+/// The PolicyReport of namespace `ns`, as JSON, when there is one.
+async fn policy_report(
+    client: &kube::Client,
+    ns: &str,
+) -> Result<Option<serde_json::Value>, kube::Error> {
+    let gvk = kube::api::GroupVersionKind::gvk("wgpolicyk8s.io", "v1alpha2", "PolicyReport");
+    let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, "policyreports");
+    let api: kube::Api<kube::api::DynamicObject> =
+        kube::Api::namespaced_with(client.clone(), ns, &ar);
+    Ok(api
+        .get_opt("conplus-conformance")
+        .await?
+        .map(|o| serde_json::to_value(o).unwrap()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_onboarded_namespace_gets_a_policyreport_its_viewers_read_and_a_resync_does_not_rewrite()
+ {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::ResourceExt;
+    let mut env = Env::start().await;
+    env.install_policyreport_viewers().await;
+    let r = env.name("mu");
+    env.apply(&ressort(&r, "8")).await;
+    let group = format!("{}-viewers", env.tag);
+    let mut fvo = onboarding(&env.name("mu-report"), &r, "report", &["dev"], "2");
+    fvo.spec.access[0].group = group.clone();
+    fvo.spec.access[0].role = conplus_operator::api::AccessRole::View;
+    let name = fvo.name_any();
+    env.apply(&fvo).await;
+    env.wait_fvo(&name, "Ready", is_ready).await;
+    let ns = format!("{r}-report-dev");
+    // A privileged Deployment (no replicas: only its template is judged).
+    let deployment: Deployment = serde_json::from_value(serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "portal", "namespace": ns},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "portal"}}, "template": {
+            "metadata": {"labels": {"app": "portal"}},
+            "spec": {"containers": [{"name": "app", "image": "registry.example/portal:1.0",
+                "securityContext": {"privileged": true}}]}}}
+    }))
+    .unwrap();
+    env.ns_api::<Deployment>(&ns)
+        .create(&Default::default(), &deployment)
+        .await
+        .unwrap();
+    // The report and the status agree once both have seen the Deployment.
+    let client = env.client.clone();
+    let (o, report) = env
+        .eventually(
+            "a PolicyReport whose counts equal status.conformance",
+            || {
+                let (client, ns, api) = (
+                    client.clone(),
+                    ns.clone(),
+                    env.api::<conplus_operator::api::FachverfahrenOnboarding>(),
+                );
+                let name = name.clone();
+                async move {
+                    let o = api.get(&name).await.ok()?;
+                    let c = o.status.as_ref()?.conformance.clone()?;
+                    let report = policy_report(&client, &ns).await.ok()??;
+                    let s = &report["summary"];
+                    let n = |f: &str| s[f].as_i64().unwrap_or(-1);
+                    let agree = c.errors > 0
+                        && n("fail") == i64::from(c.errors)
+                        && n("warn") == i64::from(c.warnings + c.infos)
+                        && n("skip") == i64::from(c.silenced);
+                    agree.then_some((o, report))
+                }
+            },
+        )
+        .await;
+    assert!(
+        report["results"].as_array().unwrap().iter().any(|r| {
+            r["policy"] == "privileged-container"
+                && r["result"] == "fail"
+                && r["resources"][0]["name"] == "portal"
+        }),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["metadata"]["labels"]["conplus.niedersachsen.de/onboarding"],
+        name.as_str()
+    );
+    let errors = o.status.unwrap().conformance.unwrap().errors;
+
+    // A viewer of the namespace reads it, and not the report of a namespace it may not view.
+    let viewer = impersonating(&env.cluster, &format!("member-of-{group}"), &[&group]);
+    let read = policy_report(&viewer, &ns)
+        .await
+        .expect("a viewer reads the report");
+    assert_eq!(read.unwrap()["summary"], report["summary"]);
+    let mut cmd = env.cluster.kubectl();
+    cmd.args(["get", "policyreport", "-n", &ns, "--as"])
+        .arg(format!("member-of-{group}"))
+        .args(["--as-group", &group]);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && table.contains("conplus-conformance"),
+        "kubectl get policyreport as a viewer: {table}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match policy_report(&viewer, "default").await {
+        Err(kube::Error::Api(s)) if s.code == 403 => {}
+        other => panic!("the report of a namespace the group may not view: {other:?}"),
+    }
+
+    // kubectl conplus findings, as the viewer, prints it.
+    let dir = plugin_dir();
+    let member = format!("member-of-{group}");
+    let (code, out, err) = kubectl_conplus(
+        dir.path(),
+        &env.cluster.kubeconfig,
+        &["findings", "-n", &ns, "--as", &member, "--as-group", &group],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with(&format!("{ns}: {errors} fail,")),
+        "the summary line with the onboarding's error count: {out}"
+    );
+    assert!(out.contains("FAIL privileged-container"), "{out}");
+    // And sees its onboarding (the reader role), by name and as the onboarding of the namespace.
+    for args in [
+        vec!["status", name.as_str()],
+        vec!["status", "-n", ns.as_str()],
+    ] {
+        let mut args = args;
+        args.extend(["--as", member.as_str(), "--as-group", group.as_str()]);
+        let (code, out, err) = kubectl_conplus(dir.path(), &env.cluster.kubeconfig, &args).await;
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&name) && l.contains("Ready")),
+            "{args:?}: {out}"
+        );
+    }
+
+    // A full resync (a restarted controller evaluates everything again) writes no report.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let before = policy_report(&client, &ns).await.unwrap().unwrap();
+    let version = before["metadata"]["resourceVersion"].clone();
+    let results = before["results"].clone();
+    env.stop_controller().await;
+    if env.cluster.sandbox.is_some() {
+        env.sandbox().reset_stats();
+    }
+    env.start_controller();
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let after = policy_report(&client, &ns).await.unwrap().unwrap();
+    assert_eq!(
+        after["results"], results,
+        "the restarted controller found the same (on kube-apiserver, the objects of its initial lists carry no kind)"
+    );
+    assert_eq!(
+        after["metadata"]["resourceVersion"], version,
+        "the report was written again"
+    );
+    if sandbox_only("sees in the request log that the report was compared, not written") {
+        let log = env.sandbox().request_log();
+        let on_reports: Vec<String> = log
+            .iter()
+            .filter(|r| r.path.contains("/policyreports"))
+            .map(|r| format!("{} {}", r.verb, r.path))
+            .collect();
+        assert!(
+            on_reports.iter().any(|r| r.starts_with("get ")),
+            "the restarted controller read the report: {on_reports:#?}"
+        );
+        assert!(
+            on_reports.iter().all(|r| r.starts_with("get ")
+                || r.starts_with("list ")
+                || r.starts_with("watch ")),
+            "and wrote nothing: {on_reports:#?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_policyreport_crd_the_onboarding_is_ready_and_conformance_evaluated() {
+    if !sandbox_only("removes the PolicyReport CRD, which other tests share on a real cluster") {
+        return;
+    }
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let mut env = Env::without_controller().await;
+    env.api::<CustomResourceDefinition>()
+        .delete("policyreports.wgpolicyk8s.io", &Default::default())
+        .await
+        .unwrap();
+    env.wait_gone::<CustomResourceDefinition>("policyreports.wgpolicyk8s.io")
+        .await;
+    env.start_controller();
+    let r = env.name("mv");
+    env.apply(&ressort(&r, "8")).await;
+    let name = env.name("mv-nocrd");
+    env.apply(&onboarding(&name, &r, "nocrd", &["dev"], "2"))
+        .await;
+    env.wait_fvo(&name, "Ready and evaluated", |o| {
+        is_ready(o) && o.status.as_ref().is_some_and(|s| s.conformance.is_some())
+    })
+    .await;
+    // No failed reconcile: no Warning Event of the controller's error path (findings on workloads aside).
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> = kube::Api::all(env.client.clone());
+    let warnings: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .filter(|e| e.reason.as_deref() != Some("ConformanceViolation"))
+        .map(|e| format!("{:?}: {:?}", e.reason, e.note))
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:#?}");
+}

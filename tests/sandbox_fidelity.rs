@@ -996,6 +996,16 @@ async fn observe_semantics(config: kube::Config, ns: String) -> Vec<(&'static st
         .await,
     ));
 
+    // The items of a list of a built-in kind carry no apiVersion or kind; the list does.
+    let (code, list) = send(&client, "GET", &cms, "application/json", Vec::new()).await;
+    assert_eq!(code, 200, "{list}");
+    let item = &list["items"][0];
+    seen.push((
+        "list of a built-in kind",
+        json!({"kind": list["kind"], "apiVersion": list["apiVersion"],
+            "item kind": item.get("kind"), "item apiVersion": item.get("apiVersion")}),
+    ));
+
     // Patch types on a built-in kind.
     let deployments = format!("/apis/apps/v1/namespaces/{ns}/deployments");
     let (code, body) = send_json(

@@ -18,6 +18,9 @@ pub const CONFORMANT: &str = "Conformant";
 /// to what it declares (the message names the objects, fields and managers; absent until the
 /// first repair).
 pub const DRIFT_REPAIRED: &str = "DriftRepaired";
+/// The onboarding's access groups may read it: its reader ClusterRole `conplus:fvo:<name>:reader`
+/// is bound to them. Does not hold up `Ready`.
+pub const READ_ACCESS_GRANTED: &str = "ReadAccessGranted";
 /// The `Verwaltungsaufgabe` that `spec.aufgabe` names exists (absent when the onboarding names none).
 pub const AUFGABE_KNOWN: &str = "AufgabeKnown";
 /// More than one Fachverfahren serves a `Verwaltungsaufgabe`.
@@ -65,6 +68,11 @@ pub mod reason {
     pub const BUDGET_BELOW_ALLOCATION: &str = "BudgetBelowAllocation";
     /// Objects changed outside the operator were set back to what it declares.
     pub const DRIFT_REPAIRED: &str = "DriftRepaired";
+    /// The reader ClusterRole is bound to the access groups.
+    pub const READER_ROLE_BOUND: &str = "ReaderRoleBound";
+    /// A ClusterRole or ClusterRoleBinding of the reader role's name exists and is not the
+    /// operator's for this onboarding: it is left alone.
+    pub const READER_ROLE_CONFLICT: &str = "ReaderRoleConflict";
     /// The named Verwaltungsaufgabe exists.
     pub const AUFGABE_FOUND: &str = "AufgabeFound";
     /// No Verwaltungsaufgabe of the name exists.

@@ -286,9 +286,9 @@ async fn policy_report(client: &Client, ns: &str) -> Result<PolicyReport, Plugin
             api_error(
                 "get",
                 format!("PolicyReport {ns}/{}", policyreport::NAME),
-                " in this namespace: the operator does not write PolicyReports yet (they come from \
-                 `conplus-operator check --format policyreport`); `kubectl conplus status NAME` shows the \
-                 onboarding's top findings",
+                " in this namespace: the operator writes it into every onboarded namespace once its \
+                 workloads are evaluated (and only where the cluster serves wgpolicyk8s.io PolicyReports); \
+                 `kubectl conplus status NAME` shows the onboarding's top findings meanwhile",
                 e,
             )
         })?;
@@ -636,6 +636,10 @@ fn next_step(reason_: &str) -> &'static str {
         reason::PROFILE_NOT_FOUND => {
             "create the ConformanceProfile or correct spec.conformance.profile"
         }
+        reason::READER_ROLE_CONFLICT => {
+            "the platform team deletes or renames the ClusterRole or ClusterRoleBinding the message names (the \
+             operator never changes what it did not create); meanwhile the access groups cannot read the onboarding"
+        }
         reason::PROVISIONING | reason::WAITING => "wait: the operator is applying the objects",
         reason::TERMINATING => "wait: the onboarding is being deleted",
         _ => "see the message; `kubectl describe fvo NAME` shows the operator's Events",
@@ -669,6 +673,7 @@ pub fn explain(fvo: &FachverfahrenOnboarding, ressort: Option<&Ressort>) -> Stri
         c::QUOTA_APPLIED,
         c::NETWORK_ISOLATED,
         c::ACCESS_GRANTED,
+        c::READ_ACCESS_GRANTED,
         c::CONFORMANT,
         c::READY,
     ];

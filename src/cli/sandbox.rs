@@ -85,7 +85,12 @@ pub enum SetupError {
 /// Installs (server-side applies) the operator's CRDs and waits until they are Established.
 pub async fn install_crds(client: &Client) -> Result<(), SetupError> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in crate::api::crds() {
+    // The PolicyReport CRD too: a cluster with Kyverno or Policy Reporter has it, and the
+    // controller writes a report into every onboarded namespace.
+    let all = crate::api::crds()
+        .into_iter()
+        .chain([crate::conformance::report::policyreport::crd()]);
+    for crd in all {
         let name = crd.name_any();
         api.patch(
             &name,

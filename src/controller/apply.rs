@@ -94,7 +94,7 @@ fn gone_is_fine(result: Result<(), WriteError>) -> Result<(), WriteError> {
 
 /// What [`apply_if_changed`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Write {
+pub(super) enum Write {
     /// Nothing: the object is as declared.
     None,
     /// Applied (created, or changed because the declaration changed).
@@ -106,7 +106,7 @@ enum Write {
 
 /// Server-side applies `desired` unless `observed` already matches it. With `exact`, fields
 /// other managers added to the object are removed too (by replacing it with what is declared).
-async fn apply_if_changed<K>(
+pub(super) async fn apply_if_changed<K>(
     api: &Api<K>,
     desired: &K,
     observed: Option<&Value>,

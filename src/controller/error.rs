@@ -15,6 +15,14 @@ pub enum ObserveError {
         /// The API error.
         source: kube::Error,
     },
+    /// Reading one object by name failed.
+    #[error("reading {what} failed: {source}")]
+    Read {
+        /// The object: `ClusterRole conplus:fvo:x:reader`.
+        what: String,
+        /// The API error.
+        source: kube::Error,
+    },
 }
 
 /// What a write was about, for error messages: `apply NetworkPolicy ns/name`.

@@ -13,7 +13,9 @@
 //! | plan | [`plan`] | pure: what to apply, prune, release or delete |
 //! | apply | [`apply`] | I/O, writes: budget reservation, then server-side apply in a fixed order, then pruning |
 //! | status | [`status`], [`conformance`], [`conditions`] | pure: the status of the round |
+//! | reader | [`reader`] | I/O: the onboarding's reader ClusterRole and its binding to the access groups; its condition |
 //! | publish | [`publish`], [`events`] | I/O, writes: the round's Events, and the status when it changed |
+//! | reports | [`reports`] | I/O: the PolicyReport of each namespace, written only when its findings changed |
 //!
 //! The shared model lives in [`model`] (pure) and proof of ownership in [`ownership`] (pure);
 //! every module imports only from those and from steps before it. [`runtime`] opens the
@@ -37,10 +39,13 @@ pub mod ownership;
 pub mod pipeline;
 pub mod plan;
 pub mod publish;
+pub mod reader;
+pub mod reports;
 pub mod ressort;
 pub mod runtime;
 pub mod status;
 pub mod stores;
+pub mod summary;
 pub mod sync;
 #[cfg(test)]
 pub(crate) mod testing;

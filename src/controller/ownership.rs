@@ -73,6 +73,14 @@ pub fn proves_object(
             .and_then(|ns| namespaces.get(ns))
             .is_some_and(|proven| Some(proven) == env)
 }
+/// Whether a cluster-scoped object (the reader ClusterRole and ClusterRoleBinding of `fvo`) is
+/// proven to be one the operator created for `fvo`: its record and labels name `fvo`. An object
+/// of the same name without them — someone else's, or one left by an earlier onboarding of the
+/// same name (another uid) — is not touched.
+pub fn proves_cluster_object(fvo: &FachverfahrenOnboarding, meta: &ObjectMeta) -> bool {
+    meta.namespace.is_none() && has_record(meta, fvo)
+}
+
 /// Whether `ns` was released by the operator from an onboarding of `fvo`'s Ressort and
 /// Fachverfahren and is nobody's since: its record says so, no onboarding's record is on it,
 /// and its name is one `fvo`'s spec derives.
@@ -275,6 +283,28 @@ mod tests {
         let mut foreign = legacy;
         foreign.metadata.name = Some("team-database".into());
         assert!(!provisioned_before_records(&fvo, &foreign));
+    }
+
+    #[test]
+    fn a_reader_role_is_proven_by_its_record_only_not_by_its_name() {
+        let fvo = moin_schule();
+        let ours = crate::resources::cluster_role::build(&fvo)
+            .unwrap()
+            .metadata;
+        assert!(proves_cluster_object(&fvo, &ours));
+        // Same name, created by someone else.
+        let foreign = ObjectMeta {
+            name: ours.name.clone(),
+            ..ObjectMeta::default()
+        };
+        assert!(!proves_cluster_object(&fvo, &foreign));
+        // Left by an earlier onboarding of the same name.
+        let mut earlier = ours.clone();
+        earlier
+            .annotations
+            .get_or_insert_default()
+            .insert(ONBOARDING_UID.into(), "uid-0".into());
+        assert!(!proves_cluster_object(&fvo, &earlier));
     }
 
     #[test]

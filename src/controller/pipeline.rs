@@ -16,7 +16,9 @@ use super::error::Error;
 use super::plan::{EnvPlan, Plan};
 use super::status;
 use super::validate::{self, Validated};
-use super::{admit, apply, conditions, conformance, finalizer, observe, plan, publish};
+use super::{
+    admit, apply, conditions, conformance, finalizer, observe, plan, publish, reader, reports,
+};
 use crate::api::FachverfahrenOnboarding;
 
 /// Reconciles one onboarding: observe → validate → admit → plan → apply → status.
@@ -83,8 +85,12 @@ pub async fn reconcile(
         now,
     );
     conditions::note_repairs(&mut status, &applied.repairs, fvo.metadata.generation, now);
+    // I/O: the reader ClusterRole and its binding to the access groups; ReadAccessGranted.
+    reader::converge(&ctx, &fvo, &mut status).await?;
     // I/O, writes: the round's Events, and the status when it changed.
     publish::round(&ctx, &fvo, &status, &applied, &found).await?;
+    // I/O, writes: the namespaces' PolicyReports, when the evaluated findings changed.
+    reports::publish(&ctx, &fvo, &plan, &found).await?;
     ctx.clear_failures(&fvo.name_any());
     info!(onboarding = %fvo.name_any(), writes = applied.writes, "reconciled");
     Ok(next_round(&plan))

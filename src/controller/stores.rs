@@ -438,9 +438,18 @@ pub async fn workload_streams(
         let index = Index::new(namespace_of::<DynamicObject>);
         let (store, idx, dyntype) = (reader.clone(), index.clone(), ar.clone());
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+        // kube-apiserver leaves apiVersion and kind out of the items of a list (watch events carry
+        // them): without them, what the initial list brought is no object to the rules.
+        let types = kube::api::TypeMeta {
+            api_version: ar.api_version.clone(),
+            kind: ar.kind.clone(),
+        };
         let stream = watcher(api, watcher::Config::default().page_size(500))
             .default_backoff()
-            .modify(|o: &mut DynamicObject| {
+            .modify(move |o: &mut DynamicObject| {
+                if o.types.is_none() {
+                    o.types = Some(types.clone());
+                }
                 // Strip what no rule reads before it is stored.
                 if let Ok(mut v) = serde_json::to_value(&*o) {
                     strip_unread_fields(&mut v);

@@ -7,7 +7,9 @@
 //! it can prove it created for that onboarding: the record, the ownership labels, and for a
 //! namespace its name derived from the spec (see `controller::observe`). No owner references
 //! are set on purpose: garbage collection would delete namespaces (and their data) when an
-//! onboarding is deleted with `deletionPolicy: Retain`.
+//! onboarding is deleted with `deletionPolicy: Retain`. The exception are the onboarding's reader
+//! ClusterRole and ClusterRoleBinding ([`cluster_role`], [`cluster_role_binding`]): they hold no
+//! data and go with the onboarding.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +19,8 @@ use k8s_openapi::api::rbac::v1::RoleBinding;
 
 use crate::api::{Amounts, FachverfahrenOnboarding, FachverfahrenOnboardingSpec, ResourceName};
 
+pub mod cluster_role;
+pub mod cluster_role_binding;
 pub mod limit_range;
 pub mod namespace;
 pub mod network_policy;

@@ -525,6 +525,12 @@ async fn delete_test_objects(client: &Client, tag: &str) -> Result<(), String> {
         tag,
     )
     .await?;
+    // A test may create a ClusterRole of a reader role's name that is not the operator's.
+    delete_of_test(
+        &Api::<k8s_openapi::api::rbac::v1::ClusterRole>::all(client.clone()),
+        tag,
+    )
+    .await?;
     delete_of_test(&Api::<Namespace>::all(client.clone()), tag).await
 }
 
@@ -796,6 +802,42 @@ pub fn refusal_by_policy<T>(result: &Result<T, kube::Error>, policy: &str) -> Op
             Some(status.message.clone())
         }
         _ => None,
+    }
+}
+
+impl Env {
+    /// Installs the ClusterRole that aggregates reading PolicyReports into `view`, `edit` and `admin`
+    /// (`deploy/base/policyreports-view.yaml`, the same as the chart's), as an installation of the operator
+    /// does, and waits until a namespace viewer may read PolicyReports (the aggregation has happened).
+    pub async fn install_policyreport_viewers(&self) {
+        let text =
+            std::fs::read_to_string(root().join("deploy/base/policyreports-view.yaml")).unwrap();
+        let role: k8s_openapi::api::rbac::v1::ClusterRole = serde_saphyr::from_str(&text).unwrap();
+        let api = self.api::<k8s_openapi::api::rbac::v1::ClusterRole>();
+        api.patch(
+            &role.name_any(),
+            &PatchParams::apply("conplus-tests").force(),
+            &Patch::Apply(&role),
+        )
+        .await
+        .unwrap();
+        let view = api.clone();
+        self.eventually("view aggregates reading PolicyReports", || {
+            let view = view.clone();
+            async move {
+                let role = view.get("view").await.ok()?;
+                role.rules
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|r| {
+                        r.resources
+                            .as_ref()
+                            .is_some_and(|res| res.iter().any(|x| x == "policyreports"))
+                    })
+                    .then_some(())
+            }
+        })
+        .await;
     }
 }
 

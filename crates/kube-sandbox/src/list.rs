@@ -173,11 +173,21 @@ pub fn render_list(t: &Target, page: &Page, render: Render) -> Vec<u8> {
         if i > 0 {
             out.push(b',');
         }
+        // kube-apiserver leaves apiVersion and kind out of the items of a list of a built-in
+        // kind (its typed encoder writes them for the list only); a custom resource's items,
+        // stored as written, keep them.
+        let builtin = def.custom.is_none();
         let r = match render {
             Render::Metadata => serde_json::to_writer(&mut out, &partial_metadata(item)),
             _ if t.version != def.version || crate::events::is_view(def) => {
-                serde_json::to_writer(&mut out, &to_version(def, item, &t.version))
+                let item = to_version(def, item, &t.version);
+                if builtin {
+                    write_untyped(&mut out, &item)
+                } else {
+                    serde_json::to_writer(&mut out, &item)
+                }
             }
+            _ if builtin => write_untyped(&mut out, item),
             _ => serde_json::to_writer(&mut out, &**item),
         };
         if r.is_err() {
@@ -186,6 +196,30 @@ pub fn render_list(t: &Target, page: &Page, render: Render) -> Vec<u8> {
     }
     out.extend_from_slice(b"]}");
     out
+}
+
+/// Writes `obj` without its `apiVersion` and `kind`, as kube-apiserver writes the items of a
+/// list of a built-in kind.
+fn write_untyped(out: &mut Vec<u8>, obj: &Value) -> Result<(), serde_json::Error> {
+    let Some(map) = obj.as_object() else {
+        return serde_json::to_writer(out, obj);
+    };
+    out.push(b'{');
+    let mut first = true;
+    for (k, v) in map
+        .iter()
+        .filter(|(k, _)| *k != "apiVersion" && *k != "kind")
+    {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        serde_json::to_writer(&mut *out, k)?;
+        out.push(b':');
+        serde_json::to_writer(&mut *out, v)?;
+    }
+    out.push(b'}');
+    Ok(())
 }
 
 /// The `PartialObjectMetadata` form of an object.

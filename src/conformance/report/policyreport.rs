@@ -253,8 +253,24 @@ pub fn results_by_namespace(report: &Report) -> BTreeMap<Option<String>, Vec<Pol
         }
     }
     for results in out.values_mut() {
-        // Stable: findings keep the report's order (severity, rule, object) within one kind of result.
-        results.sort_by_key(|r| rank(&r.result));
+        // A total order, so that the same evaluation gives the same report however the objects
+        // came in (the live stores hand them out in no fixed order): by kind of result, then
+        // findings keep the report's order (severity, rule, object), passes by rule and object.
+        results.sort_by(|a, b| {
+            let subject = |r: &PolicyReportResult| {
+                r.resources
+                    .iter()
+                    .map(|o| (o.kind.clone(), o.namespace.clone(), o.name.clone()))
+                    .collect::<Vec<_>>()
+            };
+            rank(&a.result).cmp(&rank(&b.result)).then_with(|| {
+                if a.result == "pass" && b.result == "pass" {
+                    (&a.policy, subject(a)).cmp(&(&b.policy, subject(b)))
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            })
+        });
     }
     out
 }
@@ -370,6 +386,89 @@ pub fn render(report_: &Report, now: jiff::Timestamp) -> String {
     let mut s = serde_json::to_string_pretty(&list).unwrap_or_default();
     s.push('\n');
     s
+}
+
+/// The name of the `PolicyReport` CRD.
+pub const CRD_NAME: &str = "policyreports.wgpolicyk8s.io";
+
+/// The `PolicyReport` CustomResourceDefinition (`wgpolicyk8s.io/v1alpha2`, namespaced, short name
+/// `polr`), for clusters that have none yet: the chart installs it only when the cluster does not
+/// serve it already (`policyReports.installCRD`), `deploy/policyreport-crd/` holds it for kustomize.
+///
+/// Other tools (Kyverno, Policy Reporter) write and read the same API with fields the operator does
+/// not use: the schema types what the operator writes and keeps everything else
+/// (`x-kubernetes-preserve-unknown-fields`), so no other writer loses a field to pruning. Helm keeps
+/// it on uninstall (`helm.sh/resource-policy: keep`): removing it would delete every report in the
+/// cluster, other tools' too.
+pub fn crd()
+-> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
+    let int = |format: &str| serde_json::json!({"type": "integer", "format": format});
+    let string = serde_json::json!({"type": "string"});
+    let count = serde_json::json!({"type": "integer", "minimum": 0});
+    let result = serde_json::json!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+        "required": ["policy"],
+        "properties": {
+            "source": string, "policy": string, "rule": string, "category": string,
+            "severity": {"type": "string", "enum": ["critical", "high", "low", "medium", "info"]},
+            "result": {"type": "string", "enum": ["pass", "fail", "warn", "error", "skip"]},
+            "scored": {"type": "boolean"},
+            "message": string,
+            "timestamp": {"type": "object", "properties": {"seconds": int("int64"), "nanos": int("int32")}},
+            "resources": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+            "properties": {"type": "object", "additionalProperties": {"type": "string"}}
+        }
+    });
+    let column = |name: &str, path: &str, type_: &str| serde_json::json!({"name": name, "jsonPath": path, "type": type_});
+    let value = serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": CRD_NAME,
+            "annotations": {"helm.sh/resource-policy": "keep"}
+        },
+        "spec": {
+            "group": GROUP,
+            "names": {
+                "kind": "PolicyReport", "listKind": "PolicyReportList",
+                "plural": "policyreports", "singular": "policyreport", "shortNames": ["polr"]
+            },
+            "scope": "Namespaced",
+            "versions": [{
+                "name": VERSION,
+                "served": true,
+                "storage": true,
+                "additionalPrinterColumns": [
+                    column("Pass", ".summary.pass", "integer"),
+                    column("Fail", ".summary.fail", "integer"),
+                    column("Warn", ".summary.warn", "integer"),
+                    column("Error", ".summary.error", "integer"),
+                    column("Skip", ".summary.skip", "integer"),
+                    column("Age", ".metadata.creationTimestamp", "date")
+                ],
+                "schema": {"openAPIV3Schema": {
+                    "description": "Results of policy checks of the objects of one namespace (wgpolicyk8s.io).",
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true,
+                    "properties": {
+                        "apiVersion": string, "kind": string, "metadata": {"type": "object"},
+                        "scope": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                        "summary": {"type": "object", "properties": {
+                            "pass": count, "fail": count, "warn": count, "error": count, "skip": count
+                        }},
+                        "results": {"type": "array", "items": result}
+                    }
+                }}
+            }]
+        }
+    });
+    serde_json::from_value(value).unwrap_or_default()
+}
+
+/// [`crd`] as YAML, as `deploy/policyreport-crd/` and the chart's template hold it.
+pub fn crd_yaml() -> Result<String, serde_saphyr::ser::Error> {
+    Ok(format!("---\n{}", crate::api::to_yaml(&crd())?))
 }
 
 #[cfg(test)]
@@ -537,6 +636,33 @@ mod tests {
         assert_eq!(r.summary.fail, i64::try_from(MAX_RESULTS + 7).unwrap_or(0));
         let omitted = r.metadata.annotations.unwrap_or_default();
         assert_eq!(omitted.get(OMITTED).map(String::as_str), Some("7"));
+    }
+
+    #[test]
+    fn the_crd_serves_policyreports_and_keeps_fields_of_other_writers() {
+        let crd = crd();
+        assert_eq!(crd.metadata.name.as_deref(), Some(CRD_NAME));
+        assert_eq!(crd.spec.group, GROUP);
+        assert_eq!(crd.spec.scope, "Namespaced");
+        assert_eq!(crd.spec.names.plural, "policyreports");
+        let version = &crd.spec.versions[0];
+        assert_eq!(
+            (version.name.as_str(), version.served, version.storage),
+            (VERSION, true, true)
+        );
+        let schema = version.schema.clone().unwrap().open_api_v3_schema.unwrap();
+        assert_eq!(schema.x_kubernetes_preserve_unknown_fields, Some(true));
+        // What the operator writes is typed and survives: a report written and read back is equal.
+        let results = results_by_namespace(&sample())[&Some("mk-a-dev".to_string())].clone();
+        let written = report(
+            Some("mk-a-dev"),
+            results,
+            BTreeMap::new(),
+            Timestamp::default(),
+        );
+        let back: PolicyReport =
+            serde_json::from_value(serde_json::to_value(&written).unwrap()).unwrap();
+        assert!(unchanged(&written, &back));
     }
 
     #[test]

@@ -1,0 +1,365 @@
+//! PolicyReports (I/O: reads and writes PolicyReports only; what to write is pure): after the
+//! conformance step evaluated the rules, one `PolicyReport` ([`policyreport::NAME`]) in every
+//! provisioned namespace of the onboarding with that namespace's results, built by
+//! [`crate::conformance::report::policyreport`] — the same objects `check --format policyreport`
+//! writes offline. Its summary adds up to `status.conformance` (`fail` = errors, `warn` = warnings
+//! and infos, `skip` = silenced).
+//!
+//! Written only when the findings changed: the step runs only when the conformance step evaluated
+//! (not when its memory answered), reads the report there is, gives every result that was already
+//! listed its old timestamp ([`policyreport::carry_over`]) and writes nothing when the report says
+//! the same ([`policyreport::unchanged`]) — a full resync writes no report.
+//!
+//! A report of that name that the operator did not write for this onboarding (no ownership
+//! record) is left alone, with a warning in the log. When the cluster does not serve
+//! PolicyReports (the CRD is not installed) or the operator may not write them, the step says so
+//! once in the log and does nothing, asking again after [`RECHECK_SERVED`]: a missing optional API
+//! is no reason for the onboarding to fail or back off.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use tracing::{info, warn};
+
+use super::apply::with_timeout;
+use super::conformance::Evaluation;
+use super::context::Context;
+use super::error::{Error, ObserveError, WriteError};
+use super::ownership::proves_object;
+use super::plan::{EnvPlan, Plan};
+use crate::api::FachverfahrenOnboarding;
+use crate::conformance::report::Report;
+use crate::conformance::report::policyreport::{
+    self, PolicyReport, Timestamp, carry_over, results_by_namespace, unchanged,
+};
+use crate::resources::{FIELD_MANAGER, ONBOARDING_UID, ownership_labels};
+
+/// How long the step trusts that PolicyReports are not served (or not writable) before asking
+/// again.
+pub const RECHECK_SERVED: Duration = Duration::from_secs(300);
+
+/// Whether the cluster serves PolicyReports, as last found out, and when.
+#[derive(Debug, Default)]
+pub struct Memory {
+    served: Mutex<Option<(bool, Instant)>>,
+}
+
+impl Memory {
+    /// `Some(served)` while the last answer is to be trusted.
+    fn known(&self) -> Option<bool> {
+        let last = *self.served.lock().unwrap_or_else(|p| p.into_inner());
+        match last {
+            Some((true, _)) => Some(true),
+            Some((false, at)) if at.elapsed() < RECHECK_SERVED => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Records whether PolicyReports are served; logs a change, so that it is said once.
+    fn set(&self, served: bool, why: &str) {
+        let mut last = self.served.lock().unwrap_or_else(|p| p.into_inner());
+        let before = last.map(|(s, _)| s);
+        *last = Some((served, Instant::now()));
+        drop(last);
+        match (before, served) {
+            (Some(false), true) | (None, true) => info!("PolicyReports are served: writing them"),
+            (Some(true), false) | (None, false) => warn!(
+                "PolicyReports are not written: {why}; install the CRD (chart value \
+                 policyReports.installCRD, or deploy/policyreport-crd) — asked again every {}s",
+                RECHECK_SERVED.as_secs()
+            ),
+            _ => {}
+        }
+    }
+}
+
+fn api_resource() -> ApiResource {
+    let gvk = GroupVersionKind::gvk(policyreport::GROUP, policyreport::VERSION, "PolicyReport");
+    ApiResource::from_gvk_with_plural(&gvk, "policyreports")
+}
+
+/// The reports `fvo` should have (pure): one per namespace of `namespaces` (namespace →
+/// environment), from the evaluation's `report`, carrying the ownership labels and record.
+pub fn desired(
+    fvo: &FachverfahrenOnboarding,
+    namespaces: &BTreeMap<String, String>,
+    report: &Report,
+    now: Timestamp,
+) -> Vec<PolicyReport> {
+    let name = fvo.name_any();
+    let mut by_namespace = results_by_namespace(report);
+    namespaces
+        .iter()
+        .map(|(ns, env)| {
+            let results = by_namespace.remove(&Some(ns.clone())).unwrap_or_default();
+            let mut r = policyreport::report(Some(ns), results, ownership_labels(&name, env), now);
+            if let Some(uid) = &fvo.metadata.uid {
+                r.metadata
+                    .annotations
+                    .get_or_insert_default()
+                    .insert(ONBOARDING_UID.to_string(), uid.clone());
+            }
+            r
+        })
+        .collect()
+}
+
+/// What to do with one report (pure), given the one there is.
+#[derive(Debug, PartialEq)]
+pub enum Decision {
+    /// Write it.
+    Write(Box<PolicyReport>),
+    /// Nothing: it says the same already.
+    Unchanged,
+    /// Nothing: a report of that name is not ours.
+    Foreign,
+}
+
+/// Decides for one desired report against the one there is, whose results keep their timestamps.
+pub fn decide(
+    fvo: &FachverfahrenOnboarding,
+    namespaces: &BTreeMap<String, String>,
+    mut wanted: PolicyReport,
+    existing: Option<PolicyReport>,
+) -> Decision {
+    let Some(existing) = existing else {
+        return Decision::Write(Box::new(wanted));
+    };
+    if !proves_object(fvo, &existing.metadata, namespaces) {
+        return Decision::Foreign;
+    }
+    carry_over(&mut wanted, &existing);
+    if unchanged(&wanted, &existing) {
+        Decision::Unchanged
+    } else {
+        Decision::Write(Box::new(wanted))
+    }
+}
+
+/// The namespaces the plan provisions (namespace → environment).
+fn provisioned(plan: &Plan) -> BTreeMap<String, String> {
+    plan.environments
+        .iter()
+        .filter_map(|e| match e {
+            EnvPlan::Provision { desired, .. } => Some((
+                desired.namespace.metadata.name.clone()?,
+                desired.environment.clone(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether an API error says that PolicyReports cannot be used here: not served (404 on a
+/// write or the CRD gone) or not permitted (403).
+fn unavailable(e: &kube::Error) -> Option<&'static str> {
+    match e {
+        kube::Error::Api(s) if s.code == 403 => {
+            Some("the operator may not read or write them (its RBAC lacks policyreports)")
+        }
+        kube::Error::Api(s) if s.code == 404 => Some("the cluster does not serve them"),
+        _ => None,
+    }
+}
+
+async fn served(client: &Client, memory: &Memory) -> bool {
+    if let Some(known) = memory.known() {
+        return known;
+    }
+    let gvk = GroupVersionKind::gvk(policyreport::GROUP, policyreport::VERSION, "PolicyReport");
+    let served = kube::discovery::pinned_kind(client, &gvk).await.is_ok();
+    memory.set(
+        served,
+        "the cluster does not serve wgpolicyk8s.io/v1alpha2 PolicyReport",
+    );
+    served
+}
+
+/// The PolicyReport step: writes the reports of `fvo`'s namespaces whose findings changed.
+pub async fn publish(
+    ctx: &Context,
+    fvo: &FachverfahrenOnboarding,
+    plan: &Plan,
+    evaluation: &Evaluation,
+) -> Result<(), Error> {
+    let Some(report) = &evaluation.report else {
+        return Ok(());
+    };
+    let client = &ctx.client;
+    if !served(client, &ctx.reports).await {
+        return Ok(());
+    }
+    let namespaces = provisioned(plan);
+    let now = Timestamp::of(jiff::Timestamp::now());
+    let ar = api_resource();
+    for wanted in desired(fvo, &namespaces, report, now) {
+        let ns = wanted.metadata.namespace.clone().unwrap_or_default();
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
+        let existing = match api.get_opt(policyreport::NAME).await {
+            Ok(found) => found
+                .and_then(|o| serde_json::to_value(o).ok())
+                .and_then(|v| serde_json::from_value::<PolicyReport>(v).ok()),
+            Err(e) if unavailable(&e).is_some() => {
+                ctx.reports.set(false, unavailable(&e).unwrap_or_default());
+                return Ok(());
+            }
+            Err(source) => {
+                // The findings are evaluated again in the next round, and the report written then.
+                ctx.conformance.forget(fvo);
+                return Err(Error::Observe(ObserveError::Read {
+                    what: format!("PolicyReport {ns}/{}", policyreport::NAME),
+                    source,
+                }));
+            }
+        };
+        let wanted = match decide(fvo, &namespaces, wanted, existing) {
+            Decision::Write(w) => w,
+            Decision::Unchanged => continue,
+            Decision::Foreign => {
+                warn!(
+                    onboarding = %fvo.name_any(),
+                    "PolicyReport {ns}/{} was not written by the operator for this onboarding: left alone",
+                    policyreport::NAME
+                );
+                continue;
+            }
+        };
+        let body = serde_json::to_value(&*wanted).map_err(WriteError::Serialize)?;
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let written = with_timeout(
+            || format!("apply PolicyReport {ns}/{}", policyreport::NAME),
+            api.patch(policyreport::NAME, &params, &Patch::Apply(&body)),
+        )
+        .await;
+        match written {
+            Ok(_) => {}
+            Err(WriteError::Api { source, .. }) if unavailable(&source).is_some() => {
+                ctx.reports
+                    .set(false, unavailable(&source).unwrap_or_default());
+                return Ok(());
+            }
+            Err(e) => {
+                ctx.conformance.forget(fvo);
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::engine::SourceObject;
+    use crate::controller::conformance::{Defaults, outcome};
+    use crate::resources::fixtures::moin_schule;
+    use serde_json::json;
+
+    fn namespaces() -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("mk-moin-schule-dev".to_string(), "dev".to_string()),
+            ("mk-moin-schule-prod".to_string(), "prod".to_string()),
+        ])
+    }
+
+    fn evaluated(privileged: &[&str]) -> (crate::api::ConformanceStatus, Report) {
+        let objects: Vec<SourceObject> = ["mk-moin-schule-dev", "mk-moin-schule-prod"]
+            .iter()
+            .map(|ns| SourceObject {
+                value: json!({
+                    "apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": "portal", "namespace": ns},
+                    "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "portal"}}, "template": {
+                        "metadata": {"labels": {"app": "portal"}},
+                        "spec": {"containers": [{"name": "app", "image": "registry.example/portal:1.0",
+                            "securityContext": {"privileged": privileged.contains(ns)}}]}}}
+                }),
+                location: None,
+            })
+            .collect();
+        let (out, report) = outcome(
+            &moin_schule(),
+            &objects,
+            None,
+            &Defaults::default(),
+            jiff::Timestamp::UNIX_EPOCH,
+        );
+        (out.status.unwrap(), report.unwrap())
+    }
+
+    #[test]
+    fn one_report_per_namespace_whose_summaries_add_up_to_the_status() {
+        let (status, report) = evaluated(&["mk-moin-schule-prod"]);
+        let fvo = moin_schule();
+        let reports = desired(&fvo, &namespaces(), &report, Timestamp::default());
+        assert_eq!(reports.len(), 2);
+        let sum = |f: fn(&policyreport::Summary) -> i64| -> i64 {
+            reports.iter().map(|r| f(&r.summary)).sum()
+        };
+        assert_eq!(sum(|s| s.fail), i64::from(status.errors));
+        assert_eq!(sum(|s| s.warn), i64::from(status.warnings + status.infos));
+        assert_eq!(sum(|s| s.skip), i64::from(status.silenced));
+        assert!(status.errors > 0);
+        let dev = &reports[0];
+        assert_eq!(
+            dev.metadata.namespace.as_deref(),
+            Some("mk-moin-schule-dev")
+        );
+        assert_eq!(dev.metadata.name.as_deref(), Some(policyreport::NAME));
+        assert!(proves_object(&fvo, &dev.metadata, &namespaces()));
+        assert!(
+            dev.results
+                .iter()
+                .all(|r| r.policy != "privileged-container" || r.result == "pass"),
+            "the privileged Deployment is in prod only"
+        );
+    }
+
+    #[test]
+    fn the_same_findings_later_are_not_written_again_and_a_new_one_is() {
+        let fvo = moin_schule();
+        let (_, report) = evaluated(&[]);
+        let at = |seconds| Timestamp { seconds, nanos: 0 };
+        let first = desired(&fvo, &namespaces(), &report, at(100)).remove(1);
+        let Decision::Write(first) = decide(&fvo, &namespaces(), first, None) else {
+            panic!("a missing report is written");
+        };
+        let again = desired(&fvo, &namespaces(), &report, at(400)).remove(1);
+        assert_eq!(
+            decide(&fvo, &namespaces(), again, Some((*first).clone())),
+            Decision::Unchanged
+        );
+        let (_, worse) = evaluated(&["mk-moin-schule-prod"]);
+        let changed = desired(&fvo, &namespaces(), &worse, at(700)).remove(1);
+        let Decision::Write(changed) = decide(&fvo, &namespaces(), changed, Some(*first)) else {
+            panic!("a new finding is written");
+        };
+        assert!(changed.results.iter().any(|r| r.timestamp.seconds == 700));
+    }
+
+    #[test]
+    fn a_report_of_the_name_the_operator_did_not_write_is_left_alone() {
+        let fvo = moin_schule();
+        let (_, report) = evaluated(&[]);
+        let wanted = desired(&fvo, &namespaces(), &report, Timestamp::default()).remove(0);
+        let mut theirs = wanted.clone();
+        theirs.metadata.annotations = None;
+        assert_eq!(
+            decide(&fvo, &namespaces(), wanted, Some(theirs)),
+            Decision::Foreign
+        );
+    }
+
+    #[test]
+    fn an_unserved_api_is_trusted_for_a_while_and_a_served_one_for_good() {
+        let memory = Memory::default();
+        assert_eq!(memory.known(), None);
+        memory.set(false, "test");
+        assert_eq!(memory.known(), Some(false));
+        memory.set(true, "test");
+        assert_eq!(memory.known(), Some(true));
+    }
+}
