@@ -33,6 +33,7 @@ pub(super) fn parse(text: &str) -> Option<Value> {
         return None;
     }
     let mut p = Reader {
+        ends_with_newline: text.ends_with('\n'),
         lines: text.lines().collect(),
         pos: 0,
         virt: None,
@@ -47,6 +48,8 @@ pub(super) fn parse(text: &str) -> Option<Value> {
 /// A cursor over a document's lines.
 struct Reader<'a> {
     lines: Vec<&'a str>,
+    /// Whether the last line has its line break (a literal block scalar at the end keeps it or not).
+    ends_with_newline: bool,
     /// The current raw line.
     pos: usize,
     /// The rest of the current line after a `- ` (its column and text), read as a line of its own.
@@ -208,8 +211,11 @@ impl<'a> Reader<'a> {
             out.push('\n');
             self.pos += 1;
         }
+        if self.pos == self.lines.len() && !self.ends_with_newline {
+            return None;
+        }
         // Clip: one line break at the end (none with `|-`), trailing blank lines dropped.
-        let trimmed = out.trim_end_matches(|c| c == '\n' || c == ' ').len();
+        let trimmed = out.trim_end_matches(['\n', ' ']).len();
         if out[..trimmed].ends_with(' ') || out[trimmed..].contains(' ') {
             // Trailing spaces on (blank) lines: left to the full parser.
             return None;
@@ -505,6 +511,7 @@ mod tests {
             "c: .inf\n",
             "a:\n-\n  scalar on its own line\n",
             "a: |2\n   x\n",
+            "a: |\n  no line break at the end",
         ] {
             assert!(parse(text).is_none(), "{text:?} -> {:?}", parse(text));
         }
