@@ -12,20 +12,16 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
 use jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, ReflectHandle, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::{ObjectRef, ReflectHandle};
 use kube::{Client, ResourceExt};
-use serde_json::json;
-use tracing::warn;
 
 use super::context::RESYNC;
-use super::error::{Error, Target, WriteError};
+use super::error::Error;
 use super::stores::{Index, NoSharedBackoff};
+pub use super::summary::Source;
 use crate::api::conditions::{self as c, reason};
 use crate::api::{FachverfahrenOnboarding, Solution, Verwaltungsaufgabe, VerwaltungsaufgabeStatus};
-use crate::resources::FIELD_MANAGER;
 use crate::telemetry::Metrics;
 
 /// The key of an onboarding in the index by task: the task it names.
@@ -159,41 +155,20 @@ async fn reconcile(task: Arc<Verwaltungsaufgabe>, ctx: Arc<Ctx>) -> Result<Actio
     let status = compute(&task, &ctx.by_aufgabe.get(&name), Timestamp::now());
     ctx.metrics
         .set_aufgabe_solutions(&name, i64::from(status.fachverfahren));
-    if task.status.as_ref() != Some(&status) {
-        let api: Api<Verwaltungsaufgabe> = Api::all(ctx.client.clone());
-        let body = json!({
-            "apiVersion": "conplus.niedersachsen.de/v1alpha1",
-            "kind": "Verwaltungsaufgabe",
-            "status": status,
-        });
-        api.patch_status(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-        .map_err(|source| WriteError::Api {
-            what: Target(format!("status of Verwaltungsaufgabe {name}")),
-            source,
-        })?;
-    }
+    super::summary::write_status_if_changed(
+        &ctx.client,
+        task.as_ref(),
+        task.status.as_ref(),
+        &status,
+    )
+    .await?;
     Ok(Action::requeue(RESYNC))
 }
 
-fn error_policy(task: Arc<Verwaltungsaufgabe>, error: &Error, _ctx: Arc<Ctx>) -> Action {
-    warn!(aufgabe = %task.name_any(), category = error.category(), "reconcile failed: {error}");
-    Action::requeue(Duration::from_secs(5))
-}
-
-/// Where the task controller gets its tasks from.
-pub enum Tasks {
-    /// The onboarding controller's watch of every task, and a subscription to it (no selector:
-    /// the tasks reconciled are the tasks read).
-    Shared(Store<Verwaltungsaufgabe>, ReflectHandle<Verwaltungsaufgabe>),
-    /// A watch of its own with this configuration: with a selector, an instance keeps the status
-    /// of the tasks it selects only, since it sees only the onboardings it selects.
-    Own(watcher::Config),
-}
+/// Where the task controller gets its tasks: without a selector the onboarding controller's
+/// watch of every task; with one a watch of its own, since an instance sees only the onboardings it
+/// selects.
+pub type Tasks = Source<Verwaltungsaufgabe>;
 
 /// What the task controller watches.
 pub struct Watches<S> {
@@ -226,17 +201,7 @@ where
         synced: watches.synced,
         metrics: watches.metrics,
     });
-    let controller = match watches.tasks {
-        Tasks::Shared(store, changed) => Controller::for_shared_stream(changed, store),
-        Tasks::Own(selected) => {
-            let (tasks, writer) = reflector::store();
-            let stream = watcher(Api::<Verwaltungsaufgabe>::all(watches.client), selected)
-                .default_backoff()
-                .reflect(writer)
-                .applied_objects();
-            Controller::for_stream(stream, tasks)
-        }
-    };
+    let controller = super::summary::controller(watches.client, watches.tasks, |_, _| {});
     controller
         // A task's status lists all its onboardings: one pass per burst of their changes.
         .with_config(kube::runtime::controller::Config::default().debounce(Duration::from_secs(1)))
@@ -252,7 +217,7 @@ where
         )
         .trigger_backoff(NoSharedBackoff)
         .graceful_shutdown_on(watches.shutdown)
-        .run(reconcile, error_policy, ctx)
+        .run(reconcile, super::summary::error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
 }

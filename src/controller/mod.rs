@@ -45,6 +45,7 @@ pub mod ressort;
 pub mod runtime;
 pub mod status;
 pub mod stores;
+pub mod summary;
 pub mod sync;
 #[cfg(test)]
 pub(crate) mod testing;

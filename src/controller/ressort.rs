@@ -4,23 +4,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
-use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, ReflectHandle, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::{ObjectRef, ReflectHandle};
+use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
-use serde_json::json;
-use tracing::warn;
 
 use super::context::RESYNC;
-use super::error::{Error, Target, WriteError};
+use super::error::Error;
 use super::stores::{Index, NoSharedBackoff};
 use crate::api::conditions::{self as c, reason};
 use crate::api::{Amounts, FachverfahrenOnboarding, ResourceName, Ressort, RessortStatus};
-use crate::resources::FIELD_MANAGER;
 use crate::telemetry::Metrics;
 
 struct Ctx {
@@ -169,38 +165,20 @@ async fn reconcile(ressort: Arc<Ressort>, ctx: Arc<Ctx>) -> Result<Action, Error
         .and_then(crate::inventory::cost::cents_of)
         .map(|cents| cents as f64 / 100.0);
     ctx.metrics.set_ressort_cost(&ressort.name_any(), euros);
-    if ressort.status.as_ref() != Some(&status) {
-        let name = ressort.name_any();
-        let api: Api<Ressort> = Api::all(ctx.client.clone());
-        let body = json!({"apiVersion": "conplus.niedersachsen.de/v1alpha1", "kind": "Ressort", "status": status});
-        api.patch_status(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-        .map_err(|source| WriteError::Api {
-            what: Target(format!("status of Ressort {name}")),
-            source,
-        })?;
-    }
+    super::summary::write_status_if_changed(
+        &ctx.client,
+        ressort.as_ref(),
+        ressort.status.as_ref(),
+        &status,
+    )
+    .await?;
     Ok(Action::requeue(RESYNC))
 }
 
-fn error_policy(ressort: Arc<Ressort>, error: &Error, _ctx: Arc<Ctx>) -> Action {
-    warn!(ressort = %ressort.name_any(), category = error.category(), "reconcile failed: {error}");
-    Action::requeue(Duration::from_secs(5))
-}
-
-/// Where the Ressort controller gets its Ressorts from.
-pub enum Ressorts {
-    /// The onboarding controller's watch of every Ressort, and a subscription to it (no
-    /// selector: the Ressorts reconciled are the Ressorts read).
-    Shared(Store<Ressort>, ReflectHandle<Ressort>),
-    /// A watch of its own with this configuration (a selector picks the Ressorts reconciled,
-    /// while the onboarding controller reads every budget).
-    Own(watcher::Config),
-}
+/// Where the Ressort controller gets its Ressorts: without a selector the onboarding controller's
+/// watch of every Ressort; with one a watch of its own (a selector picks the Ressorts reconciled,
+/// while the onboarding controller reads every budget).
+pub type Ressorts = super::summary::Source<Ressort>;
 
 /// What the Ressort controller watches.
 pub struct Watches<S> {
@@ -234,27 +212,16 @@ where
         synced: watches.synced,
         metrics: watches.metrics.clone(),
     });
-    let controller = match watches.ressorts {
-        Ressorts::Shared(store, changed) => Controller::for_shared_stream(changed, store),
-        Ressorts::Own(selected) => {
-            let (ressorts, writer) = reflector::store();
-            let known = ressorts.clone();
-            let metrics = watches.metrics;
-            let stream = watcher(Api::<Ressort>::all(watches.client), selected)
-                .default_backoff()
-                .reflect(writer)
-                // A deleted Ressort is never reconciled again: its gauges go here. The store
-                // already reflects the event; after a relist (InitDone) it also misses
-                // Ressorts deleted while the watch was down.
-                .inspect_ok(move |event| {
-                    if matches!(event, watcher::Event::Delete(_) | watcher::Event::InitDone) {
-                        metrics.retain_ressorts(|name| known.get(&ObjectRef::new(name)).is_some());
-                    }
-                })
-                .applied_objects();
-            Controller::for_stream(stream, ressorts)
-        }
-    };
+    let metrics = watches.metrics;
+    let controller =
+        super::summary::controller(watches.client, watches.ressorts, move |event, known| {
+            // A deleted Ressort is never reconciled again: its gauges go here. The store already
+            // reflects the event; after a relist (InitDone) it also misses Ressorts deleted while
+            // the watch was down.
+            if matches!(event, watcher::Event::Delete(_) | watcher::Event::InitDone) {
+                metrics.retain_ressorts(|name| known.get(&ObjectRef::new(name)).is_some());
+            }
+        });
     let mut controller = controller
         // A Ressort's status sums all its onboardings: collapse a burst of their changes into
         // one pass instead of one pass per change.
@@ -270,7 +237,7 @@ where
         // Each watch backs off on its own (see the onboarding controller).
         .trigger_backoff(NoSharedBackoff)
         .graceful_shutdown_on(watches.shutdown)
-        .run(reconcile, error_policy, ctx)
+        .run(reconcile, super::summary::error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
 }

@@ -588,8 +588,8 @@ pub async fn run(
         changed_onboardings: fvo_for_ressorts,
         gone_onboardings: gone_fvo_rx,
         ressorts: match ressorts_for_ressorts {
-            Some(changed) => ressort::Ressorts::Shared(ressorts, changed),
-            None => ressort::Ressorts::Own(options.selected()),
+            Some(changed) => super::summary::Source::Shared(ressorts, changed),
+            None => super::summary::Source::Own(options.selected()),
         },
         synced: synced_rx.clone(),
         metrics: options.metrics.clone(),
@@ -601,8 +601,8 @@ pub async fn run(
                 aufgabe::controller(aufgabe::Watches {
                     client: client.clone(),
                     tasks: match aufgaben_for_tasks {
-                        Some(changed) => aufgabe::Tasks::Shared(aufgaben, changed),
-                        None => aufgabe::Tasks::Own(options.selected()),
+                        Some(changed) => super::summary::Source::Shared(aufgaben, changed),
+                        None => super::summary::Source::Own(options.selected()),
                     },
                     by_aufgabe: ctx.stores.onboardings_by_aufgabe.clone(),
                     changed_onboardings,

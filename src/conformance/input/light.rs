@@ -28,6 +28,12 @@ pub(super) fn read(text: &str, wanted: super::Wanted) -> Option<(Value, usize)> 
                 "" => return None,
                 _ => {}
             }
+            // A wanted kind is read whole: no need to scan further.
+            if let (Some(a), Some(k)) = (api_version, kind)
+                && (wanted(group_of(a), k) || k.ends_with("List"))
+            {
+                return None;
+            }
         }
         if keeping {
             keep.push_str(line);
@@ -35,13 +41,20 @@ pub(super) fn read(text: &str, wanted: super::Wanted) -> Option<(Value, usize)> 
         }
     }
     let (api_version, kind) = (api_version?, kind?);
-    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
-    if wanted(group, kind) || kind.ends_with("List") {
+    if wanted(group_of(api_version), kind) || kind.ends_with("List") {
         return None;
     }
-    let value: Value = serde_saphyr::from_str_with_options(&keep, options()).ok()?;
+    let value: Value = match super::fast::parse(&keep) {
+        Some(v) => v,
+        None => serde_saphyr::from_str_with_options(&keep, options()).ok()?,
+    };
     let same = |k: &str, want: &str| value.get(k).and_then(Value::as_str) == Some(want);
     (same("apiVersion", api_version) && same("kind", kind)).then_some((value, kind_line))
+}
+
+/// The API group of an `apiVersion` (`""` for the core group).
+fn group_of(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or("", |(g, _)| g)
 }
 
 /// The key of a top-level entry (`kind` of `kind: Foo`); `""` for a line at column 0 that the scan cannot

@@ -12,6 +12,7 @@
 //! deeper than [`MAX_DEPTH`] and alias expansion ("billion laughs") stop the parser within its budget,
 //! and bytes that are no UTF-8 text are refused before any parsing.
 
+mod fast;
 mod light;
 mod parse;
 mod walk;

@@ -104,6 +104,15 @@ fn split(text: &str) -> Vec<Doc<'_>> {
     docs
 }
 
+/// The documents of a stream, for tests of the readers.
+#[cfg(test)]
+pub(super) fn split_for_tests(text: &str) -> Vec<String> {
+    split(text)
+        .into_iter()
+        .map(|d| d.text.trim_start_matches('\u{feff}').to_owned())
+        .collect()
+}
+
 /// Parses one input's text (its name is `file`) into `inputs`. For stdin, Helm's `# Source: PATH`
 /// comments name the file and line of each document (`helm template … | check -`).
 pub fn parse_text(file: &str, text: &str, stdin: bool, inputs: &mut Inputs) {
@@ -246,7 +255,9 @@ pub(super) fn options() -> serde_saphyr::Options {
 }
 
 fn yaml_doc(at: &Place, text: &str, content: usize, inputs: &mut Inputs) {
-    let value: Value = match serde_saphyr::from_str_with_options(text, options()) {
+    let parsed = super::fast::parse(text)
+        .map_or_else(|| serde_saphyr::from_str_with_options(text, options()), Ok);
+    let value: Value = match parsed {
         Ok(v) => v,
         Err(e) => {
             let rel = e

@@ -1,0 +1,556 @@
+//! A fast reader for the plain YAML most manifests are written in, so that `check` does not pay a full
+//! YAML parser for every document. Pure.
+//!
+//! It reads block mappings and sequences indented with spaces, single-line plain and quoted scalars, flow
+//! mappings and sequences on one line (`{app: web}`, `[ALL]`) and literal block scalars (`|`, `|-`). On
+//! anything else — tabs, CRs, anchors, aliases, tags, folded or multi-line scalars, escapes, duplicate or
+//! unusual keys, deep nesting, anything that might be an error — it gives up (`None`) and the document is
+//! parsed by serde-saphyr as before. What a plain scalar means (a number, a boolean, null or a string) is
+//! decided by serde-saphyr itself, unless the scalar starts with a letter and is no special word: the
+//! value is then the same as serde-saphyr's by construction. The answers are kept per thread, as the same
+//! scalars (`100m`, `8080`, `true`) come back in every document.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use super::parse::options;
+
+/// Nesting deeper than this is left to serde-saphyr (and its budget).
+const MAX_NESTING: usize = 64;
+/// The most distinct scalars kept per thread.
+const MAX_CACHED: usize = 4096;
+
+thread_local! {
+    static RESOLVED: RefCell<HashMap<String, Value>> = RefCell::new(HashMap::new());
+}
+
+/// The document as serde-saphyr would read it, when the fast reader is sure of it.
+pub(super) fn parse(text: &str) -> Option<Value> {
+    if text.bytes().any(|b| matches!(b, b'\t' | b'\r')) {
+        return None;
+    }
+    let mut p = Reader {
+        ends_with_newline: text.ends_with('\n'),
+        lines: text.lines().collect(),
+        pos: 0,
+        virt: None,
+        depth: 0,
+    };
+    let (indent, _) = p.peek()?;
+    let value = p.block(indent)?;
+    // Nothing may follow the top-level node.
+    p.peek().is_none().then_some(value)
+}
+
+/// A cursor over a document's lines.
+struct Reader<'a> {
+    lines: Vec<&'a str>,
+    /// Whether the last line has its line break (a literal block scalar at the end keeps it or not).
+    ends_with_newline: bool,
+    /// The current raw line.
+    pos: usize,
+    /// The rest of the current line after a `- ` (its column and text), read as a line of its own.
+    virt: Option<(usize, &'a str)>,
+    depth: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// The next line with content (column, text without indentation and trailing spaces); blank and
+    /// comment lines are skipped.
+    fn peek(&mut self) -> Option<(usize, &'a str)> {
+        if let Some(v) = self.virt {
+            return Some(v);
+        }
+        while let Some(line) = self.lines.get(self.pos) {
+            let content = line.trim_start_matches(' ');
+            let content = content.trim_end_matches(' ');
+            if content.is_empty() || content.starts_with('#') {
+                self.pos += 1;
+                continue;
+            }
+            return Some((line.len() - line.trim_start_matches(' ').len(), content));
+        }
+        None
+    }
+
+    fn advance(&mut self) {
+        self.virt = None;
+        self.pos += 1;
+    }
+
+    /// The block node (mapping or sequence) whose first line is the next one, at `column`.
+    fn block(&mut self, column: usize) -> Option<Value> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return None;
+        }
+        let (_, text) = self.peek()?;
+        let value = if is_item(text) {
+            self.sequence(column)
+        } else if key_of(text).is_some() {
+            self.mapping(column)
+        } else {
+            // A lone scalar (a top-level document of one scalar, or a multi-line one): not for us.
+            None
+        };
+        self.depth -= 1;
+        value
+    }
+
+    fn mapping(&mut self, column: usize) -> Option<Value> {
+        let mut map = Map::new();
+        while let Some((col, text)) = self.peek() {
+            if col < column {
+                break;
+            }
+            if col > column || is_item(text) {
+                return None;
+            }
+            let (key, rest) = key_of(text)?;
+            let key = key.into_owned();
+            let value = if rest.is_empty() {
+                self.advance();
+                match self.peek() {
+                    Some((c, _)) if c > column => self.block(c)?,
+                    Some((c, t)) if c == column && is_item(t) => self.sequence(c)?,
+                    _ => Value::Null,
+                }
+            } else {
+                self.inline(column, rest)?
+            };
+            if map.insert(key, value).is_some() {
+                return None;
+            }
+        }
+        Some(Value::Object(map))
+    }
+
+    fn sequence(&mut self, column: usize) -> Option<Value> {
+        let mut items = Vec::new();
+        while let Some((col, text)) = self.peek() {
+            if col < column || (col == column && !is_item(text)) {
+                break;
+            }
+            if col > column {
+                return None;
+            }
+            let rest = text[1..].trim_start_matches(' ');
+            let value = if rest.is_empty() || rest.starts_with('#') {
+                self.advance();
+                match self.peek() {
+                    Some((c, _)) if c > column => self.block(c)?,
+                    _ => Value::Null,
+                }
+            } else if is_item(rest) || key_of(rest).is_some() {
+                let at = column + (text.len() - rest.len());
+                self.virt = Some((at, rest));
+                self.block(at)?
+            } else {
+                self.inline(column, rest)?
+            };
+            items.push(value);
+        }
+        Some(Value::Array(items))
+    }
+
+    /// A value on the same line as its key or `- ` (`rest`), inside a node at `column`; the line is
+    /// consumed, and a literal block scalar's lines with it.
+    fn inline(&mut self, column: usize, rest: &'a str) -> Option<Value> {
+        let value = match rest.as_bytes()[0] {
+            b'|' => {
+                let keep_newline = match strip_comment(&rest[1..]) {
+                    "" => true,
+                    "-" => false,
+                    _ => return None,
+                };
+                self.advance();
+                return self.literal(column, keep_newline);
+            }
+            b'"' | b'\'' => {
+                let (s, after) = quoted(rest)?;
+                if !strip_comment(after).is_empty() {
+                    return None;
+                }
+                Value::String(s)
+            }
+            b'[' | b'{' => {
+                let mut flow = Flow { text: rest, at: 0 };
+                let v = flow.node(0)?;
+                if !strip_comment(&flow.text[flow.at..]).is_empty() {
+                    return None;
+                }
+                v
+            }
+            _ => plain(strip_comment(rest))?,
+        };
+        self.advance();
+        // A more indented line after a scalar would continue it (a multi-line scalar): not for us.
+        match self.peek() {
+            Some((c, _)) if c > column => None,
+            _ => Some(value),
+        }
+    }
+
+    /// The lines of a literal block scalar after its header, inside a node at `column`.
+    fn literal(&mut self, column: usize, keep_newline: bool) -> Option<Value> {
+        let first = self.lines.get(self.pos)?;
+        let indent = first.len() - first.trim_start_matches(' ').len();
+        if indent <= column || first.trim().is_empty() {
+            return None;
+        }
+        let mut out = String::new();
+        while let Some(line) = self.lines.get(self.pos) {
+            let blank = line.trim_start_matches(' ').is_empty();
+            if !blank && line.len() - line.trim_start_matches(' ').len() < indent {
+                break;
+            }
+            out.push_str(line.get(indent..).unwrap_or_default());
+            out.push('\n');
+            self.pos += 1;
+        }
+        if self.pos == self.lines.len() && !self.ends_with_newline {
+            return None;
+        }
+        // Clip: one line break at the end (none with `|-`), trailing blank lines dropped.
+        let trimmed = out.trim_end_matches(['\n', ' ']).len();
+        if out[..trimmed].ends_with(' ') || out[trimmed..].contains(' ') {
+            // Trailing spaces on (blank) lines: left to the full parser.
+            return None;
+        }
+        out.truncate(trimmed);
+        if keep_newline {
+            out.push('\n');
+        }
+        Some(Value::String(out))
+    }
+}
+
+/// Whether a line is a sequence item (`- x` or a lone `-`).
+fn is_item(text: &str) -> bool {
+    text == "-" || text.starts_with("- ")
+}
+
+/// A mapping entry's key and the rest of its line (comment dropped, possibly empty).
+fn key_of(text: &str) -> Option<(Cow<'_, str>, &str)> {
+    let (key, rest) = if let Some(q) = text.strip_prefix(['"', '\'']).map(|_| text) {
+        let (key, after) = quoted(q)?;
+        (Cow::Owned(key), after.strip_prefix(':')?)
+    } else {
+        let end = text.find(':')?;
+        let key = &text[..end];
+        let first = key.bytes().next()?;
+        let simple = first.is_ascii_alphabetic()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/'))
+            && !special_word(key);
+        if !simple {
+            return None;
+        }
+        (Cow::Borrowed(key), &text[end + 1..])
+    };
+    if !(rest.is_empty() || rest.starts_with(' ')) {
+        return None;
+    }
+    Some((key, strip_comment(rest)))
+}
+
+/// `text` without its comment (` #…`) and surrounding spaces.
+fn strip_comment(text: &str) -> &str {
+    let text = text.trim_matches(' ');
+    if text.starts_with('#') {
+        return "";
+    }
+    text.find(" #")
+        .map_or(text, |i| text[..i].trim_end_matches(' '))
+}
+
+/// A quoted scalar at the start of `text` (none with escapes) and what follows.
+fn quoted(text: &str) -> Option<(String, &str)> {
+    let quote = text.chars().next()?;
+    let body = &text[1..];
+    if quote == '"' {
+        let end = body.find('"')?;
+        // An escape (`\"`, `\n`, `\u00e4`): left to the full parser.
+        if body[..end].contains('\\') {
+            return None;
+        }
+        return Some((body[..end].to_owned(), &body[end + 1..]));
+    }
+    let mut out = String::new();
+    let mut rest = body;
+    loop {
+        let end = rest.find('\'')?;
+        out.push_str(&rest[..end]);
+        rest = &rest[end + 1..];
+        match rest.strip_prefix('\'') {
+            Some(r) => {
+                out.push('\'');
+                rest = r;
+            }
+            None => return Some((out, rest)),
+        }
+    }
+}
+
+/// Lowercase words that YAML may read as something other than a string.
+fn special_word(s: &str) -> bool {
+    const WORDS: [&str; 11] = [
+        "true", "false", "null", "yes", "no", "on", "off", "y", "n", "nan", "inf",
+    ];
+    s.len() <= 5 && WORDS.iter().any(|w| w.eq_ignore_ascii_case(s))
+}
+
+/// A plain scalar as serde-saphyr reads it.
+fn plain(s: &str) -> Option<Value> {
+    let first = s.bytes().next()?;
+    // Indicators and what a plain scalar cannot hold: left to the full parser.
+    if matches!(
+        first,
+        b'-' | b'?'
+            | b':'
+            | b','
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'#'
+            | b'&'
+            | b'*'
+            | b'!'
+            | b'|'
+            | b'>'
+            | b'\''
+            | b'"'
+            | b'%'
+            | b'@'
+            | b'`'
+    ) && !(first == b'-' && s.len() > 1 && s.as_bytes()[1] != b' ')
+    {
+        return None;
+    }
+    if s.contains(": ") || s.ends_with(':') || s.contains(" #") {
+        return None;
+    }
+    if first.is_ascii_alphabetic() && !special_word(s) {
+        return Some(Value::String(s.to_owned()));
+    }
+    resolve(s)
+}
+
+/// What serde-saphyr makes of the plain scalar `s` on its own (kept per thread).
+fn resolve(s: &str) -> Option<Value> {
+    if let Some(v) = RESOLVED.with(|c| c.borrow().get(s).cloned()) {
+        return Some(v);
+    }
+    // As the value of a mapping entry, where the reader found it (a document of a lone null is no value).
+    let mut entry: Map<String, Value> =
+        serde_saphyr::from_str_with_options(&format!("k: {s}"), options()).ok()?;
+    let v = entry.remove("k")?;
+    if v.is_object() || v.is_array() {
+        return None;
+    }
+    RESOLVED.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() < MAX_CACHED {
+            c.insert(s.to_owned(), v.clone());
+        }
+    });
+    Some(v)
+}
+
+/// A flow node on one line.
+struct Flow<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl Flow<'_> {
+    fn skip_spaces(&mut self) {
+        while self.text.as_bytes().get(self.at) == Some(&b' ') {
+            self.at += 1;
+        }
+    }
+
+    fn node(&mut self, depth: usize) -> Option<Value> {
+        if depth > MAX_NESTING {
+            return None;
+        }
+        self.skip_spaces();
+        match *self.text.as_bytes().get(self.at)? {
+            b'{' => {
+                self.at += 1;
+                let mut map = Map::new();
+                if self.close(b'}') {
+                    return Some(Value::Object(map));
+                }
+                loop {
+                    let key = self.key()?;
+                    let value = self.node(depth + 1)?;
+                    if map.insert(key, value).is_some() {
+                        return None;
+                    }
+                    if self.close(b'}') {
+                        return Some(Value::Object(map));
+                    }
+                    self.comma()?;
+                }
+            }
+            b'[' => {
+                self.at += 1;
+                let mut items = Vec::new();
+                if self.close(b']') {
+                    return Some(Value::Array(items));
+                }
+                loop {
+                    items.push(self.node(depth + 1)?);
+                    if self.close(b']') {
+                        return Some(Value::Array(items));
+                    }
+                    self.comma()?;
+                }
+            }
+            b'"' | b'\'' => {
+                let (s, after) = quoted(&self.text[self.at..])?;
+                self.at = self.text.len() - after.len();
+                Some(Value::String(s))
+            }
+            _ => {
+                let rest = &self.text[self.at..];
+                let end = rest.find([',', ']', '}']).unwrap_or(rest.len());
+                let s = rest[..end].trim_end_matches(' ');
+                if s.contains(": ") || s.ends_with(':') || s.contains(['#', '[', '{', '"', '\'']) {
+                    return None;
+                }
+                self.at += end;
+                plain(s)
+            }
+        }
+    }
+
+    /// A flow mapping's key and its `: `.
+    fn key(&mut self) -> Option<String> {
+        self.skip_spaces();
+        let rest = &self.text[self.at..];
+        let end = rest.find(": ")?;
+        let (key, _) = key_of(&rest[..end + 1])?;
+        self.at += end + 2;
+        Some(key.into_owned())
+    }
+
+    fn close(&mut self, c: u8) -> bool {
+        self.skip_spaces();
+        let yes = self.text.as_bytes().get(self.at) == Some(&c);
+        if yes {
+            self.at += 1;
+        }
+        yes
+    }
+
+    fn comma(&mut self) -> Option<()> {
+        self.skip_spaces();
+        (self.text.as_bytes().get(self.at) == Some(&b',')).then(|| self.at += 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn saphyr(text: &str) -> Value {
+        serde_saphyr::from_str_with_options(text, options()).unwrap()
+    }
+
+    #[test]
+    fn what_the_fast_reader_reads_it_reads_as_serde_saphyr_does() {
+        let docs = [
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels: {app: web, tier: '1'}\ndata:\n  num: 8080\n  fl: 1.5\n  bo: true\n  nu: ~\n  em:\n  qu: \"quoted: yes\"\n  sq: 'it''s'\n",
+            "spec:\n  containers:\n  - name: app\n    image: nginx:latest\n    ports:\n      - containerPort: 8080\n    args: [--a, -b, \"c\"]\n    resources:\n      requests: {cpu: 100m, memory: 128Mi}\n  - name: b # comment\n    command:\n    -\n    - sh\n",
+            "data:\n  app.yaml: |\n    server:\n      port: 8080\n\n    # not a comment\n  other: |-\n    x \\d+ \\\"\n\n\nnext: 0x1F\nlast: -1\nneg: -0.5\ncron: 0 3 * * *\n",
+            "items:\n- - a\n  - b\n- c: d\n  e: [1, {f: g, h: 'i', j: \"k\"}, x:y]\n- []\n- {}\n- {image: r.example/a:1.0}\n",
+            "a: 012\n",
+            "b: 1_000\n",
+            "d: Yes\n",
+            "e: NO\n",
+            "f: 1e3\n",
+            "g: +1\n",
+            "h: 2026-12-03\n",
+            "i: http://x.y/z\n",
+            "j: a\\b\n",
+            "k: 'a\\b'\n",
+        ];
+        for text in docs {
+            let fast = parse(text).unwrap_or_else(|| panic!("read fast: {text}"));
+            assert_eq!(fast, saphyr(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn what_the_fast_reader_is_not_sure_of_is_left_to_serde_saphyr() {
+        for text in [
+            "a: &x 1\nb: *x\n",
+            "a: !!str 1\n",
+            "a: >\n  folded\n",
+            "a: multi\n  line\n",
+            "a: \"esc\\n\"\n",
+            "a: \"q\\\"\"\n",
+            "a: [\"x\\ty\"]\n",
+            "a:\tb\n",
+            "a: 1\na: 2\n",
+            "<<: {a: 1}\n",
+            "a: b: c\n",
+            "? a\n: b\n",
+            "a: [unclosed\n",
+            "a: \"multi\n  line\"\n",
+            "just a scalar\n",
+            "a: 1\n  b: 2\n",
+            "on: 1\n",
+            "c: .inf\n",
+            "a:\n-\n  scalar on its own line\n",
+            "a: |2\n   x\n",
+            "a: |\n  no line break at the end",
+        ] {
+            assert!(parse(text).is_none(), "{text:?} -> {:?}", parse(text));
+        }
+    }
+
+    #[test]
+    fn the_fixtures_read_fast_as_serde_saphyr_reads_them() {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut stack = vec![root];
+        let mut fast_docs = 0;
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if !matches!(
+                    path.extension().and_then(|e| e.to_str()),
+                    Some("yaml" | "yml")
+                ) {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for doc in super::super::parse::split_for_tests(&text) {
+                    if let Some(fast) = parse(&doc) {
+                        let full: Result<Value, _> =
+                            serde_saphyr::from_str_with_options(&doc, options());
+                        assert_eq!(
+                            Some(&fast),
+                            full.as_ref().ok(),
+                            "{}:\n{doc}",
+                            path.display()
+                        );
+                        fast_docs += 1;
+                    }
+                }
+            }
+        }
+        assert!(fast_docs > 40, "only {fast_docs} documents read fast");
+    }
+}
