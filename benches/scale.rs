@@ -6,7 +6,8 @@
 //! change to `Ready` with 5,000 workloads in the namespaces, writes during a full resync, and
 //! the controller's memory, peak and per managed object.
 //!
-//! `cargo bench --bench scale` (or `-- --onboardings 200` for a quicker run; `--changes 0`
+//! `cargo bench --bench scale` (or `-- --onboardings 200` for a quicker run; `--aufgaben 30` to have the
+//! onboardings name Verwaltungsaufgaben, for the inventory's cost; `--changes 0`
 //! skips the latency phase, `--workloads N` sets its workloads).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -41,6 +42,12 @@ fn arg(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// `--aufgaben K`: the onboardings name one of K Verwaltungsaufgaben (`task-0` …), round robin, so that
+/// the task controller keeps K inventories of `n / K` solutions each; 0 (default): they name none.
+fn aufgabe(i: usize, tasks: usize) -> Option<String> {
+    (tasks > 0).then(|| format!("task-{}", i % tasks))
+}
+
 fn onboarding(i: usize) -> FachverfahrenOnboarding {
     let q = ResourceTotals {
         cpu: "1".into(),
@@ -58,7 +65,7 @@ fn onboarding(i: usize) -> FachverfahrenOnboarding {
                 organisation: "MK".into(),
                 contact: "team@mk.niedersachsen.de".into(),
             },
-            aufgabe: None,
+            aufgabe: aufgabe(i, arg("--aufgaben", 0)),
             protection_level: ProtectionLevel::Normal,
             environments: ["dev", "test", "prod"]
                 .iter()
@@ -440,6 +447,28 @@ async fn main() {
         .await
         .unwrap();
 
+    let tasks = arg("--aufgaben", 0);
+    let task_api: Api<Verwaltungsaufgabe> = Api::all(client.clone());
+    for j in 0..tasks {
+        let t = Verwaltungsaufgabe::new(
+            &format!("task-{j}"),
+            VerwaltungsaufgabeSpec {
+                display_name: format!("Aufgabe {j}"),
+                kind: AufgabeKind::Querschnitt,
+                number: None,
+                description: None,
+                owner: None,
+            },
+        );
+        task_api
+            .patch(
+                &t.name_any(),
+                &PatchParams::apply("bench").force(),
+                &Patch::Apply(&t),
+            )
+            .await
+            .unwrap();
+    }
     let mut controller = start_controller(&kubeconfig);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss = rss_bytes(controller.id());
@@ -526,6 +555,7 @@ async fn main() {
     let writes = stats.writes().saturating_sub(n as u64); // the benchmark's own creates
     let floor = floor(n, writes).await;
     println!("onboardings:                 {n} x 3 environments");
+    println!("Verwaltungsaufgaben:         {tasks} (each onboarding names one; 0: none)");
     println!(
         "created in:                  {:.1} s",
         created.as_secs_f64()

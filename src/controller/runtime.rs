@@ -387,6 +387,10 @@ pub async fn run(
         .then(|| aufgabe_writer.subscribe())
         .flatten();
     let (gone_task_tx, gone_task_rx) = futures::channel::mpsc::unbounded();
+    // The tasks seen so far: onboardings care only that their task exists, so a task's own status
+    // writes (one per burst of its onboardings' changes) must not requeue all its onboardings.
+    let known_tasks: Arc<std::sync::Mutex<std::collections::HashSet<String>>> = Arc::default();
+    let forget_task = known_tasks.clone();
     let aufgabe_watch = tracker
         .track(
             watcher(
@@ -401,6 +405,10 @@ pub async fn run(
             move |event| {
                 if let watcher::Event::Delete(t) = event {
                     metrics.remove_aufgabe(&t.name_any());
+                    forget_task
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&t.name_any());
                     let _ = gone_task_tx.unbounded_send(t.clone());
                 }
             }
@@ -520,9 +528,14 @@ pub async fn run(
     };
     let of_task_too = of_task.clone();
     if let Some(changed) = aufgaben_for_onboardings {
-        controller = controller
-            .watches_shared_stream(changed, move |t: Arc<Verwaltungsaufgabe>| {
-                of_task(&t.name_any())
+        controller =
+            controller.watches_shared_stream(changed, move |t: Arc<Verwaltungsaufgabe>| {
+                let name = t.name_any();
+                let new = known_tasks
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(name.clone());
+                if new { of_task(&name) } else { Vec::new() }
             });
     }
     if let Some(stream) = price_stream {
