@@ -206,11 +206,13 @@ fn controller_permissions() -> Vec<Permission> {
             Cluster,
             "rbac.authorization.k8s.io",
             "clusterroles",
-            &["get", "create", "patch"],
+            &["get", "list", "watch", "create", "patch"],
             &[],
             "Keeps the reader ClusterRole conplus:fvo:<name>:reader of each onboarding (get/watch/list of that \
-             onboarding and get of its Ressort, by resourceNames). get reads the one role of that name to tell \
-             the operator's own from someone else's (RBAC cannot limit names by prefix; no list or watch). No \
+             onboarding and get of its Ressort, by resourceNames). list and watch keep the operator's own (its \
+             label) in a store to compare with; create makes a new one (failing on a name someone else took), \
+             get reads one of a taken name to tell the operator's own from someone else's (RBAC cannot limit \
+             names by prefix). No \
              escalate: the role grants only what the operator reads anyway. No delete: the role carries an owner \
              reference and the garbage collector removes it with the onboarding.",
         ),
@@ -218,20 +220,21 @@ fn controller_permissions() -> Vec<Permission> {
             Cluster,
             "rbac.authorization.k8s.io",
             "clusterrolebindings",
-            &["get", "create", "patch"],
+            &["get", "list", "watch", "create", "patch"],
             &[],
             "Binds each onboarding's reader ClusterRole to the groups of its spec.access and follows their \
-             changes (get as for the role). No bind: the operator holds every permission of the reader role. \
+             changes (list, watch, create and get as for the role). No bind: the operator holds every permission of the reader role. \
              No delete: the garbage collector removes the binding with the onboarding.",
         ),
         p(
             Cluster,
             POLICY_REPORTS,
             "policyreports",
-            &["get", "create", "patch"],
+            &["get", "list", "watch", "create", "patch"],
             &[],
             "Writes one PolicyReport (wgpolicyk8s.io) with the conformance findings into each onboarded \
-             namespace; get compares, so that an unchanged report is not written again. No delete: a report \
+             namespace; list and watch keep the operator's own (its label) to compare with, so that an \
+             unchanged report is not written again; get reads one whose findings changed or whose name is taken. No delete: a report \
              goes with its namespace.",
         ),
         p(

@@ -4,7 +4,7 @@
 use kube::ResourceExt;
 
 use super::budget::{self, Admission, Candidate};
-use super::model::Observed;
+use super::model::{Ask, Observed};
 use crate::api::{Amounts, FachverfahrenOnboarding};
 
 /// The admit step: the admission of `fvo`, or None when its spec has problems (the budget is
@@ -13,50 +13,54 @@ pub fn admit(observed: &Observed, fvo: &FachverfahrenOnboarding, valid: bool) ->
     valid.then(|| admission(observed, fvo)).flatten()
 }
 
-/// Admission candidates from the onboardings of one Ressort (this one in its current form).
+/// The admission candidate `name`, from what it asks for (`ask`) and what is observed of the
+/// Ressort.
 ///
 /// What a candidate holds is the larger of its `status.allocated` and the quotas observed in
 /// its namespaces, so that a lost status (a restore without status) takes nothing away; what
 /// it asks for counts only environments that are provisioned or being provisioned, not those
 /// whose namespace belongs to someone else.
+fn candidate(observed: &Observed, name: &str, ask: &Ask) -> Candidate {
+    let provisioned = ask
+        .recorded
+        .max(observed.held.get(name).copied().unwrap_or_default());
+    let conflicting = observed.conflicts.get(name);
+    let requested = if ask.deleting {
+        // Being deleted: it keeps what it holds until it is gone, and asks for nothing more.
+        provisioned
+    } else {
+        ask.requested
+            .iter()
+            .filter(|(env, _)| conflicting.is_none_or(|c| !c.contains(env)))
+            .map(|(_, amounts)| *amounts)
+            .fold(Default::default(), Amounts::plus)
+    };
+    Candidate {
+        name: name.to_string(),
+        created: ask.created,
+        requested,
+        provisioned,
+    }
+}
+
+/// Admission candidates from the onboardings of one Ressort (this one in its current form).
+/// What the others ask for comes from `observed.holdings` where observe derived it (parsed once
+/// per version of each onboarding), else from the onboarding.
 fn candidates(observed: &Observed, fvo: &FachverfahrenOnboarding) -> Vec<Candidate> {
     let name = fvo.name_any();
+    let own = Ask::of(fvo);
     observed
         .siblings
         .iter()
-        .map(|o| {
-            if o.name_any() == name {
-                fvo
-            } else {
-                o.as_ref()
+        .enumerate()
+        .map(|(i, o)| {
+            let o_name = o.metadata.name.as_deref().unwrap_or_default();
+            if o_name == name {
+                return candidate(observed, o_name, &own);
             }
-        })
-        .map(|o| {
-            let o_name = o.name_any();
-            let recorded = o
-                .status
-                .as_ref()
-                .and_then(|s| s.allocated.as_ref())
-                .and_then(|a| a.amounts().ok())
-                .unwrap_or_default();
-            let provisioned = recorded.max(observed.held.get(&o_name).copied().unwrap_or_default());
-            let conflicting = observed.conflicts.get(&o_name);
-            let requested = if o.metadata.deletion_timestamp.is_some() {
-                // Being deleted: it keeps what it holds until it is gone, and asks for nothing more.
-                provisioned
-            } else {
-                o.spec
-                    .environments
-                    .iter()
-                    .filter(|e| conflicting.is_none_or(|c| !c.contains(&e.name)))
-                    .filter_map(|e| e.quota.amounts().ok())
-                    .fold(Default::default(), Amounts::plus)
-            };
-            Candidate {
-                name: o_name,
-                created: o.metadata.creation_timestamp.as_ref().map(|t| t.0),
-                requested,
-                provisioned,
+            match observed.holdings.get(i) {
+                Some(h) => candidate(observed, o_name, &h.ask),
+                None => candidate(observed, o_name, &Ask::of(o)),
             }
         })
         .collect()
@@ -65,11 +69,7 @@ fn candidates(observed: &Observed, fvo: &FachverfahrenOnboarding) -> Vec<Candida
 /// What `fvo` holds: the larger of its `status.allocated` and the quotas observed in its
 /// namespaces.
 pub fn held(observed: &Observed, fvo: &FachverfahrenOnboarding) -> Amounts {
-    candidates(observed, fvo)
-        .into_iter()
-        .find(|c| c.name == fvo.name_any())
-        .map(|c| c.provisioned)
-        .unwrap_or_default()
+    candidate(observed, &fvo.name_any(), &Ask::of(fvo)).provisioned
 }
 
 /// The admission of `fvo` within its Ressort, or None when the Ressort is missing or invalid.

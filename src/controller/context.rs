@@ -38,8 +38,6 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Readiness.
     pub health: Health,
-    /// What the reader-access step checked last (see `reader`).
-    pub reader: super::reader::Memory,
     /// Whether PolicyReports are served (see `reports`).
     pub reports: super::reports::Memory,
     /// Consecutive failures per onboarding, for back-off.
@@ -76,7 +74,6 @@ impl Context {
             conformance: Live::new(conformance),
             metrics,
             health,
-            reader: Default::default(),
             reports: Default::default(),
             failures: Mutex::new(HashMap::new()),
             findings: Mutex::new(Findings::default()),

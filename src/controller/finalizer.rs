@@ -147,9 +147,6 @@ async fn cleanup(fvo: &FachverfahrenOnboarding, ctx: &Context) -> Result<Action,
         .collect();
     set(&ctx.client, fvo, rest).await?;
     ctx.conformance.forget(fvo);
-    if let Some(uid) = &fvo.metadata.uid {
-        ctx.reader.forget(uid);
-    }
     Ok(Action::await_change())
 }
 

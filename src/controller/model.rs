@@ -129,6 +129,45 @@ pub struct Holding {
     pub held: Option<Amounts>,
     /// Declared environments whose namespace is not proven to be the onboarding's.
     pub unproven: Vec<(String, String)>,
+    /// What admission reads of the onboarding itself, parsed.
+    pub ask: Ask,
+}
+
+/// What the admit step reads of one onboarding, with its quantities parsed: derived once per
+/// version of the onboarding (kept in its [`Holding`]) instead of in every reconcile of every
+/// other onboarding of the Ressort.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Ask {
+    /// Its creation time (absent only for objects not yet persisted).
+    pub created: Option<jiff::Timestamp>,
+    /// Its `status.allocated`, or nothing when absent or unreadable.
+    pub recorded: Amounts,
+    /// Per declared environment, its quota (environments whose quota cannot be read are left out).
+    pub requested: Vec<(String, Amounts)>,
+    /// Whether it is being deleted.
+    pub deleting: bool,
+}
+
+impl Ask {
+    /// What admission reads of `o`.
+    pub fn of(o: &FachverfahrenOnboarding) -> Ask {
+        Ask {
+            created: o.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            recorded: o
+                .status
+                .as_ref()
+                .and_then(|s| s.allocated.as_ref())
+                .and_then(|a| a.amounts().ok())
+                .unwrap_or_default(),
+            requested: o
+                .spec
+                .environments
+                .iter()
+                .filter_map(|e| Some((e.name.clone(), e.quota.amounts().ok()?)))
+                .collect(),
+            deleting: o.metadata.deletion_timestamp.is_some(),
+        }
+    }
 }
 
 /// Everything the pure steps need.
@@ -138,6 +177,10 @@ pub struct Observed {
     pub ressort: Option<Arc<Ressort>>,
     /// The onboardings of the same Ressort, this one included.
     pub siblings: Vec<Arc<FachverfahrenOnboarding>>,
+    /// What each of `siblings` holds and asks for, in the same order, as observe derived it
+    /// (kept per version of each sibling); empty when not derived, then admit parses the
+    /// siblings itself.
+    pub holdings: Vec<Arc<Holding>>,
     /// What each onboarding of the Ressort holds by observation: the sum of the quotas in
     /// the namespaces proven to be its own (by onboarding name). Rebuilds what was admitted
     /// when `status.allocated` is lost.

@@ -17,7 +17,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Client, Resource, ResourceExt};
 
 use super::error::ObserveError;
-use super::model::{Holding, NamespaceState, ObjectKey, Observed, OwnedKind};
+use super::model::{Ask, Holding, NamespaceState, ObjectKey, Observed, OwnedKind};
 use super::ownership::{namespace_state, proven_environment, proves_object};
 use super::stores::{HoldingKey, Stores};
 use crate::api::{Amounts, FachverfahrenOnboarding};
@@ -65,27 +65,26 @@ fn proven_namespaces(stores: &Stores, fvo: &FachverfahrenOnboarding) -> BTreeMap
 }
 
 /// What `o` holds by observation: from the memo while `o` and the index entries of its
-/// namespaces and quotas are unchanged, else derived again.
+/// namespaces and quotas are unchanged, else derived again. The memo's key is compared in
+/// place: a converged sibling costs a lookup and no allocation.
 fn holding(
     stores: &Stores,
     memo: &mut HashMap<String, (HoldingKey, Arc<Holding>)>,
     o: &FachverfahrenOnboarding,
 ) -> Arc<Holding> {
-    let name = o.name_any();
-    let key = (
-        o.metadata.uid.clone(),
-        o.metadata.resource_version.clone(),
-        stores.namespaces.by_onboarding.version(&name),
-        stores.owned.quotas.by_onboarding.version(&name),
-    );
-    if let Some((k, h)) = memo.get(&name)
-        && *k == key
+    let name = o.metadata.name.as_deref().unwrap_or_default();
+    let namespaces = stores.namespaces.by_onboarding.version(name);
+    let quotas = stores.owned.quotas.by_onboarding.version(name);
+    if let Some(((uid, rv, ns_v, q_v), h)) = memo.get(name)
+        && *uid == o.metadata.uid
+        && *rv == o.metadata.resource_version
+        && (*ns_v, *q_v) == (namespaces, quotas)
     {
         return h.clone();
     }
     let proven = proven_namespaces(stores, o);
     let mut held: Option<Amounts> = None;
-    for quota in stores.owned.quotas.by_onboarding.get(&name) {
+    for quota in stores.owned.quotas.by_onboarding.get(name) {
         if quota.name_any() == resource_quota::NAME
             && proves_object(o, quota.meta(), &proven)
             && let Some(amounts) = resource_quota::amounts_of(&quota)
@@ -100,8 +99,18 @@ fn holding(
         .map(|env| (env.name.clone(), namespace_name(&o.spec, &env.name)))
         .filter(|(_, ns)| !proven.contains_key(ns))
         .collect();
-    let h = Arc::new(Holding { held, unproven });
-    memo.insert(name, (key, h.clone()));
+    let h = Arc::new(Holding {
+        held,
+        unproven,
+        ask: Ask::of(o),
+    });
+    let key = (
+        o.metadata.uid.clone(),
+        o.metadata.resource_version.clone(),
+        namespaces,
+        quotas,
+    );
+    memo.insert(name.to_string(), (key, h.clone()));
     h
 }
 
@@ -121,21 +130,20 @@ fn siblings_view(
     fvo: &FachverfahrenOnboarding,
     siblings: &[Arc<FachverfahrenOnboarding>],
     states: &BTreeMap<String, NamespaceState>,
-) -> (
-    BTreeMap<String, Amounts>,
-    BTreeMap<String, BTreeSet<String>>,
-) {
-    let name = fvo.name_any();
+) -> SiblingsView {
+    let name = fvo.metadata.name.as_deref();
     let mut held: BTreeMap<String, Amounts> = BTreeMap::new();
     let mut conflicts: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut holdings = Vec::with_capacity(siblings.len());
     let mut memo = stores.holdings.lock();
     for o in siblings {
-        let own = o.metadata.name.as_deref() == Some(name.as_str());
+        let own = o.metadata.name.as_deref() == name;
         let o: &FachverfahrenOnboarding = if own { fvo } else { o };
         let h = holding(stores, &mut memo, o);
-        let o_name = o.name_any();
+        holdings.push(h.clone());
+        let o_name = o.metadata.name.as_deref().unwrap_or_default();
         if let Some(amounts) = h.held {
-            held.insert(o_name.clone(), amounts);
+            held.insert(o_name.to_string(), amounts);
         }
         if o.metadata.deletion_timestamp.is_some() {
             continue;
@@ -148,14 +156,22 @@ fn siblings_view(
             };
             if matches!(state, Some(NamespaceState::Foreign { .. })) {
                 conflicts
-                    .entry(o_name.clone())
+                    .entry(o_name.to_string())
                     .or_default()
                     .insert(env.clone());
             }
         }
     }
-    (held, conflicts)
+    (held, conflicts, holdings)
 }
+
+/// What [`siblings_view`] derives: per onboarding of the Ressort what it holds by observation
+/// and its environments in conflict (by name), and the holdings in the siblings' order.
+type SiblingsView = (
+    BTreeMap<String, Amounts>,
+    BTreeMap<String, BTreeSet<String>>,
+    Vec<Arc<Holding>>,
+);
 
 /// The namespaces `fvo`'s environments declare. A name longer than a namespace's 63
 /// characters is a problem of the spec (validate) and is not looked up.
@@ -197,7 +213,7 @@ pub async fn observe(
         let state = declared_state(&ns_api, stores, fvo, ns_name).await?;
         states.insert(ns_name.clone(), state);
     }
-    let (held, conflicts) = siblings_view(stores, fvo, &siblings, &states);
+    let (held, conflicts, holdings) = siblings_view(stores, fvo, &siblings, &states);
 
     let mut owned_objects = BTreeMap::new();
     for kind in OwnedKind::ALL {
@@ -228,6 +244,7 @@ pub async fn observe(
     Ok(Observed {
         ressort,
         siblings,
+        holdings,
         held,
         conflicts,
         namespaces: states,

@@ -10,72 +10,35 @@
 //! reference to the onboarding, so the garbage collector removes them with it: the operator needs
 //! no `delete` on cluster-wide RBAC objects.
 //!
-//! The controller keeps no watch of ClusterRoles (it would need to list every role of the
-//! cluster). Instead, the step reads the two objects by name, and remembers ([`Memory`]) what it
-//! last found converged: while the desired objects are the same, it reads again only after
-//! [`RECHECK`], so that a change to an onboarding's groups is applied at once, a role someone
-//! deleted or changed is restored within [`RECHECK`] (or the next change of the onboarding), and
-//! the reconciles in between cost no request.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! Both come from a watch of the ClusterRoles and ClusterRoleBindings with the operator's label
+//! ([`super::stores::Stores::reader_roles`]): a round compares with what the store holds and
+//! reads nothing from the API; a role someone deleted or changed is restored in the onboarding's
+//! next round (at the latest at the resync; the operator's own writes of them bring no round). One of the name that the store does not hold — none yet, or someone else's without
+//! the operator's label — is created (POST, never an apply, so that nothing of someone else's is
+//! taken over); only when the name turns out to be taken (409) is it read, to tell the
+//! operator's own (not yet seen by the watch, or its label removed) from someone else's.
 
 use jiff::Timestamp;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
-use kube::api::Api;
+use kube::api::{Api, PostParams};
 use kube::runtime::events::EventType;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tracing::info;
 
-use super::apply::{Write, apply_if_changed};
+use super::apply::{Write, apply_if_changed, with_hash, with_timeout};
 use super::conditions::condition;
 use super::context::Context;
-use super::error::{Error, ObserveError};
+use super::error::{Error, ObserveError, WriteError};
 use super::events;
 use super::ownership::proves_cluster_object;
 use crate::api::conditions::{self as c, reason};
 use crate::api::{FachverfahrenOnboarding, FachverfahrenOnboardingStatus};
-use crate::resources::{cluster_role, cluster_role_binding, stable_hash};
-
-/// How long a converged reader role and binding are trusted without reading them again.
-pub const RECHECK: Duration = Duration::from_secs(900);
-
-/// What the step found converged last, per onboarding (by uid): the hash of the desired objects,
-/// and when.
-#[derive(Debug, Default)]
-pub struct Memory {
-    converged: Mutex<HashMap<String, (String, Instant)>>,
-}
-
-impl Memory {
-    fn fresh(&self, uid: &str, hash: &str) -> bool {
-        self.converged
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(uid)
-            .is_some_and(|(h, at)| h == hash && at.elapsed() < RECHECK)
-    }
-
-    fn remember(&self, uid: &str, hash: String) {
-        self.converged
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(uid.to_string(), (hash, Instant::now()));
-    }
-
-    /// Forgets what was checked for the onboarding of `uid` (deleted, or its role in conflict).
-    pub fn forget(&self, uid: &str) {
-        self.converged
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(uid);
-    }
-}
+use crate::resources::{FIELD_MANAGER, cluster_role, cluster_role_binding};
 
 /// What exists of the reader role or binding.
 #[derive(Clone, Debug, PartialEq)]
@@ -159,10 +122,74 @@ where
             source,
         })
     })?;
-    Ok(found.and_then(|o| {
-        let value = serde_json::to_value(&o).ok()?;
-        Some((o.meta().clone(), value))
-    }))
+    Ok(found.and_then(|o| as_json(&o)))
+}
+
+fn as_json<K: Resource + Serialize>(o: &K) -> Option<(ObjectMeta, Value)> {
+    let value = serde_json::to_value(o).ok()?;
+    Some((o.meta().clone(), value))
+}
+
+/// The object `name` as the watch of the operator's reader roles (or bindings) holds it.
+fn stored<K>(store: &Store<K>, name: &str) -> Option<(ObjectMeta, Value)>
+where
+    K: Resource<DynamicType = ()> + Clone + Serialize + 'static,
+{
+    store
+        .get(&ObjectRef::new(name))
+        .and_then(|o| as_json(o.as_ref()))
+}
+
+/// What one of the two objects is, with the write it took to find out.
+struct Resolved {
+    found: Found,
+    created: bool,
+}
+
+/// What the object `desired` names is to `fvo`: from the store when it holds it, else the
+/// object is created (POST: fails on an existing one, so it cannot take over someone else's),
+/// and only when the name is taken is it read.
+async fn resolve<K>(
+    api: &Api<K>,
+    kind: &str,
+    desired: &K,
+    fvo: &FachverfahrenOnboarding,
+    in_store: Option<(ObjectMeta, Value)>,
+) -> Result<Resolved, Error>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+{
+    if in_store.is_some() {
+        return Ok(Resolved {
+            found: classify(fvo, in_store),
+            created: false,
+        });
+    }
+    let name = desired.name_any();
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..Default::default()
+    };
+    // With the applied-hash annotation an apply would add: the next round finds it as declared.
+    let value = with_hash(serde_json::to_value(desired).map_err(WriteError::Serialize)?);
+    let hashed: K = serde_json::from_value(value).map_err(WriteError::Serialize)?;
+    match with_timeout(
+        || format!("create {kind} {name}"),
+        api.create(&params, &hashed),
+    )
+    .await
+    {
+        Ok(_) => Ok(Resolved {
+            found: Found::Absent,
+            created: true,
+        }),
+        // 409 on a create: the name is taken.
+        Err(e) if e.is_conflict() => Ok(Resolved {
+            found: classify(fvo, read(api, kind, &name).await?),
+            created: false,
+        }),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The reader step: converges the reader role and binding of `fvo` and puts `ReadAccessGranted`
@@ -172,7 +199,7 @@ pub async fn converge(
     fvo: &FachverfahrenOnboarding,
     status: &mut FachverfahrenOnboardingStatus,
 ) -> Result<(), Error> {
-    let (Some(uid), Ok(role), Ok(binding)) = (
+    let (Some(_), Ok(role), Ok(binding)) = (
         fvo.metadata.uid.as_deref(),
         cluster_role::build(fvo),
         cluster_role_binding::build(fvo),
@@ -188,22 +215,44 @@ pub async fn converge(
     status
         .conditions
         .retain(|x| x.type_ != c::READ_ACCESS_GRANTED);
-    let hash = stable_hash(&serde_json::json!([role, binding]));
-    let memory = &ctx.reader;
-    if memory.fresh(uid, &hash) {
-        let ours = Found::Ours(Value::Null);
-        let cond = read_access_condition(fvo, &ours, &ours, previous, now);
-        status.conditions.push(cond);
-        return Ok(());
-    }
     let name = role.name_any();
     let roles: Api<ClusterRole> = Api::all(ctx.client.clone());
     let bindings: Api<ClusterRoleBinding> = Api::all(ctx.client.clone());
-    let found_role = classify(fvo, read(&roles, "ClusterRole", &name).await?);
-    let found_binding = classify(fvo, read(&bindings, "ClusterRoleBinding", &name).await?);
-    let cond = read_access_condition(fvo, &found_role, &found_binding, previous, now);
+    let stores = &ctx.stores;
+    let role_stored = stored(&stores.reader_roles.store, &name);
+    let binding_stored = stored(&stores.reader_bindings.store, &name);
+    // Someone else's of the name in the store (it carries the operator's label, not its
+    // record): nothing is created, the condition says so.
+    let (role_found, binding_found) = if [&role_stored, &binding_stored]
+        .iter()
+        .any(|s| s.is_some() && classify(fvo, (*s).clone()) == Found::Foreign)
+    {
+        (classify(fvo, role_stored), classify(fvo, binding_stored))
+    } else {
+        // The role before the binding that refers to it.
+        let r = resolve(&roles, "ClusterRole", &role, fvo, role_stored).await?;
+        let b = resolve(
+            &bindings,
+            "ClusterRoleBinding",
+            &binding,
+            fvo,
+            binding_stored,
+        )
+        .await?;
+        let mut created = Vec::new();
+        if r.created {
+            created.push("ClusterRole");
+        }
+        if b.created {
+            created.push("ClusterRoleBinding");
+        }
+        if !created.is_empty() {
+            info!(onboarding = %fvo.name_any(), role = %name, "created {}", created.join(", "));
+        }
+        (r.found, b.found)
+    };
+    let cond = read_access_condition(fvo, &role_found, &binding_found, previous, now);
     if cond.status != "True" {
-        memory.forget(uid);
         let known = previous
             .iter()
             .any(|p| p.type_ == cond.type_ && p.reason == cond.reason);
@@ -221,39 +270,23 @@ pub async fn converge(
         status.conditions.push(cond);
         return Ok(());
     }
-    let observed = |f: &Found| match f {
-        Found::Ours(v) => Some(v.clone()),
-        _ => None,
-    };
-    // The role before the binding that refers to it. Not `exact`: that replaces (PUT, the
-    // `update` verb) to drop fields others added; server-side apply with force sets the rules and
-    // subjects (atomic lists) back without it, and labels others add do no harm.
+    // Not `exact`: that replaces (PUT, the `update` verb) to drop fields others added;
+    // server-side apply with force sets the rules and subjects (atomic lists) back without it,
+    // and labels others add do no harm. A role just created is as declared.
     let mut wrote = Vec::new();
-    for (w, kind) in [
-        (
-            apply_if_changed(&roles, &role, observed(&found_role).as_ref(), true, false).await?,
-            "ClusterRole",
-        ),
-        (
-            apply_if_changed(
-                &bindings,
-                &binding,
-                observed(&found_binding).as_ref(),
-                true,
-                false,
-            )
-            .await?,
-            "ClusterRoleBinding",
-        ),
-    ] {
-        if w != Write::None {
-            wrote.push(kind);
-        }
+    if let Found::Ours(v) = &role_found
+        && apply_if_changed(&roles, &role, Some(v), true, false).await? != Write::None
+    {
+        wrote.push("ClusterRole");
+    }
+    if let Found::Ours(v) = &binding_found
+        && apply_if_changed(&bindings, &binding, Some(v), true, false).await? != Write::None
+    {
+        wrote.push("ClusterRoleBinding");
     }
     if !wrote.is_empty() {
         info!(onboarding = %fvo.name_any(), role = %name, "applied {}", wrote.join(", "));
     }
-    memory.remember(uid, hash);
     status.conditions.push(cond);
     Ok(())
 }
@@ -302,20 +335,5 @@ mod tests {
             "{}",
             conflict.message
         );
-    }
-
-    #[test]
-    fn a_converged_role_is_read_again_only_after_the_recheck_or_when_the_desired_objects_change() {
-        let memory = Memory::default();
-        assert!(!memory.fresh("uid-1", "h1"));
-        memory.remember("uid-1", "h1".into());
-        assert!(memory.fresh("uid-1", "h1"));
-        assert!(
-            !memory.fresh("uid-1", "h2"),
-            "a changed group list is applied at once"
-        );
-        assert!(!memory.fresh("uid-2", "h1"));
-        memory.forget("uid-1");
-        assert!(!memory.fresh("uid-1", "h1"));
     }
 }

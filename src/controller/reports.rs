@@ -6,9 +6,14 @@
 //! and infos, `skip` = silenced).
 //!
 //! Written only when the findings changed: the step runs only when the conformance step evaluated
-//! (not when its memory answered), reads the report there is, gives every result that was already
-//! listed its old timestamp ([`policyreport::carry_over`]) and writes nothing when the report says
-//! the same ([`policyreport::unchanged`]) — a full resync writes no report.
+//! (not when its memory answered) and compares with the report there is, as the watch of the
+//! operator's reports keeps it ([`super::stores::ReportStore`]: labels, annotations and a digest of
+//! the summary and the results without their timestamps, see [`trim`]) — a full resync reads and
+//! writes no report. Only a report whose findings changed is read, to give every result that was
+//! already listed its old timestamp ([`policyreport::carry_over`]), and written; one the store does
+//! not hold is created (POST, so that a report of that name that is not ours is never taken over;
+//! a 409 reads it and decides as for a changed one). Until the watch has its list (or when it
+//! fails) the step reads each report from the API instead.
 //!
 //! A report of that name that the operator did not write for this onboarding (no ownership
 //! record) is left alone, with a warning in the log. When the cluster does not serve
@@ -20,7 +25,9 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
 use kube::{Client, ResourceExt};
 use tracing::{info, warn};
 
@@ -33,9 +40,10 @@ use super::plan::{EnvPlan, Plan};
 use crate::api::FachverfahrenOnboarding;
 use crate::conformance::report::Report;
 use crate::conformance::report::policyreport::{
-    self, PolicyReport, Timestamp, carry_over, results_by_namespace, unchanged,
+    self, OMITTED, PolicyReport, PolicyReportResult, Summary, Timestamp, carry_over,
+    results_by_namespace, unchanged,
 };
-use crate::resources::{FIELD_MANAGER, ONBOARDING_UID, ownership_labels};
+use crate::resources::{FIELD_MANAGER, ONBOARDING_UID, ownership_labels, stable_hash};
 
 /// How long the step trusts that PolicyReports are not served (or not writable) before asking
 /// again.
@@ -76,7 +84,8 @@ impl Memory {
     }
 }
 
-fn api_resource() -> ApiResource {
+/// The group, version and plural of PolicyReports.
+pub fn api_resource() -> ApiResource {
     let gvk = GroupVersionKind::gvk(policyreport::GROUP, policyreport::VERSION, "PolicyReport");
     ApiResource::from_gvk_with_plural(&gvk, "policyreports")
 }
@@ -139,6 +148,83 @@ pub fn decide(
     }
 }
 
+/// The annotation under which the store keeps a report's [`digest`] (in memory only; never
+/// written).
+const DIGEST: &str = "conplus.niedersachsen.de/findings-digest";
+
+/// What a report says, as a hash: its summary and its results without their timestamps.
+fn digest(summary: &Summary, results: &[PolicyReportResult]) -> String {
+    let results: Vec<PolicyReportResult> = results
+        .iter()
+        .map(|r| PolicyReportResult {
+            timestamp: Timestamp::default(),
+            ..r.clone()
+        })
+        .collect();
+    stable_hash(&serde_json::json!([summary, results]))
+}
+
+/// What the watch keeps of a report: its metadata and the [`digest`] of what it says (a report
+/// whose summary or results cannot be read gets none, and compares as changed).
+pub fn trim(o: &mut DynamicObject) {
+    let summary = match o.data.get("summary") {
+        Some(v) => serde_json::from_value::<Summary>(v.clone()).ok(),
+        None => Some(Summary::default()),
+    };
+    let results = o
+        .data
+        .get("results")
+        .map(|v| serde_json::from_value::<Vec<PolicyReportResult>>(v.clone()).ok())
+        .unwrap_or(Some(Vec::new()));
+    o.data = serde_json::Value::Null;
+    if let (Some(summary), Some(results)) = (summary, results) {
+        o.metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(DIGEST.to_string(), digest(&summary, &results));
+    }
+}
+
+/// What to do with one report, given the one the store holds (pure).
+#[derive(Debug, PartialEq)]
+pub enum Stored {
+    /// Nothing: it says the same already.
+    Unchanged,
+    /// Nothing: a report of that name is not ours.
+    Foreign,
+    /// Its findings differ: read it (for the timestamps) and write.
+    Differs,
+}
+
+/// Compares `wanted` with the report the store holds, as [`decide`] would with the whole report
+/// (the same summary, results but for their timestamps, labels and omitted-results annotation).
+pub fn compare_stored(
+    fvo: &FachverfahrenOnboarding,
+    namespaces: &BTreeMap<String, String>,
+    wanted: &PolicyReport,
+    stored: &DynamicObject,
+) -> Stored {
+    if !proves_object(fvo, &stored.metadata, namespaces) {
+        return Stored::Foreign;
+    }
+    let have = stored.metadata.annotations.clone().unwrap_or_default();
+    let want = wanted.metadata.annotations.clone().unwrap_or_default();
+    let labels = stored.metadata.labels.clone().unwrap_or_default();
+    let same = have.get(DIGEST) == Some(&digest(&wanted.summary, &wanted.results))
+        && have.get(OMITTED) == want.get(OMITTED)
+        && wanted
+            .metadata
+            .labels
+            .iter()
+            .flatten()
+            .all(|(k, v)| labels.get(k) == Some(v));
+    if same {
+        Stored::Unchanged
+    } else {
+        Stored::Differs
+    }
+}
+
 /// The namespaces the plan provisions (namespace → environment).
 fn provisioned(plan: &Plan) -> BTreeMap<String, String> {
     plan.environments
@@ -178,6 +264,31 @@ async fn served(client: &Client, memory: &Memory) -> bool {
     served
 }
 
+fn left_alone(fvo: &FachverfahrenOnboarding, ns: &str) {
+    warn!(
+        onboarding = %fvo.name_any(),
+        "PolicyReport {ns}/{} was not written by the operator for this onboarding: left alone",
+        policyreport::NAME
+    );
+}
+
+/// Creates the report `wanted` (fails with 409 when one of the name exists).
+async fn create(api: &Api<DynamicObject>, wanted: &PolicyReport) -> Result<(), WriteError> {
+    let ns = wanted.metadata.namespace.clone().unwrap_or_default();
+    let body = serde_json::to_value(wanted).map_err(WriteError::Serialize)?;
+    let object: DynamicObject = serde_json::from_value(body).map_err(WriteError::Serialize)?;
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..Default::default()
+    };
+    with_timeout(
+        || format!("create PolicyReport {ns}/{}", policyreport::NAME),
+        api.create(&params, &object),
+    )
+    .await
+    .map(|_| ())
+}
+
 /// The PolicyReport step: writes the reports of `fvo`'s namespaces whose findings changed.
 pub async fn publish(
     ctx: &Context,
@@ -195,9 +306,37 @@ pub async fn publish(
     let namespaces = provisioned(plan);
     let now = Timestamp::of(jiff::Timestamp::now());
     let ar = api_resource();
+    let from_store = ctx.stores.policy_reports.listed();
     for wanted in desired(fvo, &namespaces, report, now) {
         let ns = wanted.metadata.namespace.clone().unwrap_or_default();
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
+        if from_store {
+            match ctx.stores.policy_reports.get(&ns, policyreport::NAME) {
+                Some(have) => match compare_stored(fvo, &namespaces, &wanted, &have) {
+                    Stored::Unchanged => continue,
+                    Stored::Foreign => {
+                        left_alone(fvo, &ns);
+                        continue;
+                    }
+                    Stored::Differs => {}
+                },
+                None => match create(&api, &wanted).await {
+                    Ok(()) => continue,
+                    // The name is taken: read it below and decide.
+                    Err(WriteError::Api { source, .. }) if matches!(&source, kube::Error::Api(s) if s.code == 409) =>
+                        {}
+                    Err(WriteError::Api { source, .. }) if unavailable(&source).is_some() => {
+                        ctx.reports
+                            .set(false, unavailable(&source).unwrap_or_default());
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        ctx.conformance.forget(fvo);
+                        return Err(e.into());
+                    }
+                },
+            }
+        }
         let existing = match api.get_opt(policyreport::NAME).await {
             Ok(found) => found
                 .and_then(|o| serde_json::to_value(o).ok())
@@ -219,11 +358,7 @@ pub async fn publish(
             Decision::Write(w) => w,
             Decision::Unchanged => continue,
             Decision::Foreign => {
-                warn!(
-                    onboarding = %fvo.name_any(),
-                    "PolicyReport {ns}/{} was not written by the operator for this onboarding: left alone",
-                    policyreport::NAME
-                );
+                left_alone(fvo, &ns);
                 continue;
             }
         };

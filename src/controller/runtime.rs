@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, ResourceQuota, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::RoleBinding;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
 use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{EventType, Recorder, Reporter};
@@ -31,7 +31,7 @@ use super::stores::{
     trim_quota,
 };
 use super::sync::SyncTracker;
-use super::{aufgabe, events, ressort};
+use super::{aufgabe, events, reports, ressort};
 use crate::api::{ConformanceProfile, FachverfahrenOnboarding, Ressort, Verwaltungsaufgabe};
 use crate::resources::{MANAGED_SELECTOR, PlatformSettings};
 use crate::telemetry::{Health, Metrics};
@@ -425,7 +425,22 @@ pub async fn run(
     let (network_policies, np_stream) =
         owned_stream::<NetworkPolicy>(&client, managed.clone(), true, keep, &tracker);
     let (role_bindings, rb_stream) =
-        owned_stream::<RoleBinding>(&client, managed, true, keep, &tracker);
+        owned_stream::<RoleBinding>(&client, managed.clone(), true, keep, &tracker);
+    // The reader roles and bindings (cluster-wide, the operator's label) and the PolicyReports:
+    // the reader and reports steps compare with them instead of reading by name. Their changes
+    // bring no round (the operator's own writes of them would double the rounds); the streams
+    // are drained below.
+    let (reader_roles, role_stream) =
+        owned_stream::<ClusterRole>(&client, managed.clone(), true, keep, &tracker);
+    let (reader_bindings, binding_stream) =
+        owned_stream::<ClusterRoleBinding>(&client, managed, true, keep, &tracker);
+    let (policy_reports, report_stream) =
+        stores::report_stream(&client, reports::api_resource(), reports::trim);
+    let drained = futures::stream::select(
+        futures::stream::select(role_stream.map(|_| ()), binding_stream.map(|_| ())),
+        report_stream.map(|_| ()),
+    )
+    .for_each(|_| futures::future::ready(()));
     let sa_config = watcher::Config::default().fields("metadata.name=default");
     let (service_accounts, sa_stream) =
         owned_stream::<ServiceAccount>(&client, sa_config, false, keep, &tracker);
@@ -465,6 +480,9 @@ pub async fn run(
             profiles: profiles.store,
         },
         holdings: holdings.clone(),
+        reader_roles,
+        reader_bindings,
+        policy_reports,
         synced: synced_rx.clone(),
     };
     let sync_task = tracker.start();
@@ -635,7 +653,7 @@ pub async fn run(
     let controllers =
         futures::future::join3(onboarding_controller, ressort_controller, task_controller);
     futures::pin_mut!(controllers);
-    let watches = futures::future::join3(fvo_watch, ressort_watch, aufgabe_watch);
+    let watches = futures::future::join4(fvo_watch, ressort_watch, aufgabe_watch, drained);
     futures::pin_mut!(watches);
     futures::future::select(controllers, watches).await;
     // A later term (leader election) starts with new stores and tasks of its own.

@@ -17,10 +17,10 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
-use futures::{Stream, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, ResourceQuota, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::RoleBinding;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::core::PartialObjectMeta;
@@ -303,6 +303,12 @@ pub struct Stores {
     pub workloads: WorkloadStores,
     /// What each onboarding holds by observation, as the sibling view last derived it.
     pub holdings: Memo<HoldingKey, Arc<Holding>>,
+    /// The reader ClusterRoles with the operator's label (the `reader` step compares with them).
+    pub reader_roles: OwnedStore<ClusterRole>,
+    /// The reader ClusterRoleBindings with the operator's label.
+    pub reader_bindings: OwnedStore<ClusterRoleBinding>,
+    /// The PolicyReports with the operator's label, trimmed to what the `reports` step compares.
+    pub policy_reports: ReportStore,
     /// Turns true once every store had its initial list (see `Stores::wait_until_ready`).
     pub synced: tokio::sync::watch::Receiver<bool>,
 }
@@ -498,6 +504,73 @@ pub fn namespace_stream(
             by_onboarding: index,
             // Namespaces are in no namespace.
             by_namespace: Index::new(namespace_of::<Namespace>),
+        },
+        stream,
+    )
+}
+
+/// The PolicyReports with the operator's label, as their watch keeps them (trimmed by the
+/// `reports` step's function), and whether that watch has its list: on a cluster that does not
+/// serve PolicyReports, or forbids the operator to list them, it never has, and the step reads
+/// from the API instead. Not part of the readiness (a missing optional API holds nothing up).
+#[derive(Clone)]
+pub struct ReportStore {
+    /// The reports, cluster-wide.
+    pub store: Store<DynamicObject>,
+    /// Their group, version and plural.
+    pub api_resource: ApiResource,
+    listed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ReportStore {
+    /// Whether the watch has its list and has not failed since.
+    pub fn listed(&self) -> bool {
+        self.listed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The report `name` in `namespace`, as stored.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<DynamicObject>> {
+        self.store
+            .get(&ObjectRef::new_with(name, self.api_resource.clone()).within(namespace))
+    }
+}
+
+/// The watch of the PolicyReports with the operator's label (`api_resource`), each trimmed by
+/// `trim` before it is stored, and its stream of touched reports.
+pub fn report_stream(
+    client: &Client,
+    api_resource: ApiResource,
+    trim: fn(&mut DynamicObject),
+) -> (
+    ReportStore,
+    impl Stream<Item = Result<DynamicObject, watcher::Error>> + Send + 'static,
+) {
+    let writer = reflector::store::Writer::new(api_resource.clone());
+    let store = writer.as_reader();
+    let listed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = listed.clone();
+    let config = watcher::Config::default().labels(crate::resources::MANAGED_SELECTOR);
+    let stream = watcher(
+        Api::<DynamicObject>::all_with(client.clone(), &api_resource),
+        config,
+    )
+    .modify(move |o: &mut DynamicObject| {
+        o.metadata.managed_fields = None;
+        trim(o);
+    })
+    .reflect(writer)
+    .inspect(move |event| match event {
+        Ok(watcher::Event::InitDone) => flag.store(true, std::sync::atomic::Ordering::Release),
+        Err(_) => flag.store(false, std::sync::atomic::Ordering::Release),
+        _ => {}
+    })
+    .default_backoff()
+    .touched_objects();
+    (
+        ReportStore {
+            store,
+            api_resource,
+            listed,
         },
         stream,
     )
