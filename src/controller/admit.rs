@@ -143,6 +143,28 @@ mod tests {
     }
 
     #[test]
+    fn what_observe_parsed_of_the_siblings_admits_as_the_siblings_themselves() {
+        let (mut observed, younger) = ressort_of_two("2");
+        let older = observed.siblings[0].clone();
+        let direct = (admission(&observed, &younger), admission(&observed, &older));
+        observed.holdings = observed
+            .siblings
+            .iter()
+            .map(|o| {
+                Arc::new(crate::controller::model::Holding {
+                    ask: Ask::of(o),
+                    ..Default::default()
+                })
+            })
+            .collect();
+        assert_eq!(
+            (admission(&observed, &younger), admission(&observed, &older)),
+            direct
+        );
+        assert!(matches!(direct.0, Some(Admission::Admitted { .. })));
+    }
+
+    #[test]
     fn environments_in_conflict_hold_no_budget() {
         // The older one's 2 × 3 cores leave 4 of 10: the younger one's 6 do not fit.
         let (mut observed, younger) = ressort_of_two("3");

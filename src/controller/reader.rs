@@ -229,16 +229,26 @@ pub async fn converge(
     {
         (classify(fvo, role_stored), classify(fvo, binding_stored))
     } else {
-        // The role before the binding that refers to it.
+        // The role before the binding that refers to it; no binding where the role's name is
+        // someone else's (it would bind their role to the groups). A binding's name taken by
+        // someone else is found only after the role was created: that role grants nothing
+        // unbound and goes with the onboarding.
         let r = resolve(&roles, "ClusterRole", &role, fvo, role_stored).await?;
-        let b = resolve(
-            &bindings,
-            "ClusterRoleBinding",
-            &binding,
-            fvo,
-            binding_stored,
-        )
-        .await?;
+        let b = if r.found == Found::Foreign {
+            Resolved {
+                found: classify(fvo, binding_stored),
+                created: false,
+            }
+        } else {
+            resolve(
+                &bindings,
+                "ClusterRoleBinding",
+                &binding,
+                fvo,
+                binding_stored,
+            )
+            .await?
+        };
         let mut created = Vec::new();
         if r.created {
             created.push("ClusterRole");

@@ -475,6 +475,46 @@ mod tests {
         assert!(changed.results.iter().any(|r| r.timestamp.seconds == 700));
     }
 
+    /// `r` as the watch stores it.
+    fn stored(r: &PolicyReport) -> DynamicObject {
+        let mut o: DynamicObject =
+            serde_json::from_value(serde_json::to_value(r).unwrap()).unwrap();
+        trim(&mut o);
+        o
+    }
+
+    #[test]
+    fn the_stored_digest_tells_the_same_findings_later_from_a_new_one_and_theirs_from_ours() {
+        let fvo = moin_schule();
+        let (_, report) = evaluated(&[]);
+        let at = |seconds| Timestamp { seconds, nanos: 0 };
+        let first = desired(&fvo, &namespaces(), &report, at(100)).remove(1);
+        let have = stored(&first);
+        assert_eq!(
+            have.data,
+            serde_json::Value::Null,
+            "the results are not kept"
+        );
+        let again = desired(&fvo, &namespaces(), &report, at(400)).remove(1);
+        assert_eq!(
+            compare_stored(&fvo, &namespaces(), &again, &have),
+            Stored::Unchanged,
+            "the same findings later: nothing read, nothing written"
+        );
+        let (_, worse) = evaluated(&["mk-moin-schule-prod"]);
+        let changed = desired(&fvo, &namespaces(), &worse, at(700)).remove(1);
+        assert_eq!(
+            compare_stored(&fvo, &namespaces(), &changed, &have),
+            Stored::Differs
+        );
+        let mut theirs = first.clone();
+        theirs.metadata.annotations = None;
+        assert_eq!(
+            compare_stored(&fvo, &namespaces(), &again, &stored(&theirs)),
+            Stored::Foreign
+        );
+    }
+
     #[test]
     fn a_report_of_the_name_the_operator_did_not_write_is_left_alone() {
         let fvo = moin_schule();
