@@ -306,7 +306,11 @@ pub async fn publish(
     let namespaces = provisioned(plan);
     let now = Timestamp::of(jiff::Timestamp::now());
     let ar = api_resource();
-    let from_store = ctx.stores.policy_reports.listed();
+    let from_store = ctx
+        .stores
+        .policy_reports
+        .listed_within(std::time::Duration::from_secs(5))
+        .await;
     for wanted in desired(fvo, &namespaces, report, now) {
         let ns = wanted.metadata.namespace.clone().unwrap_or_default();
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);

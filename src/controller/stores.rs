@@ -520,12 +520,22 @@ pub struct ReportStore {
     /// Their group, version and plural.
     pub api_resource: ApiResource,
     listed: Arc<std::sync::atomic::AtomicBool>,
+    started: std::time::Instant,
 }
 
 impl ReportStore {
     /// Whether the watch has its list and has not failed since.
     pub fn listed(&self) -> bool {
         self.listed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether the watch has its list, waiting for it while the watch is younger than `within`
+    /// (right after start, the first rounds would otherwise read every report).
+    pub async fn listed_within(&self, within: Duration) -> bool {
+        while !self.listed() && self.started.elapsed() < within {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.listed()
     }
 
     /// The report `name` in `namespace`, as stored.
@@ -571,6 +581,7 @@ pub fn report_stream(
             store,
             api_resource,
             listed,
+            started: std::time::Instant::now(),
         },
         stream,
     )
