@@ -447,7 +447,11 @@ mod tests {
                 .filter(|p| p.resource == resource && p.resource_names.is_empty())
                 .flat_map(|p| p.verbs)
                 .collect();
-            assert_eq!(granted, ["get", "create", "patch"], "{resource}");
+            assert_eq!(
+                granted,
+                ["get", "list", "watch", "create", "patch"],
+                "{resource}"
+            );
         }
         assert!(
             permissions().iter().all(|p| !p.verbs.contains(&"escalate")),
@@ -477,13 +481,23 @@ mod tests {
     }
 
     #[test]
-    fn cluster_scoped_rbac_objects_are_not_readable_because_the_controller_does_not_watch_them() {
+    fn cluster_scoped_rbac_objects_are_read_only_by_the_watch_of_the_operators_reader_roles() {
+        // list and watch serve the label-selected watch of the reader roles and bindings (the
+        // reader step compares with it instead of reading each by name); RBAC cannot narrow a
+        // list by label, so they are listable as a whole. Nothing else on them: no delete,
+        // escalate or update, and bind only by resourceNames.
         let granted = grants(&cluster_role_rules());
         for resource in ["clusterrolebindings", "clusterroles"] {
-            let read = granted.iter().any(|(g, r, n, v)| {
-                g == "rbac.authorization.k8s.io" && r == resource && n.is_empty() && v == "list"
-            });
-            assert!(!read, "{resource} must not be listable");
+            let unnamed: Vec<&str> = granted
+                .iter()
+                .filter(|(g, r, n, _)| {
+                    g == "rbac.authorization.k8s.io" && r == resource && n.is_empty()
+                })
+                .map(|(_, _, _, v)| v.as_str())
+                .collect();
+            for verb in ["delete", "deletecollection", "update", "escalate", "bind"] {
+                assert!(!unnamed.contains(&verb), "{verb} on {resource}");
+            }
         }
     }
 
