@@ -29,14 +29,26 @@ thread_local! {
 
 /// The document as serde-saphyr would read it, when the fast reader is sure of it.
 pub(super) fn parse(text: &str) -> Option<Value> {
-    if text.bytes().any(|b| matches!(b, b'\t' | b'\r')) {
+    let bytes = text.as_bytes();
+    if memchr::memchr2(b'\t', b'\r', bytes).is_some() {
         return None;
+    }
+    // The lines as `str::lines` gives them (there is no CR).
+    let mut lines = Vec::new();
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', bytes) {
+        lines.push(&text[start..end]);
+        start = end + 1;
+    }
+    if start < text.len() {
+        lines.push(&text[start..]);
     }
     let mut p = Reader {
         ends_with_newline: text.ends_with('\n'),
-        lines: text.lines().collect(),
+        lines,
         pos: 0,
         virt: None,
+        peeked: None,
         depth: 0,
     };
     let (indent, _) = p.peek()?;
@@ -54,6 +66,8 @@ struct Reader<'a> {
     pos: usize,
     /// The rest of the current line after a `- ` (its column and text), read as a line of its own.
     virt: Option<(usize, &'a str)>,
+    /// The last line `peek` found: its index, column and text.
+    peeked: Option<(usize, (usize, &'a str))>,
     depth: usize,
 }
 
@@ -64,14 +78,21 @@ impl<'a> Reader<'a> {
         if let Some(v) = self.virt {
             return Some(v);
         }
+        if let Some((pos, found)) = self.peeked
+            && pos == self.pos
+        {
+            return Some(found);
+        }
         while let Some(line) = self.lines.get(self.pos) {
             let content = line.trim_start_matches(' ');
+            let column = line.len() - content.len();
             let content = content.trim_end_matches(' ');
             if content.is_empty() || content.starts_with('#') {
                 self.pos += 1;
                 continue;
             }
-            return Some((line.len() - line.trim_start_matches(' ').len(), content));
+            self.peeked = Some((self.pos, (column, content)));
+            return Some((column, content));
         }
         None
     }
@@ -264,8 +285,22 @@ fn strip_comment(text: &str) -> &str {
     if text.starts_with('#') {
         return "";
     }
-    text.find(" #")
+    comment_start(text)
         .map_or(text, |i| text[..i].trim_end_matches(' '))
+}
+
+/// Where the first ` #` in `text` is (`str::find(" #")` without building a searcher for every scalar).
+fn comment_start(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    memchr::memchr_iter(b'#', b)
+        .find(|&i| i > 0 && b[i - 1] == b' ')
+        .map(|i| i - 1)
+}
+
+/// Where the first `: ` in `text` is.
+fn colon_space(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    memchr::memchr_iter(b':', b).find(|&i| b.get(i + 1) == Some(&b' '))
 }
 
 /// A quoted scalar at the start of `text` (none with escapes) and what follows.
@@ -332,7 +367,7 @@ fn plain(s: &str) -> Option<Value> {
     {
         return None;
     }
-    if s.contains(": ") || s.ends_with(':') || s.contains(" #") {
+    if colon_space(s).is_some() || s.ends_with(':') || comment_start(s).is_some() {
         return None;
     }
     if first.is_ascii_alphabetic() && !special_word(s) {
@@ -422,7 +457,10 @@ impl Flow<'_> {
                 let rest = &self.text[self.at..];
                 let end = rest.find([',', ']', '}']).unwrap_or(rest.len());
                 let s = rest[..end].trim_end_matches(' ');
-                if s.contains(": ") || s.ends_with(':') || s.contains(['#', '[', '{', '"', '\'']) {
+                if colon_space(s).is_some()
+                    || s.ends_with(':')
+                    || s.contains(['#', '[', '{', '"', '\''])
+                {
                     return None;
                 }
                 self.at += end;
@@ -435,7 +473,7 @@ impl Flow<'_> {
     fn key(&mut self) -> Option<String> {
         self.skip_spaces();
         let rest = &self.text[self.at..];
-        let end = rest.find(": ")?;
+        let end = colon_space(rest)?;
         let (key, _) = key_of(&rest[..end + 1])?;
         self.at += end + 2;
         Some(key.into_owned())
