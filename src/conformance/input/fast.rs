@@ -222,15 +222,21 @@ impl<'a> Reader<'a> {
         if indent <= column || first.trim().is_empty() {
             return None;
         }
-        let mut out = String::new();
+        // Its lines first, then the text in a string of its size (kept in the value as it is).
+        let begin = self.pos;
+        let mut size = 0;
         while let Some(line) = self.lines.get(self.pos) {
             let blank = line.trim_start_matches(' ').is_empty();
             if !blank && line.len() - line.trim_start_matches(' ').len() < indent {
                 break;
             }
+            size += line.get(indent..).map_or(0, str::len) + 1;
+            self.pos += 1;
+        }
+        let mut out = String::with_capacity(size);
+        for line in self.lines.get(begin..self.pos).unwrap_or_default() {
             out.push_str(line.get(indent..).unwrap_or_default());
             out.push('\n');
-            self.pos += 1;
         }
         if self.pos == self.lines.len() && !self.ends_with_newline {
             return None;
