@@ -835,8 +835,8 @@ mod tests {
         while objects.len() < 4 * OBJECTS_PER_THREAD {
             objects.extend(read.objects.iter().cloned());
         }
-        let profile = super::super::resolve_profile(None, crate::api::ProtectionLevel::High, None)
-            .unwrap();
+        let profile =
+            super::super::resolve_profile(None, crate::api::ProtectionLevel::High, None).unwrap();
         let now = Timestamp::UNIX_EPOCH;
         let one = evaluate_on(&objects, &profile, now, NamespaceScope::Declared, 1);
         let json = super::super::report::json::render;

@@ -291,8 +291,7 @@ fn strip_comment(text: &str) -> &str {
     if text.starts_with('#') {
         return "";
     }
-    comment_start(text)
-        .map_or(text, |i| text[..i].trim_end_matches(' '))
+    comment_start(text).map_or(text, |i| text[..i].trim_end_matches(' '))
 }
 
 /// Where the first ` #` in `text` is (`str::find(" #")` without building a searcher for every scalar).

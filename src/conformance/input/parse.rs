@@ -79,8 +79,7 @@ fn split(text: &str) -> Vec<Doc<'_>> {
     // The 1-based line of byte `counted`.
     let (mut counted, mut line_no) = (0usize, 1usize);
     let mut carried: Option<String> = None;
-    let mut candidates = MarkerLines::new(text);
-    while let Some(at) = candidates.next() {
+    for at in MarkerLines::new(text) {
         let end = memchr::memchr(b'\n', &text.as_bytes()[at..]).map_or(text.len(), |i| at + i);
         let Some(rest) = marker(&text[at..end]) else {
             continue;
