@@ -33,19 +33,9 @@ pub(super) fn parse(text: &str) -> Option<Value> {
     if memchr::memchr2(b'\t', b'\r', bytes).is_some() {
         return None;
     }
-    // The lines as `str::lines` gives them (there is no CR).
-    let mut lines = Vec::new();
-    let mut start = 0;
-    for end in memchr::memchr_iter(b'\n', bytes) {
-        lines.push(&text[start..end]);
-        start = end + 1;
-    }
-    if start < text.len() {
-        lines.push(&text[start..]);
-    }
     let mut p = Reader {
         ends_with_newline: text.ends_with('\n'),
-        lines,
+        text,
         pos: 0,
         virt: None,
         peeked: None,
@@ -57,16 +47,16 @@ pub(super) fn parse(text: &str) -> Option<Value> {
     p.peek().is_none().then_some(value)
 }
 
-/// A cursor over a document's lines.
+/// A cursor over a document's lines (as `str::lines` gives them: there is no CR).
 struct Reader<'a> {
-    lines: Vec<&'a str>,
+    text: &'a str,
     /// Whether the last line has its line break (a literal block scalar at the end keeps it or not).
     ends_with_newline: bool,
-    /// The current raw line.
+    /// Where the current raw line starts.
     pos: usize,
     /// The rest of the current line after a `- ` (its column and text), read as a line of its own.
     virt: Option<(usize, &'a str)>,
-    /// The last line `peek` found: its index, column and text.
+    /// The last line `peek` found: its start, column and text.
     peeked: Option<(usize, (usize, &'a str))>,
     depth: usize,
 }
@@ -83,12 +73,12 @@ impl<'a> Reader<'a> {
         {
             return Some(found);
         }
-        while let Some(line) = self.lines.get(self.pos) {
+        while let Some((line, next)) = self.line_at(self.pos) {
             let content = line.trim_start_matches(' ');
             let column = line.len() - content.len();
             let content = content.trim_end_matches(' ');
             if content.is_empty() || content.starts_with('#') {
-                self.pos += 1;
+                self.pos = next;
                 continue;
             }
             self.peeked = Some((self.pos, (column, content)));
@@ -97,9 +87,20 @@ impl<'a> Reader<'a> {
         None
     }
 
+    /// The line starting at `pos` and where the next one starts; `None` at the end.
+    fn line_at(&self, pos: usize) -> Option<(&'a str, usize)> {
+        let rest = self.text.get(pos..).filter(|r| !r.is_empty())?;
+        Some(match memchr::memchr(b'\n', rest.as_bytes()) {
+            Some(end) => (&rest[..end], pos + end + 1),
+            None => (rest, self.text.len()),
+        })
+    }
+
     fn advance(&mut self) {
         self.virt = None;
-        self.pos += 1;
+        self.pos = self
+            .line_at(self.pos)
+            .map_or(self.text.len(), |(_, next)| next);
     }
 
     /// The block node (mapping or sequence) whose first line is the next one, at `column`.
@@ -217,7 +218,7 @@ impl<'a> Reader<'a> {
 
     /// The lines of a literal block scalar after its header, inside a node at `column`.
     fn literal(&mut self, column: usize, keep_newline: bool) -> Option<Value> {
-        let first = self.lines.get(self.pos)?;
+        let (first, _) = self.line_at(self.pos)?;
         let indent = first.len() - first.trim_start_matches(' ').len();
         if indent <= column || first.trim().is_empty() {
             return None;
@@ -225,20 +226,21 @@ impl<'a> Reader<'a> {
         // Its lines first, then the text in a string of its size (kept in the value as it is).
         let begin = self.pos;
         let mut size = 0;
-        while let Some(line) = self.lines.get(self.pos) {
+        while let Some((line, next)) = self.line_at(self.pos) {
             let blank = line.trim_start_matches(' ').is_empty();
             if !blank && line.len() - line.trim_start_matches(' ').len() < indent {
                 break;
             }
             size += line.get(indent..).map_or(0, str::len) + 1;
-            self.pos += 1;
+            self.pos = next;
         }
         let mut out = String::with_capacity(size);
-        for line in self.lines.get(begin..self.pos).unwrap_or_default() {
+        let block = self.text.get(begin..self.pos).unwrap_or_default();
+        for line in block.lines() {
             out.push_str(line.get(indent..).unwrap_or_default());
             out.push('\n');
         }
-        if self.pos == self.lines.len() && !self.ends_with_newline {
+        if self.pos == self.text.len() && !self.ends_with_newline {
             return None;
         }
         // Clip: one line break at the end (none with `|-`), trailing blank lines dropped.
