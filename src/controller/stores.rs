@@ -347,7 +347,7 @@ impl Stores {
         let mut out: Vec<serde_json::Value> = self
             .workloads
             .in_namespace(namespace)
-            .filter_map(|o| serde_json::to_value(o.as_ref()).ok())
+            .filter_map(|o| o.value())
             .collect();
         out.extend(stripped(owned.quotas.by_namespace.get(namespace)));
         out.extend(stripped(owned.limit_ranges.by_namespace.get(namespace)));
@@ -538,13 +538,113 @@ pub fn owner_of<K: Resource>(obj: &K) -> Option<ObjectRef<FachverfahrenOnboardin
     onboarding_label(obj).map(|n| ObjectRef::new(&n))
 }
 
+/// An object of a kind the conformance rules read, as its store keeps it: stripped of what no
+/// rule reads ([`strip_unread_fields`]) and held as compact JSON text, with the name and
+/// namespace its store and index are keyed by.
+///
+/// The text is parsed when a namespace is evaluated, which the evaluation did before as well
+/// (it converted the stored object to JSON). Kept as a parsed `serde_json::Value` or a
+/// `DynamicObject`, a small Deployment took about 10 KB (a map per object of the tree); as text
+/// it takes its length, about a tenth.
+#[derive(Clone, Debug)]
+pub struct RuleObject {
+    /// Name and namespace only.
+    pub metadata: ObjectMeta,
+    /// The stripped object, with `apiVersion`, `kind` and its metadata, as compact JSON.
+    pub json: Box<str>,
+}
+
+impl RuleObject {
+    /// Keeps `obj` (with `types` when it carries none: the items of a list do not) stripped of
+    /// what no rule reads, as text; `None` when it cannot be serialised.
+    pub fn new(mut obj: DynamicObject, types: &kube::api::TypeMeta) -> Option<Self> {
+        if obj.types.is_none() {
+            obj.types = Some(types.clone());
+        }
+        let metadata = ObjectMeta {
+            name: obj.metadata.name.clone(),
+            namespace: obj.metadata.namespace.clone(),
+            ..ObjectMeta::default()
+        };
+        let mut value = serde_json::to_value(&obj).ok()?;
+        strip_unread_fields(&mut value);
+        let json = serde_json::to_string(&value).ok()?.into_boxed_str();
+        Some(RuleObject { metadata, json })
+    }
+
+    /// The object as JSON, for the rules.
+    pub fn value(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(&self.json).ok()
+    }
+}
+
+impl Resource for RuleObject {
+    type DynamicType = ApiResource;
+    type Scope = kube::core::DynamicResourceScope;
+
+    fn group(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.group.as_str().into()
+    }
+
+    fn version(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.version.as_str().into()
+    }
+
+    fn kind(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.kind.as_str().into()
+    }
+
+    fn api_version(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.api_version.as_str().into()
+    }
+
+    fn plural(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.plural.as_str().into()
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// A watch event of a kind the rules read, as its store keeps the object (see [`RuleObject`]).
+/// An object that cannot be serialised (it came from JSON) is kept with an empty object, so that
+/// its deletion and its requeue still follow.
+fn rule_event(
+    event: watcher::Event<DynamicObject>,
+    types: &kube::api::TypeMeta,
+) -> watcher::Event<RuleObject> {
+    let keep = |o: DynamicObject| {
+        let metadata = ObjectMeta {
+            name: o.metadata.name.clone(),
+            namespace: o.metadata.namespace.clone(),
+            ..ObjectMeta::default()
+        };
+        RuleObject::new(o, types).unwrap_or(RuleObject {
+            metadata,
+            json: "{}".into(),
+        })
+    };
+    match event {
+        watcher::Event::Apply(o) => watcher::Event::Apply(keep(o)),
+        watcher::Event::Delete(o) => watcher::Event::Delete(keep(o)),
+        watcher::Event::InitApply(o) => watcher::Event::InitApply(keep(o)),
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitDone => watcher::Event::InitDone,
+    }
+}
+
 /// A store of one kind the conformance rules read, with its index by namespace.
 #[derive(Clone)]
 pub struct KindStore {
-    /// Every object of the kind, stripped of what no rule reads.
-    pub store: Store<DynamicObject>,
+    /// Every object of the kind, stripped of what no rule reads, as compact JSON.
+    pub store: Store<RuleObject>,
     /// The same objects by namespace.
-    pub by_namespace: Index<DynamicObject>,
+    pub by_namespace: Index<RuleObject>,
 }
 
 /// The stores of the kinds the rules read, and of the ConformanceProfiles.
@@ -566,7 +666,7 @@ impl WorkloadStores {
     }
 
     /// The objects of the kinds the rules read in `namespace`.
-    pub fn in_namespace(&self, namespace: &str) -> impl Iterator<Item = Arc<DynamicObject>> {
+    pub fn in_namespace(&self, namespace: &str) -> impl Iterator<Item = Arc<RuleObject>> {
         self.kinds
             .iter()
             .flat_map(|k| k.by_namespace.get(namespace))
@@ -623,7 +723,7 @@ pub async fn workload_streams(
         };
         let writer = reflector::store::Writer::new(ar.clone());
         let reader = writer.as_reader();
-        let index = Index::new(namespace_of::<DynamicObject>);
+        let index = Index::new(namespace_of::<RuleObject>);
         let (store, idx, dyntype) = (reader.clone(), index.clone(), ar.clone());
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
         // kube-apiserver leaves apiVersion and kind out of the items of a list (watch events carry
@@ -633,23 +733,21 @@ pub async fn workload_streams(
             kind: ar.kind.clone(),
         };
         let config = left_to_owned_stores(kind, watcher::Config::default().page_size(500));
+        // Stripped of what no rule reads and kept as text before it is stored.
         let stream = watcher(api, config)
             .default_backoff()
-            .modify(move |o: &mut DynamicObject| {
-                if o.types.is_none() {
-                    o.types = Some(types.clone());
-                }
-                // Strip what no rule reads before it is stored.
-                if let Ok(mut v) = serde_json::to_value(&*o) {
-                    strip_unread_fields(&mut v);
-                    if let Ok(stripped) = serde_json::from_value::<DynamicObject>(v) {
-                        *o = stripped;
-                    }
-                }
-            })
+            .map_ok(move |event| rule_event(event, &types))
             .reflect(writer)
             .inspect_ok(move |event| idx.apply(&store, &dyntype, event));
-        let stream = tracker.track(stream).touched_objects();
+        // The controller's trigger reads the namespace of a touched object only.
+        let stream = tracker
+            .track(stream)
+            .touched_objects()
+            .map_ok(|o: RuleObject| DynamicObject {
+                types: None,
+                metadata: o.metadata,
+                data: serde_json::Value::Null,
+            });
         stores.push(KindStore {
             store: reader,
             by_namespace: index,
@@ -687,6 +785,42 @@ mod tests {
         let mut n: Vec<_> = index.get(key).iter().map(|o| o.name_any()).collect();
         n.sort();
         n
+    }
+
+    #[test]
+    fn a_rule_object_is_kept_stripped_as_text_with_its_type_and_reads_back_as_json() {
+        let obj: DynamicObject = serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": "app", "namespace": "ns", "uid": "u-1",
+                "labels": {"app": "app"},
+                "annotations": {"note": "x", "conformance.conplus.niedersachsen.de/exception": "y"},
+                "managedFields": [{"manager": "kubectl", "operation": "Apply"}]
+            },
+            "spec": {"replicas": 1},
+            "status": {"readyReplicas": 1}
+        }))
+        .unwrap();
+        let types = kube::api::TypeMeta {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+        };
+        let kept = RuleObject::new(obj, &types).unwrap();
+        assert_eq!(kept.metadata.name.as_deref(), Some("app"));
+        assert_eq!(kept.metadata.namespace.as_deref(), Some("ns"));
+        assert!(kept.metadata.labels.is_none(), "the key holds name and namespace only");
+        assert_eq!(
+            kept.value().unwrap(),
+            serde_json::json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {
+                    "name": "app", "namespace": "ns", "uid": "u-1",
+                    "labels": {"app": "app"},
+                    "annotations": {"conformance.conplus.niedersachsen.de/exception": "y"}
+                },
+                "spec": {"replicas": 1}
+            })
+        );
+        assert!(!kept.json.contains(' '), "compact text: {}", kept.json);
     }
 
     #[test]
