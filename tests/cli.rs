@@ -58,6 +58,46 @@ fn render_prints_every_object_of_every_environment_of_the_example() {
 }
 
 #[test]
+fn render_with_the_ressort_gives_the_namespaces_its_node_pool_as_default_node_selector() {
+    let render = |files: &[&str]| {
+        let mut args = vec!["render"];
+        for f in files {
+            args.extend(["-f", f]);
+        }
+        let out = bin().args(&args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        serde_saphyr::from_multiple::<serde_json::Value>(&text)
+            .unwrap()
+            .into_iter()
+            .filter(|d| d["kind"] == "Namespace")
+            .map(|ns| {
+                ns["metadata"]["annotations"]["scheduler.alpha.kubernetes.io/node-selector"].clone()
+            })
+            .collect::<Vec<_>>()
+    };
+    // moin.schule is at protection level high: its profile demands the Ressort's dedicated pool.
+    let with = render(&["examples/ressort-mk.yaml", "examples/moin-schule.yaml"]);
+    assert_eq!(with.len(), 3);
+    for selector in &with {
+        assert_eq!(
+            selector.as_str().map(|s| s.ends_with("=mk")),
+            Some(true),
+            "{with:?}"
+        );
+    }
+    let without = render(&["examples/moin-schule.yaml"]);
+    assert!(
+        without.iter().all(serde_json::Value::is_null),
+        "{without:?}"
+    );
+}
+
+#[test]
 fn render_of_a_file_without_onboardings_fails_with_exit_code_2() {
     let out = bin()
         .args(["render", "-f", "examples/ressort-mk.yaml"])

@@ -458,6 +458,32 @@ fn budget_use(fvo: &FachverfahrenOnboarding, ressort: Option<&Ressort>) -> Strin
     }
 }
 
+/// The monthly cost of what the onboarding holds (`86.27 EUR/month`), `-` before it is computed.
+fn cost(fvo: &FachverfahrenOnboarding) -> String {
+    fvo.status
+        .as_ref()
+        .and_then(|s| s.cost.as_ref())
+        .map_or_else(
+            || "-".to_string(),
+            |c| format!("{} {}/{}", c.monthly, c.currency, c.period),
+        )
+}
+
+/// The BSI IT-Grundschutz counts of the onboarding's objects, when the operator has assessed them.
+fn grundschutz_line(fvo: &FachverfahrenOnboarding) -> Option<String> {
+    let g = fvo
+        .status
+        .as_ref()?
+        .conformance
+        .as_ref()?
+        .grundschutz
+        .as_ref()?;
+    Some(format!(
+        "Grundschutz: {} met, {} violated, {} not evaluated, {} open (organisational)",
+        g.passed, g.failed, g.not_evaluated, g.organisational_open
+    ))
+}
+
 /// The `status` table: one line per onboarding, then its top findings indented.
 pub fn render_status(
     onboardings: &[FachverfahrenOnboarding],
@@ -474,9 +500,11 @@ pub fn render_status(
         "ENVS",
         "READY",
         "BUDGET (held/ressort)",
+        "COST",
+        "AUFGABE",
         "SCORE",
     ];
-    let mut rows: Vec<[String; 7]> = Vec::new();
+    let mut rows: Vec<[String; 9]> = Vec::new();
     for fvo in onboardings {
         let (ready, total) = environments(fvo);
         let reason = condition(fvo, c::READY).map_or_else(|| "-".to_string(), |c| c.reason.clone());
@@ -495,6 +523,8 @@ pub fn render_status(
             format!("{ready}/{total}"),
             reason,
             budget_use(fvo, ressorts.get(&fvo.spec.ressort)),
+            cost(fvo),
+            fvo.spec.aufgabe.clone().unwrap_or_else(|| "-".to_string()),
             score,
         ]);
     }
@@ -524,6 +554,9 @@ pub fn render_status(
             text = text.replacen(&row[2], &paint(true, phase_colour(p), &row[2]), 1);
         }
         let _ = writeln!(out, "{text}");
+        if let Some(g) = grundschutz_line(fvo) {
+            let _ = writeln!(out, "  {g}");
+        }
         for f in fvo
             .status
             .as_ref()
@@ -718,7 +751,8 @@ pub fn explain(fvo: &FachverfahrenOnboarding, ressort: Option<&Ressort>) -> Stri
 mod tests {
     use super::*;
     use crate::api::{
-        ConformanceFinding, ConformanceStatus, FachverfahrenOnboardingStatus, NamespaceStatus,
+        ConformanceFinding, ConformanceStatus, CostStatus, FachverfahrenOnboardingStatus,
+        GrundschutzCounts, NamespaceStatus,
     };
     use crate::resources::fixtures::moin_schule;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -824,6 +858,46 @@ mod tests {
         assert!(
             coloured.contains("\u{1b}[31mBlocked\u{1b}[0m"),
             "{coloured}"
+        );
+    }
+
+    #[test]
+    fn status_table_shows_the_task_the_monthly_cost_and_the_grundschutz_counts() {
+        let mut fvo = blocked_by_budget();
+        let before = render_status(std::slice::from_ref(&fvo), &BTreeMap::new(), false);
+        assert!(!before.contains("Grundschutz:"), "{before}");
+        fvo.spec.aufgabe = Some("unterrichtsversorgung".to_string());
+        if let Some(status) = fvo.status.as_mut() {
+            status.cost = Some(CostStatus {
+                monthly: "86.27".to_string(),
+                currency: "EUR".to_string(),
+                period: "month".to_string(),
+            });
+            if let Some(conformance) = status.conformance.as_mut() {
+                conformance.grundschutz = Some(GrundschutzCounts {
+                    passed: 12,
+                    failed: 2,
+                    not_evaluated: 5,
+                    organisational_open: 3,
+                });
+            }
+        }
+        let text = render_status(&[fvo], &BTreeMap::new(), false);
+        let mut lines = text.lines();
+        let header = lines.next().unwrap_or_default();
+        assert!(
+            header.contains("COST") && header.contains("AUFGABE"),
+            "{text}"
+        );
+        let row = lines.next().unwrap_or_default();
+        assert!(
+            row.contains("86.27 EUR/month") && row.contains("unterrichtsversorgung"),
+            "{text}"
+        );
+        assert_eq!(
+            lines.next().unwrap_or_default(),
+            "  Grundschutz: 12 met, 2 violated, 5 not evaluated, 3 open (organisational)",
+            "{text}"
         );
     }
 

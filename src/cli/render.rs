@@ -1,19 +1,23 @@
 //! `conplus-operator render -f FILE`: the objects an onboarding produces, offline.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::PlatformArgs;
-use super::manifests::read_documents;
-use crate::api::FachverfahrenOnboarding;
+use super::manifests::{Document, read_documents};
+use crate::api::{ConformanceProfile, FachverfahrenOnboarding, Ressort};
+use crate::controller::conformance::{Defaults, node_defaults, with_node_defaults};
 use crate::resources::desired;
 
 /// Options of `render`.
 #[derive(clap::Args, Debug)]
 pub struct RenderArgs {
-    /// The file with one or more `FachverfahrenOnboarding` documents (`-` for stdin).
-    #[arg(short = 'f', long = "filename")]
-    pub file: PathBuf,
+    /// A file or folder with `FachverfahrenOnboarding` documents (`-` for stdin); repeat it to add the
+    /// onboardings' `Ressort` and `ConformanceProfile` documents, whose node pool
+    /// (`spec.nodePool`, `dedicatedNodes`) becomes the namespaces' default node selector as in the cluster.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
     /// Platform settings.
     #[command(flatten)]
     pub platform: PlatformArgs,
@@ -33,25 +37,63 @@ pub fn main(args: RenderArgs) -> ExitCode {
     }
 }
 
-/// Renders the onboardings of `args.file`.
+fn kind_of(doc: &Document) -> Option<&str> {
+    doc.value.get("kind").and_then(|k| k.as_str())
+}
+
+/// The document as `T`, or an error naming its place.
+fn parse<T: serde::de::DeserializeOwned>(doc: &Document, kind: &str) -> Result<T, String> {
+    serde_json::from_value(doc.value.clone())
+        .map_err(|e| format!("{}:{}: not a valid {kind}: {e}", doc.file, doc.line))
+}
+
+/// The objects of `kind` in `docs` by name.
+fn by_name<T: serde::de::DeserializeOwned + kube::ResourceExt>(
+    docs: &[Document],
+    kind: &str,
+) -> Result<BTreeMap<String, T>, String> {
+    docs.iter()
+        .filter(|d| kind_of(d) == Some(kind))
+        .map(|d| parse::<T>(d, kind).map(|o| (o.name_any(), o)))
+        .collect()
+}
+
+/// Renders the onboardings of `args.files`.
 pub fn render(args: &RenderArgs) -> Result<String, String> {
-    let docs = read_documents(&args.file).map_err(|e| e.to_string())?;
+    let mut docs = Vec::new();
+    for file in &args.files {
+        docs.extend(read_documents(file).map_err(|e| e.to_string())?);
+    }
+    let ressorts: BTreeMap<String, Ressort> = by_name(&docs, "Ressort")?;
+    let profiles: BTreeMap<String, ConformanceProfile> = by_name(&docs, "ConformanceProfile")?;
     let settings = args.platform.settings();
     let mut out = String::new();
     let mut found = 0;
-    for doc in docs {
-        if doc.value.get("kind").and_then(|k| k.as_str()) != Some("FachverfahrenOnboarding") {
+    for doc in &docs {
+        if kind_of(doc) != Some("FachverfahrenOnboarding") {
             continue;
         }
         found += 1;
-        let fvo: FachverfahrenOnboarding = serde_json::from_value(doc.value).map_err(|e| {
-            format!(
-                "{}:{}: not a valid FachverfahrenOnboarding: {e}",
-                doc.file, doc.line
-            )
-        })?;
-        let envs =
-            desired(&fvo, &settings).map_err(|e| format!("{}:{}: {e}", doc.file, doc.line))?;
+        let fvo: FachverfahrenOnboarding = parse(doc, "FachverfahrenOnboarding")?;
+        let ressort = ressorts.get(&fvo.spec.ressort);
+        let profile = fvo
+            .spec
+            .conformance
+            .profile
+            .as_ref()
+            .and_then(|p| profiles.get(p));
+        // The scheduling defaults the controller adds to the namespaces (the node pool of
+        // APP.4.4.A14); without the Ressort in the input its `spec.nodePool` is unknown.
+        let node = node_defaults(&fvo, profile, ressort, &Defaults::default());
+        if ressort.is_none() && !ressorts.is_empty() {
+            eprintln!(
+                "note: {}:{}: Ressort {:?} is not in the input; the namespaces are shown without its node pool",
+                doc.file, doc.line, fvo.spec.ressort
+            );
+        }
+        let envs = desired(&fvo, &settings)
+            .map(|envs| with_node_defaults(envs, &node))
+            .map_err(|e| format!("{}:{}: {e}", doc.file, doc.line))?;
         for env in envs {
             let mut objects = vec![
                 serde_json::to_value(&env.namespace),
@@ -71,7 +113,11 @@ pub fn render(args: &RenderArgs) -> Result<String, String> {
     if found == 0 {
         return Err(format!(
             "{}: no FachverfahrenOnboarding found",
-            args.file.display()
+            args.files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     Ok(out)

@@ -440,7 +440,7 @@ impl CompareWalk<'_> {
         match (l, r) {
             (None, _) => self.a.member = true,
             (_, None) => self.r.member = true,
-            (Some(a), Some(b)) if a != b => self.m.member = true,
+            (Some(a), Some(b)) if !same_value(a, b) => self.m.member = true,
             _ => {}
         }
     }
@@ -490,6 +490,30 @@ impl CompareWalk<'_> {
         if !rm.is_empty() {
             self.r.children.insert(key, rm);
         }
+    }
+}
+
+/// Whether two values are equal as structured-merge-diff's `value.Equals` sees them: numbers by
+/// their numeric value (`0` equals `0.0`, as a float field decoded by kube-apiserver holds either),
+/// everything else structurally.
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            if x.is_f64() || y.is_f64() {
+                x.as_f64() == y.as_f64()
+            } else {
+                x == y
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_value(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w)))
+        }
+        _ => a == b,
     }
 }
 
@@ -623,6 +647,25 @@ mod tests {
         let e =
             to_field_set(&json!({"containers": [{"name": "a"}, {"name": "a"}]}), &s).unwrap_err();
         assert!(e.to_string().contains("duplicate entries"), "{e}");
+    }
+
+    #[test]
+    fn an_integer_and_a_float_of_the_same_value_are_no_change_as_in_structured_merge_diff() {
+        let s = obj(vec![]);
+        let c = compare(
+            &json!({"min": 0, "list": [1, {"x": 2}]}),
+            &json!({"min": 0.0, "list": [1.0, {"x": 2.0}]}),
+            &s,
+            &Implicit::default(),
+        );
+        assert!(c.is_same(), "{:?}", c.modified.to_fields_v1());
+        let c = compare(
+            &json!({"min": 0}),
+            &json!({"min": 0.5}),
+            &s,
+            &Implicit::default(),
+        );
+        assert_eq!(c.modified.to_fields_v1(), json!({"f:min": {}}));
     }
 
     #[test]
