@@ -185,10 +185,64 @@ pub fn evaluate_scoped(
     now: Timestamp,
     scope: NamespaceScope,
 ) -> Report {
+    evaluate_on(objects, profile, now, scope, 1)
+}
+
+/// [`evaluate_scoped`] with the objects' rules run on every core (`check` over large inputs); the report
+/// is the same.
+pub fn evaluate_scoped_on_every_core(
+    objects: &[SourceObject],
+    profile: &ResolvedProfile,
+    now: Timestamp,
+    scope: NamespaceScope,
+) -> Report {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    evaluate_on(objects, profile, now, scope, cores)
+}
+
+/// Fewer objects than this per thread are not worth a thread.
+const OBJECTS_PER_THREAD: usize = 500;
+
+/// [`evaluate_scoped`] with the objects' rules on up to `threads` threads, each over a contiguous run of
+/// the objects: their findings and results, put back in the order of the runs, are those of one thread.
+fn evaluate_on(
+    objects: &[SourceObject],
+    profile: &ResolvedProfile,
+    now: Timestamp,
+    scope: NamespaceScope,
+    threads: usize,
+) -> Report {
     let index = Index::build(objects);
     let mut ev = Evaluator::new(profile, now);
-    for obj in objects {
-        ev.object(obj, &index);
+    let threads = threads.min(objects.len() / OBJECTS_PER_THREAD).max(1);
+    if threads == 1 {
+        for obj in objects {
+            ev.object(obj, &index);
+        }
+    } else {
+        let run = |chunk: &[SourceObject]| {
+            let mut ev = Evaluator::new(profile, now);
+            for obj in chunk {
+                ev.object(obj, &index);
+            }
+            (ev.findings, ev.silenced, ev.results)
+        };
+        let mut chunks = objects.chunks(objects.len().div_ceil(threads));
+        let first = chunks.next().unwrap_or_default();
+        let parts = std::thread::scope(|s| {
+            let others: Vec<_> = chunks.map(|c| s.spawn(move || run(c))).collect();
+            let mut parts = vec![run(first)];
+            for h in others {
+                // The rules do not panic; if one did, the panic goes on as it would without threads.
+                parts.push(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            }
+            parts
+        });
+        for (findings, silenced, results) in parts {
+            ev.findings.extend(findings);
+            ev.silenced.extend(silenced);
+            ev.results.extend(results);
+        }
     }
     let mut namespaces_not_evaluated = Vec::new();
     for (ns, nsi) in &index.namespaces {
@@ -770,6 +824,29 @@ fn selector_matches(s: &ObjectSelector, ctx: &ObjCtx<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rules_on_several_threads_give_the_report_of_one_thread() {
+        let fixtures =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/conformance");
+        let read = super::super::input::read_paths(&[fixtures], std::io::empty());
+        assert!(!read.objects.is_empty());
+        let mut objects = Vec::new();
+        while objects.len() < 4 * OBJECTS_PER_THREAD {
+            objects.extend(read.objects.iter().cloned());
+        }
+        let profile =
+            super::super::resolve_profile(None, crate::api::ProtectionLevel::High, None).unwrap();
+        let now = Timestamp::UNIX_EPOCH;
+        let one = evaluate_on(&objects, &profile, now, NamespaceScope::Declared, 1);
+        let json = super::super::report::json::render;
+        assert!(!one.findings.is_empty() && one.results.len() > 3 * OBJECTS_PER_THREAD);
+        for threads in [2, 3, 4] {
+            let many = evaluate_on(&objects, &profile, now, NamespaceScope::Declared, threads);
+            assert_eq!(json(&one), json(&many), "{threads} threads");
+            assert_eq!(format!("{one:?}"), format!("{many:?}"), "{threads} threads");
+        }
+    }
 
     #[test]
     fn stripping_keeps_what_the_rules_read() {

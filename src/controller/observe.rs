@@ -84,8 +84,9 @@ fn holding(
     }
     let proven = proven_namespaces(stores, o);
     let mut held: Option<Amounts> = None;
-    for quota in stores.owned.quotas.by_onboarding.get(name) {
-        if quota.name_any() == resource_quota::NAME
+    for kept in stores.owned.quotas.by_onboarding.get(name) {
+        if kept.name_any() == resource_quota::NAME
+            && let Some(quota) = kept.object()
             && proves_object(o, quota.meta(), &proven)
             && let Some(amounts) = resource_quota::amounts_of(&quota)
         {
@@ -235,7 +236,7 @@ pub async fn observe(
             .service_accounts
             .store
             .get(&ObjectRef::new("default").within(ns_name))
-            && let Ok(v) = serde_json::to_value(sa.as_ref())
+            && let Some(v) = sa.value()
         {
             service_accounts.insert(ns_name.clone(), v);
         }

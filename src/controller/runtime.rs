@@ -419,13 +419,13 @@ pub async fn run(
     // Every namespace (metadata only): observe tells absent, ours and foreign apart from it.
     let (namespaces, ns_stream) = stores::namespace_stream(&client, &tracker);
     let (quotas, quota_stream) =
-        owned_stream::<ResourceQuota>(&client, managed.clone(), true, trim_quota, &tracker);
+        stores::kept_stream::<ResourceQuota>(&client, managed.clone(), true, trim_quota, &tracker);
     let (limit_ranges, lr_stream) =
-        owned_stream::<LimitRange>(&client, managed.clone(), true, keep, &tracker);
+        stores::kept_stream::<LimitRange>(&client, managed.clone(), true, keep, &tracker);
     let (network_policies, np_stream) =
-        owned_stream::<NetworkPolicy>(&client, managed.clone(), true, keep, &tracker);
+        stores::kept_stream::<NetworkPolicy>(&client, managed.clone(), true, keep, &tracker);
     let (role_bindings, rb_stream) =
-        owned_stream::<RoleBinding>(&client, managed.clone(), true, keep, &tracker);
+        stores::kept_stream::<RoleBinding>(&client, managed.clone(), true, keep, &tracker);
     // The reader roles and bindings (cluster-wide, the operator's label) and the PolicyReports:
     // the reader and reports steps compare with them instead of reading by name. Their changes
     // bring no round (the operator's own writes of them would double the rounds); the streams
@@ -443,7 +443,7 @@ pub async fn run(
     .for_each(|_| futures::future::ready(()));
     let sa_config = watcher::Config::default().fields("metadata.name=default");
     let (service_accounts, sa_stream) =
-        owned_stream::<ServiceAccount>(&client, sa_config, false, keep, &tracker);
+        stores::kept_stream::<ServiceAccount>(&client, sa_config, false, keep, &tracker);
     let (profiles, profile_stream) = owned_stream::<ConformanceProfile>(
         &client,
         watcher::Config::default(),

@@ -2,18 +2,26 @@
 //! reflector stores of everything the pipeline reads, with secondary indexes so that no
 //! reconcile walks a whole store.
 //!
-//! - Objects the operator owns (quotas, limits, policies, bindings) are indexed by the
-//!   onboarding their label names and by namespace. Namespaces: every one, as metadata, keyed
-//!   by name and indexed by the onboarding their label names.
+//! - Objects the operator owns (quotas, limits, policies, bindings, the `default`
+//!   ServiceAccounts) are kept as compact JSON text ([`Kept`]) and indexed by the onboarding
+//!   their label names and by namespace. Namespaces: every one, as metadata, keyed by name and
+//!   indexed by the onboarding their label names.
 //! - Onboardings are indexed by their Ressort.
-//! - The kinds the conformance rules read are indexed by namespace; their watches leave out
-//!   what the operator's own stores hold, so that each object is held once.
+//! - The kinds the conformance rules read are kept stripped, as compact JSON text
+//!   ([`RuleObject`]), and indexed by namespace; their watches leave out what the operator's
+//!   own stores hold, so that each object is held once.
+//!
+//! Text, because what the pipeline reads of these objects is JSON anyway, and a parsed object
+//! (typed, or a `serde_json::Value`) holds a map per level of its tree: several times the
+//! size of its text (see docs/benchmarks.md, "Stores as text").
 //!
 //! An index is kept from the same watch events as its store, after the store has applied
 //! them, and holds the store's own `Arc`s: it costs a pointer and a key per object.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
@@ -28,6 +36,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::drift;
 use super::model::{Holding, OwnedKind};
@@ -177,6 +186,134 @@ impl<K> Entries<K> {
     }
 }
 
+/// An object the operator owns, as its store keeps it: the object as compact JSON text, with
+/// the name and namespace its store is keyed by and the onboarding its label names.
+///
+/// What the pipeline reads of an owned object is JSON (observe hands the apply and drift
+/// steps the objects as JSON, the rules read JSON): the text is parsed where the typed object
+/// was converted before. Typed, with its labels and annotations as maps, a NetworkPolicy took
+/// about 2.8 KB in its store (heaptrack); as text it takes about a third of that.
+pub struct Kept<K> {
+    /// Name and namespace only.
+    pub metadata: ObjectMeta,
+    /// The onboarding the object's label names (the index key and the requeue).
+    pub onboarding: Option<Box<str>>,
+    /// The whole object (after the watch's trimming), as compact JSON.
+    pub json: Box<str>,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K> Clone for Kept<K> {
+    fn clone(&self) -> Self {
+        Kept {
+            metadata: self.metadata.clone(),
+            onboarding: self.onboarding.clone(),
+            json: self.json.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K> std::fmt::Debug for Kept<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kept")
+            .field("metadata", &self.metadata)
+            .field("json", &self.json)
+            .finish()
+    }
+}
+
+impl<K: Resource<DynamicType = ()>> Resource for Kept<K> {
+    type DynamicType = ();
+    type Scope = K::Scope;
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        K::kind(&())
+    }
+
+    fn group(_: &()) -> Cow<'_, str> {
+        K::group(&())
+    }
+
+    fn version(_: &()) -> Cow<'_, str> {
+        K::version(&())
+    }
+
+    fn api_version(_: &()) -> Cow<'_, str> {
+        K::api_version(&())
+    }
+
+    fn plural(_: &()) -> Cow<'_, str> {
+        K::plural(&())
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+impl<K> Kept<K>
+where
+    K: Resource + Default + Serialize + DeserializeOwned,
+{
+    /// Keeps `obj` as text; `None` when it cannot be serialised.
+    pub fn new(obj: &K) -> Option<Self> {
+        let meta = obj.meta();
+        Some(Kept {
+            metadata: ObjectMeta {
+                name: meta.name.clone(),
+                namespace: meta.namespace.clone(),
+                ..ObjectMeta::default()
+            },
+            onboarding: onboarding_label(obj).map(String::into_boxed_str),
+            json: serde_json::to_string(obj).ok()?.into_boxed_str(),
+            kind: PhantomData,
+        })
+    }
+
+    /// The object as JSON.
+    pub fn value(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(&self.json).ok()
+    }
+
+    /// The object, typed.
+    pub fn object(&self) -> Option<K> {
+        serde_json::from_str(&self.json).ok()
+    }
+
+    /// The object as JSON with its metadata, typed.
+    pub fn value_and_meta(&self) -> Option<(ObjectMeta, serde_json::Value)> {
+        let value = self.value()?;
+        let meta = ObjectMeta::deserialize(value.get("metadata")?).ok()?;
+        Some((meta, value))
+    }
+
+    /// The object with what its key holds (name, namespace, the onboarding label): what the
+    /// controller's requeue reads of a touched object.
+    fn key_object(&self) -> K {
+        let mut obj = K::default();
+        let meta = obj.meta_mut();
+        meta.name.clone_from(&self.metadata.name);
+        meta.namespace.clone_from(&self.metadata.namespace);
+        if let Some(onboarding) = &self.onboarding {
+            meta.labels = Some(BTreeMap::from([(
+                ONBOARDING.to_string(),
+                onboarding.to_string(),
+            )]));
+        }
+        obj
+    }
+}
+
+/// The onboarding a kept object's label names.
+pub fn kept_onboarding<K>(obj: &Kept<K>) -> Option<String> {
+    obj.onboarding.as_deref().map(str::to_string)
+}
+
 /// The onboarding an object's label names.
 pub fn onboarding_label<K: Resource>(obj: &K) -> Option<String> {
     obj.meta().labels.as_ref()?.get(ONBOARDING).cloned()
@@ -207,13 +344,13 @@ pub struct OwnedStore<K: Resource<DynamicType = ()> + 'static> {
 #[derive(Clone)]
 pub struct OwnedStores {
     /// ResourceQuotas.
-    pub quotas: OwnedStore<ResourceQuota>,
+    pub quotas: OwnedStore<Kept<ResourceQuota>>,
     /// LimitRanges.
-    pub limit_ranges: OwnedStore<LimitRange>,
+    pub limit_ranges: OwnedStore<Kept<LimitRange>>,
     /// NetworkPolicies.
-    pub network_policies: OwnedStore<NetworkPolicy>,
+    pub network_policies: OwnedStore<Kept<NetworkPolicy>>,
     /// RoleBindings.
-    pub role_bindings: OwnedStore<RoleBinding>,
+    pub role_bindings: OwnedStore<Kept<RoleBinding>>,
 }
 
 impl OwnedStores {
@@ -223,12 +360,10 @@ impl OwnedStores {
         kind: OwnedKind,
         onboarding: &str,
     ) -> Vec<(ObjectMeta, serde_json::Value)> {
-        fn json<K: Resource + serde::Serialize>(
-            objs: Vec<Arc<K>>,
+        fn json<K: Resource + Default + Serialize + DeserializeOwned>(
+            objs: Vec<Arc<Kept<K>>>,
         ) -> Vec<(ObjectMeta, serde_json::Value)> {
-            objs.into_iter()
-                .filter_map(|o| Some((o.meta().clone(), serde_json::to_value(o.as_ref()).ok()?)))
-                .collect()
+            objs.iter().filter_map(|o| o.value_and_meta()).collect()
         }
         match kind {
             OwnedKind::LimitRange => json(self.limit_ranges.by_onboarding.get(onboarding)),
@@ -296,7 +431,7 @@ pub struct Stores {
     /// The namespaced objects with the operator's label.
     pub owned: OwnedStores,
     /// Every namespace's `default` ServiceAccount.
-    pub service_accounts: OwnedStore<ServiceAccount>,
+    pub service_accounts: OwnedStore<Kept<ServiceAccount>>,
     /// The price list's ConfigMap (`--prices`), when one is configured.
     pub prices: Option<Store<ConfigMap>>,
     /// The kinds the conformance rules read.
@@ -340,9 +475,11 @@ impl Stores {
     /// and the `default` ServiceAccount, which the kind stores leave to the operator's own
     /// stores (one copy of each object in memory, see [`workload_streams`]).
     pub fn conformance_objects(&self, namespace: &str) -> Vec<serde_json::Value> {
-        fn stripped<K: serde::Serialize>(objs: Vec<Arc<K>>) -> Vec<serde_json::Value> {
+        fn stripped<K: Resource + Default + Serialize + DeserializeOwned>(
+            objs: Vec<Arc<Kept<K>>>,
+        ) -> Vec<serde_json::Value> {
             objs.iter()
-                .filter_map(|o| serde_json::to_value(o.as_ref()).ok())
+                .filter_map(|o| o.value())
                 .map(|mut v| {
                     strip_unread_fields(&mut v);
                     v
@@ -353,7 +490,7 @@ impl Stores {
         let mut out: Vec<serde_json::Value> = self
             .workloads
             .in_namespace(namespace)
-            .filter_map(|o| serde_json::to_value(o.as_ref()).ok())
+            .filter_map(|o| o.value())
             .collect();
         out.extend(stripped(owned.quotas.by_namespace.get(namespace)));
         out.extend(stripped(owned.limit_ranges.by_namespace.get(namespace)));
@@ -433,6 +570,94 @@ where
         },
         stream,
     )
+}
+
+/// Like [`owned_stream`], for the kinds the operator owns: the objects are kept as text
+/// ([`Kept`]), indexed by the onboarding their label names and by namespace. The stream of
+/// touched objects carries what the requeue reads: name, namespace and the onboarding label.
+pub fn kept_stream<K>(
+    client: &Client,
+    config: watcher::Config,
+    foreign_fields: bool,
+    trim: fn(&mut K),
+    tracker: &SyncTracker,
+) -> (
+    OwnedStore<Kept<K>>,
+    impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + Default
+        + Serialize
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let index = Index::new(kept_onboarding::<K>);
+    let by_namespace = Index::new(namespace_of::<Kept<K>>);
+    let (store, idx, ns_idx) = (reader.clone(), index.clone(), by_namespace.clone());
+    let stream = watcher(Api::<K>::all(client.clone()), config)
+        .default_backoff()
+        .modify(move |o: &mut K| {
+            let meta = o.meta_mut();
+            let entries = meta.managed_fields.take();
+            meta.managed_fields = if foreign_fields {
+                drift::foreign_entries_only(entries)
+            } else {
+                None
+            };
+            trim(o);
+        })
+        .map_ok(kept_event)
+        .reflect(writer)
+        .inspect_ok(move |event| {
+            idx.apply(&store, &(), event);
+            ns_idx.apply(&store, &(), event);
+        });
+    let stream = tracker
+        .track(stream)
+        .touched_objects()
+        .map_ok(|o: Kept<K>| o.key_object());
+    (
+        OwnedStore {
+            store: reader,
+            by_onboarding: index,
+            by_namespace,
+        },
+        stream,
+    )
+}
+
+/// A watch event of an owned kind, as its store keeps the object (see [`Kept`]). An object
+/// that cannot be serialised (it came from JSON) is kept as an empty object with its key, so
+/// that its deletion and its requeue still follow.
+fn kept_event<K>(event: watcher::Event<K>) -> watcher::Event<Kept<K>>
+where
+    K: Resource + Default + Serialize + DeserializeOwned,
+{
+    let keep = |o: K| {
+        Kept::new(&o).unwrap_or_else(|| Kept {
+            metadata: ObjectMeta {
+                name: o.meta().name.clone(),
+                namespace: o.meta().namespace.clone(),
+                ..ObjectMeta::default()
+            },
+            onboarding: onboarding_label(&o).map(String::into_boxed_str),
+            json: "{}".into(),
+            kind: PhantomData,
+        })
+    };
+    match event {
+        watcher::Event::Apply(o) => watcher::Event::Apply(keep(o)),
+        watcher::Event::Delete(o) => watcher::Event::Delete(keep(o)),
+        watcher::Event::InitApply(o) => watcher::Event::InitApply(keep(o)),
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitDone => watcher::Event::InitDone,
+    }
 }
 
 /// The namespace of a metadata-only watch event: a `Namespace` with its metadata and nothing
@@ -622,13 +847,113 @@ pub fn owner_of<K: Resource>(obj: &K) -> Option<ObjectRef<FachverfahrenOnboardin
     onboarding_label(obj).map(|n| ObjectRef::new(&n))
 }
 
+/// An object of a kind the conformance rules read, as its store keeps it: stripped of what no
+/// rule reads ([`strip_unread_fields`]) and held as compact JSON text, with the name and
+/// namespace its store and index are keyed by.
+///
+/// The text is parsed when a namespace is evaluated, which the evaluation did before as well
+/// (it converted the stored object to JSON). Kept as a parsed `serde_json::Value` or a
+/// `DynamicObject`, a small Deployment took about 10 KB (a map per object of the tree); as text
+/// it takes its length, about a tenth.
+#[derive(Clone, Debug)]
+pub struct RuleObject {
+    /// Name and namespace only.
+    pub metadata: ObjectMeta,
+    /// The stripped object, with `apiVersion`, `kind` and its metadata, as compact JSON.
+    pub json: Box<str>,
+}
+
+impl RuleObject {
+    /// Keeps `obj` (with `types` when it carries none: the items of a list do not) stripped of
+    /// what no rule reads, as text; `None` when it cannot be serialised.
+    pub fn new(mut obj: DynamicObject, types: &kube::api::TypeMeta) -> Option<Self> {
+        if obj.types.is_none() {
+            obj.types = Some(types.clone());
+        }
+        let metadata = ObjectMeta {
+            name: obj.metadata.name.clone(),
+            namespace: obj.metadata.namespace.clone(),
+            ..ObjectMeta::default()
+        };
+        let mut value = serde_json::to_value(&obj).ok()?;
+        strip_unread_fields(&mut value);
+        let json = serde_json::to_string(&value).ok()?.into_boxed_str();
+        Some(RuleObject { metadata, json })
+    }
+
+    /// The object as JSON, for the rules.
+    pub fn value(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(&self.json).ok()
+    }
+}
+
+impl Resource for RuleObject {
+    type DynamicType = ApiResource;
+    type Scope = kube::core::DynamicResourceScope;
+
+    fn group(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.group.as_str().into()
+    }
+
+    fn version(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.version.as_str().into()
+    }
+
+    fn kind(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.kind.as_str().into()
+    }
+
+    fn api_version(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.api_version.as_str().into()
+    }
+
+    fn plural(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+        dt.plural.as_str().into()
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// A watch event of a kind the rules read, as its store keeps the object (see [`RuleObject`]).
+/// An object that cannot be serialised (it came from JSON) is kept with an empty object, so that
+/// its deletion and its requeue still follow.
+fn rule_event(
+    event: watcher::Event<DynamicObject>,
+    types: &kube::api::TypeMeta,
+) -> watcher::Event<RuleObject> {
+    let keep = |o: DynamicObject| {
+        let metadata = ObjectMeta {
+            name: o.metadata.name.clone(),
+            namespace: o.metadata.namespace.clone(),
+            ..ObjectMeta::default()
+        };
+        RuleObject::new(o, types).unwrap_or(RuleObject {
+            metadata,
+            json: "{}".into(),
+        })
+    };
+    match event {
+        watcher::Event::Apply(o) => watcher::Event::Apply(keep(o)),
+        watcher::Event::Delete(o) => watcher::Event::Delete(keep(o)),
+        watcher::Event::InitApply(o) => watcher::Event::InitApply(keep(o)),
+        watcher::Event::Init => watcher::Event::Init,
+        watcher::Event::InitDone => watcher::Event::InitDone,
+    }
+}
+
 /// A store of one kind the conformance rules read, with its index by namespace.
 #[derive(Clone)]
 pub struct KindStore {
-    /// Every object of the kind, stripped of what no rule reads.
-    pub store: Store<DynamicObject>,
+    /// Every object of the kind, stripped of what no rule reads, as compact JSON.
+    pub store: Store<RuleObject>,
     /// The same objects by namespace.
-    pub by_namespace: Index<DynamicObject>,
+    pub by_namespace: Index<RuleObject>,
 }
 
 /// The stores of the kinds the rules read, and of the ConformanceProfiles.
@@ -650,7 +975,7 @@ impl WorkloadStores {
     }
 
     /// The objects of the kinds the rules read in `namespace`.
-    pub fn in_namespace(&self, namespace: &str) -> impl Iterator<Item = Arc<DynamicObject>> {
+    pub fn in_namespace(&self, namespace: &str) -> impl Iterator<Item = Arc<RuleObject>> {
         self.kinds
             .iter()
             .flat_map(|k| k.by_namespace.get(namespace))
@@ -707,7 +1032,7 @@ pub async fn workload_streams(
         };
         let writer = reflector::store::Writer::new(ar.clone());
         let reader = writer.as_reader();
-        let index = Index::new(namespace_of::<DynamicObject>);
+        let index = Index::new(namespace_of::<RuleObject>);
         let (store, idx, dyntype) = (reader.clone(), index.clone(), ar.clone());
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
         // kube-apiserver leaves apiVersion and kind out of the items of a list (watch events carry
@@ -717,23 +1042,21 @@ pub async fn workload_streams(
             kind: ar.kind.clone(),
         };
         let config = left_to_owned_stores(kind, watcher::Config::default().page_size(500));
+        // Stripped of what no rule reads and kept as text before it is stored.
         let stream = watcher(api, config)
             .default_backoff()
-            .modify(move |o: &mut DynamicObject| {
-                if o.types.is_none() {
-                    o.types = Some(types.clone());
-                }
-                // Strip what no rule reads before it is stored.
-                if let Ok(mut v) = serde_json::to_value(&*o) {
-                    strip_unread_fields(&mut v);
-                    if let Ok(stripped) = serde_json::from_value::<DynamicObject>(v) {
-                        *o = stripped;
-                    }
-                }
-            })
+            .map_ok(move |event| rule_event(event, &types))
             .reflect(writer)
             .inspect_ok(move |event| idx.apply(&store, &dyntype, event));
-        let stream = tracker.track(stream).touched_objects();
+        // The controller's trigger reads the namespace of a touched object only.
+        let stream = tracker
+            .track(stream)
+            .touched_objects()
+            .map_ok(|o: RuleObject| DynamicObject {
+                types: None,
+                metadata: o.metadata,
+                data: serde_json::Value::Null,
+            });
         stores.push(KindStore {
             store: reader,
             by_namespace: index,
@@ -771,6 +1094,70 @@ mod tests {
         let mut n: Vec<_> = index.get(key).iter().map(|o| o.name_any()).collect();
         n.sort();
         n
+    }
+
+    #[test]
+    fn a_kept_object_reads_back_as_the_json_and_metadata_of_the_typed_object_and_its_key_names_its_onboarding()
+     {
+        let mut quota = ResourceQuota::default();
+        quota.metadata.name = Some("quota".into());
+        quota.metadata.namespace = Some("ns".into());
+        quota.labels_mut().insert(ONBOARDING.into(), "fv".into());
+        quota.labels_mut().insert("other".into(), "x".into());
+        quota
+            .annotations_mut()
+            .insert("record".into(), "{\"uid\":\"u\"}".into());
+        let kept = Kept::new(&quota).unwrap();
+        let (meta, value) = kept.value_and_meta().unwrap();
+        assert_eq!(value, serde_json::to_value(&quota).unwrap());
+        assert_eq!(meta, quota.metadata);
+        assert_eq!(kept.object().unwrap(), quota);
+        assert_eq!(kept_onboarding(&kept).as_deref(), Some("fv"));
+        // The store's key holds name and namespace only; the requeue gets the label too.
+        assert!(kept.metadata.labels.is_none() && kept.metadata.annotations.is_none());
+        let key = kept.key_object();
+        assert_eq!(onboarding_label(&key).as_deref(), Some("fv"));
+        assert_eq!(key.metadata.namespace.as_deref(), Some("ns"));
+        assert!(key.spec.is_none());
+    }
+
+    #[test]
+    fn a_rule_object_is_kept_stripped_as_text_with_its_type_and_reads_back_as_json() {
+        let obj: DynamicObject = serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": "app", "namespace": "ns", "uid": "u-1",
+                "labels": {"app": "app"},
+                "annotations": {"note": "x", "conformance.conplus.niedersachsen.de/exception": "y"},
+                "managedFields": [{"manager": "kubectl", "operation": "Apply"}]
+            },
+            "spec": {"replicas": 1},
+            "status": {"readyReplicas": 1}
+        }))
+        .unwrap();
+        let types = kube::api::TypeMeta {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+        };
+        let kept = RuleObject::new(obj, &types).unwrap();
+        assert_eq!(kept.metadata.name.as_deref(), Some("app"));
+        assert_eq!(kept.metadata.namespace.as_deref(), Some("ns"));
+        assert!(
+            kept.metadata.labels.is_none(),
+            "the key holds name and namespace only"
+        );
+        assert_eq!(
+            kept.value().unwrap(),
+            serde_json::json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {
+                    "name": "app", "namespace": "ns", "uid": "u-1",
+                    "labels": {"app": "app"},
+                    "annotations": {"conformance.conplus.niedersachsen.de/exception": "y"}
+                },
+                "spec": {"replicas": 1}
+            })
+        );
+        assert!(!kept.json.contains(' '), "compact text: {}", kept.json);
     }
 
     #[test]

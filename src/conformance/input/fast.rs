@@ -29,14 +29,16 @@ thread_local! {
 
 /// The document as serde-saphyr would read it, when the fast reader is sure of it.
 pub(super) fn parse(text: &str) -> Option<Value> {
-    if text.bytes().any(|b| matches!(b, b'\t' | b'\r')) {
+    let bytes = text.as_bytes();
+    if memchr::memchr2(b'\t', b'\r', bytes).is_some() {
         return None;
     }
     let mut p = Reader {
         ends_with_newline: text.ends_with('\n'),
-        lines: text.lines().collect(),
+        text,
         pos: 0,
         virt: None,
+        peeked: None,
         depth: 0,
     };
     let (indent, _) = p.peek()?;
@@ -45,15 +47,17 @@ pub(super) fn parse(text: &str) -> Option<Value> {
     p.peek().is_none().then_some(value)
 }
 
-/// A cursor over a document's lines.
+/// A cursor over a document's lines (as `str::lines` gives them: there is no CR).
 struct Reader<'a> {
-    lines: Vec<&'a str>,
+    text: &'a str,
     /// Whether the last line has its line break (a literal block scalar at the end keeps it or not).
     ends_with_newline: bool,
-    /// The current raw line.
+    /// Where the current raw line starts.
     pos: usize,
     /// The rest of the current line after a `- ` (its column and text), read as a line of its own.
     virt: Option<(usize, &'a str)>,
+    /// The last line `peek` found: its start, column and text.
+    peeked: Option<(usize, (usize, &'a str))>,
     depth: usize,
 }
 
@@ -64,21 +68,39 @@ impl<'a> Reader<'a> {
         if let Some(v) = self.virt {
             return Some(v);
         }
-        while let Some(line) = self.lines.get(self.pos) {
+        if let Some((pos, found)) = self.peeked
+            && pos == self.pos
+        {
+            return Some(found);
+        }
+        while let Some((line, next)) = self.line_at(self.pos) {
             let content = line.trim_start_matches(' ');
+            let column = line.len() - content.len();
             let content = content.trim_end_matches(' ');
             if content.is_empty() || content.starts_with('#') {
-                self.pos += 1;
+                self.pos = next;
                 continue;
             }
-            return Some((line.len() - line.trim_start_matches(' ').len(), content));
+            self.peeked = Some((self.pos, (column, content)));
+            return Some((column, content));
         }
         None
     }
 
+    /// The line starting at `pos` and where the next one starts; `None` at the end.
+    fn line_at(&self, pos: usize) -> Option<(&'a str, usize)> {
+        let rest = self.text.get(pos..).filter(|r| !r.is_empty())?;
+        Some(match memchr::memchr(b'\n', rest.as_bytes()) {
+            Some(end) => (&rest[..end], pos + end + 1),
+            None => (rest, self.text.len()),
+        })
+    }
+
     fn advance(&mut self) {
         self.virt = None;
-        self.pos += 1;
+        self.pos = self
+            .line_at(self.pos)
+            .map_or(self.text.len(), |(_, next)| next);
     }
 
     /// The block node (mapping or sequence) whose first line is the next one, at `column`.
@@ -196,22 +218,29 @@ impl<'a> Reader<'a> {
 
     /// The lines of a literal block scalar after its header, inside a node at `column`.
     fn literal(&mut self, column: usize, keep_newline: bool) -> Option<Value> {
-        let first = self.lines.get(self.pos)?;
+        let (first, _) = self.line_at(self.pos)?;
         let indent = first.len() - first.trim_start_matches(' ').len();
         if indent <= column || first.trim().is_empty() {
             return None;
         }
-        let mut out = String::new();
-        while let Some(line) = self.lines.get(self.pos) {
+        // Its lines first, then the text in a string of its size (kept in the value as it is).
+        let begin = self.pos;
+        let mut size = 0;
+        while let Some((line, next)) = self.line_at(self.pos) {
             let blank = line.trim_start_matches(' ').is_empty();
             if !blank && line.len() - line.trim_start_matches(' ').len() < indent {
                 break;
             }
+            size += line.get(indent..).map_or(0, str::len) + 1;
+            self.pos = next;
+        }
+        let mut out = String::with_capacity(size);
+        let block = self.text.get(begin..self.pos).unwrap_or_default();
+        for line in block.lines() {
             out.push_str(line.get(indent..).unwrap_or_default());
             out.push('\n');
-            self.pos += 1;
         }
-        if self.pos == self.lines.len() && !self.ends_with_newline {
+        if self.pos == self.text.len() && !self.ends_with_newline {
             return None;
         }
         // Clip: one line break at the end (none with `|-`), trailing blank lines dropped.
@@ -264,8 +293,21 @@ fn strip_comment(text: &str) -> &str {
     if text.starts_with('#') {
         return "";
     }
-    text.find(" #")
-        .map_or(text, |i| text[..i].trim_end_matches(' '))
+    comment_start(text).map_or(text, |i| text[..i].trim_end_matches(' '))
+}
+
+/// Where the first ` #` in `text` is (`str::find(" #")` without building a searcher for every scalar).
+fn comment_start(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    memchr::memchr_iter(b'#', b)
+        .find(|&i| i > 0 && b[i - 1] == b' ')
+        .map(|i| i - 1)
+}
+
+/// Where the first `: ` in `text` is.
+fn colon_space(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    memchr::memchr_iter(b':', b).find(|&i| b.get(i + 1) == Some(&b' '))
 }
 
 /// A quoted scalar at the start of `text` (none with escapes) and what follows.
@@ -332,7 +374,7 @@ fn plain(s: &str) -> Option<Value> {
     {
         return None;
     }
-    if s.contains(": ") || s.ends_with(':') || s.contains(" #") {
+    if colon_space(s).is_some() || s.ends_with(':') || comment_start(s).is_some() {
         return None;
     }
     if first.is_ascii_alphabetic() && !special_word(s) {
@@ -422,7 +464,10 @@ impl Flow<'_> {
                 let rest = &self.text[self.at..];
                 let end = rest.find([',', ']', '}']).unwrap_or(rest.len());
                 let s = rest[..end].trim_end_matches(' ');
-                if s.contains(": ") || s.ends_with(':') || s.contains(['#', '[', '{', '"', '\'']) {
+                if colon_space(s).is_some()
+                    || s.ends_with(':')
+                    || s.contains(['#', '[', '{', '"', '\''])
+                {
                     return None;
                 }
                 self.at += end;
@@ -435,7 +480,7 @@ impl Flow<'_> {
     fn key(&mut self) -> Option<String> {
         self.skip_spaces();
         let rest = &self.text[self.at..];
-        let end = rest.find(": ")?;
+        let end = colon_space(rest)?;
         let (key, _) = key_of(&rest[..end + 1])?;
         self.at += end + 2;
         Some(key.into_owned())

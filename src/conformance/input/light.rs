@@ -12,8 +12,88 @@ use serde_json::Value;
 use super::parse::options;
 
 /// The document's `apiVersion`, `kind` and `metadata` as an object, with the (0-based) line of `kind`,
-/// when `wanted` does not want it whole and the scan is sure of it.
+/// when `wanted` does not want it whole and the scan is sure of it. Only the lines at column 0 are looked
+/// at (the others cannot start a top-level entry); lines are counted only up to `kind`.
 pub(super) fn read(text: &str, wanted: super::Wanted) -> Option<(Value, usize)> {
+    let bytes = text.as_bytes();
+    let mut api_version = None;
+    let mut kind = None;
+    let mut kind_line = 0;
+    let mut keep = String::new();
+    // The start of the entry being kept (`apiVersion`, `kind`, `metadata`), if one is.
+    let mut keeping: Option<usize> = None;
+    let (mut counted, mut line_no) = (0usize, 0usize);
+    let starts = std::iter::once(0).chain(memchr::memchr_iter(b'\n', bytes).map(|i| i + 1));
+    for start in starts {
+        if bytes.get(start).is_none_or(|b| *b == b' ') {
+            continue;
+        }
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+        let line = &text[start..end];
+        let line = if end < bytes.len() {
+            line.strip_suffix('\r').unwrap_or(line)
+        } else {
+            line
+        };
+        let Some(key) = top_level_key(line) else {
+            continue;
+        };
+        if let Some(from) = keeping.take() {
+            push_lines(&mut keep, &text[from..start]);
+        }
+        if matches!(key, "apiVersion" | "kind" | "metadata") {
+            keeping = Some(start);
+        }
+        match key {
+            "apiVersion" => api_version = Some(plain_value(line)?),
+            "kind" => {
+                line_no += memchr::memchr_iter(b'\n', &bytes[counted..start]).count();
+                counted = start;
+                (kind, kind_line) = (Some(plain_value(line)?), line_no);
+            }
+            "" => return None,
+            _ => {}
+        }
+        // A wanted kind is read whole: no need to scan further.
+        if let (Some(a), Some(k)) = (api_version, kind)
+            && (wanted(group_of(a), k) || k.ends_with("List"))
+        {
+            return None;
+        }
+    }
+    if let Some(from) = keeping {
+        push_lines(&mut keep, &text[from..]);
+    }
+    let (api_version, kind) = (api_version?, kind?);
+    if wanted(group_of(api_version), kind) || kind.ends_with("List") {
+        return None;
+    }
+    let value: Value = match super::fast::parse(&keep) {
+        Some(v) => v,
+        None => serde_saphyr::from_str_with_options(&keep, options()).ok()?,
+    };
+    let same = |k: &str, want: &str| value.get(k).and_then(Value::as_str) == Some(want);
+    (same("apiVersion", api_version) && same("kind", kind)).then_some((value, kind_line))
+}
+
+/// Appends the lines of `chunk` to `keep` as `str::lines` gives them, each with a `\n`.
+fn push_lines(keep: &mut String, chunk: &str) {
+    if memchr::memchr(b'\r', chunk.as_bytes()).is_some() {
+        for line in chunk.lines() {
+            keep.push_str(line);
+            keep.push('\n');
+        }
+        return;
+    }
+    keep.push_str(chunk);
+    if !chunk.is_empty() && !chunk.ends_with('\n') {
+        keep.push('\n');
+    }
+}
+
+#[cfg(test)]
+/// [`read`] as it was first written (a scan of every line), to hold it to that in tests.
+fn read_line_by_line(text: &str, wanted: super::Wanted) -> Option<(Value, usize)> {
     let mut api_version = None;
     let mut kind = None;
     let mut kind_line = 0;
@@ -107,6 +187,43 @@ mod tests {
             serde_json::json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
                 "metadata": {"name": "x.example.org", "annotations": {"a": "b"}}})
         );
+    }
+
+    #[test]
+    fn scanning_the_lines_at_column_0_only_reads_what_a_scan_of_every_line_reads() {
+        let mut docs: Vec<String> = [
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n# c\n-x\n\tt\ndata:\n  a: b",
+            "apiVersion: v1\r\nkind: Secret\r\nmetadata:\r\n  name: a\r\n\r\nspec: 1\r",
+            "\n\n# head\nmetadata:\n  name: x\n\nkind: Widget\napiVersion: example.org/v1\n  \nstatus: {}\n",
+            "kind: A\napiVersion: x/v1\nmetadata: {name: a}\nkind: B\n",
+            "apiVersion: x/v1\nkind: A\nmetadata:\n  name: a\n\"q\": 1\n",
+            "apiVersion: x/v1\nkind: \"A\"\nmetadata:\n  name: a\nmetadata2: x",
+        ]
+        .iter()
+        .map(|t| (*t).to_owned())
+        .collect();
+        let fixtures = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut stack = vec![fixtures];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if let Ok(text) = std::fs::read_to_string(&path) {
+                    docs.extend(super::super::parse::split_for_tests(&text));
+                }
+            }
+        }
+        let read_some = |_: &str, k: &str| k == "Deployment" || k == "Namespace";
+        let mut light = 0;
+        for doc in &docs {
+            for wanted in [nothing_wanted as super::super::Wanted, read_some] {
+                let (a, b) = (read(doc, wanted), read_line_by_line(doc, wanted));
+                light += usize::from(a.is_some());
+                assert_eq!(a, b, "{doc:?}");
+            }
+        }
+        assert!(light > 50, "only {light} documents read by the scan");
     }
 
     #[test]

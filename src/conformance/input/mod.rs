@@ -106,7 +106,7 @@ pub fn read_paths_with(paths: &[PathBuf], stdin: impl Read, wanted: Option<Wante
     // Standard input is read here (it need not be `Send`); the files on every core.
     let mut from_stdin = Inputs::default();
     if stdin_given {
-        read_source("-", stdin, true, wanted, &mut from_stdin);
+        read_source("-", stdin, 0, wanted, &mut from_stdin);
     }
     let files: Vec<&PathBuf> = sources
         .iter()
@@ -176,7 +176,12 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
 fn read_file(path: &Path, wanted: Option<Wanted>, inputs: &mut Inputs) {
     let name = path.display().to_string();
     match std::fs::File::open(path) {
-        Ok(f) => read_source(&name, f, false, wanted, inputs),
+        Ok(f) => {
+            // Read into a buffer of the file's size: no doubling and copying of a growing one.
+            let size = f.metadata().map_or(0, |m| m.len()).min(MAX_INPUT_BYTES) + 1;
+            let capacity = usize::try_from(size).unwrap_or(0);
+            read_source(&name, f, capacity, wanted, inputs);
+        }
         Err(e) => inputs.errors.push(InputError {
             file: Arc::from(name),
             line: 0,
@@ -185,15 +190,17 @@ fn read_file(path: &Path, wanted: Option<Wanted>, inputs: &mut Inputs) {
     }
 }
 
-/// Reads at most [`MAX_INPUT_BYTES`] (plus one, to tell that there was more) and parses them.
+/// Reads at most [`MAX_INPUT_BYTES`] (plus one, to tell that there was more) and parses them. A `capacity`
+/// of 0 means standard input (of unknown size); a file gives its size (plus one).
 fn read_source(
     name: &str,
     source: impl Read,
-    stdin: bool,
+    capacity: usize,
     wanted: Option<Wanted>,
     inputs: &mut Inputs,
 ) {
-    let mut bytes = Vec::new();
+    let stdin = capacity == 0;
+    let mut bytes = Vec::with_capacity(capacity);
     let what = if stdin { "standard input" } else { "file" };
     let error = |message: String| InputError {
         file: Arc::from(name),

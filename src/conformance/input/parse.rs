@@ -22,7 +22,7 @@ pub(super) fn decode(bytes: Vec<u8>) -> Result<String, (usize, String)> {
         });
     }
     let line_of = |at: usize| bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
-    if let Some(at) = bytes.iter().position(|b| *b == 0) {
+    if let Some(at) = memchr::memchr(0, &bytes) {
         return Err((
             line_of(at),
             "not a text file (it holds a NUL byte): is it binary?".to_owned(),
@@ -71,17 +71,22 @@ fn marker(line: &str) -> Option<&str> {
 }
 
 /// Splits a stream at its `---` and `...` lines. Content after `--- ` on the marker's line (`--- {…}`,
-/// `--- |`) is kept, at its column, as the first line of the next document.
+/// `--- |`) is kept, at its column, as the first line of the next document. Only the lines that start with
+/// `---` or `...` are looked at (found by a vectorised search), and lines are counted between them.
 fn split(text: &str) -> Vec<Doc<'_>> {
     let mut docs = Vec::new();
-    let (mut start, mut first_line, mut offset) = (0usize, 1usize, 0usize);
+    let (mut start, mut first_line) = (0usize, 1usize);
+    // The 1-based line of byte `counted`.
+    let (mut counted, mut line_no) = (0usize, 1usize);
     let mut carried: Option<String> = None;
-    for (i, line) in text.split_inclusive('\n').enumerate() {
-        let Some(rest) = marker(line.trim_end_matches('\n')) else {
-            offset += line.len();
+    for at in MarkerLines::new(text) {
+        let end = memchr::memchr(b'\n', &text.as_bytes()[at..]).map_or(text.len(), |i| at + i);
+        let Some(rest) = marker(&text[at..end]) else {
             continue;
         };
-        let body = &text[start..offset];
+        line_no += memchr::memchr_iter(b'\n', &text.as_bytes()[counted..at]).count();
+        counted = at;
+        let body = &text[start..at];
         docs.push(Doc {
             text: carried
                 .take()
@@ -92,15 +97,101 @@ fn split(text: &str) -> Vec<Doc<'_>> {
         if !rest.is_empty() && !rest.trim_start().starts_with('#') {
             carried = Some(format!("   {rest}\n"));
         }
-        offset += line.len();
-        start = offset;
-        first_line = if carried.is_some() { i + 1 } else { i + 2 };
+        start = (end + 1).min(text.len());
+        first_line = if carried.is_some() {
+            line_no
+        } else {
+            line_no + 1
+        };
     }
     let body = &text[start..];
     docs.push(Doc {
         text: carried.map_or(Cow::Borrowed(body), |c| Cow::Owned(c + body)),
         first_line,
     });
+    docs
+}
+
+/// The starts of the lines that begin with `---` or `...`, in order.
+struct MarkerLines<'a> {
+    text: &'a str,
+    /// The next `\n---` and `\n...` at or after `from` (offsets of the `\n`), when looked up.
+    dashes: Option<Option<usize>>,
+    dots: Option<Option<usize>>,
+    from: usize,
+    first: bool,
+}
+
+impl<'a> MarkerLines<'a> {
+    fn new(text: &'a str) -> Self {
+        MarkerLines {
+            text,
+            dashes: None,
+            dots: None,
+            from: 0,
+            first: true,
+        }
+    }
+
+    fn find_from(&self, needle: &str) -> Option<usize> {
+        memchr::memmem::find(&self.text.as_bytes()[self.from..], needle.as_bytes())
+            .map(|i| self.from + i)
+    }
+}
+
+impl Iterator for MarkerLines<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        if std::mem::replace(&mut self.first, false)
+            && (self.text.starts_with("---") || self.text.starts_with("..."))
+        {
+            return Some(0);
+        }
+        if self.dashes.is_none() {
+            self.dashes = Some(self.find_from("\n---"));
+        }
+        if self.dots.is_none() {
+            self.dots = Some(self.find_from("\n..."));
+        }
+        let (dashes, dots) = (self.dashes.flatten(), self.dots.flatten());
+        let newline = match (dashes, dots) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        if dashes == Some(newline) {
+            self.dashes = None;
+        }
+        if dots == Some(newline) {
+            self.dots = None;
+        }
+        self.from = newline + 1;
+        Some(newline + 1)
+    }
+}
+
+/// The splitting as it was first written (a scan of every line), to hold [`split`] to it in tests.
+#[cfg(test)]
+fn split_line_by_line(text: &str) -> Vec<(String, usize)> {
+    let mut docs = Vec::new();
+    let (mut start, mut first_line, mut offset) = (0usize, 1usize, 0usize);
+    let mut carried: Option<String> = None;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let Some(rest) = marker(line.trim_end_matches('\n')) else {
+            offset += line.len();
+            continue;
+        };
+        let body = &text[start..offset];
+        docs.push((carried.take().unwrap_or_default() + body, first_line));
+        let rest = rest.trim_end();
+        if !rest.is_empty() && !rest.trim_start().starts_with('#') {
+            carried = Some(format!("   {rest}\n"));
+        }
+        offset += line.len();
+        start = offset;
+        first_line = if carried.is_some() { i + 1 } else { i + 2 };
+    }
+    docs.push((carried.unwrap_or_default() + &text[start..], first_line));
     docs
 }
 
@@ -274,7 +365,12 @@ fn yaml_doc(at: &Place, text: &str, content: usize, inputs: &mut Inputs) {
         .lines()
         .position(|l| l.starts_with("kind:"))
         .unwrap_or(content);
-    let items = list_item_lines(text);
+    // The lines of a List's items; other documents need no scan for them.
+    let items = if value.as_object().is_some_and(is_list) {
+        list_item_lines(text)
+    } else {
+        Vec::new()
+    };
     push_value(at, value, kind, &items, inputs);
 }
 
@@ -320,6 +416,14 @@ fn list_item_lines(text: &str) -> Vec<usize> {
     out
 }
 
+/// Whether an object is a `List` (or `*List`) with its items.
+fn is_list(map: &serde_json::Map<String, Value>) -> bool {
+    map.get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k.ends_with("List"))
+        && map.get("items").is_some_and(Value::is_array)
+}
+
 /// Adds a parsed document: a `List` (or `*List`) expands to its items, a top-level array to its elements.
 /// `line` and `item_lines` are 0-based, relative to the document.
 fn push_value(at: &Place, value: Value, line: usize, item_lines: &[usize], inputs: &mut Inputs) {
@@ -331,12 +435,7 @@ fn push_value(at: &Place, value: Value, line: usize, item_lines: &[usize], input
             }
         }
         Value::Object(mut map) => {
-            let is_list = map
-                .get("kind")
-                .and_then(Value::as_str)
-                .is_some_and(|k| k.ends_with("List"))
-                && map.get("items").is_some_and(Value::is_array);
-            if is_list {
+            if is_list(&map) {
                 let Some(Value::Array(items)) = map.remove("items") else {
                     return;
                 };
@@ -390,6 +489,43 @@ mod tests {
             .iter()
             .map(|o| o.value["metadata"]["name"].as_str().unwrap())
             .collect()
+    }
+
+    #[test]
+    fn splitting_at_the_marker_lines_only_gives_the_documents_of_a_scan_of_every_line() {
+        let mut texts: Vec<String> = [
+            "",
+            "---",
+            "---\n",
+            "...\n---\n",
+            "a: 1\n---\nb: 2\n...\n--- # c\n---  {c: 3}\n--- |\n  x\n----\n---x\n...y\n  ---\n",
+            "a: 1\r\n---\r\nb: 2\r\n...\r\n",
+            "x: |\n  ---\n\n---\n---\n...\n...\n---",
+            "\u{feff}---\na: 1\n---\t# tab\nb: 2\n--- \n",
+        ]
+        .iter()
+        .map(|t| (*t).to_owned())
+        .collect();
+        let fixtures = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut stack = vec![fixtures];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if let Ok(text) = std::fs::read_to_string(&path) {
+                    texts.push(text);
+                }
+            }
+        }
+        assert!(texts.len() > 20, "{} texts", texts.len());
+        for text in &texts {
+            let fast: Vec<(String, usize)> = split(text)
+                .into_iter()
+                .map(|d| (d.text.into_owned(), d.first_line))
+                .collect();
+            assert_eq!(fast, split_line_by_line(text), "{text:?}");
+        }
     }
 
     #[test]

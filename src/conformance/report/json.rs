@@ -77,9 +77,127 @@ pub fn to_value(report: &Report) -> Value {
     serde_json::to_value(r).unwrap_or(Value::Null)
 }
 
-/// The report as pretty-printed JSON, newline-terminated.
+/// The report as pretty-printed JSON, newline-terminated: [`to_value`] printed, with its keys in the order
+/// of a JSON object (sorted), written straight from the report without building the value first.
 pub fn render(report: &Report) -> String {
-    let mut s = serde_json::to_string_pretty(&to_value(report)).unwrap_or_default();
-    s.push('\n');
-    s
+    let r = Sorted {
+        findings: report.findings.iter().map(sorted_finding).collect(),
+        summary: SortedSummary {
+            by_severity: SortedCounts {
+                error: report.by_severity.error,
+                info: report.by_severity.info,
+                warning: report.by_severity.warning,
+            },
+            findings: report.findings.len(),
+            namespace_rules_not_evaluated: &report.namespaces_not_evaluated,
+            not_checked: report.not_checked_count(),
+            objects: report.objects,
+            profile: &report.profile,
+            score: report.score,
+            silenced: report.silenced_count(),
+        },
+    };
+    let mut out = Vec::with_capacity(256 + 512 * report.findings.len());
+    // Writing plain structs of strings and numbers into a vector cannot fail.
+    let _ = serde_json::to_writer_pretty(&mut out, &r);
+    out.push(b'\n');
+    String::from_utf8(out).unwrap_or_default()
+}
+
+// The same report as `JsonReport`, fields in sorted order (as `serde_json::Map` keeps them).
+
+#[derive(Serialize)]
+struct Sorted<'a> {
+    findings: Vec<SortedFinding<'a>>,
+    summary: SortedSummary<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SortedSummary<'a> {
+    by_severity: SortedCounts,
+    findings: usize,
+    namespace_rules_not_evaluated: &'a [String],
+    not_checked: usize,
+    objects: usize,
+    profile: &'a str,
+    score: u8,
+    silenced: usize,
+}
+
+#[derive(Serialize)]
+struct SortedCounts {
+    error: usize,
+    info: usize,
+    warning: usize,
+}
+
+#[derive(Serialize)]
+struct SortedFinding<'a> {
+    bsi: &'static [&'static str],
+    container: Option<&'a str>,
+    file: Option<&'a str>,
+    line: Option<usize>,
+    message: &'a str,
+    object: SortedObject<'a>,
+    pss: Option<&'static str>,
+    rule: &'static str,
+    severity: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SortedObject<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    name: &'a str,
+    namespace: Option<&'a str>,
+}
+
+fn sorted_finding(f: &Finding) -> SortedFinding<'_> {
+    let j = finding(f);
+    SortedFinding {
+        bsi: j.bsi,
+        container: j.container,
+        file: j.file,
+        line: j.line,
+        message: j.message,
+        object: SortedObject {
+            api_version: &f.object.api_version,
+            kind: &f.object.kind,
+            name: &f.object.name,
+            namespace: f.object.namespace.as_deref(),
+        },
+        pss: j.pss,
+        rule: j.rule,
+        severity: j.severity,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_written_directly_is_the_json_value_printed() {
+        let fixtures =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/conformance");
+        let inputs = crate::conformance::input::read_paths(&[fixtures], std::io::empty());
+        for level in [
+            crate::api::ProtectionLevel::Normal,
+            crate::api::ProtectionLevel::VeryHigh,
+        ] {
+            let profile = crate::conformance::resolve_profile(None, level, None).unwrap();
+            let mut report = crate::conformance::evaluate(
+                &inputs.objects,
+                &profile,
+                jiff::Timestamp::UNIX_EPOCH,
+            );
+            report.namespaces_not_evaluated = vec!["a\"b".to_owned(), "ü\n".to_owned()];
+            assert!(report.findings.len() > 20);
+            let mut printed = serde_json::to_string_pretty(&to_value(&report)).unwrap();
+            printed.push('\n');
+            assert_eq!(render(&report), printed);
+        }
+    }
 }
