@@ -14,8 +14,10 @@
 //! - the reader ClusterRole `conplus:fvo:<name>:reader` of each onboarding and its binding: `get`, `create`,
 //!   `patch` only — no `bind` or `escalate` (the role grants a subset of what the operator reads itself, which
 //!   kube-apiserver's escalation check accepts), no `delete` (an owner reference lets the garbage collector
-//!   remove them), no `list`/`watch` (each is read by name);
-//! - PolicyReports: `get`, `create`, `patch`, no `delete` (a report goes with its namespace);
+//!   remove them); `list`/`watch` keep the operator's own (by label) in a store, so that a resync reads none
+//!   of them — RBAC cannot narrow a list by label, so the operator can read every ClusterRole and binding,
+//!   which grants no access to anything they protect;
+//! - PolicyReports: `get`, `list`, `watch`, `create`, `patch`, no `delete` (a report goes with its namespace);
 //! - Leases only in the release namespace (a Role, not the ClusterRole).
 
 use std::collections::{BTreeMap, BTreeSet};
