@@ -546,16 +546,7 @@ where
     // the stores at about half the memory, and a converged object of the operator's carries none.
     let stream = watcher(Api::<K>::all(client.clone()), config)
         .default_backoff()
-        .modify(move |o: &mut K| {
-            let meta = o.meta_mut();
-            let entries = meta.managed_fields.take();
-            meta.managed_fields = if foreign_fields {
-                drift::foreign_entries_only(entries)
-            } else {
-                None
-            };
-            trim(o);
-        })
+        .modify(move |o: &mut K| strip_owned(o, foreign_fields, trim))
         .reflect(writer)
         .inspect_ok(move |event| {
             idx.apply(&store, &(), event);
@@ -570,6 +561,19 @@ where
         },
         stream,
     )
+}
+
+/// What the stores of owned objects keep of one: other managers' managedFields entries only
+/// (`foreign_fields`; none otherwise), and what `trim` leaves.
+fn strip_owned<K: Resource>(o: &mut K, foreign_fields: bool, trim: fn(&mut K)) {
+    let meta = o.meta_mut();
+    let entries = meta.managed_fields.take();
+    meta.managed_fields = if foreign_fields {
+        drift::foreign_entries_only(entries)
+    } else {
+        None
+    };
+    trim(o);
 }
 
 /// Like [`owned_stream`], for the kinds the operator owns: the objects are kept as text
@@ -602,16 +606,7 @@ where
     let (store, idx, ns_idx) = (reader.clone(), index.clone(), by_namespace.clone());
     let stream = watcher(Api::<K>::all(client.clone()), config)
         .default_backoff()
-        .modify(move |o: &mut K| {
-            let meta = o.meta_mut();
-            let entries = meta.managed_fields.take();
-            meta.managed_fields = if foreign_fields {
-                drift::foreign_entries_only(entries)
-            } else {
-                None
-            };
-            trim(o);
-        })
+        .modify(move |o: &mut K| strip_owned(o, foreign_fields, trim))
         .map_ok(kept_event)
         .reflect(writer)
         .inspect_ok(move |event| {
