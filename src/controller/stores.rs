@@ -646,10 +646,15 @@ where
             kind: PhantomData,
         })
     };
+    map_event(event, keep)
+}
+
+/// The watch event with its object turned into another by `f` (the markers pass as they are).
+fn map_event<A, B>(event: watcher::Event<A>, f: impl Fn(A) -> B) -> watcher::Event<B> {
     match event {
-        watcher::Event::Apply(o) => watcher::Event::Apply(keep(o)),
-        watcher::Event::Delete(o) => watcher::Event::Delete(keep(o)),
-        watcher::Event::InitApply(o) => watcher::Event::InitApply(keep(o)),
+        watcher::Event::Apply(o) => watcher::Event::Apply(f(o)),
+        watcher::Event::Delete(o) => watcher::Event::Delete(f(o)),
+        watcher::Event::InitApply(o) => watcher::Event::InitApply(f(o)),
         watcher::Event::Init => watcher::Event::Init,
         watcher::Event::InitDone => watcher::Event::InitDone,
     }
@@ -683,13 +688,7 @@ fn namespace_of_meta(
             status: None,
         }
     };
-    match event {
-        watcher::Event::Apply(m) => watcher::Event::Apply(ns(m)),
-        watcher::Event::Delete(m) => watcher::Event::Delete(ns(m)),
-        watcher::Event::InitApply(m) => watcher::Event::InitApply(ns(m)),
-        watcher::Event::Init => watcher::Event::Init,
-        watcher::Event::InitDone => watcher::Event::InitDone,
-    }
+    map_event(event, ns)
 }
 
 /// The store of every namespace of the cluster, as metadata (one metadata-only watch), with
@@ -933,13 +932,7 @@ fn rule_event(
             json: "{}".into(),
         })
     };
-    match event {
-        watcher::Event::Apply(o) => watcher::Event::Apply(keep(o)),
-        watcher::Event::Delete(o) => watcher::Event::Delete(keep(o)),
-        watcher::Event::InitApply(o) => watcher::Event::InitApply(keep(o)),
-        watcher::Event::Init => watcher::Event::Init,
-        watcher::Event::InitDone => watcher::Event::InitDone,
-    }
+    map_event(event, keep)
 }
 
 /// A store of one kind the conformance rules read, with its index by namespace.

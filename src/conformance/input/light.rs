@@ -64,13 +64,25 @@ pub(super) fn read(text: &str, wanted: super::Wanted) -> Option<(Value, usize)> 
     if let Some(from) = keeping {
         push_lines(&mut keep, &text[from..]);
     }
-    let (api_version, kind) = (api_version?, kind?);
+    parse_kept(&keep, api_version?, kind?, kind_line, wanted)
+}
+
+/// The kept lines (apiVersion, kind, metadata) of a document whose kind no rule reads, parsed;
+/// `None` when a rule reads the kind, it is a List, or the parse disagrees with the scan (the
+/// full parse then reads the document).
+fn parse_kept(
+    keep: &str,
+    api_version: &str,
+    kind: &str,
+    kind_line: usize,
+    wanted: super::Wanted,
+) -> Option<(Value, usize)> {
     if wanted(group_of(api_version), kind) || kind.ends_with("List") {
         return None;
     }
-    let value: Value = match super::fast::parse(&keep) {
+    let value: Value = match super::fast::parse(keep) {
         Some(v) => v,
-        None => serde_saphyr::from_str_with_options(&keep, options()).ok()?,
+        None => serde_saphyr::from_str_with_options(keep, options()).ok()?,
     };
     let same = |k: &str, want: &str| value.get(k).and_then(Value::as_str) == Some(want);
     (same("apiVersion", api_version) && same("kind", kind)).then_some((value, kind_line))
@@ -120,16 +132,7 @@ fn read_line_by_line(text: &str, wanted: super::Wanted) -> Option<(Value, usize)
             keep.push('\n');
         }
     }
-    let (api_version, kind) = (api_version?, kind?);
-    if wanted(group_of(api_version), kind) || kind.ends_with("List") {
-        return None;
-    }
-    let value: Value = match super::fast::parse(&keep) {
-        Some(v) => v,
-        None => serde_saphyr::from_str_with_options(&keep, options()).ok()?,
-    };
-    let same = |k: &str, want: &str| value.get(k).and_then(Value::as_str) == Some(want);
-    (same("apiVersion", api_version) && same("kind", kind)).then_some((value, kind_line))
+    parse_kept(&keep, api_version?, kind?, kind_line, wanted)
 }
 
 /// The API group of an `apiVersion` (`""` for the core group).
@@ -202,17 +205,8 @@ mod tests {
         .iter()
         .map(|t| (*t).to_owned())
         .collect();
-        let fixtures = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-        let mut stack = vec![fixtures];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if let Ok(text) = std::fs::read_to_string(&path) {
-                    docs.extend(super::super::parse::split_for_tests(&text));
-                }
-            }
+        for text in super::super::parse::fixture_texts_for_tests() {
+            docs.extend(super::super::parse::split_for_tests(&text));
         }
         let read_some = |_: &str, k: &str| k == "Deployment" || k == "Namespace";
         let mut light = 0;

@@ -195,6 +195,25 @@ fn split_line_by_line(text: &str) -> Vec<(String, usize)> {
     docs
 }
 
+/// The texts of the files under `tests/fixtures`, for tests that hold a fast path to the plain one.
+#[cfg(test)]
+pub(super) fn fixture_texts_for_tests() -> Vec<String> {
+    let mut texts = Vec::new();
+    let mut stack =
+        vec![std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(text) = std::fs::read_to_string(&path) {
+                texts.push(text);
+            }
+        }
+    }
+    texts
+}
+
 /// The documents of a stream, for tests of the readers.
 #[cfg(test)]
 pub(super) fn split_for_tests(text: &str) -> Vec<String> {
@@ -506,18 +525,7 @@ mod tests {
         .iter()
         .map(|t| (*t).to_owned())
         .collect();
-        let fixtures = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-        let mut stack = vec![fixtures];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if let Ok(text) = std::fs::read_to_string(&path) {
-                    texts.push(text);
-                }
-            }
-        }
+        texts.extend(fixture_texts_for_tests());
         assert!(texts.len() > 20, "{} texts", texts.len());
         for text in &texts {
             let fast: Vec<(String, usize)> = split(text)
