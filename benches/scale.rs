@@ -91,6 +91,8 @@ fn start_controller(kubeconfig: &std::path::Path) -> Child {
         .args(["run", "--kubeconfig"])
         .arg(kubeconfig)
         .args(["--log-level", "warn", "--concurrency", "16"])
+        // Any free port: two benchmark runs at once do not collide on the default 8080.
+        .args(["--metrics-addr", "127.0.0.1:0"])
         .stdout(Stdio::null())
         .spawn()
         .expect("start the controller")
