@@ -9,6 +9,7 @@ use std::time::Duration;
 use kube::runtime::events::Recorder;
 use kube::{Client, ResourceExt};
 
+use super::admissions::Admissions;
 use super::conformance::{Defaults, Live};
 use super::stores::Stores;
 use crate::api::FachverfahrenOnboarding;
@@ -38,6 +39,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Readiness.
     pub health: Health,
+    /// The budget decisions of every Ressort, kept between reconciles and fed by the watches.
+    pub admissions: Arc<Admissions>,
     /// Whether PolicyReports are served (see `reports`).
     pub reports: super::reports::Memory,
     /// Consecutive failures per onboarding, for back-off.
@@ -57,9 +60,11 @@ struct Findings {
 
 impl Context {
     /// A context with no failures or findings recorded yet.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         client: Client,
         stores: Stores,
+        admissions: Arc<Admissions>,
         settings: PlatformSettings,
         recorder: Recorder,
         conformance: Defaults,
@@ -74,6 +79,7 @@ impl Context {
             conformance: Live::new(conformance),
             metrics,
             health,
+            admissions,
             reports: Default::default(),
             failures: Mutex::new(HashMap::new()),
             findings: Mutex::new(Findings::default()),
