@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use tracing::info;
@@ -58,7 +57,7 @@ pub async fn reconcile(
     apply::reserve(client, &fvo, admission).await?;
     let applied = apply::apply(client, &plan, &observed, &fvo).await?;
     // pure: the status of the round, conformance, repairs.
-    let now = Timestamp::now();
+    let now = conditions::now();
     let mut status = status::of_round(&fvo, &observed, admission, &plan, &problems, now);
     let previous = fvo
         .status
