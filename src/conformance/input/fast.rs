@@ -268,7 +268,7 @@ fn key_of(text: &str) -> Option<(Cow<'_, str>, &str)> {
         let (key, after) = quoted(q)?;
         (Cow::Owned(key), after.strip_prefix(':')?)
     } else {
-        let end = text.find(':')?;
+        let end = memchr::memchr(b':', text.as_bytes())?;
         let key = &text[..end];
         let first = key.bytes().next()?;
         let simple = first.is_ascii_alphabetic()
@@ -315,9 +315,9 @@ fn quoted(text: &str) -> Option<(String, &str)> {
     let quote = text.chars().next()?;
     let body = &text[1..];
     if quote == '"' {
-        let end = body.find('"')?;
+        let end = memchr::memchr(b'"', body.as_bytes())?;
         // An escape (`\"`, `\n`, `\u00e4`): left to the full parser.
-        if body[..end].contains('\\') {
+        if memchr::memchr(b'\\', &body.as_bytes()[..end]).is_some() {
             return None;
         }
         return Some((body[..end].to_owned(), &body[end + 1..]));
