@@ -55,7 +55,10 @@ fn normalised_credential_like(norm: &str) -> bool {
         .iter()
         .any(|w| norm.ends_with(w.as_bytes()));
     holds_any(norm, &SECRET_WORDS)
-        && (is_key_word || !REFERENCE_SUFFIXES.iter().any(|s| norm.ends_with(s.as_bytes())))
+        && (is_key_word
+            || !REFERENCE_SUFFIXES
+                .iter()
+                .any(|s| norm.ends_with(s.as_bytes())))
 }
 
 /// Whether `hay` (a short name) holds one of `words`: a comparison at every position, cheaper on names
