@@ -56,8 +56,8 @@ struct Reader<'a> {
     pos: usize,
     /// The rest of the current line after a `- ` (its column and text), read as a line of its own.
     virt: Option<(usize, &'a str)>,
-    /// The last line `peek` found: its start, column and text.
-    peeked: Option<(usize, (usize, &'a str))>,
+    /// The last line `peek` found: its start, column and text, and where the next line starts.
+    peeked: Option<(usize, (usize, &'a str), usize)>,
     depth: usize,
 }
 
@@ -68,7 +68,7 @@ impl<'a> Reader<'a> {
         if let Some(v) = self.virt {
             return Some(v);
         }
-        if let Some((pos, found)) = self.peeked
+        if let Some((pos, found, _)) = self.peeked
             && pos == self.pos
         {
             return Some(found);
@@ -81,7 +81,7 @@ impl<'a> Reader<'a> {
                 self.pos = next;
                 continue;
             }
-            self.peeked = Some((self.pos, (column, content)));
+            self.peeked = Some((self.pos, (column, content), next));
             return Some((column, content));
         }
         None
@@ -98,9 +98,13 @@ impl<'a> Reader<'a> {
 
     fn advance(&mut self) {
         self.virt = None;
-        self.pos = self
-            .line_at(self.pos)
-            .map_or(self.text.len(), |(_, next)| next);
+        self.pos = match self.peeked {
+            // The line `peek` found: its end is known.
+            Some((pos, _, next)) if pos == self.pos => next,
+            _ => self
+                .line_at(self.pos)
+                .map_or(self.text.len(), |(_, next)| next),
+        };
     }
 
     /// The block node (mapping or sequence) whose first line is the next one, at `column`.
