@@ -389,6 +389,14 @@ fn plain(s: &str) -> Option<Value> {
 
 /// What serde-saphyr makes of the plain scalar `s` on its own (kept per thread).
 fn resolve(s: &str) -> Option<Value> {
+    // Decimal integers without a sign or leading zero (ports, replicas, user ids) are integers to every
+    // YAML schema: no need to ask the parser, or the cache.
+    if (1..=18).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && (s == "0" || !s.starts_with('0'))
+    {
+        return s.parse::<u64>().ok().map(Value::from);
+    }
     if let Some(v) = RESOLVED.with(|c| c.borrow().get(s).cloned()) {
         return Some(v);
     }
@@ -511,6 +519,26 @@ mod tests {
 
     fn saphyr(text: &str) -> Value {
         serde_saphyr::from_str_with_options(text, options()).unwrap()
+    }
+
+    #[test]
+    fn plain_decimal_integers_are_read_as_serde_saphyr_reads_them() {
+        for s in [
+            "0",
+            "1",
+            "7",
+            "80",
+            "8080",
+            "10001",
+            "999999999999999999",
+            "00",
+            "0755",
+            "1_000",
+            "9999999999999999999",
+        ] {
+            let text = format!("k: {s}\n");
+            assert_eq!(parse(&text), Some(saphyr(&text)), "{s}");
+        }
     }
 
     #[test]
