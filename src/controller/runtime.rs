@@ -519,6 +519,12 @@ pub async fn run(
         warn!("the shared onboarding watch cannot be subscribed to; not reconciling");
         return;
     };
+    // The event of a round's own status write brings no round: that round saw everything
+    // before it. Without this, every onboarding took one more full round (observe, compare
+    // every owned object, evaluate) that could find nothing to do.
+    let own = ctx.clone();
+    let fvo_trigger =
+        fvo_trigger.filter(move |fvo| std::future::ready(!own.status_writes.is_own(fvo)));
     let mut controller = Controller::for_shared_stream(fvo_trigger, onboardings.clone())
         .with_config(
             ControllerConfig::default()
