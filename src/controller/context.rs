@@ -42,7 +42,7 @@ pub struct Context {
     /// The budget decisions of every Ressort, kept between reconciles and fed by the watches.
     pub admissions: Arc<Admissions>,
     /// Whether PolicyReports are served (see `reports`).
-    pub reports: super::reports::Memory,
+    pub reports: super::served::Memory,
     /// Consecutive failures per onboarding, for back-off.
     failures: Mutex<HashMap<String, u32>>,
     /// Conformance findings per onboarding and in total, for the metrics.

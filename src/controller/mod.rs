@@ -44,6 +44,7 @@ pub mod reader;
 pub mod reports;
 pub mod ressort;
 pub mod runtime;
+pub mod served;
 pub mod status;
 pub mod stores;
 pub mod summary;

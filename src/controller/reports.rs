@@ -18,19 +18,18 @@
 //! A report of that name that the operator did not write for this onboarding (no ownership
 //! record) is left alone, with a warning in the log. When the cluster does not serve
 //! PolicyReports (the CRD is not installed) or the operator may not write them, the step says so
-//! once in the log and does nothing, asking again after [`RECHECK_SERVED`]: a missing optional API
+//! once in the log and does nothing, asking again after
+//! [`RECHECK_SERVED`](super::served::RECHECK_SERVED): a missing optional API
 //! is no reason for the onboarding to fail or back off.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
 use kube::{Client, ResourceExt};
 use serde::Deserialize;
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::apply::with_timeout;
 use super::conformance::Evaluation;
@@ -38,6 +37,7 @@ use super::context::Context;
 use super::error::{Error, ObserveError, WriteError};
 use super::ownership::proves_object;
 use super::plan::{EnvPlan, Plan};
+use super::served::Memory;
 use crate::api::FachverfahrenOnboarding;
 use crate::conformance::report::Report;
 use crate::conformance::report::policyreport::{
@@ -45,45 +45,6 @@ use crate::conformance::report::policyreport::{
     results_by_namespace, unchanged,
 };
 use crate::resources::{FIELD_MANAGER, ONBOARDING_UID, ownership_labels, stable_hash};
-
-/// How long the step trusts that PolicyReports are not served (or not writable) before asking
-/// again.
-pub const RECHECK_SERVED: Duration = Duration::from_secs(300);
-
-/// Whether the cluster serves PolicyReports, as last found out, and when.
-#[derive(Debug, Default)]
-pub struct Memory {
-    served: Mutex<Option<(bool, Instant)>>,
-}
-
-impl Memory {
-    /// `Some(served)` while the last answer is to be trusted.
-    fn known(&self) -> Option<bool> {
-        let last = *self.served.lock().unwrap_or_else(|p| p.into_inner());
-        match last {
-            Some((true, _)) => Some(true),
-            Some((false, at)) if at.elapsed() < RECHECK_SERVED => Some(false),
-            _ => None,
-        }
-    }
-
-    /// Records whether PolicyReports are served; logs a change, so that it is said once.
-    fn set(&self, served: bool, why: &str) {
-        let mut last = self.served.lock().unwrap_or_else(|p| p.into_inner());
-        let before = last.map(|(s, _)| s);
-        *last = Some((served, Instant::now()));
-        drop(last);
-        match (before, served) {
-            (Some(false), true) | (None, true) => info!("PolicyReports are served: writing them"),
-            (Some(true), false) | (None, false) => warn!(
-                "PolicyReports are not written: {why}; install the CRD (chart value \
-                 policyReports.installCRD, or deploy/policyreport-crd) — asked again every {}s",
-                RECHECK_SERVED.as_secs()
-            ),
-            _ => {}
-        }
-    }
-}
 
 /// The group, version and plural of PolicyReports.
 pub fn api_resource() -> ApiResource {
