@@ -85,7 +85,7 @@ fn holding(
     let proven = proven_namespaces(stores, o);
     let mut held: Option<Amounts> = None;
     for kept in stores.owned.quotas.by_onboarding.get(name) {
-        if kept.name_any() == resource_quota::NAME
+        if &*kept.name == resource_quota::NAME
             && let Some(quota) = kept.object()
             && proves_object(o, quota.meta(), &proven)
             && let Some(amounts) = resource_quota::amounts_of(&quota)
@@ -232,10 +232,7 @@ pub async fn observe(
 
     let mut service_accounts = BTreeMap::new();
     for ns_name in namespaces {
-        if let Some(sa) = stores
-            .service_accounts
-            .store
-            .get(&ObjectRef::new("default").within(ns_name))
+        if let Some(sa) = stores.service_accounts.get(ns_name, "default")
             && let Some(v) = sa.value()
         {
             service_accounts.insert(ns_name.clone(), v);
