@@ -431,9 +431,9 @@ pub async fn run(
     // bring no round (the operator's own writes of them would double the rounds); the streams
     // are drained below.
     let (reader_roles, role_stream) =
-        owned_stream::<ClusterRole>(&client, managed.clone(), true, keep, &tracker);
+        stores::kept_stream::<ClusterRole>(&client, managed.clone(), true, keep, &tracker);
     let (reader_bindings, binding_stream) =
-        owned_stream::<ClusterRoleBinding>(&client, managed, true, keep, &tracker);
+        stores::kept_stream::<ClusterRoleBinding>(&client, managed, true, keep, &tracker);
     let (policy_reports, report_stream) =
         stores::report_stream(&client, reports::api_resource(), reports::trim);
     let drained = futures::stream::select(

@@ -125,7 +125,10 @@ where
     /// The key `obj` is filed under now (before its next event is applied).
     pub fn key_for(&self, obj: &K) -> Option<String> {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        entries.key_of_id.get(id_of(obj).as_str()).map(|k| k.to_string())
+        entries
+            .key_of_id
+            .get(id_of(obj).as_str())
+            .map(|k| k.to_string())
     }
 
     /// The version of the objects under `key`.
@@ -358,6 +361,11 @@ where
     }
 }
 
+/// The namespace of a kept object, `""` for a cluster-scoped one (so that it is found by name).
+fn kept_namespace<K>(obj: &Kept<K>) -> Option<String> {
+    Some(obj.namespace.as_deref().unwrap_or_default().to_string())
+}
+
 /// The onboarding a kept object's label names.
 pub fn kept_onboarding<K>(obj: &Kept<K>) -> Option<String> {
     obj.onboarding.as_deref().map(str::to_string)
@@ -414,11 +422,11 @@ impl<K: Resource<DynamicType = ()> + 'static> KeptStore<K> {
     pub fn new() -> Self {
         KeptStore {
             by_onboarding: Index::new(kept_onboarding::<K>),
-            by_namespace: Index::new(namespace_of::<Kept<K>>),
+            by_namespace: Index::new(kept_namespace::<K>),
         }
     }
 
-    /// The object `name` in `namespace`.
+    /// The object `name` in `namespace` (`""` for a cluster-scoped kind).
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<Kept<K>>> {
         self.by_namespace
             .get_one(namespace, &format!("{namespace}/{name}"))
@@ -546,9 +554,9 @@ pub struct Stores {
     /// What each onboarding holds by observation, as the sibling view last derived it.
     pub holdings: Memo<HoldingKey, Arc<Holding>>,
     /// The reader ClusterRoles with the operator's label (the `reader` step compares with them).
-    pub reader_roles: OwnedStore<ClusterRole>,
+    pub reader_roles: KeptStore<ClusterRole>,
     /// The reader ClusterRoleBindings with the operator's label.
-    pub reader_bindings: OwnedStore<ClusterRoleBinding>,
+    pub reader_bindings: KeptStore<ClusterRoleBinding>,
     /// The PolicyReports with the operator's label, trimmed to what the `reports` step compares.
     pub policy_reports: ReportStore,
     /// Turns true once every store had its initial list (see `Stores::wait_until_ready`).
@@ -814,13 +822,15 @@ pub fn namespace_stream(
 }
 
 /// The PolicyReports with the operator's label, as their watch keeps them (trimmed by the
-/// `reports` step's function), and whether that watch has its list: on a cluster that does not
-/// serve PolicyReports, or forbids the operator to list them, it never has, and the step reads
-/// from the API instead. Not part of the readiness (a missing optional API holds nothing up).
+/// `reports` step's function, then held as compact JSON text: a trimmed report is its metadata,
+/// which typed took about 1.8 KB and as text a fifth of that), and whether that watch has its
+/// list: on a cluster that does not serve PolicyReports, or forbids the operator to list them,
+/// it never has, and the step reads from the API instead. Not part of the readiness (a missing
+/// optional API holds nothing up).
 #[derive(Clone)]
 pub struct ReportStore {
-    /// The reports, cluster-wide.
-    pub store: Store<DynamicObject>,
+    /// The reports, cluster-wide: `namespace/name` → the trimmed report as JSON.
+    reports: Arc<RwLock<HashMap<Box<str>, Box<str>>>>,
     /// Their group, version and plural.
     pub api_resource: ApiResource,
     listed: Arc<std::sync::atomic::AtomicBool>,
@@ -842,10 +852,54 @@ impl ReportStore {
         self.listed()
     }
 
-    /// The report `name` in `namespace`, as stored.
+    /// The report `name` in `namespace`, as stored (trimmed).
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<DynamicObject>> {
-        self.store
-            .get(&ObjectRef::new_with(name, self.api_resource.clone()).within(namespace))
+        let reports = self.reports.read().unwrap_or_else(|p| p.into_inner());
+        let text = reports.get(format!("{namespace}/{name}").as_str())?;
+        serde_json::from_str(text).ok().map(Arc::new)
+    }
+
+    /// Follows one watch event; `relist` collects a relist's reports until it is complete.
+    fn follow(
+        &self,
+        event: &watcher::Event<DynamicObject>,
+        relist: &mut HashMap<Box<str>, Box<str>>,
+    ) {
+        let entry = |o: &DynamicObject| {
+            let id = format!(
+                "{}/{}",
+                o.metadata.namespace.as_deref().unwrap_or_default(),
+                o.metadata.name.as_deref().unwrap_or_default()
+            );
+            // An object that came from JSON serialises; should it not, it is kept empty and
+            // compares as changed.
+            let text = serde_json::to_string(o).unwrap_or_else(|_| "{}".into());
+            (id.into_boxed_str(), text.into_boxed_str())
+        };
+        match event {
+            watcher::Event::Apply(o) => {
+                let (id, text) = entry(o);
+                self.reports
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id, text);
+            }
+            watcher::Event::Delete(o) => {
+                let (id, _) = entry(o);
+                self.reports
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
+            }
+            watcher::Event::Init => relist.clear(),
+            watcher::Event::InitApply(o) => {
+                let (id, text) = entry(o);
+                relist.insert(id, text);
+            }
+            watcher::Event::InitDone => {
+                *self.reports.write().unwrap_or_else(|p| p.into_inner()) = std::mem::take(relist);
+            }
+        }
     }
 }
 
@@ -859,10 +913,16 @@ pub fn report_stream(
     ReportStore,
     impl Stream<Item = Result<DynamicObject, watcher::Error>> + Send + 'static,
 ) {
-    let writer = reflector::store::Writer::new(api_resource.clone());
-    let store = writer.as_reader();
     let listed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = listed.clone();
+    let store = ReportStore {
+        reports: Arc::default(),
+        api_resource: api_resource.clone(),
+        listed,
+        started: std::time::Instant::now(),
+    };
+    let reports = store.clone();
+    let mut relist = HashMap::new();
     let config = watcher::Config::default().labels(crate::resources::MANAGED_SELECTOR);
     let stream = watcher(
         Api::<DynamicObject>::all_with(client.clone(), &api_resource),
@@ -872,23 +932,18 @@ pub fn report_stream(
         o.metadata.managed_fields = None;
         trim(o);
     })
-    .reflect(writer)
     .inspect(move |event| match event {
-        Ok(watcher::Event::InitDone) => flag.store(true, std::sync::atomic::Ordering::Release),
+        Ok(event) => {
+            reports.follow(event, &mut relist);
+            if matches!(event, watcher::Event::InitDone) {
+                flag.store(true, std::sync::atomic::Ordering::Release);
+            }
+        }
         Err(_) => flag.store(false, std::sync::atomic::Ordering::Release),
-        _ => {}
     })
     .default_backoff()
     .touched_objects();
-    (
-        ReportStore {
-            store,
-            api_resource,
-            listed,
-            started: std::time::Instant::now(),
-        },
-        stream,
-    )
+    (store, stream)
 }
 
 /// A back-off of the controller's trigger streams that never waits: each watch backs off on
@@ -1222,18 +1277,33 @@ mod tests {
         let kept = KeptStore::<NetworkPolicy>::new();
         let mut relist = Vec::new();
         let follow = |e, relist: &mut Vec<_>| kept.follow(&e, relist);
-        follow(watcher::Event::Apply(kept_policy("a", "x", "one")), &mut relist);
-        follow(watcher::Event::Apply(kept_policy("a", "y", "two")), &mut relist);
-        assert_eq!(kept.get("a", "x").map(|o| o.name.to_string()).as_deref(), Some("x"));
+        follow(
+            watcher::Event::Apply(kept_policy("a", "x", "one")),
+            &mut relist,
+        );
+        follow(
+            watcher::Event::Apply(kept_policy("a", "y", "two")),
+            &mut relist,
+        );
+        assert_eq!(
+            kept.get("a", "x").map(|o| o.name.to_string()).as_deref(),
+            Some("x")
+        );
         assert!(kept.get("b", "x").is_none(), "another namespace");
         assert_eq!(kept.by_namespace.get("a").len(), 2);
         assert_eq!(kept.by_onboarding.get("one").len(), 1);
-        follow(watcher::Event::Delete(kept_policy("a", "x", "one")), &mut relist);
+        follow(
+            watcher::Event::Delete(kept_policy("a", "x", "one")),
+            &mut relist,
+        );
         assert!(kept.get("a", "x").is_none() && kept.by_onboarding.get("one").is_empty());
         // A relist: the old list serves until the new one is complete, then only the new one.
         let version = kept.by_namespace.version("a");
         follow(watcher::Event::Init, &mut relist);
-        follow(watcher::Event::InitApply(kept_policy("b", "z", "one")), &mut relist);
+        follow(
+            watcher::Event::InitApply(kept_policy("b", "z", "one")),
+            &mut relist,
+        );
         assert!(kept.get("a", "y").is_some() && kept.get("b", "z").is_none());
         follow(watcher::Event::InitDone, &mut relist);
         assert!(kept.get("a", "y").is_none(), "gone from the new list");
