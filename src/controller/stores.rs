@@ -1002,8 +1002,10 @@ pub fn owner_of<K: Resource>(obj: &K) -> Option<ObjectRef<FachverfahrenOnboardin
 /// it takes its length, about a tenth.
 #[derive(Clone, Debug)]
 pub struct RuleObject {
-    /// Name and namespace only.
-    pub metadata: ObjectMeta,
+    /// The object's name (its store is keyed through [`Lookup`], like [`Kept`]).
+    pub name: Box<str>,
+    /// The object's namespace.
+    pub namespace: Option<Box<str>>,
     /// The stripped object, with `apiVersion`, `kind` and its metadata, as compact JSON.
     pub json: Box<str>,
 }
@@ -1015,15 +1017,22 @@ impl RuleObject {
         if obj.types.is_none() {
             obj.types = Some(types.clone());
         }
-        let metadata = ObjectMeta {
-            name: obj.metadata.name.clone(),
-            namespace: obj.metadata.namespace.clone(),
-            ..ObjectMeta::default()
-        };
         let mut value = serde_json::to_value(&obj).ok()?;
         strip_unread_fields(&mut value);
         let json = serde_json::to_string(&value).ok()?.into_boxed_str();
-        Some(RuleObject { metadata, json })
+        Some(RuleObject {
+            json,
+            ..Self::key_of(&obj)
+        })
+    }
+
+    /// `obj`'s name and namespace, with an empty object as its text.
+    fn key_of(obj: &DynamicObject) -> Self {
+        RuleObject {
+            name: obj.metadata.name.as_deref().unwrap_or_default().into(),
+            namespace: obj.metadata.namespace.as_deref().map(Into::into),
+            json: "{}".into(),
+        }
     }
 
     /// The object as JSON, for the rules.
@@ -1032,36 +1041,43 @@ impl RuleObject {
     }
 }
 
-impl Resource for RuleObject {
+impl Lookup for RuleObject {
     type DynamicType = ApiResource;
-    type Scope = kube::core::DynamicResourceScope;
 
-    fn group(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+    fn group(dt: &ApiResource) -> Cow<'_, str> {
         dt.group.as_str().into()
     }
 
-    fn version(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+    fn version(dt: &ApiResource) -> Cow<'_, str> {
         dt.version.as_str().into()
     }
 
-    fn kind(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+    fn kind(dt: &ApiResource) -> Cow<'_, str> {
         dt.kind.as_str().into()
     }
 
-    fn api_version(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+    fn api_version(dt: &ApiResource) -> Cow<'_, str> {
         dt.api_version.as_str().into()
     }
 
-    fn plural(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+    fn plural(dt: &ApiResource) -> Cow<'_, str> {
         dt.plural.as_str().into()
     }
 
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
+    fn name(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(&self.name))
     }
 
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
+    fn namespace(&self) -> Option<Cow<'_, str>> {
+        self.namespace.as_deref().map(Cow::Borrowed)
+    }
+
+    fn resource_version(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+
+    fn uid(&self) -> Option<Cow<'_, str>> {
+        None
     }
 }
 
@@ -1073,15 +1089,8 @@ fn rule_event(
     types: &kube::api::TypeMeta,
 ) -> watcher::Event<RuleObject> {
     let keep = |o: DynamicObject| {
-        let metadata = ObjectMeta {
-            name: o.metadata.name.clone(),
-            namespace: o.metadata.namespace.clone(),
-            ..ObjectMeta::default()
-        };
-        RuleObject::new(o, types).unwrap_or(RuleObject {
-            metadata,
-            json: "{}".into(),
-        })
+        let key = RuleObject::key_of(&o);
+        RuleObject::new(o, types).unwrap_or(key)
     };
     map_event(event, keep)
 }
@@ -1169,7 +1178,7 @@ pub async fn workload_streams(
                 continue;
             }
         };
-        let writer = reflector::store::Writer::new(ar.clone());
+        let mut writer = reflector::store::Writer::new(ar.clone());
         let reader = writer.as_reader();
         let index = Index::new(namespace_of::<RuleObject>);
         let (store, idx, dyntype) = (reader.clone(), index.clone(), ar.clone());
@@ -1185,7 +1194,11 @@ pub async fn workload_streams(
         let stream = watcher(api, config)
             .default_backoff()
             .map_ok(move |event| rule_event(event, &types))
-            .reflect(writer)
+            // What `reflect` does, which asks for a `Resource` where the store needs a `Lookup`.
+            .map_ok(move |event| {
+                writer.apply_watcher_event(&event);
+                event
+            })
             .inspect_ok(move |event| idx.apply(&store, &dyntype, event));
         // The controller's trigger reads the namespace of a touched object only.
         let stream = tracker
@@ -1193,7 +1206,11 @@ pub async fn workload_streams(
             .touched_objects()
             .map_ok(|o: RuleObject| DynamicObject {
                 types: None,
-                metadata: o.metadata,
+                metadata: ObjectMeta {
+                    name: Some(o.name.into()),
+                    namespace: o.namespace.map(Into::into),
+                    ..ObjectMeta::default()
+                },
                 data: serde_json::Value::Null,
             });
         stores.push(KindStore {
@@ -1331,12 +1348,8 @@ mod tests {
             kind: "Deployment".into(),
         };
         let kept = RuleObject::new(obj, &types).unwrap();
-        assert_eq!(kept.metadata.name.as_deref(), Some("app"));
-        assert_eq!(kept.metadata.namespace.as_deref(), Some("ns"));
-        assert!(
-            kept.metadata.labels.is_none(),
-            "the key holds name and namespace only"
-        );
+        assert_eq!(&*kept.name, "app");
+        assert_eq!(kept.namespace.as_deref(), Some("ns"));
         assert_eq!(
             kept.value().unwrap(),
             serde_json::json!({
