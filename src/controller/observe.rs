@@ -57,8 +57,7 @@ async fn declared_state(
 fn proven_namespaces(stores: &Stores, fvo: &FachverfahrenOnboarding) -> BTreeMap<String, String> {
     stores
         .namespaces
-        .by_onboarding
-        .get(&fvo.name_any())
+        .labelled_for(&fvo.name_any())
         .iter()
         .filter_map(|ns| Some((ns.name_any(), proven_environment(fvo, ns)?)))
         .collect()
@@ -201,8 +200,7 @@ pub async fn observe(
     let proven = proven_namespaces(stores, fvo);
     let mut owned_namespaces: Vec<_> = stores
         .namespaces
-        .by_onboarding
-        .get(&name)
+        .labelled_for(&name)
         .into_iter()
         .filter(|ns| proven.contains_key(&ns.name_any()))
         .collect();

@@ -228,7 +228,7 @@ fn depends_on_others(o: &FachverfahrenOnboarding) -> bool {
 /// Maps a changed object with the operator's label to the onboarding its label names and to
 /// the one owning its namespace, whose conformance reads it (the two differ for a copy).
 fn owners<K: kube::Resource>(
-    namespaces: &Store<Namespace>,
+    namespaces: &stores::Namespaces,
 ) -> impl Fn(K) -> Vec<ObjectRef<FachverfahrenOnboarding>> + Send + Sync + 'static {
     let namespaces = namespaces.clone();
     move |o: K| {

@@ -542,7 +542,7 @@ pub struct Stores {
     /// The onboardings by the task they name.
     pub onboardings_by_aufgabe: Index<FachverfahrenOnboarding>,
     /// Every namespace, as metadata; indexed by the onboarding their label names.
-    pub namespaces: OwnedStore<Namespace>,
+    pub namespaces: NamespaceStore,
     /// The namespaced objects with the operator's label.
     pub owned: OwnedStores,
     /// Every namespace's `default` ServiceAccount.
@@ -784,38 +784,74 @@ fn namespace_of_meta(
     map_event(event, ns)
 }
 
+/// Every namespace of the cluster, as metadata kept as text ([`Kept`]): found by name through
+/// [`Namespaces::get`], which parses the one asked for, and indexed by the onboarding their
+/// label names. Typed, a namespace's metadata (two maps of strings) took about 3 KB in its
+/// store; as text a fraction of that. What is read of namespaces per reconcile is a few of
+/// them (the onboarding's own, and a sibling's only where it holds no proven namespace).
+#[derive(Clone)]
+pub struct NamespaceStore {
+    /// Every namespace, by name.
+    pub store: Namespaces,
+    /// The same namespaces by the onboarding their label names.
+    pub by_onboarding: Index<Kept<Namespace>>,
+}
+
+impl NamespaceStore {
+    /// The namespaces labelled for `onboarding`, parsed.
+    pub fn labelled_for(&self, onboarding: &str) -> Vec<Arc<Namespace>> {
+        self.by_onboarding
+            .get(onboarding)
+            .iter()
+            .filter_map(|n| n.object().map(Arc::new))
+            .collect()
+    }
+}
+
+/// Every namespace by name (see [`NamespaceStore`]).
+#[derive(Clone)]
+pub struct Namespaces(KeptStore<Namespace>);
+
+impl Namespaces {
+    /// The namespace `namespace.name`, parsed from its text.
+    pub fn get(&self, namespace: &ObjectRef<Namespace>) -> Option<Arc<Namespace>> {
+        self.0.get("", &namespace.name)?.object().map(Arc::new)
+    }
+}
+
 /// The store of every namespace of the cluster, as metadata (one metadata-only watch), with
-/// its index by the onboarding its label names, and its stream of touched namespaces.
+/// its index by the onboarding its label names, and its stream of touched namespaces (their
+/// name and onboarding label: what the requeue reads).
 ///
 /// Every namespace, not only the operator's: whether a declared namespace exists and whose it
 /// is — for the onboarding reconciled and for every other onboarding of its Ressort — is read
-/// here instead of from the API. A namespace costs its metadata without managedFields (a few
-/// hundred bytes).
+/// here instead of from the API. A namespace costs its metadata without managedFields, as text
+/// (a few hundred bytes).
 pub fn namespace_stream(
     client: &Client,
     tracker: &SyncTracker,
 ) -> (
-    OwnedStore<Namespace>,
+    NamespaceStore,
     impl Stream<Item = Result<Namespace, watcher::Error>> + Send + 'static,
 ) {
-    let (reader, writer) = reflector::store();
-    let index = Index::new(onboarding_label::<Namespace>);
-    let (store, idx) = (reader.clone(), index.clone());
+    let kept = KeptStore::<Namespace>::new();
+    let indexes = kept.clone();
+    let mut relist = Vec::new();
     let stream = watcher(
         Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
         watcher::Config::default().page_size(500),
     )
     .default_backoff()
-    .map_ok(namespace_of_meta)
-    .reflect(writer)
-    .inspect_ok(move |event| idx.apply(&store, &(), event));
-    let stream = tracker.track(stream).touched_objects();
+    .map_ok(|event| map_event(kept_event(namespace_of_meta(event)), Arc::new))
+    .inspect_ok(move |event| indexes.follow(event, &mut relist));
+    let stream = tracker
+        .track(stream)
+        .touched_objects()
+        .map_ok(|o: Arc<Kept<Namespace>>| o.key_object());
     (
-        OwnedStore {
-            store: reader,
-            by_onboarding: index,
-            // Namespaces are in no namespace.
-            by_namespace: Index::new(namespace_of::<Namespace>),
+        NamespaceStore {
+            by_onboarding: kept.by_onboarding.clone(),
+            store: Namespaces(kept),
         },
         stream,
     )
@@ -1328,6 +1364,28 @@ mod tests {
         assert_eq!(kept.by_onboarding.get("one").len(), 1);
         assert_ne!(version, kept.by_namespace.version("a"));
         assert!(relist.is_empty());
+    }
+
+    #[test]
+    fn a_namespace_kept_as_text_is_found_by_name_and_onboarding_and_parses_back_whole() {
+        let mut ns = Namespace::default();
+        ns.metadata.name = Some("mk-fv-prod".into());
+        ns.metadata.resource_version = Some("7".into());
+        ns.labels_mut().insert(ONBOARDING.into(), "fv".into());
+        ns.annotations_mut().insert("record".into(), "u".into());
+        let kept = KeptStore::<Namespace>::new();
+        kept.follow(
+            &watcher::Event::Apply(Arc::new(Kept::new(&ns).unwrap())),
+            &mut Vec::new(),
+        );
+        let store = NamespaceStore {
+            by_onboarding: kept.by_onboarding.clone(),
+            store: Namespaces(kept),
+        };
+        let found = store.store.get(&ObjectRef::new("mk-fv-prod")).unwrap();
+        assert_eq!(*found, ns);
+        assert!(store.store.get(&ObjectRef::new("other")).is_none());
+        assert_eq!(store.labelled_for("fv").as_slice(), [Arc::new(ns)]);
     }
 
     #[test]
