@@ -1,22 +1,25 @@
 //! The watches and what they fill (I/O: opens the watches; reading a store is pure): the
-//! reflector stores of everything the pipeline reads, with secondary indexes so that no
-//! reconcile walks a whole store.
+//! stores of everything the pipeline reads, with secondary indexes so that no reconcile walks
+//! a whole store.
 //!
 //! - Objects the operator owns (quotas, limits, policies, bindings, the `default`
-//!   ServiceAccounts) are kept as compact JSON text ([`Kept`]) and indexed by the onboarding
-//!   their label names and by namespace. Namespaces: every one, as metadata, keyed by name and
-//!   indexed by the onboarding their label names.
+//!   ServiceAccounts, the reader ClusterRoles and bindings) are kept as compact JSON text
+//!   ([`Kept`]) in a [`KeptStore`]: two indexes, by the onboarding their label names and by
+//!   namespace, and no reflector store beside them. Namespaces: every one, as metadata text in
+//!   a [`NamespaceStore`], found by name and by the onboarding their label names.
 //! - Onboardings are indexed by their Ressort.
 //! - The kinds the conformance rules read are kept stripped, as compact JSON text
 //!   ([`RuleObject`]), and indexed by namespace; their watches leave out what the operator's
-//!   own stores hold, so that each object is held once.
+//!   own stores hold, so that each object is held once. The PolicyReports, trimmed, as text.
 //!
 //! Text, because what the pipeline reads of these objects is JSON anyway, and a parsed object
 //! (typed, or a `serde_json::Value`) holds a map per level of its tree: several times the
-//! size of its text (see docs/benchmarks.md, "Stores as text").
+//! size of its text (see docs/benchmarks.md, "Stores as text" and "Owned objects, namespaces
+//! and reports as text only").
 //!
 //! An index is kept from the same watch events as its store, after the store has applied
-//! them, and holds the store's own `Arc`s: it costs a pointer and a key per object.
+//! them, and holds the store's own `Arc`s: it costs a pointer, the object's id and a shared
+//! key per object.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
