@@ -285,13 +285,40 @@ fn check_keeping_inputs(args: &CheckArgs, stdin: impl std::io::Read) -> (Outcome
         };
         return (outcome, Leftovers::default());
     }
+    let report = evaluate(args, &profile, &objects, &errors);
+    let input_failed = !errors.is_empty();
+    let mut notes = input_notes;
+    if skipped > 0 {
+        let docs = if skipped == 1 {
+            "document"
+        } else {
+            "documents"
+        };
+        notes.push(format!("skipped {skipped} YAML/JSON {docs} without apiVersion and kind (not Kubernetes objects)"));
+    }
+    let outcome = render(args.format, &report, notes, input_failed);
+    let leftovers = Leftovers {
+        _objects: objects,
+        _report: Some(report),
+    };
+    (outcome, leftovers)
+}
+
+/// The report over the parsed objects: the rules, the CONPlus resources' schemas, removed APIs, the
+/// onboardings' own checks and the inputs that could not be read, filtered by `--min-severity`.
+fn evaluate(
+    args: &CheckArgs,
+    profile: &ResolvedProfile,
+    objects: &[crate::conformance::engine::SourceObject],
+    errors: &[crate::conformance::input::InputError],
+) -> Report {
     let now = args.now.unwrap_or_else(jiff::Timestamp::now);
     let scope = if args.namespace_rules {
         NamespaceScope::All
     } else {
         NamespaceScope::Declared
     };
-    let mut report: Report = evaluate_scoped_on_every_core(&objects, &profile, now, scope);
+    let mut report: Report = evaluate_scoped_on_every_core(objects, profile, now, scope);
     // Compiling the CRD schemas is most of a small input's time: only when there is a CONPlus resource.
     let schema_findings: Vec<Finding> = if objects.iter().any(|o| CrdValidators::applies(&o.value))
     {
@@ -303,31 +330,26 @@ fn check_keeping_inputs(args: &CheckArgs, stdin: impl std::io::Read) -> (Outcome
     } else {
         Vec::new()
     };
-    let input_failed = !errors.is_empty();
     report.add_findings(schema_findings);
-    report.add_findings(removed_api_findings(&objects));
-    report.add_findings(onboarding_findings(&objects));
+    report.add_findings(removed_api_findings(objects));
+    report.add_findings(onboarding_findings(objects));
     report.add_findings(
         errors
             .iter()
             .map(|e| parse_error_finding(&e.file, e.line, &e.message)),
     );
     report.retain_min_severity(args.min_severity.into());
-    let mut notes = input_notes;
-    if skipped > 0 {
-        let docs = if skipped == 1 {
-            "document"
-        } else {
-            "documents"
-        };
-        notes.push(format!("skipped {skipped} YAML/JSON {docs} without apiVersion and kind (not Kubernetes objects)"));
-    }
-    let output = match args.format {
-        Format::Text => text::render(&report),
-        Format::Json => json::render(&report),
-        Format::Sarif => sarif::render(&report),
-        Format::Junit => junit::render(&report),
-        Format::PolicyReport => policyreport::render(&report, jiff::Timestamp::now()),
+    report
+}
+
+/// The report in `format` and the exit code for it.
+fn render(format: Format, report: &Report, notes: Vec<String>, input_failed: bool) -> Outcome {
+    let output = match format {
+        Format::Text => text::render(report),
+        Format::Json => json::render(report),
+        Format::Sarif => sarif::render(report),
+        Format::Junit => junit::render(report),
+        Format::PolicyReport => policyreport::render(report, jiff::Timestamp::now()),
     };
     let code = if input_failed {
         EXIT_ERROR
@@ -336,15 +358,10 @@ fn check_keeping_inputs(args: &CheckArgs, stdin: impl std::io::Read) -> (Outcome
     } else {
         EXIT_FINDINGS
     };
-    let outcome = Outcome {
+    Outcome {
         output,
         notes,
         usage_error: None,
         code,
-    };
-    let leftovers = Leftovers {
-        _objects: objects,
-        _report: Some(report),
-    };
-    (outcome, leftovers)
+    }
 }

@@ -26,17 +26,45 @@ const REFERENCE_SUFFIXES: [&str; 14] = [
 
 /// Whether a variable or key name looks like it holds a credential.
 pub fn credential_like_name(name: &str) -> bool {
+    // ASCII names up to this long (nearly all) are normalised on the stack: the check runs on every env
+    // var and every line of every ConfigMap file, and an allocation per name was most of its cost.
+    const STACK: usize = 128;
+    let mut buf = [0u8; STACK];
+    let mut len = 0;
+    if name.len() <= STACK && name.is_ascii() {
+        for b in name.bytes().filter(|b| !matches!(b, b'_' | b'-' | b'.')) {
+            buf[len] = b.to_ascii_lowercase();
+            len += 1;
+        }
+        // ASCII in, ASCII out: always UTF-8.
+        return std::str::from_utf8(&buf[..len]).is_ok_and(normalised_credential_like);
+    }
     let norm: String = name
         .chars()
         .filter(|c| !matches!(c, '_' | '-' | '.'))
         .flat_map(char::to_lowercase)
         .collect();
+    normalised_credential_like(&norm)
+}
+
+/// [`credential_like_name`] of a name already lower-cased and without `_`, `-` and `.`.
+fn normalised_credential_like(norm: &str) -> bool {
+    let norm = norm.as_bytes();
     // `apikey`/`privatekey`/`accesskey` end in "key" and must not be taken for references.
     let is_key_word = ["apikey", "privatekey", "accesskey"]
         .iter()
-        .any(|w| norm.ends_with(w));
-    SECRET_WORDS.iter().any(|w| norm.contains(w))
-        && (is_key_word || !REFERENCE_SUFFIXES.iter().any(|s| norm.ends_with(s)))
+        .any(|w| norm.ends_with(w.as_bytes()));
+    holds_any(norm, &SECRET_WORDS)
+        && (is_key_word
+            || !REFERENCE_SUFFIXES
+                .iter()
+                .any(|s| norm.ends_with(s.as_bytes())))
+}
+
+/// Whether `hay` (a short name) holds one of `words`: a comparison at every position, cheaper on names
+/// than building a substring searcher per word.
+fn holds_any(hay: &[u8], words: &[&str]) -> bool {
+    (0..hay.len()).any(|i| words.iter().any(|w| hay[i..].starts_with(w.as_bytes())))
 }
 
 /// Whether a value is a placeholder, a reference or too trivial to be a credential.
@@ -57,7 +85,7 @@ fn placeholder(value: &str) -> bool {
 
 /// Credentials embedded in any value: a PEM private key or a URL with a password.
 fn embedded_credential(value: &str) -> Option<&'static str> {
-    if value.contains("PRIVATE KEY-----") {
+    if memchr::memmem::find(value.as_bytes(), b"PRIVATE KEY-----").is_some() {
         return Some("contains a PEM private key");
     }
     if url_with_password(value) {
@@ -106,24 +134,26 @@ pub fn config_credential(key: &str, value: &str) -> Option<String> {
         return (credential_like_name(key) && !placeholder(value))
             .then(|| "a credential-like key has a literal value".to_owned());
     }
-    for (i, line) in value.lines().enumerate() {
+    // The lines as `str::lines` gives them (a CR before the line break goes with the trimming), found by
+    // a vectorised search: the embedded files of real ConfigMaps (dashboards, rules) run to megabytes.
+    let mut start = 0;
+    let breaks = memchr::memchr_iter(b'\n', value.as_bytes()).chain([value.len()]);
+    for (i, end) in breaks.enumerate() {
+        let line = &value[start..end];
+        start = end + 1;
         let line = line.trim().trim_start_matches("export ");
         if line.starts_with('#') || line.starts_with("//") || line.starts_with(';') {
             continue;
         }
-        let Some(sep) = line.find([':', '=']) else {
+        let Some(sep) = memchr::memchr2(b':', b'=', line.as_bytes()) else {
             continue;
         };
-        let (k, v) = (
-            line[..sep].trim(),
-            line[sep + 1..].trim().trim_matches(['"', '\'', ',']),
-        );
-        if !k.is_empty()
-            && !k.contains(' ')
-            && credential_like_name(k)
-            && !v.is_empty()
-            && !placeholder(v)
-        {
+        let k = line[..sep].trim();
+        if k.is_empty() || k.contains(' ') || !credential_like_name(k) {
+            continue;
+        }
+        let v = line[sep + 1..].trim().trim_matches(['"', '\'', ',']);
+        if !v.is_empty() && !placeholder(v) {
             return Some(format!("line {} assigns a literal value to {k}", i + 1));
         }
     }
@@ -183,5 +213,23 @@ mod tests {
         assert!(config_credential("tls.key", "-----BEGIN RSA PRIVATE KEY-----\nabc").is_some());
         assert!(config_credential("smtp_password", "geheim123").is_some());
         assert!(config_credential("greeting", "hello").is_none());
+    }
+
+    #[test]
+    fn embedded_files_with_crlf_line_breaks_name_the_line_of_the_assignment() {
+        let file = "# settings\r\nurl=jdbc:x\r\n\r\nexport DB_PASSWORD=geheim123\r\n";
+        assert_eq!(
+            config_credential("app.env", file).as_deref(),
+            Some("line 4 assigns a literal value to DB_PASSWORD")
+        );
+        assert!(config_credential("app.env", "a=b\r\nc=d\r\n").is_none());
+    }
+
+    #[test]
+    fn names_that_are_not_ascii_are_recognised_like_ascii_ones() {
+        assert!(credential_like_name("Kennwort_PASSWORD_ä"));
+        assert!(credential_like_name("ÄPI-TOKEN"));
+        assert!(!credential_like_name("ÄPI-TOKEN-FILE"));
+        assert!(credential_like_name(&format!("{}_TOKEN", "X".repeat(200))));
     }
 }

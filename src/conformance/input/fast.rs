@@ -56,8 +56,8 @@ struct Reader<'a> {
     pos: usize,
     /// The rest of the current line after a `- ` (its column and text), read as a line of its own.
     virt: Option<(usize, &'a str)>,
-    /// The last line `peek` found: its start, column and text.
-    peeked: Option<(usize, (usize, &'a str))>,
+    /// The last line `peek` found: its start, column and text, and where the next line starts.
+    peeked: Option<(usize, (usize, &'a str), usize)>,
     depth: usize,
 }
 
@@ -68,7 +68,7 @@ impl<'a> Reader<'a> {
         if let Some(v) = self.virt {
             return Some(v);
         }
-        if let Some((pos, found)) = self.peeked
+        if let Some((pos, found, _)) = self.peeked
             && pos == self.pos
         {
             return Some(found);
@@ -81,7 +81,7 @@ impl<'a> Reader<'a> {
                 self.pos = next;
                 continue;
             }
-            self.peeked = Some((self.pos, (column, content)));
+            self.peeked = Some((self.pos, (column, content), next));
             return Some((column, content));
         }
         None
@@ -98,9 +98,13 @@ impl<'a> Reader<'a> {
 
     fn advance(&mut self) {
         self.virt = None;
-        self.pos = self
-            .line_at(self.pos)
-            .map_or(self.text.len(), |(_, next)| next);
+        self.pos = match self.peeked {
+            // The line `peek` found: its end is known.
+            Some((pos, _, next)) if pos == self.pos => next,
+            _ => self
+                .line_at(self.pos)
+                .map_or(self.text.len(), |(_, next)| next),
+        };
     }
 
     /// The block node (mapping or sequence) whose first line is the next one, at `column`.
@@ -268,7 +272,7 @@ fn key_of(text: &str) -> Option<(Cow<'_, str>, &str)> {
         let (key, after) = quoted(q)?;
         (Cow::Owned(key), after.strip_prefix(':')?)
     } else {
-        let end = text.find(':')?;
+        let end = memchr::memchr(b':', text.as_bytes())?;
         let key = &text[..end];
         let first = key.bytes().next()?;
         let simple = first.is_ascii_alphabetic()
@@ -315,9 +319,9 @@ fn quoted(text: &str) -> Option<(String, &str)> {
     let quote = text.chars().next()?;
     let body = &text[1..];
     if quote == '"' {
-        let end = body.find('"')?;
+        let end = memchr::memchr(b'"', body.as_bytes())?;
         // An escape (`\"`, `\n`, `\u00e4`): left to the full parser.
-        if body[..end].contains('\\') {
+        if memchr::memchr(b'\\', &body.as_bytes()[..end]).is_some() {
             return None;
         }
         return Some((body[..end].to_owned(), &body[end + 1..]));
@@ -385,6 +389,14 @@ fn plain(s: &str) -> Option<Value> {
 
 /// What serde-saphyr makes of the plain scalar `s` on its own (kept per thread).
 fn resolve(s: &str) -> Option<Value> {
+    // Decimal integers without a sign or leading zero (ports, replicas, user ids) are integers to every
+    // YAML schema: no need to ask the parser, or the cache.
+    if (1..=18).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && (s == "0" || !s.starts_with('0'))
+    {
+        return s.parse::<u64>().ok().map(Value::from);
+    }
     if let Some(v) = RESOLVED.with(|c| c.borrow().get(s).cloned()) {
         return Some(v);
     }
@@ -507,6 +519,26 @@ mod tests {
 
     fn saphyr(text: &str) -> Value {
         serde_saphyr::from_str_with_options(text, options()).unwrap()
+    }
+
+    #[test]
+    fn plain_decimal_integers_are_read_as_serde_saphyr_reads_them() {
+        for s in [
+            "0",
+            "1",
+            "7",
+            "80",
+            "8080",
+            "10001",
+            "999999999999999999",
+            "00",
+            "0755",
+            "1_000",
+            "9999999999999999999",
+        ] {
+            let text = format!("k: {s}\n");
+            assert_eq!(parse(&text), Some(saphyr(&text)), "{s}");
+        }
     }
 
     #[test]

@@ -106,7 +106,7 @@ pub fn read_paths_with(paths: &[PathBuf], stdin: impl Read, wanted: Option<Wante
     // Standard input is read here (it need not be `Send`); the files on every core.
     let mut from_stdin = Inputs::default();
     if stdin_given {
-        read_source("-", stdin, 0, wanted, &mut from_stdin);
+        read_source("-", stdin, 0, wanted, &mut Vec::new(), &mut from_stdin);
     }
     let files: Vec<&PathBuf> = sources
         .iter()
@@ -115,9 +115,11 @@ pub fn read_paths_with(paths: &[PathBuf], stdin: impl Read, wanted: Option<Wante
             Source::Stdin => None,
         })
         .collect();
-    let mut from_files = parallel_map(&files, |f| {
+    // Each thread reads its files into one buffer: a fresh one per file would be paged in again for every
+    // file (and, above malloc's mmap threshold, unmapped again after it).
+    let mut from_files = parallel_map(&files, Vec::new, |buffer, f| {
         let mut i = Inputs::default();
-        read_file(f, wanted, &mut i);
+        read_file(f, wanted, buffer, &mut i);
         i
     })
     .into_iter();
@@ -140,23 +142,30 @@ impl Inputs {
     }
 }
 
-/// `f` over `items` on every core (`std::thread::available_parallelism`), results in the order of `items`.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+/// `f` over `items` on every core (`std::thread::available_parallelism`), results in the order of `items`;
+/// each thread hands `f` its own `state` (made by `init`) for every item it takes.
+fn parallel_map<T: Sync, S, R: Send>(
+    items: &[T],
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, &T) -> R + Sync,
+) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(items.len());
     if threads <= 1 {
-        return items.iter().map(f).collect();
+        let mut state = init();
+        return items.iter().map(|item| f(&mut state, item)).collect();
     }
     let next = AtomicUsize::new(0);
     let work = || {
         let mut done = Vec::new();
+        let mut state = init();
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(item) = items.get(i) else {
                 return done;
             };
-            done.push((i, f(item)));
+            done.push((i, f(&mut state, item)));
         }
     };
     let mut slots: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
@@ -173,14 +182,14 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
     slots.into_iter().flatten().collect()
 }
 
-fn read_file(path: &Path, wanted: Option<Wanted>, inputs: &mut Inputs) {
+fn read_file(path: &Path, wanted: Option<Wanted>, buffer: &mut Vec<u8>, inputs: &mut Inputs) {
     let name = path.display().to_string();
     match std::fs::File::open(path) {
         Ok(f) => {
             // Read into a buffer of the file's size: no doubling and copying of a growing one.
             let size = f.metadata().map_or(0, |m| m.len()).min(MAX_INPUT_BYTES) + 1;
             let capacity = usize::try_from(size).unwrap_or(0);
-            read_source(&name, f, capacity, wanted, inputs);
+            read_source(&name, f, capacity, wanted, buffer, inputs);
         }
         Err(e) => inputs.errors.push(InputError {
             file: Arc::from(name),
@@ -190,24 +199,27 @@ fn read_file(path: &Path, wanted: Option<Wanted>, inputs: &mut Inputs) {
     }
 }
 
-/// Reads at most [`MAX_INPUT_BYTES`] (plus one, to tell that there was more) and parses them. A `capacity`
-/// of 0 means standard input (of unknown size); a file gives its size (plus one).
+/// Reads at most [`MAX_INPUT_BYTES`] (plus one, to tell that there was more) into `bytes` (emptied first)
+/// and parses them. A `capacity` of 0 means standard input (of unknown size); a file gives its size (plus
+/// one).
 fn read_source(
     name: &str,
     source: impl Read,
     capacity: usize,
     wanted: Option<Wanted>,
+    bytes: &mut Vec<u8>,
     inputs: &mut Inputs,
 ) {
     let stdin = capacity == 0;
-    let mut bytes = Vec::with_capacity(capacity);
+    bytes.clear();
+    bytes.reserve(capacity);
     let what = if stdin { "standard input" } else { "file" };
     let error = |message: String| InputError {
         file: Arc::from(name),
         line: 0,
         message,
     };
-    if let Err(e) = source.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes) {
+    if let Err(e) = source.take(MAX_INPUT_BYTES + 1).read_to_end(bytes) {
         inputs
             .errors
             .push(error(format!("cannot read {what}: {e}")));

@@ -12,9 +12,9 @@ use crate::conformance::report::Location;
 
 /// The input's bytes as text: UTF-8 (a byte order mark is dropped later) or UTF-16 with its byte order
 /// mark. Anything else is refused with the line of the first offending byte: binary files are not parsed.
-pub(super) fn decode(bytes: Vec<u8>) -> Result<String, (usize, String)> {
-    if let Some(units) = utf16_units(&bytes) {
-        return String::from_utf16(&units).map_err(|_| {
+pub(super) fn decode(bytes: &[u8]) -> Result<Cow<'_, str>, (usize, String)> {
+    if let Some(units) = utf16_units(bytes) {
+        return String::from_utf16(&units).map(Cow::Owned).map_err(|_| {
             (
                 1,
                 "not valid UTF-16 text though it starts like it".to_owned(),
@@ -22,17 +22,15 @@ pub(super) fn decode(bytes: Vec<u8>) -> Result<String, (usize, String)> {
         });
     }
     let line_of = |at: usize| bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
-    if let Some(at) = memchr::memchr(0, &bytes) {
+    if let Some(at) = memchr::memchr(0, bytes) {
         return Err((
             line_of(at),
             "not a text file (it holds a NUL byte): is it binary?".to_owned(),
         ));
     }
-    String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
+    std::str::from_utf8(bytes).map(Cow::Borrowed).map_err(|e| {
         (
-            line,
+            line_of(e.valid_up_to()),
             "not UTF-8 text (an invalid byte sequence): is it binary, or saved in another encoding?"
                 .to_owned(),
         )
@@ -635,11 +633,11 @@ mod tests {
         for u in "kind: A\n".encode_utf16() {
             bytes.extend(u.to_le_bytes());
         }
-        assert_eq!(decode(bytes).unwrap(), "kind: A\n");
-        let (line, msg) = decode(b"a: 1\nb: \xC3\x28\n".to_vec()).unwrap_err();
+        assert_eq!(decode(&bytes).unwrap(), "kind: A\n");
+        let (line, msg) = decode(b"a: 1\nb: \xC3\x28\n").unwrap_err();
         assert_eq!(line, 2);
         assert!(msg.contains("not UTF-8"), "{msg}");
-        let (line, msg) = decode(b"a: 1\n\n\x00\x01".to_vec()).unwrap_err();
+        let (line, msg) = decode(b"a: 1\n\n\x00\x01").unwrap_err();
         assert_eq!(line, 3);
         assert!(msg.contains("NUL"), "{msg}");
     }
