@@ -86,16 +86,39 @@ fn onboarding(i: usize) -> FachverfahrenOnboarding {
     )
 }
 
-fn start_controller(kubeconfig: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_conplus-operator"))
+fn start_controller(kubeconfig: &std::path::Path) -> (Child, u16) {
+    // A free port for its metrics: two benchmark runs at once do not collide on 8080, and the
+    // reconciles are read from it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let child = Command::new(env!("CARGO_BIN_EXE_conplus-operator"))
         .args(["run", "--kubeconfig"])
         .arg(kubeconfig)
         .args(["--log-level", "warn", "--concurrency", "16"])
-        // Any free port: two benchmark runs at once do not collide on the default 8080.
-        .args(["--metrics-addr", "127.0.0.1:0"])
+        .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .spawn()
-        .expect("start the controller")
+        .expect("start the controller");
+    (child, port)
+}
+
+/// Reconciles the controller on `port` finished so far (`conplus_reconciles_total`, every
+/// result), read from its `/metrics`.
+fn reconciles(port: u16) -> Option<f64> {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    conn.read_to_string(&mut body).ok()?;
+    Some(
+        body.lines()
+            .filter(|l| l.starts_with("conplus_reconciles_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum(),
+    )
 }
 
 /// Objects the controller keeps per onboarding: the onboarding and, per environment, the
@@ -471,7 +494,7 @@ async fn main() {
             .await
             .unwrap();
     }
-    let mut controller = start_controller(&kubeconfig);
+    let (mut controller, port) = start_controller(&kubeconfig);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss = rss_bytes(controller.id());
     let cpu_idle = cpu_seconds(controller.id());
@@ -509,6 +532,7 @@ async fn main() {
     // Let trailing watch events settle, then count what the controller did.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let stats = sandbox.stats();
+    let rounds = reconciles(port);
     let writes_by_resource = writes_by_resource(&sandbox.request_log());
     let peak = peak_rss_mib(controller.id());
     let converged_rss = rss_bytes(controller.id());
@@ -527,7 +551,7 @@ async fn main() {
     controller.kill().ok();
     controller.wait().ok();
     sandbox.reset_stats();
-    let mut controller = start_controller(&kubeconfig);
+    let (mut controller, _) = start_controller(&kubeconfig);
     tokio::time::sleep(Duration::from_secs(20)).await;
     let resync = sandbox.stats();
     let resync_writes: Vec<String> = sandbox
@@ -588,6 +612,12 @@ async fn main() {
         println!(
             "controller CPU until all Ready: {:.1} s (user + system)",
             cpu - idle
+        );
+    }
+    if let Some(rounds) = rounds {
+        println!(
+            "reconciles until settled:    {rounds} ({:.2} per onboarding)",
+            rounds / n as f64
         );
     }
     println!(

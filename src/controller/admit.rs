@@ -1,6 +1,8 @@
 //! Admit step (pure): the budget decision for one onboarding within its Ressort, from what
 //! every onboarding of the Ressort declares and holds ([`super::budget`] decides).
 
+use std::collections::BTreeSet;
+
 use kube::ResourceExt;
 
 use super::budget::{self, Admission, Candidate};
@@ -8,9 +10,17 @@ use super::model::{Ask, Observed};
 use crate::api::{Amounts, FachverfahrenOnboarding};
 
 /// The admit step: the admission of `fvo`, or None when its spec has problems (the budget is
-/// not asked), its Ressort is missing or its budget unreadable.
+/// not asked), its Ressort is missing or its budget unreadable. Observe hands over the
+/// decision the admission ledger keeps for the Ressort (`observed.decided`); without one, it
+/// is derived here from every onboarding of the Ressort in `observed.siblings`.
 pub fn admit(observed: &Observed, fvo: &FachverfahrenOnboarding, valid: bool) -> Option<Admission> {
-    valid.then(|| admission(observed, fvo)).flatten()
+    if !valid {
+        return None;
+    }
+    match &observed.decided {
+        Some(decided) => decided.0.clone(),
+        None => admission(observed, fvo),
+    }
 }
 
 /// The admission candidate `name`, from what it asks for (`ask`) and what is observed of the
@@ -21,10 +31,24 @@ pub fn admit(observed: &Observed, fvo: &FachverfahrenOnboarding, valid: bool) ->
 /// it asks for counts only environments that are provisioned or being provisioned, not those
 /// whose namespace belongs to someone else.
 fn candidate(observed: &Observed, name: &str, ask: &Ask) -> Candidate {
-    let provisioned = ask
-        .recorded
-        .max(observed.held.get(name).copied().unwrap_or_default());
-    let conflicting = observed.conflicts.get(name);
+    candidate_of(
+        name,
+        ask,
+        observed.held.get(name).copied(),
+        observed.conflicts.get(name),
+    )
+}
+
+/// The admission candidate `name` from what it asks for (`ask`), the quotas observed in its
+/// namespaces (`held`) and its environments whose namespace belongs to someone else
+/// (`conflicting`): see [`candidate`]. The admission ledger derives its candidates with it.
+pub fn candidate_of(
+    name: &str,
+    ask: &Ask,
+    held: Option<Amounts>,
+    conflicting: Option<&BTreeSet<String>>,
+) -> Candidate {
+    let provisioned = ask.recorded.max(held.unwrap_or_default());
     let requested = if ask.deleting {
         // Being deleted: it keeps what it holds until it is gone, and asks for nothing more.
         provisioned
@@ -66,6 +90,12 @@ fn candidates(observed: &Observed, fvo: &FachverfahrenOnboarding) -> Vec<Candida
         .collect()
 }
 
+/// The candidate `fvo` is within its Ressort, from what observe found of it (its own quotas
+/// and conflicts in `observed.held` and `observed.conflicts`).
+pub fn own_candidate(observed: &Observed, fvo: &FachverfahrenOnboarding) -> Candidate {
+    candidate(observed, &fvo.name_any(), &Ask::of(fvo))
+}
+
 /// What `fvo` holds: the larger of its `status.allocated` and the quotas observed in its
 /// namespaces.
 pub fn held(observed: &Observed, fvo: &FachverfahrenOnboarding) -> Amounts {
@@ -84,8 +114,6 @@ pub fn admission(observed: &Observed, fvo: &FachverfahrenOnboarding) -> Option<A
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
     use std::sync::Arc;
 
     use jiff::Timestamp;

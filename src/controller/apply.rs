@@ -216,15 +216,19 @@ pub async fn reserve(
     }
     let mut reserved = old;
     reserved.allocated = Some(a.allocated().to_totals());
-    write_status(client, &fvo.name_any(), &reserved).await
+    // Its watch event brings a round as any other change does: this one goes on to apply.
+    write_status(client, &fvo.name_any(), &reserved)
+        .await
+        .map(|_| ())
 }
 
-/// Writes an onboarding's status by server-side apply, under the operator's field manager.
+/// Writes an onboarding's status by server-side apply, under the operator's field manager;
+/// returns the resourceVersion the API server stored it as.
 pub async fn write_status(
     client: &Client,
     name: &str,
     status: &FachverfahrenOnboardingStatus,
-) -> Result<(), WriteError> {
+) -> Result<Option<String>, WriteError> {
     let api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
     let body = json!({
         "apiVersion": "conplus.niedersachsen.de/v1alpha1",
@@ -234,7 +238,7 @@ pub async fn write_status(
     let params = PatchParams::apply(FIELD_MANAGER).force();
     api.patch_status(name, &params, &Patch::Apply(&body))
         .await
-        .map(|_| ())
+        .map(|written| written.metadata.resource_version)
         .map_err(|source| WriteError::Api {
             what: Target(format!("status of onboarding {name}")),
             source,

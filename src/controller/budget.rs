@@ -66,24 +66,51 @@ impl Admission {
     }
 }
 
+/// The order in which candidates are considered: oldest first, then by name; not yet
+/// persisted sorts last (it is the youngest).
+pub type Order = (bool, Option<Timestamp>, String);
+
+/// Where `c` stands in the [`Order`].
+pub fn order_of(c: &Candidate) -> Order {
+    (c.created.is_none(), c.created, c.name.clone())
+}
+
 /// Decides admission for every candidate; the result is in the candidates' order.
 pub fn decide_all(budget: &Amounts, candidates: &[Candidate]) -> Vec<Admission> {
     let mut order: Vec<usize> = (0..candidates.len()).collect();
     order.sort_by(|&a, &b| {
         let (a, b) = (&candidates[a], &candidates[b]);
-        // Not yet persisted sorts last: it is the youngest.
         (a.created.is_none(), a.created, &a.name).cmp(&(b.created.is_none(), b.created, &b.name))
     });
+    let ordered: Vec<&Candidate> = order.iter().map(|&i| &candidates[i]).collect();
     let mut decided: Vec<Option<Admission>> = vec![None; candidates.len()];
-    // Running totals keep this linear after the sort: what the older ones were granted, and
-    // what the younger ones (not yet visited) hold.
+    for (&i, decision) in order.iter().zip(decide_ordered(budget, &ordered)) {
+        decided[i] = Some(decision);
+    }
+    decided
+        .into_iter()
+        .map(|d| {
+            d.unwrap_or(Admission::Rejected {
+                exceeded: vec![],
+                available: Amounts::default(),
+            })
+        })
+        .collect()
+}
+
+/// Decides admission for candidates already in their [`Order`]; the result is in that order.
+/// The admission ledger keeps its candidates sorted, so that a decision pass over a Ressort is
+/// linear and allocates nothing per candidate.
+pub fn decide_ordered(budget: &Amounts, ordered: &[&Candidate]) -> Vec<Admission> {
+    // Running totals keep this linear: what the older ones were granted, and what the younger
+    // ones (not yet visited) hold.
     let mut older = Amounts::default();
-    let mut younger = candidates
+    let mut younger = ordered
         .iter()
         .map(|c| c.provisioned)
         .fold(Amounts::default(), Amounts::plus);
-    for &i in &order {
-        let c = &candidates[i];
+    let mut decided = Vec::with_capacity(ordered.len());
+    for c in ordered {
         younger = younger.minus(c.provisioned);
         let available = budget.minus(older).minus(younger);
         let decision =
@@ -104,17 +131,9 @@ pub fn decide_all(budget: &Amounts, candidates: &[Candidate]) -> Vec<Admission> 
                 }
             };
         older = older.plus(decision.allocated());
-        decided[i] = Some(decision);
+        decided.push(decision);
     }
     decided
-        .into_iter()
-        .map(|d| {
-            d.unwrap_or(Admission::Rejected {
-                exceeded: vec![],
-                available: Amounts::default(),
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]

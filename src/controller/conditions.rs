@@ -10,6 +10,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use crate::api::FachverfahrenOnboardingStatus;
 use crate::api::conditions::{self as c, reason};
 
+/// The current time in whole seconds, as the API keeps condition times. A status computed with
+/// sub-second times never compared equal to itself read back: the round that its own status
+/// write brings wrote the same status again.
+pub fn now() -> Timestamp {
+    let now = Timestamp::now();
+    Timestamp::from_second(now.as_second()).unwrap_or(now)
+}
+
 /// A condition whose `lastTransitionTime` is kept from `previous` while its status is unchanged.
 pub fn condition(
     type_: &str,
@@ -98,4 +106,39 @@ pub fn ready_transition<'a>(
 ) -> Option<&'a Condition> {
     let was = ready_condition(old).map(|x| (&x.status, &x.reason));
     ready_condition(new).filter(|now| was != Some((&now.status, &now.reason)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_back(c: &Condition) -> Condition {
+        serde_json::from_value(serde_json::to_value(c).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_condition_made_now_compares_equal_to_itself_read_back_from_the_api() {
+        let made = condition(
+            "Ready",
+            "True",
+            "Provisioned",
+            "m".into(),
+            Some(1),
+            &[],
+            now(),
+        );
+        assert_eq!(read_back(&made), made);
+        // What the round used before: the API drops the fraction, and the status differed.
+        let fraction = Timestamp::from_second(100).unwrap() + jiff::SignedDuration::from_millis(5);
+        let precise = condition(
+            "Ready",
+            "True",
+            "Provisioned",
+            "m".into(),
+            Some(1),
+            &[],
+            fraction,
+        );
+        assert_ne!(read_back(&precise), precise);
+    }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use kube::runtime::events::Recorder;
 use kube::{Client, ResourceExt};
 
+use super::admissions::Admissions;
 use super::conformance::{Defaults, Live};
 use super::stores::Stores;
 use crate::api::FachverfahrenOnboarding;
@@ -38,6 +39,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Readiness.
     pub health: Health,
+    /// The budget decisions of every Ressort, kept between reconciles and fed by the watches.
+    pub admissions: Arc<Admissions>,
     /// Whether PolicyReports are served (see `reports`).
     pub reports: super::reports::Memory,
     /// Consecutive failures per onboarding, for back-off.
@@ -46,6 +49,40 @@ pub struct Context {
     findings: Mutex<Findings>,
     /// Onboardings whose last round wrote objects and left its status to the next round.
     deferred: Mutex<HashSet<String>>,
+    /// The resourceVersions the rounds' status writes produced.
+    pub status_writes: StatusWrites,
+}
+
+/// Per onboarding, the resourceVersion its last status write produced: the watch event of
+/// that write needs no round of its own, since the round that wrote it saw everything before
+/// it (a change by anyone else, even in the same instant, has another resourceVersion).
+#[derive(Debug, Default)]
+pub struct StatusWrites(Mutex<HashMap<String, String>>);
+
+impl StatusWrites {
+    /// The round wrote the status of `name`, which the API server stored as `resource_version`.
+    pub fn record(&self, name: &str, resource_version: Option<String>) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match resource_version {
+            Some(rv) => map.insert(name.to_string(), rv),
+            None => map.remove(name),
+        };
+    }
+
+    /// Whether this watch event of an onboarding is the one its own status write produced, and
+    /// nothing else. True once: the write is forgotten when its event came, so that the
+    /// memory holds only writes whose events are still on their way.
+    pub fn is_own(&self, fvo: &FachverfahrenOnboarding) -> bool {
+        let (Some(name), Some(rv)) = (&fvo.metadata.name, &fvo.metadata.resource_version) else {
+            return false;
+        };
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.get(name) != Some(rv) {
+            return false;
+        }
+        map.remove(name);
+        true
+    }
 }
 
 /// Conformance findings per onboarding, and their totals by (rule, ressort, severity).
@@ -57,9 +94,11 @@ struct Findings {
 
 impl Context {
     /// A context with no failures or findings recorded yet.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         client: Client,
         stores: Stores,
+        admissions: Arc<Admissions>,
         settings: PlatformSettings,
         recorder: Recorder,
         conformance: Defaults,
@@ -74,13 +113,14 @@ impl Context {
             conformance: Live::new(conformance),
             metrics,
             health,
+            admissions,
             reports: Default::default(),
             failures: Mutex::new(HashMap::new()),
             findings: Mutex::new(Findings::default()),
             deferred: Mutex::new(HashSet::new()),
+            status_writes: StatusWrites::default(),
         }
     }
-
     /// Counts one more consecutive failure of `name`; returns the count.
     pub fn record_failure(&self, name: &str) -> u32 {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
@@ -152,5 +192,42 @@ impl Context {
             .map(|((r, ress, s), n)| (r.clone(), ress.clone(), s.clone(), *n))
             .collect();
         self.metrics.set_conformance_findings(&flat);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::fixtures::moin_schule;
+
+    fn at(name: &str, rv: &str) -> FachverfahrenOnboarding {
+        let mut fvo = moin_schule();
+        fvo.metadata.name = Some(name.into());
+        fvo.metadata.resource_version = Some(rv.into());
+        fvo
+    }
+
+    #[test]
+    fn only_the_event_of_the_own_status_write_is_skipped_and_only_once() {
+        let writes = StatusWrites::default();
+        writes.record("a", Some("7".into()));
+        // Someone else's change of the onboarding (or one of another onboarding) brings a round.
+        assert!(!writes.is_own(&at("a", "6")));
+        assert!(!writes.is_own(&at("b", "7")));
+        // The event of the write itself does not, once.
+        assert!(writes.is_own(&at("a", "7")));
+        assert!(!writes.is_own(&at("a", "7")));
+    }
+
+    #[test]
+    fn a_later_write_replaces_the_earlier_and_an_unknown_version_forgets_it() {
+        let writes = StatusWrites::default();
+        writes.record("a", Some("7".into()));
+        writes.record("a", Some("9".into()));
+        assert!(!writes.is_own(&at("a", "7")));
+        assert!(writes.is_own(&at("a", "9")));
+        writes.record("a", Some("11".into()));
+        writes.record("a", None);
+        assert!(!writes.is_own(&at("a", "11")));
     }
 }

@@ -85,7 +85,7 @@ async fn cleanup(fvo: &FachverfahrenOnboarding, ctx: &Context) -> Result<Action,
     if !has_finalizer(fvo) {
         return Ok(Action::await_change());
     }
-    let observed = observe::observe(&ctx.client, &ctx.stores, fvo, &[]).await?;
+    let observed = observe::observe(&ctx.client, &ctx.stores, &ctx.admissions, fvo, &[]).await?;
     let remaining: Vec<String> = observed
         .owned_namespaces
         .iter()

@@ -22,6 +22,7 @@
 //! watches, shares them between the controllers and runs them; [`error`] has one error type
 //! per failing step.
 
+pub mod admissions;
 pub mod admit;
 pub mod apply;
 pub mod aufgabe;

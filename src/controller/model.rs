@@ -3,7 +3,7 @@
 //! the namespaced objects the operator owns ([`OwnedKind`], [`ObjectKey`]).
 //!
 //! Every step imports its types from here and from the steps before it, never from a later
-//! one: `model ← ownership ← observe`, `model ← admit ← plan ← apply`, `plan ← status`.
+//! one: `budget ← model ← ownership ← observe`, `model ← admit ← plan ← apply`, `plan ← status`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -15,6 +15,7 @@ use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::ApiResource;
 use serde_json::Value;
 
+use super::budget::Admission;
 use crate::api::{Amounts, FachverfahrenOnboarding, Ressort};
 
 /// A namespaced kind the operator creates in an onboarding's namespaces. Adding a kind here
@@ -175,7 +176,8 @@ impl Ask {
 pub struct Observed {
     /// The onboarding's Ressort, when it exists.
     pub ressort: Option<Arc<Ressort>>,
-    /// The onboardings of the same Ressort, this one included.
+    /// The onboardings of the same Ressort, this one included (empty when the decision comes
+    /// from the admission ledger, see `decided`).
     pub siblings: Vec<Arc<FachverfahrenOnboarding>>,
     /// What each of `siblings` holds and asks for, in the same order, as observe derived it
     /// (kept per version of each sibling); empty when not derived, then admit parses the
@@ -188,6 +190,11 @@ pub struct Observed {
     /// The environments of each onboarding of the Ressort whose namespace exists and is not
     /// its own (by onboarding name): they are not provisioned and hold no budget.
     pub conflicts: BTreeMap<String, BTreeSet<String>>,
+    /// The budget decision for this onboarding as the admission ledger keeps it for its
+    /// Ressort (see [`super::admissions`]); `None`: not looked up, admit derives it from
+    /// `siblings`. When set, `siblings` and `holdings` are left empty and `held` and `conflicts`
+    /// carry this onboarding only: the ledger keeps the others.
+    pub decided: Option<Decided>,
     /// The state of each declared environment's namespace.
     pub namespaces: BTreeMap<String, NamespaceState>,
     /// Every namespace proven to be this onboarding's.
@@ -208,6 +215,11 @@ impl Observed {
         })
     }
 }
+
+/// The admission ledger's decision for one onboarding: `None` when its Ressort is missing or
+/// its budget unreadable.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decided(pub Option<Admission>);
 
 /// Whether a namespace is active (not being deleted).
 pub fn namespace_active(ns: &Namespace) -> bool {

@@ -1,5 +1,7 @@
-//! Observe step (I/O, reads only): what exists for an onboarding — its Ressort, the other
-//! onboardings of the Ressort, its namespaces and the objects it owns.
+//! Observe step (I/O, reads only): what exists for an onboarding — its Ressort, its budget
+//! decision within the Ressort (from the admission ledger, [`super::admissions`], which keeps
+//! what the other onboardings of the Ressort hold and ask for), its namespaces and the objects
+//! it owns.
 //!
 //! Everything comes from the indexed reflector stores the controller keeps (one watch per
 //! kind, filtered by the operator's label and indexed by onboarding; namespaces: every one, as
@@ -16,11 +18,13 @@ use kube::api::Api;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Client, Resource, ResourceExt};
 
+use super::admissions::{Admissions, Epochs, Member};
+use super::admit;
 use super::error::ObserveError;
-use super::model::{Ask, Holding, NamespaceState, ObjectKey, Observed, OwnedKind};
+use super::model::{Ask, Decided, Holding, NamespaceState, ObjectKey, Observed, OwnedKind};
 use super::ownership::{namespace_state, proven_environment, proves_object};
 use super::stores::{HoldingKey, Stores};
-use crate::api::{Amounts, FachverfahrenOnboarding};
+use crate::api::{Amounts, FachverfahrenOnboarding, Ressort};
 use crate::resources::{namespace_name, resource_quota};
 
 /// The namespace `name` as the store of every namespace has it (metadata only).
@@ -114,63 +118,120 @@ fn holding(
     h
 }
 
-/// What every onboarding of the Ressort holds by observation, and which of its environments
-/// conflict with a namespace that is not its own. `fvo` is the onboarding being reconciled
-/// (its declared namespaces are already in `states`). Pure over the stores: the other
-/// onboardings' namespaces are read from the store of every namespace, never from the API
-/// (once per sibling and reconcile, that was millions of reads in a large Ressort). A store
-/// behind the API only shifts budget between rounds: a conflict is counted once the namespace
-/// is seen, and the onboarding itself reads its own namespaces before it writes them.
-///
-/// Every reconcile goes over every onboarding of the Ressort; what each holds is kept in a
-/// memo ([`Stores::holdings`]), so that a converged sibling costs a lookup, not a walk over
-/// its namespaces and quotas.
-fn siblings_view(
+/// What the admission ledger keeps of the onboarding `name`, from the stores (`None`: gone):
+/// what it holds by observation (from the memo while it and the index entries of its
+/// namespaces and quotas are unchanged) and its environments that conflict with a namespace
+/// that is not its own. The other onboardings' namespaces are read from the store of every
+/// namespace, never from the API (once per sibling and reconcile, that was millions of reads
+/// in a large Ressort). A store behind the API only shifts budget between rounds: a conflict
+/// is counted once the namespace is seen, and the onboarding itself reads its own namespaces
+/// before it writes them.
+fn member(
     stores: &Stores,
+    memo: &mut HashMap<String, (HoldingKey, Arc<Holding>)>,
+    name: &str,
+) -> Option<Member> {
+    let o = stores.onboardings.get(&ObjectRef::new(name))?;
+    let h = holding(stores, memo, &o);
+    let mut conflicting = BTreeSet::new();
+    if o.metadata.deletion_timestamp.is_none() {
+        for (env, ns_name) in &h.unproven {
+            let state = namespace_state(&o, stored_namespace(stores, ns_name));
+            if matches!(state, NamespaceState::Foreign { .. }) {
+                conflicting.insert(env.clone());
+            }
+        }
+    }
+    let candidate = admit::candidate_of(name, &h.ask, h.held, Some(&conflicting));
+    // Declared or labelled as its own: a change of either namespace, or of a quota in it, may
+    // change what it holds or whether it conflicts.
+    let mut namespaces: Vec<String> = o
+        .spec
+        .environments
+        .iter()
+        .map(|env| namespace_name(&o.spec, &env.name))
+        .chain(
+            stores
+                .namespaces
+                .by_onboarding
+                .get(name)
+                .iter()
+                .map(|ns| ns.name_any()),
+        )
+        .collect();
+    namespaces.sort();
+    namespaces.dedup();
+    Some(Member {
+        ressort: o.spec.ressort.clone(),
+        candidate,
+        namespaces,
+    })
+}
+
+/// The relists of the stores a ledger member is derived from.
+fn epochs(stores: &Stores) -> Epochs {
+    vec![
+        stores.onboardings_by_ressort.version("").0,
+        stores.namespaces.by_onboarding.version("").0,
+        stores.owned.quotas.by_onboarding.version("").0,
+    ]
+}
+
+/// What `fvo` holds by observation and its environments in conflict (by name, this
+/// onboarding's only), and its budget decision within its Ressort from the admission ledger,
+/// with `fvo` in its current form. `states` are its declared namespaces as observe read them.
+fn admission_view(
+    stores: &Stores,
+    admissions: &Admissions,
     fvo: &FachverfahrenOnboarding,
-    siblings: &[Arc<FachverfahrenOnboarding>],
+    ressort: Option<&Ressort>,
     states: &BTreeMap<String, NamespaceState>,
-) -> SiblingsView {
-    let name = fvo.metadata.name.as_deref();
+) -> AdmissionView {
+    let name = fvo.name_any();
     let mut held: BTreeMap<String, Amounts> = BTreeMap::new();
     let mut conflicts: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut holdings = Vec::with_capacity(siblings.len());
     let mut memo = stores.holdings.lock();
-    for o in siblings {
-        let own = o.metadata.name.as_deref() == name;
-        let o: &FachverfahrenOnboarding = if own { fvo } else { o };
-        let h = holding(stores, &mut memo, o);
-        holdings.push(h.clone());
-        let o_name = o.metadata.name.as_deref().unwrap_or_default();
-        if let Some(amounts) = h.held {
-            held.insert(o_name.to_string(), amounts);
-        }
-        if o.metadata.deletion_timestamp.is_some() {
-            continue;
-        }
+    let h = holding(stores, &mut memo, fvo);
+    if let Some(amounts) = h.held {
+        held.insert(name.clone(), amounts);
+    }
+    if fvo.metadata.deletion_timestamp.is_none() {
         for (env, ns_name) in &h.unproven {
-            let state = if own {
-                states.get(ns_name).cloned()
-            } else {
-                Some(namespace_state(o, stored_namespace(stores, ns_name)))
-            };
-            if matches!(state, Some(NamespaceState::Foreign { .. })) {
+            if matches!(states.get(ns_name), Some(NamespaceState::Foreign { .. })) {
                 conflicts
-                    .entry(o_name.to_string())
+                    .entry(name.clone())
                     .or_default()
                     .insert(env.clone());
             }
         }
     }
-    (held, conflicts, holdings)
+    let budget = ressort.and_then(|r| r.spec.budget.amounts().ok());
+    let decided = budget.and_then(|budget| {
+        let own = admit::candidate_of(&name, &Ask::of(fvo), h.held, conflicts.get(&name));
+        admissions.decide(
+            &fvo.spec.ressort,
+            &budget,
+            &own,
+            epochs(stores),
+            || {
+                stores
+                    .onboardings
+                    .state()
+                    .iter()
+                    .map(|o| o.name_any())
+                    .collect()
+            },
+            |n| member(stores, &mut memo, n),
+        )
+    });
+    (held, conflicts, Decided(decided))
 }
 
-/// What [`siblings_view`] derives: per onboarding of the Ressort what it holds by observation
-/// and its environments in conflict (by name), and the holdings in the siblings' order.
-type SiblingsView = (
+/// What [`admission_view`] derives.
+type AdmissionView = (
     BTreeMap<String, Amounts>,
     BTreeMap<String, BTreeSet<String>>,
-    Vec<Arc<Holding>>,
+    Decided,
 );
 
 /// The namespaces `fvo`'s environments declare. A name longer than a namespace's 63
@@ -188,15 +249,12 @@ pub fn declared(fvo: &FachverfahrenOnboarding) -> Vec<String> {
 pub async fn observe(
     client: &Client,
     stores: &Stores,
+    admissions: &Admissions,
     fvo: &FachverfahrenOnboarding,
     namespaces: &[String],
 ) -> Result<Observed, ObserveError> {
     let name = fvo.name_any();
     let ressort = stores.ressorts.get(&ObjectRef::new(&fvo.spec.ressort));
-    let mut siblings = stores.onboardings_of(&fvo.spec.ressort);
-    if !siblings.iter().any(|o| o.name_any() == name) {
-        siblings.push(Arc::new(fvo.clone()));
-    }
     let proven = proven_namespaces(stores, fvo);
     let mut owned_namespaces: Vec<_> = stores
         .namespaces
@@ -212,7 +270,8 @@ pub async fn observe(
         let state = declared_state(&ns_api, stores, fvo, ns_name).await?;
         states.insert(ns_name.clone(), state);
     }
-    let (held, conflicts, holdings) = siblings_view(stores, fvo, &siblings, &states);
+    let (held, conflicts, decided) =
+        admission_view(stores, admissions, fvo, ressort.as_deref(), &states);
 
     let mut owned_objects = BTreeMap::new();
     for kind in OwnedKind::ALL {
@@ -239,10 +298,11 @@ pub async fn observe(
 
     Ok(Observed {
         ressort,
-        siblings,
-        holdings,
+        siblings: Vec::new(),
+        holdings: Vec::new(),
         held,
         conflicts,
+        decided: Some(decided),
         namespaces: states,
         owned_namespaces,
         owned_objects,

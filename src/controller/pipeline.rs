@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use tracing::info;
@@ -33,7 +32,8 @@ pub async fn reconcile(
         return Ok(done);
     }
     // I/O, reads: what exists for the onboarding and its Ressort.
-    let observed = observe::observe(client, stores, &fvo, &observe::declared(&fvo)).await?;
+    let declared = observe::declared(&fvo);
+    let observed = observe::observe(client, stores, &ctx.admissions, &fvo, &declared).await?;
     // pure: what the schema could not check, and the objects the spec declares.
     let Validated { desired, problems } = validate::validate(&fvo, &ctx.settings);
     // pure: the namespaces' scheduling defaults, where the profile demands a dedicated node pool.
@@ -42,7 +42,7 @@ pub async fn reconcile(
     let defaults = &ctx.conformance.defaults;
     let pool = conformance::node_defaults(&fvo, profile.as_deref(), ressort, defaults);
     let desired = conformance::with_node_defaults(desired, &pool);
-    // pure: the budget decision within the Ressort.
+    // pure: the budget decision within the Ressort (observe read it from the admission ledger).
     let admission = admit::admit(&observed, &fvo, problems.is_empty());
     let admission = admission.as_ref();
     // pure: what to apply, prune, release or delete.
@@ -57,7 +57,7 @@ pub async fn reconcile(
     apply::reserve(client, &fvo, admission).await?;
     let applied = apply::apply(client, &plan, &observed, &fvo).await?;
     // pure: the status of the round, conformance, repairs.
-    let now = Timestamp::now();
+    let now = conditions::now();
     let mut status = status::of_round(&fvo, &observed, admission, &plan, &problems, now);
     let previous = fvo
         .status

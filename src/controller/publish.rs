@@ -66,7 +66,8 @@ pub async fn round(
         if applied.writes > 0 && applied.repairs.is_empty() && ctx.defer_status(&name) {
             return Ok(Published::Deferred);
         }
-        apply::write_status(&ctx.client, &name, status).await?;
+        let written = apply::write_status(&ctx.client, &name, status).await?;
+        ctx.status_writes.record(&name, written);
         let old = fvo.status.clone().unwrap_or_default();
         events::ready_transition(&ctx.recorder, fvo, &old, status).await;
     }

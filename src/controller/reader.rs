@@ -205,7 +205,7 @@ pub async fn converge(
     ) else {
         return Ok(());
     };
-    let now = Timestamp::now();
+    let now = super::conditions::now();
     let previous = fvo
         .status
         .as_ref()

@@ -29,6 +29,7 @@ use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
 use kube::{Client, ResourceExt};
+use serde::Deserialize;
 use tracing::{info, warn};
 
 use super::apply::with_timeout;
@@ -167,14 +168,15 @@ fn digest(summary: &Summary, results: &[PolicyReportResult]) -> String {
 /// What the watch keeps of a report: its metadata and the [`digest`] of what it says (a report
 /// whose summary or results cannot be read gets none, and compares as changed).
 pub fn trim(o: &mut DynamicObject) {
+    // Read in place: a copy of every report's results per watch event was the step's cost.
     let summary = match o.data.get("summary") {
-        Some(v) => serde_json::from_value::<Summary>(v.clone()).ok(),
+        Some(v) => Summary::deserialize(v).ok(),
         None => Some(Summary::default()),
     };
     let results = o
         .data
         .get("results")
-        .map(|v| serde_json::from_value::<Vec<PolicyReportResult>>(v.clone()).ok())
+        .map(|v| Vec::<PolicyReportResult>::deserialize(v).ok())
         .unwrap_or(Some(Vec::new()));
     o.data = serde_json::Value::Null;
     if let (Some(summary), Some(results)) = (summary, results) {

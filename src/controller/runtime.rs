@@ -22,6 +22,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tracing::warn;
 
+use super::admissions::Admissions;
 use super::conformance::Defaults;
 use super::context::Context;
 use super::error::Error;
@@ -303,8 +304,11 @@ pub async fn run(
     // Nor is the task an onboarding stopped naming: that task recounts.
     let (left_task_tx, left_task_rx) = futures::channel::mpsc::unbounded();
     let holdings = stores::Memo::default();
+    // The budget decisions, kept between reconciles: the watches below mark what changed.
+    let admissions = Arc::new(Admissions::default());
     let fvo_watch = {
         let (store, idx) = (onboardings.clone(), by_ressort.clone());
+        let ledger = admissions.clone();
         let by_task = by_aufgabe.clone();
         let held = holdings.clone();
         let (mut phases, metrics) = (Phases::default(), options.metrics.clone());
@@ -332,6 +336,13 @@ pub async fn run(
                         left_task_tx.unbounded_send(ObjectRef::<Verwaltungsaufgabe>::new(&left));
                 }
                 phases.follow(&store, event, &metrics);
+                match event {
+                    watcher::Event::Apply(o) | watcher::Event::Delete(o) => {
+                        ledger.onboarding_changed(&o.name_any());
+                    }
+                    watcher::Event::InitDone => ledger.everything_changed(),
+                    watcher::Event::Init | watcher::Event::InitApply(_) => {}
+                }
                 if let watcher::Event::Delete(o) = event {
                     held.forget(&o.name_any());
                     let _ = gone_fvo_tx.unbounded_send(ObjectRef::<Ressort>::new(&o.spec.ressort));
@@ -496,6 +507,7 @@ pub async fn run(
     let ctx = Arc::new(Context::new(
         client.clone(),
         stores,
+        admissions.clone(),
         options.settings.clone(),
         recorder,
         options.conformance.clone(),
@@ -507,6 +519,12 @@ pub async fn run(
         warn!("the shared onboarding watch cannot be subscribed to; not reconciling");
         return;
     };
+    // The event of a round's own status write brings no round: that round saw everything
+    // before it. Without this, every onboarding took one more full round (observe, compare
+    // every owned object, evaluate) that could find nothing to do.
+    let own = ctx.clone();
+    let fvo_trigger =
+        fvo_trigger.filter(move |fvo| std::future::ready(!own.status_writes.is_own(fvo)));
     let mut controller = Controller::for_shared_stream(fvo_trigger, onboardings.clone())
         .with_config(
             ControllerConfig::default()
@@ -591,8 +609,30 @@ pub async fn run(
                 .map(|o| ObjectRef::from_obj(o.as_ref()))
                 .collect::<Vec<_>>()
         })
-        .watches_stream(ns_stream, |o: Namespace| owner_of(&o))
-        .watches_stream(quota_stream, owners(&namespaces.store))
+        .watches_stream(ns_stream, {
+            let ledger = admissions.clone();
+            move |o: Namespace| {
+                ledger.namespace_changed(&o.name_any());
+                let owner = owner_of(&o);
+                if let Some(owner) = &owner {
+                    ledger.onboarding_changed(&owner.name);
+                }
+                owner
+            }
+        })
+        .watches_stream(quota_stream, {
+            let (ledger, to) = (admissions.clone(), owners(&namespaces.store));
+            move |q: ResourceQuota| {
+                if let Some(ns) = q.namespace() {
+                    ledger.namespace_changed(&ns);
+                }
+                let owners = to(q);
+                for owner in &owners {
+                    ledger.onboarding_changed(&owner.name);
+                }
+                owners
+            }
+        })
         .watches_stream(lr_stream, owners(&namespaces.store))
         .watches_stream(np_stream, owners(&namespaces.store))
         .watches_stream(rb_stream, owners(&namespaces.store))
