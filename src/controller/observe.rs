@@ -156,7 +156,7 @@ fn member(
                 .by_onboarding
                 .get(name)
                 .iter()
-                .map(|ns| ns.name_any()),
+                .map(|ns| ns.name.to_string()),
         )
         .collect();
     namespaces.sort();
