@@ -61,8 +61,7 @@ async fn declared_state(
 fn proven_namespaces(stores: &Stores, fvo: &FachverfahrenOnboarding) -> BTreeMap<String, String> {
     stores
         .namespaces
-        .by_onboarding
-        .get(&fvo.name_any())
+        .labelled_for(&fvo.name_any())
         .iter()
         .filter_map(|ns| Some((ns.name_any(), proven_environment(fvo, ns)?)))
         .collect()
@@ -89,7 +88,7 @@ fn holding(
     let proven = proven_namespaces(stores, o);
     let mut held: Option<Amounts> = None;
     for kept in stores.owned.quotas.by_onboarding.get(name) {
-        if kept.name_any() == resource_quota::NAME
+        if &*kept.name == resource_quota::NAME
             && let Some(quota) = kept.object()
             && proves_object(o, quota.meta(), &proven)
             && let Some(amounts) = resource_quota::amounts_of(&quota)
@@ -157,7 +156,7 @@ fn member(
                 .by_onboarding
                 .get(name)
                 .iter()
-                .map(|ns| ns.name_any()),
+                .map(|ns| ns.name.to_string()),
         )
         .collect();
     namespaces.sort();
@@ -259,8 +258,7 @@ pub async fn observe(
     let proven = proven_namespaces(stores, fvo);
     let mut owned_namespaces: Vec<_> = stores
         .namespaces
-        .by_onboarding
-        .get(&name)
+        .labelled_for(&name)
         .into_iter()
         .filter(|ns| proven.contains_key(&ns.name_any()))
         .collect();
@@ -291,10 +289,7 @@ pub async fn observe(
 
     let mut service_accounts = BTreeMap::new();
     for ns_name in namespaces {
-        if let Some(sa) = stores
-            .service_accounts
-            .store
-            .get(&ObjectRef::new("default").within(ns_name))
+        if let Some(sa) = stores.service_accounts.get(ns_name, "default")
             && let Some(v) = sa.value()
         {
             service_accounts.insert(ns_name.clone(), v);

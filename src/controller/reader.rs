@@ -23,7 +23,6 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
 use kube::api::{Api, PostParams};
 use kube::runtime::events::EventType;
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -36,6 +35,7 @@ use super::context::Context;
 use super::error::{Error, ObserveError, WriteError};
 use super::events;
 use super::ownership::proves_cluster_object;
+use super::stores::KeptStore;
 use crate::api::conditions::{self as c, reason};
 use crate::api::{FachverfahrenOnboarding, FachverfahrenOnboardingStatus};
 use crate::resources::{FIELD_MANAGER, cluster_role, cluster_role_binding};
@@ -131,13 +131,12 @@ fn as_json<K: Resource + Serialize>(o: &K) -> Option<(ObjectMeta, Value)> {
 }
 
 /// The object `name` as the watch of the operator's reader roles (or bindings) holds it.
-fn stored<K>(store: &Store<K>, name: &str) -> Option<(ObjectMeta, Value)>
+fn stored<K>(store: &KeptStore<K>, name: &str) -> Option<(ObjectMeta, Value)>
 where
-    K: Resource<DynamicType = ()> + Clone + Serialize + 'static,
+    K: Resource<DynamicType = ()> + Default + Serialize + DeserializeOwned + 'static,
 {
-    store
-        .get(&ObjectRef::new(name))
-        .and_then(|o| as_json(o.as_ref()))
+    // Cluster-scoped: filed under no namespace.
+    store.get("", name).and_then(|o| o.value_and_meta())
 }
 
 /// What one of the two objects is, with the write it took to find out.
@@ -219,8 +218,8 @@ pub async fn converge(
     let roles: Api<ClusterRole> = Api::all(ctx.client.clone());
     let bindings: Api<ClusterRoleBinding> = Api::all(ctx.client.clone());
     let stores = &ctx.stores;
-    let role_stored = stored(&stores.reader_roles.store, &name);
-    let binding_stored = stored(&stores.reader_bindings.store, &name);
+    let role_stored = stored(&stores.reader_roles, &name);
+    let binding_stored = stored(&stores.reader_bindings, &name);
     // Someone else's of the name in the store (it carries the operator's label, not its
     // record): nothing is created, the condition says so.
     let (role_found, binding_found) = if [&role_stored, &binding_stored]

@@ -229,7 +229,7 @@ fn depends_on_others(o: &FachverfahrenOnboarding) -> bool {
 /// Maps a changed object with the operator's label to the onboarding its label names and to
 /// the one owning its namespace, whose conformance reads it (the two differ for a copy).
 fn owners<K: kube::Resource>(
-    namespaces: &Store<Namespace>,
+    namespaces: &stores::Namespaces,
 ) -> impl Fn(K) -> Vec<ObjectRef<FachverfahrenOnboarding>> + Send + Sync + 'static {
     let namespaces = namespaces.clone();
     move |o: K| {
@@ -442,9 +442,9 @@ pub async fn run(
     // bring no round (the operator's own writes of them would double the rounds); the streams
     // are drained below.
     let (reader_roles, role_stream) =
-        owned_stream::<ClusterRole>(&client, managed.clone(), true, keep, &tracker);
+        stores::kept_stream::<ClusterRole>(&client, managed.clone(), true, keep, &tracker);
     let (reader_bindings, binding_stream) =
-        owned_stream::<ClusterRoleBinding>(&client, managed, true, keep, &tracker);
+        stores::kept_stream::<ClusterRoleBinding>(&client, managed, true, keep, &tracker);
     let (policy_reports, report_stream) =
         stores::report_stream(&client, reports::api_resource(), reports::trim);
     let drained = futures::stream::select(

@@ -1,22 +1,25 @@
 //! The watches and what they fill (I/O: opens the watches; reading a store is pure): the
-//! reflector stores of everything the pipeline reads, with secondary indexes so that no
-//! reconcile walks a whole store.
+//! stores of everything the pipeline reads, with secondary indexes so that no reconcile walks
+//! a whole store.
 //!
 //! - Objects the operator owns (quotas, limits, policies, bindings, the `default`
-//!   ServiceAccounts) are kept as compact JSON text ([`Kept`]) and indexed by the onboarding
-//!   their label names and by namespace. Namespaces: every one, as metadata, keyed by name and
-//!   indexed by the onboarding their label names.
+//!   ServiceAccounts, the reader ClusterRoles and bindings) are kept as compact JSON text
+//!   ([`Kept`]) in a [`KeptStore`]: two indexes, by the onboarding their label names and by
+//!   namespace, and no reflector store beside them. Namespaces: every one, as metadata text in
+//!   a [`NamespaceStore`], found by name and by the onboarding their label names.
 //! - Onboardings are indexed by their Ressort.
 //! - The kinds the conformance rules read are kept stripped, as compact JSON text
 //!   ([`RuleObject`]), and indexed by namespace; their watches leave out what the operator's
-//!   own stores hold, so that each object is held once.
+//!   own stores hold, so that each object is held once. The PolicyReports, trimmed, as text.
 //!
 //! Text, because what the pipeline reads of these objects is JSON anyway, and a parsed object
 //! (typed, or a `serde_json::Value`) holds a map per level of its tree: several times the
-//! size of its text (see docs/benchmarks.md, "Stores as text").
+//! size of its text (see docs/benchmarks.md, "Stores as text" and "Owned objects, namespaces
+//! and reports as text only").
 //!
 //! An index is kept from the same watch events as its store, after the store has applied
-//! them, and holds the store's own `Arc`s: it costs a pointer and a key per object.
+//! them, and holds the store's own `Arc`s: it costs a pointer, the object's id and a shared
+//! key per object.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -32,9 +35,9 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::core::PartialObjectMeta;
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, Lookup, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -50,12 +53,12 @@ pub type KeyFn<K> = fn(&K) -> Option<String>;
 
 /// A secondary index over a reflector store: its objects grouped by one key (a label's value,
 /// the namespace, a spec field).
-pub struct Index<K: Resource> {
+pub struct Index<K: Lookup> {
     entries: Arc<RwLock<Entries<K>>>,
     key_of: KeyFn<K>,
 }
 
-impl<K: Resource> Clone for Index<K> {
+impl<K: Lookup> Clone for Index<K> {
     fn clone(&self) -> Self {
         Index {
             entries: self.entries.clone(),
@@ -65,12 +68,13 @@ impl<K: Resource> Clone for Index<K> {
 }
 
 struct Entries<K> {
-    /// key → (namespace/name → object).
-    by_key: HashMap<String, HashMap<String, Arc<K>>>,
+    /// key → (namespace/name → object). The id and key strings are shared with `key_of_id`:
+    /// an object costs one allocation of its id here, not three.
+    by_key: HashMap<Arc<str>, HashMap<Arc<str>, Arc<K>>>,
     /// namespace/name → key, to move an object whose key changed.
-    key_of_id: HashMap<String, String>,
+    key_of_id: HashMap<Arc<str>, Arc<str>>,
     /// key → how often an object under it changed since the last relist.
-    changes: HashMap<String, u64>,
+    changes: HashMap<Arc<str>, u64>,
     /// Relists so far: after one, every version is new.
     epoch: u64,
 }
@@ -90,13 +94,17 @@ impl<K> Entries<K> {
 /// was added, changed or removed.
 pub type Version = (u64, u64);
 
-fn id_of<K: Resource>(obj: &K) -> String {
-    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+fn id_of<K: Lookup>(obj: &K) -> String {
+    format!(
+        "{}/{}",
+        obj.namespace().unwrap_or_default(),
+        obj.name().unwrap_or_default()
+    )
 }
 
 impl<K> Index<K>
 where
-    K: Resource + Clone + 'static,
+    K: Lookup + Clone + 'static,
     K::DynamicType: Eq + Hash + Clone,
 {
     /// An empty index keyed by `key_of`.
@@ -120,7 +128,10 @@ where
     /// The key `obj` is filed under now (before its next event is applied).
     pub fn key_for(&self, obj: &K) -> Option<String> {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        entries.key_of_id.get(&id_of(obj)).cloned()
+        entries
+            .key_of_id
+            .get(id_of(obj).as_str())
+            .map(|k| k.to_string())
     }
 
     /// The version of the objects under `key`.
@@ -136,30 +147,50 @@ where
     pub fn apply(&self, store: &Store<K>, dyntype: &K::DynamicType, event: &watcher::Event<K>) {
         match event {
             watcher::Event::Apply(obj) => {
-                let current = store.get(&ObjectRef::from_obj_with(obj, dyntype.clone()));
-                let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-                entries.remove(&id_of(obj));
-                if let (Some(key), Some(current)) = ((self.key_of)(obj), current) {
-                    entries.insert(key, id_of(obj), current);
+                match store.get(&ObjectRef::from_obj_with(obj, dyntype.clone())) {
+                    Some(current) => self.put(&current),
+                    None => self.take(obj),
                 }
             }
-            watcher::Event::Delete(obj) => {
-                let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-                entries.remove(&id_of(obj));
-            }
+            watcher::Event::Delete(obj) => self.take(obj),
             // The store swaps in the new list at once; so does the index.
-            watcher::Event::InitDone => {
-                let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-                let mut fresh = Entries::empty(entries.epoch.wrapping_add(1));
-                for obj in store.state() {
-                    if let Some(key) = (self.key_of)(&obj) {
-                        fresh.insert(key, id_of(obj.as_ref()), obj);
-                    }
-                }
-                *entries = fresh;
-            }
+            watcher::Event::InitDone => self.replace_all(&store.state()),
             watcher::Event::Init | watcher::Event::InitApply(_) => {}
         }
+    }
+
+    /// Files `obj` under its key (instead of where it was).
+    fn put(&self, obj: &Arc<K>) {
+        let id = id_of(obj.as_ref());
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        entries.remove(&id);
+        if let Some(key) = (self.key_of)(obj) {
+            entries.insert(key, id, obj.clone());
+        }
+    }
+
+    /// Forgets `obj` (deleted).
+    fn take(&self, obj: &K) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        entries.remove(&id_of(obj));
+    }
+
+    /// Files exactly `objs` (a complete list), in a new epoch.
+    fn replace_all(&self, objs: &[Arc<K>]) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        let mut fresh = Entries::empty(entries.epoch.wrapping_add(1));
+        for obj in objs {
+            if let Some(key) = (self.key_of)(obj) {
+                fresh.insert(key, id_of(obj.as_ref()), obj.clone());
+            }
+        }
+        *entries = fresh;
+    }
+
+    /// The object `id` (`namespace/name`) under `key`.
+    fn get_one(&self, key: &str, id: &str) -> Option<Arc<K>> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries.by_key.get(key)?.get(id).cloned()
     }
 }
 
@@ -167,16 +198,22 @@ impl<K> Entries<K> {
     fn remove(&mut self, id: &str) {
         if let Some(old) = self.key_of_id.remove(id) {
             *self.changes.entry(old.clone()).or_default() += 1;
-            if let Some(group) = self.by_key.get_mut(&old) {
+            if let Some(group) = self.by_key.get_mut(old.as_ref()) {
                 group.remove(id);
                 if group.is_empty() {
-                    self.by_key.remove(&old);
+                    self.by_key.remove(old.as_ref());
                 }
             }
         }
     }
 
     fn insert(&mut self, key: String, id: String, obj: Arc<K>) {
+        // The key's string is shared by every object under it.
+        let key: Arc<str> = match self.by_key.get_key_value(key.as_str()) {
+            Some((k, _)) => k.clone(),
+            None => key.into(),
+        };
+        let id: Arc<str> = id.into();
         *self.changes.entry(key.clone()).or_default() += 1;
         self.by_key
             .entry(key.clone())
@@ -193,9 +230,15 @@ impl<K> Entries<K> {
 /// steps the objects as JSON, the rules read JSON): the text is parsed where the typed object
 /// was converted before. Typed, with its labels and annotations as maps, a NetworkPolicy took
 /// about 2.8 KB in its store (heaptrack); as text it takes about a third of that.
+///
+/// No `ObjectMeta` beside the text: the stores key it through [`Lookup`], which reads the name
+/// and namespace, so that a kept object costs its text and three short strings (an
+/// `ObjectMeta`, mostly empty, took another 340 bytes per object).
 pub struct Kept<K> {
-    /// Name and namespace only.
-    pub metadata: ObjectMeta,
+    /// The object's name.
+    pub name: Box<str>,
+    /// The object's namespace.
+    pub namespace: Option<Box<str>>,
     /// The onboarding the object's label names (the index key and the requeue).
     pub onboarding: Option<Box<str>>,
     /// The whole object (after the watch's trimming), as compact JSON.
@@ -206,7 +249,8 @@ pub struct Kept<K> {
 impl<K> Clone for Kept<K> {
     fn clone(&self) -> Self {
         Kept {
-            metadata: self.metadata.clone(),
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
             onboarding: self.onboarding.clone(),
             json: self.json.clone(),
             kind: PhantomData,
@@ -217,15 +261,15 @@ impl<K> Clone for Kept<K> {
 impl<K> std::fmt::Debug for Kept<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Kept")
-            .field("metadata", &self.metadata)
+            .field("name", &self.name)
+            .field("namespace", &self.namespace)
             .field("json", &self.json)
             .finish()
     }
 }
 
-impl<K: Resource<DynamicType = ()>> Resource for Kept<K> {
+impl<K: Resource<DynamicType = ()>> Lookup for Kept<K> {
     type DynamicType = ();
-    type Scope = K::Scope;
 
     fn kind(_: &()) -> Cow<'_, str> {
         K::kind(&())
@@ -247,12 +291,20 @@ impl<K: Resource<DynamicType = ()>> Resource for Kept<K> {
         K::plural(&())
     }
 
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
+    fn name(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(&self.name))
     }
 
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
+    fn namespace(&self) -> Option<Cow<'_, str>> {
+        self.namespace.as_deref().map(Cow::Borrowed)
+    }
+
+    fn resource_version(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+
+    fn uid(&self) -> Option<Cow<'_, str>> {
+        None
     }
 }
 
@@ -262,17 +314,20 @@ where
 {
     /// Keeps `obj` as text; `None` when it cannot be serialised.
     pub fn new(obj: &K) -> Option<Self> {
+        let json = serde_json::to_string(obj).ok()?.into_boxed_str();
+        Some(Self::with_json(obj, json))
+    }
+
+    /// `obj`'s key with `json` as its text.
+    fn with_json(obj: &K, json: Box<str>) -> Self {
         let meta = obj.meta();
-        Some(Kept {
-            metadata: ObjectMeta {
-                name: meta.name.clone(),
-                namespace: meta.namespace.clone(),
-                ..ObjectMeta::default()
-            },
+        Kept {
+            name: meta.name.as_deref().unwrap_or_default().into(),
+            namespace: meta.namespace.as_deref().map(Into::into),
             onboarding: onboarding_label(obj).map(String::into_boxed_str),
-            json: serde_json::to_string(obj).ok()?.into_boxed_str(),
+            json,
             kind: PhantomData,
-        })
+        }
     }
 
     /// The object as JSON.
@@ -297,8 +352,8 @@ where
     fn key_object(&self) -> K {
         let mut obj = K::default();
         let meta = obj.meta_mut();
-        meta.name.clone_from(&self.metadata.name);
-        meta.namespace.clone_from(&self.metadata.namespace);
+        meta.name = Some(self.name.to_string());
+        meta.namespace = self.namespace.as_deref().map(str::to_string);
         if let Some(onboarding) = &self.onboarding {
             meta.labels = Some(BTreeMap::from([(
                 ONBOARDING.to_string(),
@@ -307,6 +362,11 @@ where
         }
         obj
     }
+}
+
+/// The namespace of a kept object, `""` for a cluster-scoped one (so that it is found by name).
+fn kept_namespace<K>(obj: &Kept<K>) -> Option<String> {
+    Some(obj.namespace.as_deref().unwrap_or_default().to_string())
 }
 
 /// The onboarding a kept object's label names.
@@ -320,8 +380,8 @@ pub fn onboarding_label<K: Resource>(obj: &K) -> Option<String> {
 }
 
 /// The namespace of an object.
-pub fn namespace_of<K: Resource>(obj: &K) -> Option<String> {
-    obj.meta().namespace.clone()
+pub fn namespace_of<K: Lookup>(obj: &K) -> Option<String> {
+    obj.namespace().map(Cow::into_owned)
 }
 
 /// The Ressort an onboarding belongs to.
@@ -331,7 +391,7 @@ pub fn ressort_of(fvo: &FachverfahrenOnboarding) -> Option<String> {
 
 /// A store of objects the operator owns, with its indexes by onboarding and by namespace.
 #[derive(Clone)]
-pub struct OwnedStore<K: Resource<DynamicType = ()> + 'static> {
+pub struct OwnedStore<K: Lookup<DynamicType = ()> + 'static> {
     /// Every object of the kind with the operator's label.
     pub store: Store<K>,
     /// The same objects by the onboarding their label names.
@@ -340,17 +400,75 @@ pub struct OwnedStore<K: Resource<DynamicType = ()> + 'static> {
     pub by_namespace: Index<K>,
 }
 
+/// The objects of a kind the operator owns, kept as text ([`Kept`]) and filed by the
+/// onboarding their label names and by namespace. No reflector store beside the two indexes:
+/// the index by namespace answers a lookup by name, and a third map of every object would cost
+/// about 250 bytes per object for nothing.
+pub struct KeptStore<K: Resource<DynamicType = ()> + 'static> {
+    /// The objects by the onboarding their label names.
+    pub by_onboarding: Index<Kept<K>>,
+    /// The same objects by namespace (what the conformance rules read of them).
+    pub by_namespace: Index<Kept<K>>,
+}
+
+impl<K: Resource<DynamicType = ()> + 'static> Clone for KeptStore<K> {
+    fn clone(&self) -> Self {
+        KeptStore {
+            by_onboarding: self.by_onboarding.clone(),
+            by_namespace: self.by_namespace.clone(),
+        }
+    }
+}
+
+impl<K: Resource<DynamicType = ()> + 'static> KeptStore<K> {
+    /// Empty indexes.
+    pub fn new() -> Self {
+        KeptStore {
+            by_onboarding: Index::new(kept_onboarding::<K>),
+            by_namespace: Index::new(kept_namespace::<K>),
+        }
+    }
+
+    /// The object `name` in `namespace` (`""` for a cluster-scoped kind).
+    pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<Kept<K>>> {
+        self.by_namespace
+            .get_one(namespace, &format!("{namespace}/{name}"))
+    }
+
+    /// Follows one watch event in both indexes; `relist` collects a relist's objects until it
+    /// is complete (the old list serves until then, as in a reflector store).
+    fn follow(&self, event: &watcher::Event<Arc<Kept<K>>>, relist: &mut Vec<Arc<Kept<K>>>) {
+        let indexes = [&self.by_onboarding, &self.by_namespace];
+        match event {
+            watcher::Event::Apply(obj) => indexes.iter().for_each(|i| i.put(obj)),
+            watcher::Event::Delete(obj) => indexes.iter().for_each(|i| i.take(obj)),
+            watcher::Event::Init => relist.clear(),
+            watcher::Event::InitApply(obj) => relist.push(obj.clone()),
+            watcher::Event::InitDone => {
+                indexes.iter().for_each(|i| i.replace_all(relist));
+                *relist = Vec::new();
+            }
+        }
+    }
+}
+
+impl<K: Resource<DynamicType = ()> + 'static> Default for KeptStore<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// The stores of the namespaced kinds the operator owns.
 #[derive(Clone)]
 pub struct OwnedStores {
     /// ResourceQuotas.
-    pub quotas: OwnedStore<Kept<ResourceQuota>>,
+    pub quotas: KeptStore<ResourceQuota>,
     /// LimitRanges.
-    pub limit_ranges: OwnedStore<Kept<LimitRange>>,
+    pub limit_ranges: KeptStore<LimitRange>,
     /// NetworkPolicies.
-    pub network_policies: OwnedStore<Kept<NetworkPolicy>>,
+    pub network_policies: KeptStore<NetworkPolicy>,
     /// RoleBindings.
-    pub role_bindings: OwnedStore<Kept<RoleBinding>>,
+    pub role_bindings: KeptStore<RoleBinding>,
 }
 
 impl OwnedStores {
@@ -427,11 +545,11 @@ pub struct Stores {
     /// The onboardings by the task they name.
     pub onboardings_by_aufgabe: Index<FachverfahrenOnboarding>,
     /// Every namespace, as metadata; indexed by the onboarding their label names.
-    pub namespaces: OwnedStore<Namespace>,
+    pub namespaces: NamespaceStore,
     /// The namespaced objects with the operator's label.
     pub owned: OwnedStores,
     /// Every namespace's `default` ServiceAccount.
-    pub service_accounts: OwnedStore<Kept<ServiceAccount>>,
+    pub service_accounts: KeptStore<ServiceAccount>,
     /// The price list's ConfigMap (`--prices`), when one is configured.
     pub prices: Option<Store<ConfigMap>>,
     /// The kinds the conformance rules read.
@@ -439,9 +557,9 @@ pub struct Stores {
     /// What each onboarding holds by observation, as the sibling view last derived it.
     pub holdings: Memo<HoldingKey, Arc<Holding>>,
     /// The reader ClusterRoles with the operator's label (the `reader` step compares with them).
-    pub reader_roles: OwnedStore<ClusterRole>,
+    pub reader_roles: KeptStore<ClusterRole>,
     /// The reader ClusterRoleBindings with the operator's label.
-    pub reader_bindings: OwnedStore<ClusterRoleBinding>,
+    pub reader_bindings: KeptStore<ClusterRoleBinding>,
     /// The PolicyReports with the operator's label, trimmed to what the `reports` step compares.
     pub policy_reports: ReportStore,
     /// Turns true once every store had its initial list (see `Stores::wait_until_ready`).
@@ -577,8 +695,9 @@ fn strip_owned<K: Resource>(o: &mut K, foreign_fields: bool, trim: fn(&mut K)) {
 }
 
 /// Like [`owned_stream`], for the kinds the operator owns: the objects are kept as text
-/// ([`Kept`]), indexed by the onboarding their label names and by namespace. The stream of
-/// touched objects carries what the requeue reads: name, namespace and the onboarding label.
+/// ([`Kept`]) in a [`KeptStore`], indexed by the onboarding their label names and by namespace.
+/// The stream of touched objects carries what the requeue reads: name, namespace and the
+/// onboarding label.
 pub fn kept_stream<K>(
     client: &Client,
     config: watcher::Config,
@@ -586,7 +705,7 @@ pub fn kept_stream<K>(
     trim: fn(&mut K),
     tracker: &SyncTracker,
 ) -> (
-    OwnedStore<Kept<K>>,
+    KeptStore<K>,
     impl Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
@@ -600,31 +719,19 @@ where
         + Sync
         + 'static,
 {
-    let (reader, writer) = reflector::store();
-    let index = Index::new(kept_onboarding::<K>);
-    let by_namespace = Index::new(namespace_of::<Kept<K>>);
-    let (store, idx, ns_idx) = (reader.clone(), index.clone(), by_namespace.clone());
+    let kept = KeptStore::new();
+    let indexes = kept.clone();
+    let mut relist = Vec::new();
     let stream = watcher(Api::<K>::all(client.clone()), config)
         .default_backoff()
         .modify(move |o: &mut K| strip_owned(o, foreign_fields, trim))
-        .map_ok(kept_event)
-        .reflect(writer)
-        .inspect_ok(move |event| {
-            idx.apply(&store, &(), event);
-            ns_idx.apply(&store, &(), event);
-        });
+        .map_ok(|event| map_event(kept_event(event), Arc::new))
+        .inspect_ok(move |event| indexes.follow(event, &mut relist));
     let stream = tracker
         .track(stream)
         .touched_objects()
-        .map_ok(|o: Kept<K>| o.key_object());
-    (
-        OwnedStore {
-            store: reader,
-            by_onboarding: index,
-            by_namespace,
-        },
-        stream,
-    )
+        .map_ok(|o: Arc<Kept<K>>| o.key_object());
+    (kept, stream)
 }
 
 /// A watch event of an owned kind, as its store keeps the object (see [`Kept`]). An object
@@ -634,18 +741,7 @@ fn kept_event<K>(event: watcher::Event<K>) -> watcher::Event<Kept<K>>
 where
     K: Resource + Default + Serialize + DeserializeOwned,
 {
-    let keep = |o: K| {
-        Kept::new(&o).unwrap_or_else(|| Kept {
-            metadata: ObjectMeta {
-                name: o.meta().name.clone(),
-                namespace: o.meta().namespace.clone(),
-                ..ObjectMeta::default()
-            },
-            onboarding: onboarding_label(&o).map(String::into_boxed_str),
-            json: "{}".into(),
-            kind: PhantomData,
-        })
-    };
+    let keep = |o: K| Kept::new(&o).unwrap_or_else(|| Kept::with_json(&o, "{}".into()));
     map_event(event, keep)
 }
 
@@ -691,51 +787,89 @@ fn namespace_of_meta(
     map_event(event, ns)
 }
 
+/// Every namespace of the cluster, as metadata kept as text ([`Kept`]): found by name through
+/// [`Namespaces::get`], which parses the one asked for, and indexed by the onboarding their
+/// label names. Typed, a namespace's metadata (two maps of strings) took about 3 KB in its
+/// store; as text a fraction of that. What is read of namespaces per reconcile is a few of
+/// them (the onboarding's own, and a sibling's only where it holds no proven namespace).
+#[derive(Clone)]
+pub struct NamespaceStore {
+    /// Every namespace, by name.
+    pub store: Namespaces,
+    /// The same namespaces by the onboarding their label names.
+    pub by_onboarding: Index<Kept<Namespace>>,
+}
+
+impl NamespaceStore {
+    /// The namespaces labelled for `onboarding`, parsed.
+    pub fn labelled_for(&self, onboarding: &str) -> Vec<Arc<Namespace>> {
+        self.by_onboarding
+            .get(onboarding)
+            .iter()
+            .filter_map(|n| n.object().map(Arc::new))
+            .collect()
+    }
+}
+
+/// Every namespace by name (see [`NamespaceStore`]).
+#[derive(Clone)]
+pub struct Namespaces(KeptStore<Namespace>);
+
+impl Namespaces {
+    /// The namespace `namespace.name`, parsed from its text.
+    pub fn get(&self, namespace: &ObjectRef<Namespace>) -> Option<Arc<Namespace>> {
+        self.0.get("", &namespace.name)?.object().map(Arc::new)
+    }
+}
+
 /// The store of every namespace of the cluster, as metadata (one metadata-only watch), with
-/// its index by the onboarding its label names, and its stream of touched namespaces.
+/// its index by the onboarding its label names, and its stream of touched namespaces (their
+/// name and onboarding label: what the requeue reads).
 ///
 /// Every namespace, not only the operator's: whether a declared namespace exists and whose it
 /// is — for the onboarding reconciled and for every other onboarding of its Ressort — is read
-/// here instead of from the API. A namespace costs its metadata without managedFields (a few
-/// hundred bytes).
+/// here instead of from the API. A namespace costs its metadata without managedFields, as text
+/// (a few hundred bytes).
 pub fn namespace_stream(
     client: &Client,
     tracker: &SyncTracker,
 ) -> (
-    OwnedStore<Namespace>,
+    NamespaceStore,
     impl Stream<Item = Result<Namespace, watcher::Error>> + Send + 'static,
 ) {
-    let (reader, writer) = reflector::store();
-    let index = Index::new(onboarding_label::<Namespace>);
-    let (store, idx) = (reader.clone(), index.clone());
+    let kept = KeptStore::<Namespace>::new();
+    let indexes = kept.clone();
+    let mut relist = Vec::new();
     let stream = watcher(
         Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
         watcher::Config::default().page_size(500),
     )
     .default_backoff()
-    .map_ok(namespace_of_meta)
-    .reflect(writer)
-    .inspect_ok(move |event| idx.apply(&store, &(), event));
-    let stream = tracker.track(stream).touched_objects();
+    .map_ok(|event| map_event(kept_event(namespace_of_meta(event)), Arc::new))
+    .inspect_ok(move |event| indexes.follow(event, &mut relist));
+    let stream = tracker
+        .track(stream)
+        .touched_objects()
+        .map_ok(|o: Arc<Kept<Namespace>>| o.key_object());
     (
-        OwnedStore {
-            store: reader,
-            by_onboarding: index,
-            // Namespaces are in no namespace.
-            by_namespace: Index::new(namespace_of::<Namespace>),
+        NamespaceStore {
+            by_onboarding: kept.by_onboarding.clone(),
+            store: Namespaces(kept),
         },
         stream,
     )
 }
 
 /// The PolicyReports with the operator's label, as their watch keeps them (trimmed by the
-/// `reports` step's function), and whether that watch has its list: on a cluster that does not
-/// serve PolicyReports, or forbids the operator to list them, it never has, and the step reads
-/// from the API instead. Not part of the readiness (a missing optional API holds nothing up).
+/// `reports` step's function, then held as compact JSON text: a trimmed report is its metadata,
+/// which typed took about 1.8 KB and as text a fifth of that), and whether that watch has its
+/// list: on a cluster that does not serve PolicyReports, or forbids the operator to list them,
+/// it never has, and the step reads from the API instead. Not part of the readiness (a missing
+/// optional API holds nothing up).
 #[derive(Clone)]
 pub struct ReportStore {
-    /// The reports, cluster-wide.
-    pub store: Store<DynamicObject>,
+    /// The reports, cluster-wide: `namespace/name` → the trimmed report as JSON.
+    reports: Arc<RwLock<HashMap<Box<str>, Box<str>>>>,
     /// Their group, version and plural.
     pub api_resource: ApiResource,
     listed: Arc<std::sync::atomic::AtomicBool>,
@@ -757,10 +891,54 @@ impl ReportStore {
         self.listed()
     }
 
-    /// The report `name` in `namespace`, as stored.
+    /// The report `name` in `namespace`, as stored (trimmed).
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<DynamicObject>> {
-        self.store
-            .get(&ObjectRef::new_with(name, self.api_resource.clone()).within(namespace))
+        let reports = self.reports.read().unwrap_or_else(|p| p.into_inner());
+        let text = reports.get(format!("{namespace}/{name}").as_str())?;
+        serde_json::from_str(text).ok().map(Arc::new)
+    }
+
+    /// Follows one watch event; `relist` collects a relist's reports until it is complete.
+    fn follow(
+        &self,
+        event: &watcher::Event<DynamicObject>,
+        relist: &mut HashMap<Box<str>, Box<str>>,
+    ) {
+        let entry = |o: &DynamicObject| {
+            let id = format!(
+                "{}/{}",
+                o.metadata.namespace.as_deref().unwrap_or_default(),
+                o.metadata.name.as_deref().unwrap_or_default()
+            );
+            // An object that came from JSON serialises; should it not, it is kept empty and
+            // compares as changed.
+            let text = serde_json::to_string(o).unwrap_or_else(|_| "{}".into());
+            (id.into_boxed_str(), text.into_boxed_str())
+        };
+        match event {
+            watcher::Event::Apply(o) => {
+                let (id, text) = entry(o);
+                self.reports
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id, text);
+            }
+            watcher::Event::Delete(o) => {
+                let (id, _) = entry(o);
+                self.reports
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
+            }
+            watcher::Event::Init => relist.clear(),
+            watcher::Event::InitApply(o) => {
+                let (id, text) = entry(o);
+                relist.insert(id, text);
+            }
+            watcher::Event::InitDone => {
+                *self.reports.write().unwrap_or_else(|p| p.into_inner()) = std::mem::take(relist);
+            }
+        }
     }
 }
 
@@ -774,10 +952,16 @@ pub fn report_stream(
     ReportStore,
     impl Stream<Item = Result<DynamicObject, watcher::Error>> + Send + 'static,
 ) {
-    let writer = reflector::store::Writer::new(api_resource.clone());
-    let store = writer.as_reader();
     let listed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = listed.clone();
+    let store = ReportStore {
+        reports: Arc::default(),
+        api_resource: api_resource.clone(),
+        listed,
+        started: std::time::Instant::now(),
+    };
+    let reports = store.clone();
+    let mut relist = HashMap::new();
     let config = watcher::Config::default().labels(crate::resources::MANAGED_SELECTOR);
     let stream = watcher(
         Api::<DynamicObject>::all_with(client.clone(), &api_resource),
@@ -787,23 +971,18 @@ pub fn report_stream(
         o.metadata.managed_fields = None;
         trim(o);
     })
-    .reflect(writer)
     .inspect(move |event| match event {
-        Ok(watcher::Event::InitDone) => flag.store(true, std::sync::atomic::Ordering::Release),
+        Ok(event) => {
+            reports.follow(event, &mut relist);
+            if matches!(event, watcher::Event::InitDone) {
+                flag.store(true, std::sync::atomic::Ordering::Release);
+            }
+        }
         Err(_) => flag.store(false, std::sync::atomic::Ordering::Release),
-        _ => {}
     })
     .default_backoff()
     .touched_objects();
-    (
-        ReportStore {
-            store,
-            api_resource,
-            listed,
-            started: std::time::Instant::now(),
-        },
-        stream,
-    )
+    (store, stream)
 }
 
 /// A back-off of the controller's trigger streams that never waits: each watch backs off on
@@ -822,11 +1001,22 @@ impl kube::runtime::utils::Backoff for NoSharedBackoff {
     fn reset(&mut self) {}
 }
 
-/// An object without its managedFields: nothing reads them on onboardings and Ressorts, and
-/// they are often the larger part of the object (every writer's fields, the status's too).
+/// An object without its managedFields and kubectl's copy of what it last applied: nothing
+/// reads them on onboardings and Ressorts, and they are often the larger part of the object
+/// (every writer's fields, the status's too; the whole spec again as text).
 pub fn drop_managed_fields<K: Resource>(o: &mut K) {
-    o.meta_mut().managed_fields = None;
+    let meta = o.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+        if annotations.is_empty() {
+            meta.annotations = None;
+        }
+    }
 }
+
+/// The annotation in which `kubectl apply` (client-side) keeps the object it last applied.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Keeps an object as it comes.
 pub fn keep<K>(_: &mut K) {}
@@ -851,8 +1041,10 @@ pub fn owner_of<K: Resource>(obj: &K) -> Option<ObjectRef<FachverfahrenOnboardin
 /// it takes its length, about a tenth.
 #[derive(Clone, Debug)]
 pub struct RuleObject {
-    /// Name and namespace only.
-    pub metadata: ObjectMeta,
+    /// The object's name (its store is keyed through [`Lookup`], like [`Kept`]).
+    pub name: Box<str>,
+    /// The object's namespace.
+    pub namespace: Option<Box<str>>,
     /// The stripped object, with `apiVersion`, `kind` and its metadata, as compact JSON.
     pub json: Box<str>,
 }
@@ -864,15 +1056,22 @@ impl RuleObject {
         if obj.types.is_none() {
             obj.types = Some(types.clone());
         }
-        let metadata = ObjectMeta {
-            name: obj.metadata.name.clone(),
-            namespace: obj.metadata.namespace.clone(),
-            ..ObjectMeta::default()
-        };
         let mut value = serde_json::to_value(&obj).ok()?;
         strip_unread_fields(&mut value);
         let json = serde_json::to_string(&value).ok()?.into_boxed_str();
-        Some(RuleObject { metadata, json })
+        Some(RuleObject {
+            json,
+            ..Self::key_of(&obj)
+        })
+    }
+
+    /// `obj`'s name and namespace, with an empty object as its text.
+    fn key_of(obj: &DynamicObject) -> Self {
+        RuleObject {
+            name: obj.metadata.name.as_deref().unwrap_or_default().into(),
+            namespace: obj.metadata.namespace.as_deref().map(Into::into),
+            json: "{}".into(),
+        }
     }
 
     /// The object as JSON, for the rules.
@@ -881,36 +1080,43 @@ impl RuleObject {
     }
 }
 
-impl Resource for RuleObject {
+impl Lookup for RuleObject {
     type DynamicType = ApiResource;
-    type Scope = kube::core::DynamicResourceScope;
 
-    fn group(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+    fn group(dt: &ApiResource) -> Cow<'_, str> {
         dt.group.as_str().into()
     }
 
-    fn version(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+    fn version(dt: &ApiResource) -> Cow<'_, str> {
         dt.version.as_str().into()
     }
 
-    fn kind(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+    fn kind(dt: &ApiResource) -> Cow<'_, str> {
         dt.kind.as_str().into()
     }
 
-    fn api_version(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+    fn api_version(dt: &ApiResource) -> Cow<'_, str> {
         dt.api_version.as_str().into()
     }
 
-    fn plural(dt: &ApiResource) -> std::borrow::Cow<'_, str> {
+    fn plural(dt: &ApiResource) -> Cow<'_, str> {
         dt.plural.as_str().into()
     }
 
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
+    fn name(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(&self.name))
     }
 
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
+    fn namespace(&self) -> Option<Cow<'_, str>> {
+        self.namespace.as_deref().map(Cow::Borrowed)
+    }
+
+    fn resource_version(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+
+    fn uid(&self) -> Option<Cow<'_, str>> {
+        None
     }
 }
 
@@ -922,15 +1128,8 @@ fn rule_event(
     types: &kube::api::TypeMeta,
 ) -> watcher::Event<RuleObject> {
     let keep = |o: DynamicObject| {
-        let metadata = ObjectMeta {
-            name: o.metadata.name.clone(),
-            namespace: o.metadata.namespace.clone(),
-            ..ObjectMeta::default()
-        };
-        RuleObject::new(o, types).unwrap_or(RuleObject {
-            metadata,
-            json: "{}".into(),
-        })
+        let key = RuleObject::key_of(&o);
+        RuleObject::new(o, types).unwrap_or(key)
     };
     map_event(event, keep)
 }
@@ -1018,7 +1217,7 @@ pub async fn workload_streams(
                 continue;
             }
         };
-        let writer = reflector::store::Writer::new(ar.clone());
+        let mut writer = reflector::store::Writer::new(ar.clone());
         let reader = writer.as_reader();
         let index = Index::new(namespace_of::<RuleObject>);
         let (store, idx, dyntype) = (reader.clone(), index.clone(), ar.clone());
@@ -1034,7 +1233,11 @@ pub async fn workload_streams(
         let stream = watcher(api, config)
             .default_backoff()
             .map_ok(move |event| rule_event(event, &types))
-            .reflect(writer)
+            // What `reflect` does, which asks for a `Resource` where the store needs a `Lookup`.
+            .map_ok(move |event| {
+                writer.apply_watcher_event(&event);
+                event
+            })
             .inspect_ok(move |event| idx.apply(&store, &dyntype, event));
         // The controller's trigger reads the namespace of a touched object only.
         let stream = tracker
@@ -1042,7 +1245,11 @@ pub async fn workload_streams(
             .touched_objects()
             .map_ok(|o: RuleObject| DynamicObject {
                 types: None,
-                metadata: o.metadata,
+                metadata: ObjectMeta {
+                    name: Some(o.name.into()),
+                    namespace: o.namespace.map(Into::into),
+                    ..ObjectMeta::default()
+                },
                 data: serde_json::Value::Null,
             });
         stores.push(KindStore {
@@ -1058,6 +1265,7 @@ pub async fn workload_streams(
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::ResourceExt;
 
     fn cm(ns: &str, name: &str, onboarding: &str) -> ConfigMap {
         let mut o = ConfigMap::default();
@@ -1102,11 +1310,85 @@ mod tests {
         assert_eq!(kept.object().unwrap(), quota);
         assert_eq!(kept_onboarding(&kept).as_deref(), Some("fv"));
         // The store's key holds name and namespace only; the requeue gets the label too.
-        assert!(kept.metadata.labels.is_none() && kept.metadata.annotations.is_none());
+        assert_eq!(
+            (kept.name(), kept.namespace()),
+            (Some("quota".into()), Some("ns".into()))
+        );
         let key = kept.key_object();
         assert_eq!(onboarding_label(&key).as_deref(), Some("fv"));
         assert_eq!(key.metadata.namespace.as_deref(), Some("ns"));
         assert!(key.spec.is_none());
+    }
+
+    fn kept_policy(ns: &str, name: &str, onboarding: &str) -> Arc<Kept<NetworkPolicy>> {
+        let mut p = NetworkPolicy::default();
+        p.metadata.namespace = Some(ns.into());
+        p.metadata.name = Some(name.into());
+        p.labels_mut().insert(ONBOARDING.into(), onboarding.into());
+        Arc::new(Kept::new(&p).unwrap())
+    }
+
+    #[test]
+    fn the_kept_store_answers_by_name_onboarding_and_namespace_and_swaps_a_relist_in_whole() {
+        let kept = KeptStore::<NetworkPolicy>::new();
+        let mut relist = Vec::new();
+        let follow = |e, relist: &mut Vec<_>| kept.follow(&e, relist);
+        follow(
+            watcher::Event::Apply(kept_policy("a", "x", "one")),
+            &mut relist,
+        );
+        follow(
+            watcher::Event::Apply(kept_policy("a", "y", "two")),
+            &mut relist,
+        );
+        assert_eq!(
+            kept.get("a", "x").map(|o| o.name.to_string()).as_deref(),
+            Some("x")
+        );
+        assert!(kept.get("b", "x").is_none(), "another namespace");
+        assert_eq!(kept.by_namespace.get("a").len(), 2);
+        assert_eq!(kept.by_onboarding.get("one").len(), 1);
+        follow(
+            watcher::Event::Delete(kept_policy("a", "x", "one")),
+            &mut relist,
+        );
+        assert!(kept.get("a", "x").is_none() && kept.by_onboarding.get("one").is_empty());
+        // A relist: the old list serves until the new one is complete, then only the new one.
+        let version = kept.by_namespace.version("a");
+        follow(watcher::Event::Init, &mut relist);
+        follow(
+            watcher::Event::InitApply(kept_policy("b", "z", "one")),
+            &mut relist,
+        );
+        assert!(kept.get("a", "y").is_some() && kept.get("b", "z").is_none());
+        follow(watcher::Event::InitDone, &mut relist);
+        assert!(kept.get("a", "y").is_none(), "gone from the new list");
+        assert!(kept.get("b", "z").is_some());
+        assert_eq!(kept.by_onboarding.get("one").len(), 1);
+        assert_ne!(version, kept.by_namespace.version("a"));
+        assert!(relist.is_empty());
+    }
+
+    #[test]
+    fn a_namespace_kept_as_text_is_found_by_name_and_onboarding_and_parses_back_whole() {
+        let mut ns = Namespace::default();
+        ns.metadata.name = Some("mk-fv-prod".into());
+        ns.metadata.resource_version = Some("7".into());
+        ns.labels_mut().insert(ONBOARDING.into(), "fv".into());
+        ns.annotations_mut().insert("record".into(), "u".into());
+        let kept = KeptStore::<Namespace>::new();
+        kept.follow(
+            &watcher::Event::Apply(Arc::new(Kept::new(&ns).unwrap())),
+            &mut Vec::new(),
+        );
+        let store = NamespaceStore {
+            by_onboarding: kept.by_onboarding.clone(),
+            store: Namespaces(kept),
+        };
+        let found = store.store.get(&ObjectRef::new("mk-fv-prod")).unwrap();
+        assert_eq!(*found, ns);
+        assert!(store.store.get(&ObjectRef::new("other")).is_none());
+        assert_eq!(store.labelled_for("fv").as_slice(), [Arc::new(ns)]);
     }
 
     #[test]
@@ -1127,12 +1409,8 @@ mod tests {
             kind: "Deployment".into(),
         };
         let kept = RuleObject::new(obj, &types).unwrap();
-        assert_eq!(kept.metadata.name.as_deref(), Some("app"));
-        assert_eq!(kept.metadata.namespace.as_deref(), Some("ns"));
-        assert!(
-            kept.metadata.labels.is_none(),
-            "the key holds name and namespace only"
-        );
+        assert_eq!(&*kept.name, "app");
+        assert_eq!(kept.namespace.as_deref(), Some("ns"));
         assert_eq!(
             kept.value().unwrap(),
             serde_json::json!({
