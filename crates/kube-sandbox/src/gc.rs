@@ -57,21 +57,27 @@ fn def_of(st: &State, gr: &GroupResource) -> Option<Arc<ResourceDef>> {
 /// One pass; true when something changed (the caller repeats until stable).
 pub fn pass(st: &mut State) -> bool {
     let mut changed = false;
-    // Index every object by uid.
-    let mut owners: HashMap<String, Owner> = HashMap::new();
-    let mut all: Vec<(GroupResource, Arc<Value>)> = Vec::new();
-    for (gr, map) in &st.objects {
-        for obj in map.values() {
-            owners.insert(
-                uid_of(obj).to_string(),
-                Owner {
-                    deleting: is_deleting(obj),
-                    finalizers: finalizers_of(obj),
-                },
-            );
-            all.push((gr.clone(), obj.clone()));
-        }
-    }
+    // What has owners or is being deleted (the store keeps the list), and the owners it names,
+    // as they are at the start of the pass.
+    let all: Vec<(GroupResource, Arc<Value>)> = st
+        .gc_watch
+        .iter()
+        .filter_map(|(gr, key)| Some((gr.clone(), st.objects.get(gr)?.get(key)?.clone())))
+        .collect();
+    let owners: HashMap<String, Owner> = all
+        .iter()
+        .filter_map(|(_, obj)| obj.pointer("/metadata/ownerReferences")?.as_array())
+        .flatten()
+        .filter_map(|r| r.get("uid")?.as_str())
+        .filter_map(|uid| {
+            let obj = st.by_uid.get(uid)?;
+            let owner = Owner {
+                deleting: is_deleting(obj),
+                finalizers: finalizers_of(obj),
+            };
+            Some((uid.to_string(), owner))
+        })
+        .collect();
     let mut blocking: HashMap<String, usize> = HashMap::new();
     let mut dependents: HashMap<String, usize> = HashMap::new();
     for (gr, obj) in &all {
@@ -181,9 +187,9 @@ pub fn pass(st: &mut State) -> bool {
         resource: "namespaces".into(),
     };
     let done: Vec<(GroupResource, String, String)> = st
-        .objects
+        .gc_watch
         .iter()
-        .flat_map(|(gr, map)| map.values().map(move |o| (gr, o)))
+        .filter_map(|(gr, key)| Some((gr, st.objects.get(gr)?.get(key)?)))
         .filter(|(gr, o)| {
             is_deleting(o)
                 && finalizers_of(o).is_empty()
@@ -215,8 +221,10 @@ fn namespaces(st: &mut State) -> bool {
         resource: "namespaces".into(),
     };
     let terminating: Vec<Arc<Value>> = st
-        .list(&ns_gr, None)
-        .into_iter()
+        .gc_watch
+        .iter()
+        .filter(|(gr, _)| *gr == ns_gr)
+        .filter_map(|(gr, key)| st.objects.get(gr)?.get(key).cloned())
         .filter(|n| is_deleting(n))
         .collect();
     let mut changed = false;
@@ -387,7 +395,7 @@ fn crds(st: &mut State) -> bool {
             None => {
                 // The CRD is gone: its objects go without events of their own, as the storage is dropped.
                 st.defs.remove(&def.key());
-                st.objects.remove(&def.key());
+                st.drop_resource(&def.key());
                 changed = true;
             }
             Some(crd) if is_deleting(&crd) => {
