@@ -419,13 +419,31 @@ fn resource(
     if !decision.allowed {
         return Err(crate::rbac::forbidden(user, &attrs, &decision.reason));
     }
-    let response = serve_resource(app, rr, params, headers, body, user)?;
-    if rr.group == "rbac.authorization.k8s.io"
+    let role_write = rr.group == "rbac.authorization.k8s.io"
         && rr.plural == "clusterroles"
         && !matches!(rr.verb, "get" | "list" | "watch")
-        && params.get("dryRun") != Some("All")
-    {
-        crate::rbac::aggregate(&mut app.store.write());
+        && params.get("dryRun") != Some("All");
+    // The written role's name (a create names it in the body) and how it was before: the
+    // aggregation runs only when the role aggregates, or was or is selected by a role that does.
+    let role = role_write.then(|| {
+        let name = if name.is_empty() {
+            crate::rbac::created_name(body)
+        } else {
+            name.clone()
+        };
+        let before = crate::rbac::stored_cluster_role(&app.store.read(), &name);
+        (name, before)
+    });
+    let response = serve_resource(app, rr, params, headers, body, user)?;
+    if let Some((name, before)) = role {
+        let mut st = app.store.write();
+        let after = crate::rbac::stored_cluster_role(&st, &name);
+        if name.is_empty()
+            || crate::rbac::concerns_aggregation(&st, before.as_deref())
+            || crate::rbac::concerns_aggregation(&st, after.as_deref())
+        {
+            crate::rbac::aggregate(&mut st);
+        }
     }
     Ok(response)
 }

@@ -6,6 +6,7 @@
 //! bindings; the access reviews of `authorization.k8s.io/v1` and `SelfSubjectReview`.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -619,22 +620,12 @@ pub fn aggregate(st: &mut State) {
     for _ in 0..8 {
         let roles = st.list(&gr("clusterroles"), None);
         let mut changed = false;
-        for role in &roles {
-            let Some(selectors) = role
-                .pointer("/aggregationRule/clusterRoleSelectors")
-                .and_then(Value::as_array)
-            else {
-                continue;
-            };
+        for (role, selectors) in aggregators(&roles) {
             let mut sources: Vec<&Value> = roles
                 .iter()
                 .map(|r| &**r)
                 .filter(|r| name_of(r) != name_of(role))
-                .filter(|r| {
-                    selectors
-                        .iter()
-                        .any(|s| crate::selectors::LabelSelector::from_object(s).matches(r))
-                })
+                .filter(|r| selectors.iter().any(|s| s.matches(r)))
                 .collect();
             sources.sort_by_key(|r| name_of(r).to_string());
             let mut rules: Vec<Value> = Vec::new();
@@ -656,7 +647,7 @@ pub fn aggregate(st: &mut State) {
                 .cloned()
                 .unwrap_or_default();
             if current != rules {
-                let mut updated = (**role).clone();
+                let mut updated = role.clone();
                 updated["rules"] = json!(rules);
                 st.put(&gr("clusterroles"), updated);
                 changed = true;
@@ -666,6 +657,59 @@ pub fn aggregate(st: &mut State) {
             return;
         }
     }
+}
+
+/// The roles among `roles` with an `aggregationRule`, each with its selectors parsed.
+fn aggregators(roles: &[Arc<Value>]) -> Vec<(&Value, Vec<crate::selectors::LabelSelector>)> {
+    roles
+        .iter()
+        .filter_map(|role| {
+            let selectors = role
+                .pointer("/aggregationRule/clusterRoleSelectors")?
+                .as_array()?;
+            let parsed = selectors
+                .iter()
+                .map(crate::selectors::LabelSelector::from_object)
+                .collect();
+            Some((&**role, parsed))
+        })
+        .collect()
+}
+
+/// The ClusterRole `name` as stored, if any.
+pub fn stored_cluster_role(st: &State, name: &str) -> Option<Arc<Value>> {
+    if name.is_empty() {
+        return None;
+    }
+    st.get(&gr("clusterroles"), "", name)
+}
+
+/// The name a create's body gives its object ("" when it asks for a generated one or does
+/// not parse as JSON: then every write is taken to concern the aggregation).
+pub fn created_name(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .as_ref()
+        .map(name_of)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Whether a write of `role` (as it was, or is) can change an aggregated ClusterRole: it has
+/// an `aggregationRule` itself, or a role that has one selects it. Roles no aggregation
+/// selects (an operator's own roles, by the thousand) are written without a pass over every
+/// role.
+pub fn concerns_aggregation(st: &State, role: Option<&Value>) -> bool {
+    let Some(role) = role else {
+        return false;
+    };
+    if role.pointer("/aggregationRule").is_some() {
+        return true;
+    }
+    let roles = st.list(&gr("clusterroles"), None);
+    aggregators(&roles)
+        .iter()
+        .any(|(_, selectors)| selectors.iter().any(|s| s.matches(role)))
 }
 
 // --- Escalation prevention ---
