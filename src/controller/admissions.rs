@@ -259,20 +259,9 @@ impl Admissions {
 mod tests {
     use std::cell::RefCell;
 
-    use jiff::Timestamp;
-
     use super::*;
     use crate::controller::budget::decide_all;
-    use crate::controller::budget::tests::cpu;
-
-    fn cand(name: &str, created_secs: i64, requested: i64, provisioned: i64) -> Candidate {
-        Candidate {
-            name: name.into(),
-            created: Some(Timestamp::from_second(created_secs).unwrap()),
-            requested: cpu(requested),
-            provisioned: cpu(provisioned),
-        }
-    }
+    use crate::controller::budget::tests::{cand, cpu};
 
     fn member(c: &Candidate, namespaces: &[&str]) -> Member {
         Member {

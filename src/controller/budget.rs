@@ -149,7 +149,13 @@ pub(crate) mod tests {
         }
     }
 
-    fn cand(name: &str, created_secs: i64, requested: i64, provisioned: i64) -> Candidate {
+    /// A candidate `name`, created at `created_secs`, asking for and holding whole CPUs.
+    pub(crate) fn cand(
+        name: &str,
+        created_secs: i64,
+        requested: i64,
+        provisioned: i64,
+    ) -> Candidate {
         Candidate {
             name: name.into(),
             created: Some(Timestamp::from_second(created_secs).unwrap()),
