@@ -118,27 +118,12 @@ mod tests {
 
     #[test]
     fn a_condition_made_now_compares_equal_to_itself_read_back_from_the_api() {
-        let made = condition(
-            "Ready",
-            "True",
-            "Provisioned",
-            "m".into(),
-            Some(1),
-            &[],
-            now(),
-        );
+        let ready_at = |at| condition("Ready", "True", "Provisioned", "m".into(), Some(1), &[], at);
+        let made = ready_at(now());
         assert_eq!(read_back(&made), made);
         // What the round used before: the API drops the fraction, and the status differed.
         let fraction = Timestamp::from_second(100).unwrap() + jiff::SignedDuration::from_millis(5);
-        let precise = condition(
-            "Ready",
-            "True",
-            "Provisioned",
-            "m".into(),
-            Some(1),
-            &[],
-            fraction,
-        );
+        let precise = ready_at(fraction);
         assert_ne!(read_back(&precise), precise);
     }
 }

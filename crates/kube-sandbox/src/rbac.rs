@@ -660,9 +660,11 @@ pub fn aggregate(st: &mut State) {
 }
 
 /// The roles among `roles` with an `aggregationRule`, each with its selectors parsed.
-fn aggregators(roles: &[Arc<Value>]) -> Vec<(&Value, Vec<crate::selectors::LabelSelector>)> {
+fn aggregators<'a>(
+    roles: impl IntoIterator<Item = &'a Arc<Value>>,
+) -> Vec<(&'a Value, Vec<crate::selectors::LabelSelector>)> {
     roles
-        .iter()
+        .into_iter()
         .filter_map(|role| {
             let selectors = role
                 .pointer("/aggregationRule/clusterRoleSelectors")?
@@ -706,8 +708,13 @@ pub fn concerns_aggregation(st: &State, role: Option<&Value>) -> bool {
     if role.pointer("/aggregationRule").is_some() {
         return true;
     }
-    let roles = st.list(&gr("clusterroles"), None);
-    aggregators(&roles)
+    // Read in place: this runs for every ClusterRole write, and most roles aggregate nothing.
+    let roles = st
+        .objects
+        .get(&gr("clusterroles"))
+        .into_iter()
+        .flat_map(|m| m.values());
+    aggregators(roles)
         .iter()
         .any(|(_, selectors)| selectors.iter().any(|s| s.matches(role)))
 }

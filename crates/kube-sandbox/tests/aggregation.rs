@@ -28,6 +28,16 @@ async fn view_grants(roles: &Api<ClusterRole>, resource: &str) -> bool {
     })
 }
 
+/// Sets (or, with `None`, removes) the role's aggregate-to-view label.
+async fn label_to_view(roles: &Api<ClusterRole>, name: &str, value: Option<&str>) {
+    let patch =
+        json!({"metadata": {"labels": {"rbac.authorization.k8s.io/aggregate-to-view": value}}});
+    roles
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_selected_role_lends_view_its_rules_until_it_is_no_longer_selected_or_gone() {
     let (_sb, client) = start().await;
@@ -52,28 +62,10 @@ async fn a_selected_role_lends_view_its_rules_until_it_is_no_longer_selected_or_
         .unwrap();
     assert!(!view_grants(&roles, "gadgets").await);
     // The label taken away (selected before, not after): view loses the rule.
-    let unlabelled =
-        json!({"metadata": {"labels": {"rbac.authorization.k8s.io/aggregate-to-view": null}}});
-    roles
-        .patch(
-            "widgets-view",
-            &PatchParams::default(),
-            &Patch::Merge(&unlabelled),
-        )
-        .await
-        .unwrap();
+    label_to_view(&roles, "widgets-view", None).await;
     assert!(!view_grants(&roles, "widgets").await);
     // Labelled again, then deleted: view gains it, then loses it.
-    let labelled =
-        json!({"metadata": {"labels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"}}});
-    roles
-        .patch(
-            "widgets-view",
-            &PatchParams::default(),
-            &Patch::Merge(&labelled),
-        )
-        .await
-        .unwrap();
+    label_to_view(&roles, "widgets-view", Some("true")).await;
     assert!(view_grants(&roles, "widgets").await);
     roles
         .delete("widgets-view", &DeleteParams::default())
