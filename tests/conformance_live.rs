@@ -259,3 +259,77 @@ async fn violation_events_land_on_each_offending_object_in_its_namespace_one_ser
         "no conformance Events on the onboarding in default"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_event_counts_in_one_series_and_starts_again_once_its_event_is_gone() {
+    use conplus_operator::controller::events::Recorder;
+    use k8s_openapi::api::core::v1::ObjectReference;
+    use k8s_openapi::api::events::v1::Event;
+    use kube::api::{DeleteParams, ListParams};
+    use kube::runtime::events::EventType;
+
+    let env = Env::without_controller().await;
+    let subject = env.name("subject");
+    let regarding = ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("ConfigMap".into()),
+        namespace: Some("default".into()),
+        name: Some(subject.clone()),
+        uid: Some(format!("uid-{subject}")),
+        ..Default::default()
+    };
+    let recorder = Recorder::new(env.client.clone(), "conplus-operator", "test");
+    let publish = |action: &'static str, note: &'static str| {
+        let (recorder, regarding) = (recorder.clone(), regarding.clone());
+        async move {
+            recorder
+                .publish(
+                    EventType::Warning,
+                    "ConformanceViolation",
+                    action,
+                    note.into(),
+                    &regarding,
+                )
+                .await
+                .unwrap();
+        }
+    };
+    let events: kube::Api<Event> = env.ns_api("default");
+    let about = ListParams::default().fields(&format!("regarding.name={subject}"));
+    let listed = || async { events.list(&about).await.unwrap().items };
+
+    publish("rule-a", "first").await;
+    publish("rule-a", "second").await;
+    publish("rule-b", "other rule").await;
+    let now = listed().await;
+    assert_eq!(now.len(), 2, "one Event per rule: {now:?}");
+    let a = now
+        .iter()
+        .find(|e| e.action.as_deref() == Some("rule-a"))
+        .unwrap();
+    assert_eq!(a.series.as_ref().map(|s| s.count), Some(2), "{a:?}");
+    assert_eq!(a.note.as_deref(), Some("first"));
+    assert_eq!(a.reporting_controller.as_deref(), Some("conplus-operator"));
+    assert_eq!(a.reporting_instance.as_deref(), Some("test"));
+    let b = now
+        .iter()
+        .find(|e| e.action.as_deref() == Some("rule-b"))
+        .unwrap();
+    assert!(b.series.is_none(), "{b:?}");
+
+    // The Event is deleted (or expired) while the series is remembered: the next one is a new Event.
+    let first = a.metadata.name.clone().unwrap();
+    events
+        .delete(&first, &DeleteParams::default())
+        .await
+        .unwrap();
+    publish("rule-a", "third").await;
+    let now = listed().await;
+    let again = now
+        .iter()
+        .find(|e| e.action.as_deref() == Some("rule-a"))
+        .unwrap();
+    assert_ne!(again.metadata.name.as_deref(), Some(first.as_str()));
+    assert_eq!(again.note.as_deref(), Some("third"));
+    assert!(again.series.is_none(), "{again:?}");
+}

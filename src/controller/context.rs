@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kube::runtime::events::Recorder;
 use kube::{Client, ResourceExt};
 
 use super::admissions::Admissions;
 use super::conformance::{Defaults, Live};
+use super::events::Recorder;
 use super::stores::Stores;
 use crate::api::FachverfahrenOnboarding;
 use crate::conformance::report::Report;

@@ -16,7 +16,7 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
 use kube::api::Api;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{EventType, Recorder, Reporter};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
@@ -26,6 +26,7 @@ use super::admissions::Admissions;
 use super::conformance::Defaults;
 use super::context::Context;
 use super::error::Error;
+use super::events::Recorder;
 use super::pipeline::reconcile;
 use super::stores::{
     self, Index, NoSharedBackoff, Stores, WorkloadStores, keep, owned_stream, owner_of, ressort_of,
@@ -497,13 +498,7 @@ pub async fn run(
         synced: synced_rx.clone(),
     };
     let sync_task = tracker.start();
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "conplus-operator".into(),
-            instance: Some(options.instance.clone()),
-        },
-    );
+    let recorder = Recorder::new(client.clone(), "conplus-operator", &options.instance);
     let ctx = Arc::new(Context::new(
         client.clone(),
         stores,
