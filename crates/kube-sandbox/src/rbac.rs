@@ -708,13 +708,13 @@ pub fn concerns_aggregation(st: &State, role: Option<&Value>) -> bool {
     if role.pointer("/aggregationRule").is_some() {
         return true;
     }
-    // Read in place: this runs for every ClusterRole write, and most roles aggregate nothing.
+    // Only the roles that aggregate (the store keeps their names): this runs for every ClusterRole
+    // write, and most roles aggregate nothing.
     let roles = st
-        .objects
-        .get(&gr("clusterroles"))
-        .into_iter()
-        .flat_map(|m| m.values());
-    aggregators(roles)
+        .aggregating
+        .iter()
+        .filter_map(|name| stored_cluster_role(st, name));
+    aggregators(&roles.collect::<Vec<_>>())
         .iter()
         .any(|(_, selectors)| selectors.iter().any(|s| s.matches(role)))
 }

@@ -64,6 +64,19 @@ pub struct State {
     pub gc_watch: BTreeSet<(GroupResource, ObjKey)>,
     /// Every object by uid, for the collector's owner lookups.
     pub by_uid: HashMap<String, Arc<Value>>,
+    /// The names of the ClusterRoles with an `aggregationRule`, kept by `put` and `remove`: whether
+    /// a ClusterRole write concerns aggregation ([`crate::rbac::concerns_aggregation`]) is decided
+    /// over these few instead of every ClusterRole (one per onboarding, by the ten thousand).
+    pub aggregating: BTreeSet<String>,
+}
+
+/// Whether `obj` of `gr` is a ClusterRole with an `aggregationRule`.
+fn aggregating(gr: &GroupResource, obj: &Value) -> bool {
+    is_cluster_role(gr) && obj.get("aggregationRule").is_some_and(|r| !r.is_null())
+}
+
+fn is_cluster_role(gr: &GroupResource) -> bool {
+    gr.group == "rbac.authorization.k8s.io" && gr.resource == "clusterroles"
 }
 
 /// Whether the garbage collector has to look at `obj`: it has owners or is being deleted.
@@ -119,6 +132,7 @@ impl Store {
             gc_pending: false,
             gc_watch: BTreeSet::new(),
             by_uid: HashMap::new(),
+            aggregating: BTreeSet::new(),
         };
         Self {
             state: RwLock::new(state),
@@ -268,6 +282,11 @@ impl State {
         if !uid.is_empty() {
             self.by_uid.insert(uid.to_string(), obj.clone());
         }
+        if aggregating(gr, &obj) {
+            self.aggregating.insert(key.1.clone());
+        } else if is_cluster_role(gr) {
+            self.aggregating.remove(&key.1);
+        }
         let entry = (gr.clone(), key);
         if gc_relevant(&obj) {
             self.gc_watch.insert(entry);
@@ -336,6 +355,9 @@ impl State {
             crate::meta::namespace_of(obj).to_string(),
             crate::meta::name_of(obj).to_string(),
         );
+        if is_cluster_role(gr) {
+            self.aggregating.remove(&key.1);
+        }
         self.gc_watch.remove(&(gr.clone(), key));
     }
 
@@ -410,5 +432,43 @@ mod tests {
         st.put(&gr, cm("dependent", "u-dep", owner));
         st.drop_resource(&gr);
         assert!(st.gc_watch.is_empty() && st.by_uid.is_empty());
+    }
+
+    #[test]
+    fn the_aggregating_index_holds_exactly_the_cluster_roles_with_an_aggregation_rule() {
+        let store = Store::new(100, Duration::from_secs(60), crate::registry::builtins());
+        let mut st = store.write();
+        let roles = GroupResource {
+            group: "rbac.authorization.k8s.io".into(),
+            resource: "clusterroles".into(),
+        };
+        let role = |name: &str, rule: Value| {
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": name, "uid": format!("u-{name}")}, "aggregationRule": rule})
+        };
+        let rule = json!({"clusterRoleSelectors": [{"matchLabels": {"a": "b"}}]});
+        let before = st.aggregating.clone();
+        st.put(&roles, role("sum", rule.clone()));
+        st.put(&roles, role("plain", Value::Null));
+        let added = |st: &State| {
+            st.aggregating
+                .difference(&before)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(added(&st), ["sum"]);
+        // Gaining and losing the rule moves a role in and out; so does its removal.
+        st.put(&roles, role("plain", rule.clone()));
+        st.put(&roles, role("sum", Value::Null));
+        assert_eq!(added(&st), ["plain"]);
+        st.remove(&roles, "", "plain");
+        assert!(added(&st).is_empty());
+        // A Role (namespaced) with the same field is not a ClusterRole.
+        let namespaced = GroupResource {
+            group: "rbac.authorization.k8s.io".into(),
+            resource: "roles".into(),
+        };
+        st.put(&namespaced, role("ns-role", rule));
+        assert!(added(&st).is_empty());
     }
 }
