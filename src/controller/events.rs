@@ -94,6 +94,25 @@ enum Write {
     },
 }
 
+impl Write {
+    /// The name of the Event written.
+    fn name(self) -> String {
+        match self {
+            Write::Create { name } => name,
+            Write::Count { name, .. } => name.into(),
+        }
+    }
+}
+
+/// One Event to publish.
+struct Occurrence<'a> {
+    type_: EventType,
+    reason: &'a str,
+    action: &'a str,
+    note: String,
+    reference: &'a ObjectReference,
+}
+
 /// The series seen within the window (pure: the time is passed in).
 #[derive(Debug, Default)]
 struct Series {
@@ -162,6 +181,13 @@ impl Recorder {
         reference: &ObjectReference,
     ) -> Result<(), kube::Error> {
         let key = SeriesKey::new(type_, reason, action, reference);
+        let event = Occurrence {
+            type_,
+            reason,
+            action,
+            note,
+            reference,
+        };
         let namespace = reference.namespace.as_deref().unwrap_or("default");
         let regarding = reference.name.as_deref().unwrap_or(&self.controller);
         let now = Timestamp::now();
@@ -171,52 +197,17 @@ impl Recorder {
                 name,
                 namespace,
                 count,
-            } => {
-                let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &namespace);
-                let series = EventSeries {
-                    count,
-                    last_observed_time: MicroTime(now),
-                };
-                let patch = Patch::Merge(json!({ "series": series }));
-                match api.patch(&name, &PatchParams::default(), &patch).await {
-                    Err(kube::Error::Api(s)) if s.code == 404 => {
-                        self.series().forget(&key);
-                        let name =
-                            match self
-                                .series()
-                                .record(key.clone(), &namespace, regarding, now)
-                            {
-                                Write::Create { name } => name,
-                                Write::Count { name, .. } => name.into(),
-                            };
-                        self.create(
-                            type_,
-                            reason,
-                            action,
-                            note,
-                            reference,
-                            namespace.into(),
-                            name,
-                            now,
-                        )
-                        .await
-                    }
-                    other => other.map(drop),
+            } => match self.count(&name, &namespace, count, now).await {
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    self.series().forget(&key);
+                    let again = self
+                        .series()
+                        .record(key.clone(), &namespace, regarding, now);
+                    self.create(event, &namespace, again.name(), now).await
                 }
-            }
-            Write::Create { name } => {
-                self.create(
-                    type_,
-                    reason,
-                    action,
-                    note,
-                    reference,
-                    namespace.to_owned(),
-                    name,
-                    now,
-                )
-                .await
-            }
+                other => other,
+            },
+            Write::Create { name } => self.create(event, namespace, name, now).await,
         };
         if result.is_err() {
             self.series().forget(&key);
@@ -224,33 +215,48 @@ impl Recorder {
         result
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Counts one more in the series of the Event `name`.
+    async fn count(
+        &self,
+        name: &str,
+        namespace: &str,
+        count: i32,
+        now: Timestamp,
+    ) -> Result<(), kube::Error> {
+        let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), namespace);
+        let series = EventSeries {
+            count,
+            last_observed_time: MicroTime(now),
+        };
+        let patch = Patch::Merge(json!({ "series": series }));
+        api.patch(name, &PatchParams::default(), &patch)
+            .await
+            .map(drop)
+    }
+
+    /// Creates the Event `name` for `event`.
     async fn create(
         &self,
-        type_: EventType,
-        reason: &str,
-        action: &str,
-        note: String,
-        reference: &ObjectReference,
-        namespace: String,
+        event: Occurrence<'_>,
+        namespace: &str,
         name: String,
         now: Timestamp,
     ) -> Result<(), kube::Error> {
-        let event = K8sEvent {
-            action: Some(action.to_owned()),
-            reason: Some(reason.to_owned()),
+        let object = K8sEvent {
+            action: Some(event.action.to_owned()),
+            reason: Some(event.reason.to_owned()),
             event_time: Some(MicroTime(now)),
-            regarding: Some(reference.clone()),
-            note: Some(note),
+            regarding: Some(event.reference.clone()),
+            note: Some(event.note),
             metadata: ObjectMeta {
                 name: Some(name),
-                namespace: Some(namespace.clone()),
+                namespace: Some(namespace.to_owned()),
                 ..Default::default()
             },
             reporting_controller: Some(self.controller.clone()),
             reporting_instance: Some(self.instance.clone()),
             type_: Some(
-                match type_ {
+                match event.type_ {
                     EventType::Normal => "Normal",
                     EventType::Warning => "Warning",
                 }
@@ -258,8 +264,8 @@ impl Recorder {
             ),
             ..Default::default()
         };
-        let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), &namespace);
-        api.create(&PostParams::default(), &event).await.map(drop)
+        let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), namespace);
+        api.create(&PostParams::default(), &object).await.map(drop)
     }
 
     /// The series; a panic elsewhere while holding the lock leaves it usable (it is a cache).
