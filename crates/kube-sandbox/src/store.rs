@@ -62,6 +62,15 @@ pub struct State {
     /// costs what is owned or deleting, not every object in the store (a pass every second over
     /// 300,000 objects held the write lock most of the time).
     pub gc_watch: BTreeSet<(GroupResource, ObjKey)>,
+    /// The objects of `gc_watch` with a deletionTimestamp: while there are any, every pass looks at
+    /// all of `gc_watch`.
+    pub gc_deleting: BTreeSet<(GroupResource, ObjKey)>,
+    /// The objects of `gc_watch` written since the collector's last pass: with nothing deleting and
+    /// nothing removed since, a pass looks at these only (a dependent whose owner never existed).
+    pub gc_fresh: BTreeSet<(GroupResource, ObjKey)>,
+    /// Set when an object was removed (or a resource's storage dropped) since the last pass: its
+    /// dependents may have lost their owner, so the next pass looks at all of `gc_watch`.
+    pub gc_full: bool,
     /// Every object by uid, for the collector's owner lookups.
     pub by_uid: HashMap<String, Arc<Value>>,
     /// The names of the ClusterRoles with an `aggregationRule`, kept by `put` and `remove`: whether
@@ -131,6 +140,9 @@ impl Store {
             events: events.clone(),
             gc_pending: false,
             gc_watch: BTreeSet::new(),
+            gc_deleting: BTreeSet::new(),
+            gc_fresh: BTreeSet::new(),
+            gc_full: true,
             by_uid: HashMap::new(),
             aggregating: BTreeSet::new(),
         };
@@ -288,9 +300,16 @@ impl State {
             self.aggregating.remove(&key.1);
         }
         let entry = (gr.clone(), key);
+        if crate::meta::is_deleting(&obj) {
+            self.gc_deleting.insert(entry.clone());
+        } else if old.is_some() {
+            self.gc_deleting.remove(&entry);
+        }
         if gc_relevant(&obj) {
+            self.gc_fresh.insert(entry.clone());
             self.gc_watch.insert(entry);
         } else if old.is_some() {
+            self.gc_fresh.remove(&entry);
             self.gc_watch.remove(&entry);
         }
         let kind = if old.is_some() {
@@ -327,6 +346,7 @@ impl State {
             old: Some(old),
         });
         self.gc_pending = true;
+        self.gc_full = true;
         Some(obj)
     }
 
@@ -340,6 +360,7 @@ impl State {
         {
             self.unindex(gr, &obj);
         }
+        self.gc_full = true;
     }
 
     /// Forgets `obj` (of `gr`) in the garbage collector's indexes.
@@ -358,7 +379,10 @@ impl State {
         if is_cluster_role(gr) {
             self.aggregating.remove(&key.1);
         }
-        self.gc_watch.remove(&(gr.clone(), key));
+        let entry = (gr.clone(), key);
+        self.gc_deleting.remove(&entry);
+        self.gc_fresh.remove(&entry);
+        self.gc_watch.remove(&entry);
     }
 
     /// Events of `gr` after `rv`, or `None` when `rv` is older than the retained history.
@@ -423,10 +447,24 @@ mod tests {
             ),
         );
         assert_eq!(watched(&st, &gr), ["plain"]);
+        let deleting: Vec<_> = st.gc_deleting.iter().map(|(_, (_, n))| n.clone()).collect();
+        assert_eq!(deleting, ["plain"]);
+        let fresh: Vec<_> = st.gc_fresh.iter().map(|(_, (_, n))| n.clone()).collect();
+        assert_eq!(
+            fresh,
+            ["plain"],
+            "what lost its owners is not fresh any more"
+        );
         assert!(st.by_uid.contains_key("u-owner") && st.by_uid.contains_key("u-dep"));
         // Removed objects leave both indexes.
+        st.gc_full = false;
         st.remove(&gr, "default", "plain");
         assert!(watched(&st, &gr).is_empty());
+        assert!(st.gc_deleting.is_empty() && st.gc_fresh.is_empty());
+        assert!(
+            st.gc_full,
+            "a removal makes the next pass look at everything"
+        );
         assert!(!st.by_uid.contains_key("u-plain"));
         // A dropped resource (a deleted CRD's storage) leaves them too.
         st.put(&gr, cm("dependent", "u-dep", owner));

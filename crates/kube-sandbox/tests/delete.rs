@@ -457,3 +457,44 @@ async fn namespace_finalize_subresource_clears_spec_finalizers() {
         "finalize changes only spec.finalizers"
     );
 }
+
+#[tokio::test]
+async fn a_dependent_whose_owner_never_existed_is_collected_while_nothing_else_is_deleted() {
+    let (_sb, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let owner = api
+        .create(&PostParams::default(), &cm("owner", json!({})))
+        .await
+        .unwrap();
+    let uid = owner.metadata.uid.unwrap();
+    let owned = json!({"ownerReferences": [owner_ref("ConfigMap", "v1", "owner", &uid, false)]});
+    api.create(&PostParams::default(), &cm("kept", owned))
+        .await
+        .unwrap();
+    // Let the collector settle: nothing is deleting, so its next passes look only at what was
+    // written since.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let dangling =
+        json!({"ownerReferences": [owner_ref("ConfigMap", "v1", "nobody", "no-such-uid", false)]});
+    api.create(&PostParams::default(), &cm("dangling", dangling))
+        .await
+        .unwrap();
+    eventually("the dependent of a missing owner is collected", || {
+        let api = api.clone();
+        async move { gone(&api, "dangling").await }
+    })
+    .await;
+    assert!(
+        api.get("kept").await.is_ok(),
+        "a dependent whose owner exists stays"
+    );
+    // An owner removed later: a full pass finds its dependent again.
+    api.delete("owner", &DeleteParams::background())
+        .await
+        .unwrap();
+    eventually("the dependent of a deleted owner is collected", || {
+        let api = api.clone();
+        async move { gone(&api, "kept").await }
+    })
+    .await;
+}
