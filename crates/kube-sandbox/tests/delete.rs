@@ -32,6 +32,19 @@ fn owner_ref(kind: &str, api_version: &str, name: &str, uid: &str, block: bool) 
     json!({"apiVersion": api_version, "kind": kind, "name": name, "uid": uid, "controller": true, "blockOwnerDeletion": block})
 }
 
+/// A ConfigMap `owner` and a ConfigMap `dependent` that names it as its owner.
+async fn owner_with(api: &Api<ConfigMap>, dependent: &str, block: bool) {
+    let owner = api
+        .create(&PostParams::default(), &cm("owner", json!({})))
+        .await
+        .unwrap();
+    let uid = owner.metadata.uid.unwrap();
+    let refs = json!({"ownerReferences": [owner_ref("ConfigMap", "v1", "owner", &uid, block)]});
+    api.create(&PostParams::default(), &cm(dependent, refs))
+        .await
+        .unwrap();
+}
+
 async fn gone<K>(api: &Api<K>, name: &str) -> bool
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
@@ -123,21 +136,7 @@ async fn delete_of_a_built_in_without_finalizers_returns_success_status() {
 async fn background_deletion_garbage_collects_dependents() {
     let (_sb, client) = start().await;
     let owners: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    let owner = owners
-        .create(&PostParams::default(), &cm("owner", json!({})))
-        .await
-        .unwrap();
-    let uid = owner.metadata.uid.unwrap();
-    owners
-        .create(
-            &PostParams::default(),
-            &cm(
-                "dep",
-                json!({"ownerReferences": [owner_ref("ConfigMap", "v1", "owner", &uid, false)]}),
-            ),
-        )
-        .await
-        .unwrap();
+    owner_with(&owners, "dep", false).await;
     owners
         .delete("owner", &DeleteParams::background())
         .await
@@ -201,20 +200,7 @@ async fn foreground_deletion_keeps_the_owner_until_blocking_dependents_are_gone(
 async fn orphan_deletion_removes_owner_references_from_dependents() {
     let (_sb, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    let owner = api
-        .create(&PostParams::default(), &cm("owner", json!({})))
-        .await
-        .unwrap();
-    let uid = owner.metadata.uid.unwrap();
-    api.create(
-        &PostParams::default(),
-        &cm(
-            "dep",
-            json!({"ownerReferences": [owner_ref("ConfigMap", "v1", "owner", &uid, true)]}),
-        ),
-    )
-    .await
-    .unwrap();
+    owner_with(&api, "dep", true).await;
     api.delete("owner", &DeleteParams::orphan()).await.unwrap();
     eventually("the owner is gone", || {
         let api = api.clone();
@@ -462,15 +448,7 @@ async fn namespace_finalize_subresource_clears_spec_finalizers() {
 async fn a_dependent_whose_owner_never_existed_is_collected_while_nothing_else_is_deleted() {
     let (_sb, client) = start().await;
     let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    let owner = api
-        .create(&PostParams::default(), &cm("owner", json!({})))
-        .await
-        .unwrap();
-    let uid = owner.metadata.uid.unwrap();
-    let owned = json!({"ownerReferences": [owner_ref("ConfigMap", "v1", "owner", &uid, false)]});
-    api.create(&PostParams::default(), &cm("kept", owned))
-        .await
-        .unwrap();
+    owner_with(&api, "kept", false).await;
     // Let the collector settle: nothing is deleting, so its next passes look only at what was
     // written since.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
