@@ -25,8 +25,8 @@ use crate::api::{FachverfahrenOnboarding, Solution, Verwaltungsaufgabe, Verwaltu
 use crate::telemetry::Metrics;
 
 /// The key of an onboarding in the index by task: the task it names.
-pub fn aufgabe_of(fvo: &FachverfahrenOnboarding) -> Option<String> {
-    fvo.spec.aufgabe.clone()
+pub fn aufgabe_of(fvo: &FachverfahrenOnboarding) -> Option<std::borrow::Cow<'_, str>> {
+    fvo.spec.aufgabe.as_deref().map(std::borrow::Cow::Borrowed)
 }
 
 /// The inventory entry of one onboarding (pure).

@@ -82,8 +82,8 @@ struct Inputs {
     /// The node pool of its Ressort.
     node_pool: Option<String>,
     /// Per namespace: the namespace's resourceVersion and the version of its objects of
-    /// every kind the rules read.
-    namespaces: Vec<(String, Option<String>, Vec<Version>)>,
+    /// the kinds the rules read.
+    namespaces: Vec<(String, Option<String>, Version)>,
 }
 
 /// What an evaluation put on the status.

@@ -34,6 +34,7 @@ pub mod drift;
 pub mod error;
 pub mod events;
 pub mod finalizer;
+pub mod index;
 pub mod model;
 pub mod observe;
 pub mod ownership;

@@ -295,8 +295,8 @@ pub async fn run(
 
     // Shared by both controllers: the onboardings (indexed by Ressort) and the Ressorts.
     let (onboardings, fvo_writer) = reflector::store_shared(SHARED_BUFFER);
-    let by_ressort = Index::new(ressort_of);
-    let by_aufgabe = Index::new(aufgabe::aufgabe_of);
+    // One table of the onboardings for both indexes.
+    let [by_ressort, by_aufgabe] = Index::by_keys([ressort_of, aufgabe::aufgabe_of]);
     let fvo_for_onboardings = fvo_writer.subscribe();
     let fvo_for_ressorts = fvo_writer.subscribe();
     let fvo_for_aufgaben = fvo_writer.subscribe();
@@ -322,12 +322,12 @@ pub async fn run(
                     .reflect_shared(fvo_writer),
             )
             .inspect_ok(move |event| {
-                idx.apply(&store, &(), event);
                 let before = match event {
                     watcher::Event::Apply(o) | watcher::Event::Delete(o) => by_task.key_for(o),
                     _ => None,
                 };
-                by_task.apply(&store, &(), event);
+                // Keeps the index by task as well (they share their table).
+                idx.apply(&store, &(), event);
                 let after = match event {
                     watcher::Event::Apply(o) => by_task.key_for(o),
                     _ => None,

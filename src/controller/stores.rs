@@ -4,10 +4,10 @@
 //!
 //! - Objects the operator owns (quotas, limits, policies, bindings, the `default`
 //!   ServiceAccounts, the reader ClusterRoles and bindings) are kept as compact JSON text
-//!   ([`Kept`]) in a [`KeptStore`]: two indexes, by the onboarding their label names and by
-//!   namespace, and no reflector store beside them. Namespaces: every one, as metadata text in
+//!   ([`Kept`]) in a [`KeptStore`]: two indexes sharing one table, by the onboarding their
+//!   label names and by namespace, and no reflector store beside them. Namespaces: every one, as metadata text in
 //!   a [`NamespaceStore`], found by name and by the onboarding their label names.
-//! - Onboardings are indexed by their Ressort.
+//! - Onboardings are indexed by their Ressort and by the task they name.
 //! - The kinds the conformance rules read are kept stripped, as compact JSON text
 //!   ([`RuleObject`]), and indexed by namespace; their watches leave out what the operator's
 //!   own stores hold, so that each object is held once. The PolicyReports, trimmed, as text.
@@ -17,13 +17,12 @@
 //! size of its text (see docs/benchmarks.md, "Stores as text" and "Owned objects, namespaces
 //! and reports as text only").
 //!
-//! An index is kept from the same watch events as its store, after the store has applied
-//! them, and holds the store's own `Arc`s: it costs a pointer, the object's id and a shared
-//! key per object.
+//! An index ([`super::index`]) is kept from the same watch events as its store, after the
+//! store has applied them, and holds the store's own `Arc`s: it costs about a pointer per
+//! object and key, no copy of the object's id.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::Hash;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
@@ -48,180 +47,7 @@ use crate::api::{ConformanceProfile, FachverfahrenOnboarding, Ressort, Verwaltun
 use crate::conformance::engine::{WatchedKind, strip_unread_fields, watched_kinds};
 use crate::resources::{MANAGED_BY, MANAGED_BY_VALUE, ONBOARDING};
 
-/// The key of an object in an [`Index`]: `None` leaves it out.
-pub type KeyFn<K> = fn(&K) -> Option<String>;
-
-/// A secondary index over a reflector store: its objects grouped by one key (a label's value,
-/// the namespace, a spec field).
-pub struct Index<K: Lookup> {
-    entries: Arc<RwLock<Entries<K>>>,
-    key_of: KeyFn<K>,
-}
-
-impl<K: Lookup> Clone for Index<K> {
-    fn clone(&self) -> Self {
-        Index {
-            entries: self.entries.clone(),
-            key_of: self.key_of,
-        }
-    }
-}
-
-struct Entries<K> {
-    /// key → (namespace/name → object). The id and key strings are shared with `key_of_id`:
-    /// an object costs one allocation of its id here, not three.
-    by_key: HashMap<Arc<str>, HashMap<Arc<str>, Arc<K>>>,
-    /// namespace/name → key, to move an object whose key changed.
-    key_of_id: HashMap<Arc<str>, Arc<str>>,
-    /// key → how often an object under it changed since the last relist.
-    changes: HashMap<Arc<str>, u64>,
-    /// Relists so far: after one, every version is new.
-    epoch: u64,
-}
-
-impl<K> Entries<K> {
-    fn empty(epoch: u64) -> Self {
-        Entries {
-            by_key: HashMap::new(),
-            key_of_id: HashMap::new(),
-            changes: HashMap::new(),
-            epoch,
-        }
-    }
-}
-
-/// The version of the objects under one key of an [`Index`]: it differs whenever one of them
-/// was added, changed or removed.
-pub type Version = (u64, u64);
-
-fn id_of<K: Lookup>(obj: &K) -> String {
-    format!(
-        "{}/{}",
-        obj.namespace().unwrap_or_default(),
-        obj.name().unwrap_or_default()
-    )
-}
-
-impl<K> Index<K>
-where
-    K: Lookup + Clone + 'static,
-    K::DynamicType: Eq + Hash + Clone,
-{
-    /// An empty index keyed by `key_of`.
-    pub fn new(key_of: KeyFn<K>) -> Self {
-        Index {
-            entries: Arc::new(RwLock::new(Entries::empty(0))),
-            key_of,
-        }
-    }
-
-    /// The objects under `key`, in no particular order.
-    pub fn get(&self, key: &str) -> Vec<Arc<K>> {
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        entries
-            .by_key
-            .get(key)
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    /// The key `obj` is filed under now (before its next event is applied).
-    pub fn key_for(&self, obj: &K) -> Option<String> {
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        entries
-            .key_of_id
-            .get(id_of(obj).as_str())
-            .map(|k| k.to_string())
-    }
-
-    /// The version of the objects under `key`.
-    pub fn version(&self, key: &str) -> Version {
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        (
-            entries.epoch,
-            entries.changes.get(key).copied().unwrap_or(0),
-        )
-    }
-
-    /// Follows one watch event, which `store` has already applied.
-    pub fn apply(&self, store: &Store<K>, dyntype: &K::DynamicType, event: &watcher::Event<K>) {
-        match event {
-            watcher::Event::Apply(obj) => {
-                match store.get(&ObjectRef::from_obj_with(obj, dyntype.clone())) {
-                    Some(current) => self.put(&current),
-                    None => self.take(obj),
-                }
-            }
-            watcher::Event::Delete(obj) => self.take(obj),
-            // The store swaps in the new list at once; so does the index.
-            watcher::Event::InitDone => self.replace_all(&store.state()),
-            watcher::Event::Init | watcher::Event::InitApply(_) => {}
-        }
-    }
-
-    /// Files `obj` under its key (instead of where it was).
-    fn put(&self, obj: &Arc<K>) {
-        let id = id_of(obj.as_ref());
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        entries.remove(&id);
-        if let Some(key) = (self.key_of)(obj) {
-            entries.insert(key, id, obj.clone());
-        }
-    }
-
-    /// Forgets `obj` (deleted).
-    fn take(&self, obj: &K) {
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        entries.remove(&id_of(obj));
-    }
-
-    /// Files exactly `objs` (a complete list), in a new epoch.
-    fn replace_all(&self, objs: &[Arc<K>]) {
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        let mut fresh = Entries::empty(entries.epoch.wrapping_add(1));
-        for obj in objs {
-            if let Some(key) = (self.key_of)(obj) {
-                fresh.insert(key, id_of(obj.as_ref()), obj.clone());
-            }
-        }
-        *entries = fresh;
-    }
-
-    /// The object `id` (`namespace/name`) under `key`.
-    fn get_one(&self, key: &str, id: &str) -> Option<Arc<K>> {
-        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
-        entries.by_key.get(key)?.get(id).cloned()
-    }
-}
-
-impl<K> Entries<K> {
-    fn remove(&mut self, id: &str) {
-        if let Some(old) = self.key_of_id.remove(id) {
-            *self.changes.entry(old.clone()).or_default() += 1;
-            if let Some(group) = self.by_key.get_mut(old.as_ref()) {
-                group.remove(id);
-                if group.is_empty() {
-                    self.by_key.remove(old.as_ref());
-                }
-            }
-        }
-    }
-
-    fn insert(&mut self, key: String, id: String, obj: Arc<K>) {
-        // The key's string is shared by every object under it.
-        let key: Arc<str> = match self.by_key.get_key_value(key.as_str()) {
-            Some((k, _)) => k.clone(),
-            None => key.into(),
-        };
-        let id: Arc<str> = id.into();
-        *self.changes.entry(key.clone()).or_default() += 1;
-        self.by_key
-            .entry(key.clone())
-            .or_default()
-            .insert(id.clone(), obj);
-        self.key_of_id.insert(id, key);
-    }
-}
+pub use super::index::{Index, KeyFn, Version};
 
 /// An object the operator owns, as its store keeps it: the object as compact JSON text, with
 /// the name and namespace its store is keyed by and the onboarding its label names.
@@ -232,15 +58,16 @@ impl<K> Entries<K> {
 /// about 2.8 KB in its store (heaptrack); as text it takes about a third of that.
 ///
 /// No `ObjectMeta` beside the text: the stores key it through [`Lookup`], which reads the name
-/// and namespace, so that a kept object costs its text and three short strings (an
-/// `ObjectMeta`, mostly empty, took another 340 bytes per object).
+/// and namespace, so that a kept object costs its text and its name (an `ObjectMeta`, mostly
+/// empty, took another 340 bytes per object). Its namespace and onboarding are the strings its
+/// store's indexes file it under ([`KeptStore::keep`]), shared by every object under them.
 pub struct Kept<K> {
     /// The object's name.
     pub name: Box<str>,
     /// The object's namespace.
-    pub namespace: Option<Box<str>>,
+    pub namespace: Option<Arc<str>>,
     /// The onboarding the object's label names (the index key and the requeue).
-    pub onboarding: Option<Box<str>>,
+    pub onboarding: Option<Arc<str>>,
     /// The whole object (after the watch's trimming), as compact JSON.
     pub json: Box<str>,
     kind: PhantomData<fn() -> K>,
@@ -315,16 +142,30 @@ where
     /// Keeps `obj` as text; `None` when it cannot be serialised.
     pub fn new(obj: &K) -> Option<Self> {
         let json = serde_json::to_string(obj).ok()?.into_boxed_str();
-        Some(Self::with_json(obj, json))
+        Some(Self::with_json(
+            obj,
+            json,
+            (|s: &str| s.into(), |s: &str| s.into()),
+        ))
     }
 
-    /// `obj`'s key with `json` as its text.
-    fn with_json(obj: &K, json: Box<str>) -> Self {
+    /// `obj`'s key with `json` as its text; its namespace and onboarding as `intern` gives
+    /// them.
+    fn with_json(
+        obj: &K,
+        json: Box<str>,
+        intern: (impl Fn(&str) -> Arc<str>, impl Fn(&str) -> Arc<str>),
+    ) -> Self {
         let meta = obj.meta();
+        let (namespace, onboarding) = intern;
         Kept {
             name: meta.name.as_deref().unwrap_or_default().into(),
-            namespace: meta.namespace.as_deref().map(Into::into),
-            onboarding: onboarding_label(obj).map(String::into_boxed_str),
+            namespace: meta.namespace.as_deref().map(namespace),
+            onboarding: meta
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(ONBOARDING))
+                .map(|o| onboarding(o)),
             json,
             kind: PhantomData,
         }
@@ -364,29 +205,35 @@ where
     }
 }
 
-/// The namespace of a kept object, `""` for a cluster-scoped one (so that it is found by name).
-fn kept_namespace<K>(obj: &Kept<K>) -> Option<String> {
-    Some(obj.namespace.as_deref().unwrap_or_default().to_string())
+/// The namespace of a kept object (none for a cluster-scoped one, which is found by name).
+fn kept_namespace<K>(obj: &Kept<K>) -> Option<Cow<'_, str>> {
+    obj.namespace.as_deref().map(Cow::Borrowed)
 }
 
 /// The onboarding a kept object's label names.
-pub fn kept_onboarding<K>(obj: &Kept<K>) -> Option<String> {
-    obj.onboarding.as_deref().map(str::to_string)
+pub fn kept_onboarding<K>(obj: &Kept<K>) -> Option<Cow<'_, str>> {
+    obj.onboarding.as_deref().map(Cow::Borrowed)
 }
 
 /// The onboarding an object's label names.
 pub fn onboarding_label<K: Resource>(obj: &K) -> Option<String> {
-    obj.meta().labels.as_ref()?.get(ONBOARDING).cloned()
+    onboarding_key(obj).map(Cow::into_owned)
 }
 
-/// The namespace of an object.
-pub fn namespace_of<K: Lookup>(obj: &K) -> Option<String> {
-    obj.namespace().map(Cow::into_owned)
+/// The onboarding an object's label names, as an index key.
+pub fn onboarding_key<K: Resource>(obj: &K) -> Option<Cow<'_, str>> {
+    let label = obj.meta().labels.as_ref()?.get(ONBOARDING)?;
+    Some(Cow::Borrowed(label.as_str()))
 }
 
-/// The Ressort an onboarding belongs to.
-pub fn ressort_of(fvo: &FachverfahrenOnboarding) -> Option<String> {
-    Some(fvo.spec.ressort.clone())
+/// The namespace of an object, as an index key.
+pub fn namespace_of<K: Lookup>(obj: &K) -> Option<Cow<'_, str>> {
+    obj.namespace()
+}
+
+/// The Ressort an onboarding belongs to, as an index key.
+pub fn ressort_of(fvo: &FachverfahrenOnboarding) -> Option<Cow<'_, str>> {
+    Some(Cow::Borrowed(fvo.spec.ressort.as_str()))
 }
 
 /// A store of objects the operator owns, with its indexes by onboarding and by namespace.
@@ -402,8 +249,7 @@ pub struct OwnedStore<K: Lookup<DynamicType = ()> + 'static> {
 
 /// The objects of a kind the operator owns, kept as text ([`Kept`]) and filed by the
 /// onboarding their label names and by namespace. No reflector store beside the two indexes:
-/// the index by namespace answers a lookup by name, and a third map of every object would cost
-/// about 250 bytes per object for nothing.
+/// their shared table of the objects answers a lookup by namespace and name.
 pub struct KeptStore<K: Resource<DynamicType = ()> + 'static> {
     /// The objects by the onboarding their label names.
     pub by_onboarding: Index<Kept<K>>,
@@ -421,31 +267,49 @@ impl<K: Resource<DynamicType = ()> + 'static> Clone for KeptStore<K> {
 }
 
 impl<K: Resource<DynamicType = ()> + 'static> KeptStore<K> {
-    /// Empty indexes.
+    /// Empty indexes (sharing one table of the objects).
     pub fn new() -> Self {
+        let [by_onboarding, by_namespace] =
+            Index::by_keys([kept_onboarding::<K>, kept_namespace::<K>]);
         KeptStore {
-            by_onboarding: Index::new(kept_onboarding::<K>),
-            by_namespace: Index::new(kept_namespace::<K>),
+            by_onboarding,
+            by_namespace,
         }
     }
 
     /// The object `name` in `namespace` (`""` for a cluster-scoped kind).
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<Kept<K>>> {
-        self.by_namespace
-            .get_one(namespace, &format!("{namespace}/{name}"))
+        self.by_namespace.get_one(namespace, name)
+    }
+
+    /// `obj` as the store keeps it (see [`Kept`]), its namespace and onboarding the strings
+    /// the indexes file objects under. An object that cannot be serialised (it came from
+    /// JSON) is kept as an empty object with its key, so that its deletion and its requeue
+    /// still follow.
+    pub fn keep(&self, obj: &K) -> Kept<K>
+    where
+        K: Default + Serialize + DeserializeOwned,
+    {
+        let json = serde_json::to_string(obj).map_or_else(|_| "{}".into(), String::into_boxed_str);
+        let intern = (
+            |ns: &str| self.by_namespace.intern(ns),
+            |o: &str| self.by_onboarding.intern(o),
+        );
+        Kept::with_json(obj, json, intern)
     }
 
     /// Follows one watch event in both indexes; `relist` collects a relist's objects until it
     /// is complete (the old list serves until then, as in a reflector store).
     fn follow(&self, event: &watcher::Event<Arc<Kept<K>>>, relist: &mut Vec<Arc<Kept<K>>>) {
-        let indexes = [&self.by_onboarding, &self.by_namespace];
+        // The two indexes share their table: following the event through one keeps both.
+        let indexes = &self.by_onboarding;
         match event {
-            watcher::Event::Apply(obj) => indexes.iter().for_each(|i| i.put(obj)),
-            watcher::Event::Delete(obj) => indexes.iter().for_each(|i| i.take(obj)),
+            watcher::Event::Apply(obj) => indexes.put(obj),
+            watcher::Event::Delete(obj) => indexes.take(obj),
             watcher::Event::Init => relist.clear(),
             watcher::Event::InitApply(obj) => relist.push(obj.clone()),
             watcher::Event::InitDone => {
-                indexes.iter().for_each(|i| i.replace_all(relist));
+                indexes.replace_all(relist);
                 *relist = Vec::new();
             }
         }
@@ -618,18 +482,24 @@ impl Stores {
         out
     }
 
-    /// The version of what [`Stores::conformance_objects`] reads in `namespace`.
-    pub fn conformance_version(&self, namespace: &str) -> Vec<Version> {
+    /// The version of what [`Stores::conformance_objects`] reads in `namespace`: the sums of
+    /// the epochs and of the change counts of its kinds' indexes under `namespace` (one pair
+    /// per namespace where the conformance memo kept a list of them). It differs whenever one of
+    /// them moved: within an epoch a count only grows, and a relist raises its epoch.
+    pub fn conformance_version(&self, namespace: &str) -> Version {
         let owned = &self.owned;
-        let mut versions = self.workloads.version(namespace);
-        versions.extend([
-            owned.quotas.by_namespace.version(namespace),
-            owned.limit_ranges.by_namespace.version(namespace),
-            owned.network_policies.by_namespace.version(namespace),
-            owned.role_bindings.by_namespace.version(namespace),
-            self.service_accounts.by_namespace.version(namespace),
-        ]);
-        versions
+        self.workloads
+            .versions(namespace)
+            .chain([
+                owned.quotas.by_namespace.version(namespace),
+                owned.limit_ranges.by_namespace.version(namespace),
+                owned.network_policies.by_namespace.version(namespace),
+                owned.role_bindings.by_namespace.version(namespace),
+                self.service_accounts.by_namespace.version(namespace),
+            ])
+            .fold((0, 0), |(epochs, changes), (epoch, count)| {
+                (epochs.wrapping_add(epoch), changes.wrapping_add(count))
+            })
     }
 }
 
@@ -657,9 +527,8 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    let index = Index::new(onboarding_label::<K>);
-    let by_namespace = Index::new(namespace_of::<K>);
-    let (store, idx, ns_idx) = (reader.clone(), index.clone(), by_namespace.clone());
+    let [index, by_namespace] = Index::by_keys([onboarding_key::<K>, namespace_of::<K>]);
+    let (store, idx) = (reader.clone(), index.clone());
     // Only other managers' writes to the operator's objects are read: dropping the rest keeps
     // the stores at about half the memory, and a converged object of the operator's carries none.
     let stream = watcher(Api::<K>::all(client.clone()), config)
@@ -667,8 +536,8 @@ where
         .modify(move |o: &mut K| strip_owned(o, foreign_fields, trim))
         .reflect(writer)
         .inspect_ok(move |event| {
+            // One table for both indexes: following the event through one keeps both.
             idx.apply(&store, &(), event);
-            ns_idx.apply(&store, &(), event);
         });
     let stream = tracker.track(stream).touched_objects();
     (
@@ -720,29 +589,18 @@ where
         + 'static,
 {
     let kept = KeptStore::new();
-    let indexes = kept.clone();
+    let (indexes, keeper) = (kept.clone(), kept.clone());
     let mut relist = Vec::new();
     let stream = watcher(Api::<K>::all(client.clone()), config)
         .default_backoff()
         .modify(move |o: &mut K| strip_owned(o, foreign_fields, trim))
-        .map_ok(|event| map_event(kept_event(event), Arc::new))
+        .map_ok(move |event| map_event(event, |o| Arc::new(keeper.keep(&o))))
         .inspect_ok(move |event| indexes.follow(event, &mut relist));
     let stream = tracker
         .track(stream)
         .touched_objects()
         .map_ok(|o: Arc<Kept<K>>| o.key_object());
     (kept, stream)
-}
-
-/// A watch event of an owned kind, as its store keeps the object (see [`Kept`]). An object
-/// that cannot be serialised (it came from JSON) is kept as an empty object with its key, so
-/// that its deletion and its requeue still follow.
-fn kept_event<K>(event: watcher::Event<K>) -> watcher::Event<Kept<K>>
-where
-    K: Resource + Default + Serialize + DeserializeOwned,
-{
-    let keep = |o: K| Kept::new(&o).unwrap_or_else(|| Kept::with_json(&o, "{}".into()));
-    map_event(event, keep)
 }
 
 /// The watch event with its object turned into another by `f` (the markers pass as they are).
@@ -838,14 +696,14 @@ pub fn namespace_stream(
     impl Stream<Item = Result<Namespace, watcher::Error>> + Send + 'static,
 ) {
     let kept = KeptStore::<Namespace>::new();
-    let indexes = kept.clone();
+    let (indexes, keeper) = (kept.clone(), kept.clone());
     let mut relist = Vec::new();
     let stream = watcher(
         Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
         watcher::Config::default().page_size(500),
     )
     .default_backoff()
-    .map_ok(|event| map_event(kept_event(namespace_of_meta(event)), Arc::new))
+    .map_ok(move |event| map_event(namespace_of_meta(event), |o| Arc::new(keeper.keep(&o))))
     .inspect_ok(move |event| indexes.follow(event, &mut relist));
     let stream = tracker
         .track(stream)
@@ -1153,12 +1011,11 @@ pub struct WorkloadStores {
 }
 
 impl WorkloadStores {
-    /// The version of the objects of the kinds the rules read in `namespace`.
-    pub fn version(&self, namespace: &str) -> Vec<Version> {
+    /// The versions of the objects of the kinds the rules read in `namespace`, one per kind.
+    pub fn versions(&self, namespace: &str) -> impl Iterator<Item = Version> {
         self.kinds
             .iter()
-            .map(|k| k.by_namespace.version(namespace))
-            .collect()
+            .map(move |k| k.by_namespace.version(namespace))
     }
 
     /// The objects of the kinds the rules read in `namespace`.
@@ -1264,33 +1121,7 @@ pub async fn workload_streams(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::ConfigMap;
     use kube::ResourceExt;
-
-    fn cm(ns: &str, name: &str, onboarding: &str) -> ConfigMap {
-        let mut o = ConfigMap::default();
-        o.metadata.namespace = Some(ns.into());
-        o.metadata.name = Some(name.into());
-        o.labels_mut().insert(ONBOARDING.into(), onboarding.into());
-        o
-    }
-
-    /// Applies `event` to the store and the index, as the watch stream does.
-    fn follow(
-        writer: &mut reflector::store::Writer<ConfigMap>,
-        store: &Store<ConfigMap>,
-        index: &Index<ConfigMap>,
-        event: watcher::Event<ConfigMap>,
-    ) {
-        writer.apply_watcher_event(&event);
-        index.apply(store, &(), &event);
-    }
-
-    fn names(index: &Index<ConfigMap>, key: &str) -> Vec<String> {
-        let mut n: Vec<_> = index.get(key).iter().map(|o| o.name_any()).collect();
-        n.sort();
-        n
-    }
 
     #[test]
     fn a_kept_object_reads_back_as_the_json_and_metadata_of_the_typed_object_and_its_key_names_its_onboarding()
@@ -1424,65 +1255,5 @@ mod tests {
             })
         );
         assert!(!kept.json.contains(' '), "compact text: {}", kept.json);
-    }
-
-    #[test]
-    fn the_index_follows_changes_of_key_deletions_and_a_relist_and_versions_move() {
-        let mut writer = reflector::store::Writer::<ConfigMap>::default();
-        let store = writer.as_reader();
-        let index = Index::new(onboarding_label::<ConfigMap>);
-        follow(
-            &mut writer,
-            &store,
-            &index,
-            watcher::Event::Apply(cm("a", "x", "one")),
-        );
-        follow(
-            &mut writer,
-            &store,
-            &index,
-            watcher::Event::Apply(cm("b", "y", "one")),
-        );
-        assert_eq!(names(&index, "one"), ["x", "y"]);
-        let before = (index.version("one"), index.version("two"));
-        // Relabelled: it moves from one key to the other.
-        follow(
-            &mut writer,
-            &store,
-            &index,
-            watcher::Event::Apply(cm("a", "x", "two")),
-        );
-        assert_eq!(names(&index, "one"), ["y"]);
-        assert_eq!(names(&index, "two"), ["x"]);
-        assert_ne!(before.0, index.version("one"), "one lost an object");
-        assert_ne!(before.1, index.version("two"), "two gained an object");
-        // The index holds the store's current object, not a copy of an old one.
-        let held = index.get("two");
-        let stored = store.get(&ObjectRef::new("x").within("a"));
-        assert!(stored.is_some_and(|s| Arc::ptr_eq(&s, &held[0])));
-        follow(
-            &mut writer,
-            &store,
-            &index,
-            watcher::Event::Delete(cm("b", "y", "one")),
-        );
-        assert!(index.get("one").is_empty());
-        // A relist that misses a deletion: the new list replaces the index.
-        let version = index.version("two");
-        follow(&mut writer, &store, &index, watcher::Event::Init);
-        follow(
-            &mut writer,
-            &store,
-            &index,
-            watcher::Event::InitApply(cm("c", "z", "two")),
-        );
-        assert_eq!(
-            names(&index, "two"),
-            ["x"],
-            "the old list serves until the new one is complete"
-        );
-        follow(&mut writer, &store, &index, watcher::Event::InitDone);
-        assert_eq!(names(&index, "two"), ["z"]);
-        assert_ne!(version, index.version("two"));
     }
 }
