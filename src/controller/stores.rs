@@ -5,8 +5,9 @@
 //! - Objects the operator owns (quotas, limits, policies, bindings, the `default`
 //!   ServiceAccounts, the reader ClusterRoles and bindings) are kept as compact JSON text
 //!   ([`Kept`]) in a [`KeptStore`]: two indexes sharing one table, by the onboarding their
-//!   label names and by namespace, and no reflector store beside them. Namespaces: every one, as metadata text in
-//!   a [`NamespaceStore`], found by name and by the onboarding their label names.
+//!   label names and by namespace, and no reflector store beside them. Namespaces: every one,
+//!   as metadata text in a [`NamespaceStore`], found by name and by the onboarding their label
+//!   names.
 //! - Onboardings are indexed by their Ressort and by the task they name.
 //! - The kinds the conformance rules read are kept stripped, as compact JSON text
 //!   ([`RuleObject`]), and indexed by namespace; their watches leave out what the operator's
@@ -177,11 +178,7 @@ where
         Kept {
             name: meta.name.as_deref().unwrap_or_default().into(),
             namespace: meta.namespace.as_deref().map(namespace),
-            onboarding: meta
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(ONBOARDING))
-                .map(|o| onboarding(o)),
+            onboarding: onboarding_key(obj).map(|o| onboarding(&o)),
             json,
             kind: PhantomData,
         }
