@@ -35,6 +35,7 @@ pub mod error;
 pub mod events;
 pub mod finalizer;
 pub mod index;
+pub mod kept;
 pub mod model;
 pub mod observe;
 pub mod ownership;

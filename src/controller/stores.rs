@@ -3,11 +3,11 @@
 //! a whole store.
 //!
 //! - Objects the operator owns (quotas, limits, policies, bindings, the `default`
-//!   ServiceAccounts, the reader ClusterRoles and bindings) are kept as compact JSON text
-//!   ([`Kept`]) in a [`KeptStore`]: two indexes sharing one table, by the onboarding their
-//!   label names and by namespace, and no reflector store beside them. Namespaces: every one,
-//!   as metadata text in a [`NamespaceStore`], found by name and by the onboarding their label
-//!   names.
+//!   ServiceAccounts, the reader ClusterRoles and bindings) are kept as compact JSON texts
+//!   that equal objects share ([`Kept`], [`super::kept`]) in a [`KeptStore`]: two indexes
+//!   sharing one table, by the onboarding their label names and by namespace, and no reflector
+//!   store beside them. Namespaces: every one, as metadata kept the same way in a
+//!   [`NamespaceStore`], found by name and by the onboarding their label names.
 //! - Onboardings are indexed by their Ressort and by the task they name.
 //! - The kinds the conformance rules read are kept stripped, as compact JSON text
 //!   ([`RuleObject`]), and indexed by namespace; their watches leave out what the operator's
@@ -23,8 +23,7 @@
 //! object and key, no copy of the object's id.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
-use std::marker::PhantomData;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
@@ -38,191 +37,18 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Lookup, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 use super::drift;
 use super::model::{Holding, OwnedKind};
 use super::sync::SyncTracker;
 use crate::api::{ConformanceProfile, FachverfahrenOnboarding, Ressort, Verwaltungsaufgabe};
 use crate::conformance::engine::{WatchedKind, strip_unread_fields, watched_kinds};
-use crate::resources::{MANAGED_BY, MANAGED_BY_VALUE, ONBOARDING};
+use crate::resources::{MANAGED_BY, MANAGED_BY_VALUE};
 
 pub use super::index::{Index, KeyFn, Version};
-
-/// An object the operator owns, as its store keeps it: the object as compact JSON text, with
-/// the name and namespace its store is keyed by and the onboarding its label names.
-///
-/// What the pipeline reads of an owned object is JSON (observe hands the apply and drift
-/// steps the objects as JSON, the rules read JSON): the text is parsed where the typed object
-/// was converted before. Typed, with its labels and annotations as maps, a NetworkPolicy took
-/// about 2.8 KB in its store (heaptrack); as text it takes about a third of that.
-///
-/// No `ObjectMeta` beside the text: the stores key it through [`Lookup`], which reads the name
-/// and namespace, so that a kept object costs its text and its name (an `ObjectMeta`, mostly
-/// empty, took another 340 bytes per object). Its namespace and onboarding are the strings its
-/// store's indexes file it under ([`KeptStore::keep`]), shared by every object under them.
-pub struct Kept<K> {
-    /// The object's name.
-    pub name: Box<str>,
-    /// The object's namespace.
-    pub namespace: Option<Arc<str>>,
-    /// The onboarding the object's label names (the index key and the requeue).
-    pub onboarding: Option<Arc<str>>,
-    /// The whole object (after the watch's trimming), as compact JSON.
-    pub json: Box<str>,
-    kind: PhantomData<fn() -> K>,
-}
-
-impl<K> Clone for Kept<K> {
-    fn clone(&self) -> Self {
-        Kept {
-            name: self.name.clone(),
-            namespace: self.namespace.clone(),
-            onboarding: self.onboarding.clone(),
-            json: self.json.clone(),
-            kind: PhantomData,
-        }
-    }
-}
-
-impl<K> std::fmt::Debug for Kept<K> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Kept")
-            .field("name", &self.name)
-            .field("namespace", &self.namespace)
-            .field("json", &self.json)
-            .finish()
-    }
-}
-
-impl<K: Resource<DynamicType = ()>> Lookup for Kept<K> {
-    type DynamicType = ();
-
-    fn kind(_: &()) -> Cow<'_, str> {
-        K::kind(&())
-    }
-
-    fn group(_: &()) -> Cow<'_, str> {
-        K::group(&())
-    }
-
-    fn version(_: &()) -> Cow<'_, str> {
-        K::version(&())
-    }
-
-    fn api_version(_: &()) -> Cow<'_, str> {
-        K::api_version(&())
-    }
-
-    fn plural(_: &()) -> Cow<'_, str> {
-        K::plural(&())
-    }
-
-    fn name(&self) -> Option<Cow<'_, str>> {
-        Some(Cow::Borrowed(&self.name))
-    }
-
-    fn namespace(&self) -> Option<Cow<'_, str>> {
-        self.namespace.as_deref().map(Cow::Borrowed)
-    }
-
-    fn resource_version(&self) -> Option<Cow<'_, str>> {
-        None
-    }
-
-    fn uid(&self) -> Option<Cow<'_, str>> {
-        None
-    }
-}
-
-impl<K> Kept<K>
-where
-    K: Resource<DynamicType = ()> + Default + Serialize + DeserializeOwned,
-{
-    /// Keeps `obj` as text; `None` when it cannot be serialised.
-    pub fn new(obj: &K) -> Option<Self> {
-        let json = Self::text(obj)?;
-        Some(Self::with_json(
-            obj,
-            json,
-            (|s: &str| s.into(), |s: &str| s.into()),
-        ))
-    }
-
-    /// `obj` as compact JSON without the `apiVersion` and `kind` every object of the store
-    /// shares (about 50 bytes of an owned object's 700; [`Kept::value`] puts them back).
-    fn text(obj: &K) -> Option<Box<str>> {
-        let json = serde_json::to_string(obj).ok()?;
-        // k8s-openapi writes the two first; should a kind not, its text is kept whole.
-        let shared = format!(
-            "{{\"apiVersion\":{},\"kind\":{},",
-            serde_json::to_string(&K::api_version(&())).ok()?,
-            serde_json::to_string(&K::kind(&())).ok()?
-        );
-        Some(match json.strip_prefix(&shared) {
-            Some(rest) => format!("{{{rest}").into_boxed_str(),
-            None => json.into_boxed_str(),
-        })
-    }
-
-    /// `obj`'s key with `json` as its text; its namespace and onboarding as `intern` gives
-    /// them.
-    fn with_json(
-        obj: &K,
-        json: Box<str>,
-        intern: (impl Fn(&str) -> Arc<str>, impl Fn(&str) -> Arc<str>),
-    ) -> Self {
-        let meta = obj.meta();
-        let (namespace, onboarding) = intern;
-        Kept {
-            name: meta.name.as_deref().unwrap_or_default().into(),
-            namespace: meta.namespace.as_deref().map(namespace),
-            onboarding: onboarding_key(obj).map(|o| onboarding(&o)),
-            json,
-            kind: PhantomData,
-        }
-    }
-
-    /// The object as JSON, with its `apiVersion` and `kind`.
-    pub fn value(&self) -> Option<serde_json::Value> {
-        let mut value: serde_json::Value = serde_json::from_str(&self.json).ok()?;
-        if let Some(map) = value.as_object_mut() {
-            map.entry("apiVersion")
-                .or_insert_with(|| K::api_version(&()).into());
-            map.entry("kind").or_insert_with(|| K::kind(&()).into());
-        }
-        Some(value)
-    }
-
-    /// The object, typed (k8s-openapi checks `apiVersion` and `kind` only where they are).
-    pub fn object(&self) -> Option<K> {
-        serde_json::from_str(&self.json).ok()
-    }
-
-    /// The object as JSON with its metadata, typed.
-    pub fn value_and_meta(&self) -> Option<(ObjectMeta, serde_json::Value)> {
-        let value = self.value()?;
-        let meta = ObjectMeta::deserialize(value.get("metadata")?).ok()?;
-        Some((meta, value))
-    }
-
-    /// The object with what its key holds (name, namespace, the onboarding label): what the
-    /// controller's requeue reads of a touched object.
-    fn key_object(&self) -> K {
-        let mut obj = K::default();
-        let meta = obj.meta_mut();
-        meta.name = Some(self.name.to_string());
-        meta.namespace = self.namespace.as_deref().map(str::to_string);
-        if let Some(onboarding) = &self.onboarding {
-            meta.labels = Some(BTreeMap::from([(
-                ONBOARDING.to_string(),
-                onboarding.to_string(),
-            )]));
-        }
-        obj
-    }
-}
+pub use super::kept::{Kept, onboarding_key};
 
 /// The namespace of a kept object (none for a cluster-scoped one, which is found by name).
 fn kept_namespace<K>(obj: &Kept<K>) -> Option<Cow<'_, str>> {
@@ -237,12 +63,6 @@ pub fn kept_onboarding<K>(obj: &Kept<K>) -> Option<Cow<'_, str>> {
 /// The onboarding an object's label names.
 pub fn onboarding_label<K: Resource>(obj: &K) -> Option<String> {
     onboarding_key(obj).map(Cow::into_owned)
-}
-
-/// The onboarding an object's label names, as an index key.
-pub fn onboarding_key<K: Resource>(obj: &K) -> Option<Cow<'_, str>> {
-    let label = obj.meta().labels.as_ref()?.get(ONBOARDING)?;
-    Some(Cow::Borrowed(label.as_str()))
 }
 
 /// The namespace of an object, as an index key.
@@ -309,12 +129,11 @@ impl<K: Resource<DynamicType = ()> + 'static> KeptStore<K> {
     where
         K: Default + Serialize + DeserializeOwned,
     {
-        let json = Kept::text(obj).unwrap_or_else(|| "{}".into());
         let intern = (
             |ns: &str| self.by_namespace.intern(ns),
             |o: &str| self.by_onboarding.intern(o),
         );
-        Kept::with_json(obj, json, intern)
+        Kept::pack(obj, intern)
     }
 
     /// Follows one watch event in both indexes; `relist` collects a relist's objects until it
@@ -1140,28 +959,17 @@ pub async fn workload_streams(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::ONBOARDING;
     use kube::ResourceExt;
 
     #[test]
-    fn a_kept_object_reads_back_as_the_json_and_metadata_of_the_typed_object_and_its_key_names_its_onboarding()
-     {
+    fn a_kept_object_is_filed_under_its_key_and_onboarding_and_requeues_with_its_label() {
         let mut quota = ResourceQuota::default();
         quota.metadata.name = Some("quota".into());
         quota.metadata.namespace = Some("ns".into());
         quota.labels_mut().insert(ONBOARDING.into(), "fv".into());
         quota.labels_mut().insert("other".into(), "x".into());
-        quota
-            .annotations_mut()
-            .insert("record".into(), "{\"uid\":\"u\"}".into());
-        let kept = Kept::new(&quota).unwrap();
-        assert!(
-            !kept.json.contains("apiVersion") && !kept.json.contains("ResourceQuota"),
-            "what every object of the store shares is not kept: {}",
-            kept.json
-        );
-        let (meta, value) = kept.value_and_meta().unwrap();
-        assert_eq!(value, serde_json::to_value(&quota).unwrap());
-        assert_eq!(meta, quota.metadata);
+        let kept = KeptStore::<ResourceQuota>::new().keep(&quota);
         assert_eq!(kept.object().unwrap(), quota);
         assert_eq!(kept_onboarding(&kept).as_deref(), Some("fv"));
         // The store's key holds name and namespace only; the requeue gets the label too.
@@ -1180,7 +988,7 @@ mod tests {
         p.metadata.namespace = Some(ns.into());
         p.metadata.name = Some(name.into());
         p.labels_mut().insert(ONBOARDING.into(), onboarding.into());
-        Arc::new(Kept::new(&p).unwrap())
+        Arc::new(Kept::new(&p))
     }
 
     #[test]
@@ -1233,7 +1041,7 @@ mod tests {
         ns.annotations_mut().insert("record".into(), "u".into());
         let kept = KeptStore::<Namespace>::new();
         kept.follow(
-            &watcher::Event::Apply(Arc::new(Kept::new(&ns).unwrap())),
+            &watcher::Event::Apply(Arc::new(Kept::new(&ns))),
             &mut Vec::new(),
         );
         let store = NamespaceStore {
