@@ -127,12 +127,16 @@ async fn observe(client: &Client, ns: &str, group: &str) -> Vec<(&'static str, V
 
     // Bodies over 3 MiB.
     let big = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"},
-        "data": {"k": "x".repeat(4 * 1024 * 1024)}});
+        "data": {"k": "x".repeat(3 * 1024 * 1024 + 16 * 1024)}});
     // Both servers answer before reading such a body to the end and close the connection: the
-    // client may see the answer, or a broken pipe while still sending. Tried until answered.
+    // client may see the answer, or a broken pipe while still sending (more often the more it
+    // has left to send, and on a loaded machine). Just over the limit, and tried until answered.
     let big = serde_json::to_vec(&big).unwrap();
     let mut answer = None;
-    for _ in 0..20 {
+    for attempt in 0..40 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         if let Ok(a) = try_send(
             client,
             "POST",
