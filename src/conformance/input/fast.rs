@@ -408,7 +408,9 @@ fn quoted(text: &str) -> Option<(String, &str)> {
 /// Lowercase words that YAML may read as something other than a string.
 fn special_word(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.is_empty() || b.len() > 5 {
+    // Every special word starts with one of `tfnyoi` (either case): most keys (`name` aside) are ruled
+    // out by their first byte.
+    if b.len() > 5 || !b.first().is_some_and(|c| b"tfnyoiTFNYOI".contains(c)) {
         return false;
     }
     let mut lower = [0u8; 5];
@@ -561,7 +563,8 @@ impl Flow<'_> {
                 let s = trim_end_spaces(&rest[..end]);
                 if colon_space(s).is_some()
                     || s.ends_with(':')
-                    || s.contains(['#', '[', '{', '"', '\''])
+                    || s.bytes()
+                        .any(|b| matches!(b, b'#' | b'[' | b'{' | b'"' | b'\''))
                 {
                     return None;
                 }
