@@ -27,7 +27,8 @@ fn parse(objects: &[SourceObject]) -> Parsed<'_> {
     };
     for o in objects {
         let av = o.value.get("apiVersion").and_then(|v| v.as_str());
-        if !av.is_some_and(|av| av.starts_with(&format!("{GROUP}/"))) {
+        // `GROUP/…` without formatting the prefix for every object.
+        if !av.is_some_and(|av| av.strip_prefix(GROUP).is_some_and(|v| v.starts_with('/'))) {
             continue;
         }
         match o.value.get("kind").and_then(|v| v.as_str()) {

@@ -12,7 +12,8 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashMap;
+
+use hashbrown::HashMap;
 
 use serde_json::{Map, Value};
 
@@ -39,6 +40,7 @@ pub(super) fn parse(text: &str) -> Option<Value> {
         pos: 0,
         virt: None,
         peeked: None,
+        item_key: None,
         depth: 0,
     };
     let (indent, _) = p.peek()?;
@@ -58,8 +60,14 @@ struct Reader<'a> {
     virt: Option<(usize, &'a str)>,
     /// The last line `peek` found: its start, column and text, and where the next line starts.
     peeked: Option<(usize, (usize, &'a str), usize)>,
+    /// The entry `sequence` found after a `- ` (the text after it, the key and the rest), so that `mapping`
+    /// does not read the same key again.
+    item_key: Option<ItemKey<'a>>,
     depth: usize,
 }
+
+/// A line's text with the key and rest [`key_of`] found in it.
+type ItemKey<'a> = (&'a str, Cow<'a, str>, &'a str);
 
 impl<'a> Reader<'a> {
     /// The next line with content (column, text without indentation and trailing spaces); blank and
@@ -74,9 +82,9 @@ impl<'a> Reader<'a> {
             return Some(found);
         }
         while let Some((line, next)) = self.line_at(self.pos) {
-            let content = line.trim_start_matches(' ');
+            let content = trim_start_spaces(line);
             let column = line.len() - content.len();
-            let content = content.trim_end_matches(' ');
+            let content = trim_end_spaces(content);
             if content.is_empty() || content.starts_with('#') {
                 self.pos = next;
                 continue;
@@ -114,13 +122,12 @@ impl<'a> Reader<'a> {
             return None;
         }
         let (_, text) = self.peek()?;
+        // A lone scalar (a top-level document of one scalar, or a multi-line one) is not for us: `mapping`
+        // gives up on a first line that is no entry.
         let value = if is_item(text) {
             self.sequence(column)
-        } else if key_of(text).is_some() {
-            self.mapping(column)
         } else {
-            // A lone scalar (a top-level document of one scalar, or a multi-line one): not for us.
-            None
+            self.mapping(column)
         };
         self.depth -= 1;
         value
@@ -135,7 +142,10 @@ impl<'a> Reader<'a> {
             if col > column || is_item(text) {
                 return None;
             }
-            let (key, rest) = key_of(text)?;
+            let (key, rest) = match self.item_key.take() {
+                Some((line, key, rest)) if std::ptr::eq(line, text) => (key, rest),
+                _ => key_of(text)?,
+            };
             let key = key.into_owned();
             let value = if rest.is_empty() {
                 self.advance();
@@ -163,14 +173,17 @@ impl<'a> Reader<'a> {
             if col > column {
                 return None;
             }
-            let rest = text[1..].trim_start_matches(' ');
+            let rest = trim_start_spaces(&text[1..]);
             let value = if rest.is_empty() || rest.starts_with('#') {
                 self.advance();
                 match self.peek() {
                     Some((c, _)) if c > column => self.block(c)?,
                     _ => Value::Null,
                 }
-            } else if is_item(rest) || key_of(rest).is_some() {
+            } else if is_item(rest) || {
+                self.item_key = key_of(rest).map(|(key, after)| (rest, key, after));
+                self.item_key.is_some()
+            } {
                 let at = column + (text.len() - rest.len());
                 self.virt = Some((at, rest));
                 self.block(at)?
@@ -223,7 +236,7 @@ impl<'a> Reader<'a> {
     /// The lines of a literal block scalar after its header, inside a node at `column`.
     fn literal(&mut self, column: usize, keep_newline: bool) -> Option<Value> {
         let (first, _) = self.line_at(self.pos)?;
-        let indent = first.len() - first.trim_start_matches(' ').len();
+        let indent = first.len() - trim_start_spaces(first).len();
         if indent <= column || first.trim().is_empty() {
             return None;
         }
@@ -231,8 +244,8 @@ impl<'a> Reader<'a> {
         let begin = self.pos;
         let mut size = 0;
         while let Some((line, next)) = self.line_at(self.pos) {
-            let blank = line.trim_start_matches(' ').is_empty();
-            if !blank && line.len() - line.trim_start_matches(' ').len() < indent {
+            let content = trim_start_spaces(line);
+            if !content.is_empty() && line.len() - content.len() < indent {
                 break;
             }
             size += line.get(indent..).map_or(0, str::len) + 1;
@@ -272,15 +285,18 @@ fn key_of(text: &str) -> Option<(Cow<'_, str>, &str)> {
         let (key, after) = quoted(q)?;
         (Cow::Owned(key), after.strip_prefix(':')?)
     } else {
-        let end = memchr::memchr(b':', text.as_bytes())?;
+        // A simple key: a letter, then letters, digits and `_-./` up to its colon (one pass, no search of
+        // the whole line for the colon).
+        let bytes = text.as_bytes();
+        if !bytes.first()?.is_ascii_alphabetic() {
+            return None;
+        }
+        let end = bytes.iter().position(|&b| !KEY_BYTE[usize::from(b)])?;
+        if bytes[end] != b':' {
+            return None;
+        }
         let key = &text[..end];
-        let first = key.bytes().next()?;
-        let simple = first.is_ascii_alphabetic()
-            && key
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/'))
-            && !special_word(key);
-        if !simple {
+        if special_word(key) {
             return None;
         }
         (Cow::Borrowed(key), &text[end + 1..])
@@ -291,27 +307,74 @@ fn key_of(text: &str) -> Option<(Cow<'_, str>, &str)> {
     Some((key, strip_comment(rest)))
 }
 
+/// The bytes of a simple key: ASCII letters and digits, `_`, `-`, `.` and `/` (a table, one load per byte).
+static KEY_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'/');
+        b += 1;
+    }
+    table
+};
+
 /// `text` without its comment (` #…`) and surrounding spaces.
 fn strip_comment(text: &str) -> &str {
-    let text = text.trim_matches(' ');
+    let text = trim_spaces(text);
     if text.starts_with('#') {
         return "";
     }
-    comment_start(text).map_or(text, |i| text[..i].trim_end_matches(' '))
+    comment_start(text).map_or(text, |i| trim_end_spaces(&text[..i]))
 }
 
 /// Where the first ` #` in `text` is (`str::find(" #")` without building a searcher for every scalar).
 fn comment_start(text: &str) -> Option<usize> {
     let b = text.as_bytes();
-    memchr::memchr_iter(b'#', b)
-        .find(|&i| i > 0 && b[i - 1] == b' ')
-        .map(|i| i - 1)
+    if b.len() > LONG {
+        return memchr::memchr_iter(b'#', b)
+            .find(|&i| i > 0 && b[i - 1] == b' ')
+            .map(|i| i - 1);
+    }
+    b.windows(2).position(|w| w == b" #")
+}
+
+/// From this length on, a scalar is searched with memchr; shorter ones byte by byte (most keys and values
+/// are a few bytes, where setting up a vectorised search costs more than it saves).
+const LONG: usize = 64;
+
+/// `text` without leading and trailing spaces (`str::trim_matches(' ')`, on bytes).
+fn trim_spaces(text: &str) -> &str {
+    trim_end_spaces(trim_start_spaces(text))
+}
+
+/// `text` without leading spaces (`str::trim_start_matches(' ')`, on bytes).
+fn trim_start_spaces(text: &str) -> &str {
+    let start = text
+        .as_bytes()
+        .iter()
+        .position(|&b| b != b' ')
+        .unwrap_or(text.len());
+    &text[start..]
+}
+
+/// `text` without trailing spaces (`str::trim_end_matches(' ')`, on bytes).
+fn trim_end_spaces(text: &str) -> &str {
+    let end = text
+        .as_bytes()
+        .iter()
+        .rposition(|&b| b != b' ')
+        .map_or(0, |i| i + 1);
+    &text[..end]
 }
 
 /// Where the first `: ` in `text` is.
 fn colon_space(text: &str) -> Option<usize> {
     let b = text.as_bytes();
-    memchr::memchr_iter(b':', b).find(|&i| b.get(i + 1) == Some(&b' '))
+    if b.len() > LONG {
+        return memchr::memchr_iter(b':', b).find(|&i| b.get(i + 1) == Some(&b' '));
+    }
+    b.windows(2).position(|w| w == b": ")
 }
 
 /// A quoted scalar at the start of `text` (none with escapes) and what follows.
@@ -329,7 +392,7 @@ fn quoted(text: &str) -> Option<(String, &str)> {
     let mut out = String::new();
     let mut rest = body;
     loop {
-        let end = rest.find('\'')?;
+        let end = memchr::memchr(b'\'', rest.as_bytes())?;
         out.push_str(&rest[..end]);
         rest = &rest[end + 1..];
         match rest.strip_prefix('\'') {
@@ -344,10 +407,30 @@ fn quoted(text: &str) -> Option<(String, &str)> {
 
 /// Lowercase words that YAML may read as something other than a string.
 fn special_word(s: &str) -> bool {
-    const WORDS: [&str; 11] = [
-        "true", "false", "null", "yes", "no", "on", "off", "y", "n", "nan", "inf",
-    ];
-    s.len() <= 5 && WORDS.iter().any(|w| w.eq_ignore_ascii_case(s))
+    let b = s.as_bytes();
+    // Every special word starts with one of `tfnyoi` (either case): most keys (`name` aside) are ruled
+    // out by their first byte.
+    if b.len() > 5 || !b.first().is_some_and(|c| b"tfnyoiTFNYOI".contains(c)) {
+        return false;
+    }
+    let mut lower = [0u8; 5];
+    for (l, c) in lower.iter_mut().zip(b) {
+        *l = c.to_ascii_lowercase();
+    }
+    matches!(
+        &lower[..b.len()],
+        b"true"
+            | b"false"
+            | b"null"
+            | b"yes"
+            | b"no"
+            | b"on"
+            | b"off"
+            | b"y"
+            | b"n"
+            | b"nan"
+            | b"inf"
+    )
 }
 
 /// A plain scalar as serde-saphyr reads it.
@@ -381,7 +464,9 @@ fn plain(s: &str) -> Option<Value> {
     if colon_space(s).is_some() || s.ends_with(':') || comment_start(s).is_some() {
         return None;
     }
-    if first.is_ascii_alphabetic() && !special_word(s) {
+    // A letter that starts no special word, or a `/` (paths: `/tmp`, `/healthz`), starts no number,
+    // boolean or null in any YAML schema.
+    if (first.is_ascii_alphabetic() && !special_word(s)) || first == b'/' {
         return Some(Value::String(s.to_owned()));
     }
     resolve(s)
@@ -474,11 +559,12 @@ impl Flow<'_> {
             }
             _ => {
                 let rest = &self.text[self.at..];
-                let end = rest.find([',', ']', '}']).unwrap_or(rest.len());
-                let s = rest[..end].trim_end_matches(' ');
+                let end = memchr::memchr3(b',', b']', b'}', rest.as_bytes()).unwrap_or(rest.len());
+                let s = trim_end_spaces(&rest[..end]);
                 if colon_space(s).is_some()
                     || s.ends_with(':')
-                    || s.contains(['#', '[', '{', '"', '\''])
+                    || s.bytes()
+                        .any(|b| matches!(b, b'#' | b'[' | b'{' | b'"' | b'\''))
                 {
                     return None;
                 }
@@ -558,6 +644,7 @@ mod tests {
             "i: http://x.y/z\n",
             "j: a\\b\n",
             "k: 'a\\b'\n",
+            "path: /tmp\nprobe: /live # probe\npaths: [/a, /b]\nmount: {p: /q}\nr1: /a:b\ns1: /x#y\n",
         ];
         for text in docs {
             let fast = parse(text).unwrap_or_else(|| panic!("read fast: {text}"));
@@ -589,9 +676,232 @@ mod tests {
             "a:\n-\n  scalar on its own line\n",
             "a: |2\n   x\n",
             "a: |\n  no line break at the end",
+            "a: /x: y\n",
+            "a:\n- /x: y\n",
         ] {
             assert!(parse(text).is_none(), "{text:?} -> {:?}", parse(text));
         }
+    }
+
+    /// Scalars and keys for the helpers' tests: short and long (past [`LONG`]), with spaces, colons,
+    /// comments, quotes, special words in every case, non-ASCII text.
+    fn samples() -> Vec<String> {
+        let mut out: Vec<String> = [
+            "",
+            " ",
+            "  ",
+            "a",
+            "a:",
+            "a: b",
+            "a:b",
+            "a :b",
+            " a: b ",
+            "a #b",
+            "a#b",
+            "#a",
+            " #",
+            ": ",
+            "key: value # comment",
+            "x.y/z-w_1: 2",
+            "1a: b",
+            "_a: b",
+            "a b: c",
+            "a\u{e4}: b",
+            "\u{e4}: b",
+            "'q': v",
+            "\"q\": v",
+            "true",
+            "True",
+            "TRUE",
+            "tRuE",
+            "false",
+            "null",
+            "Null",
+            "yes",
+            "No",
+            "ON",
+            "off",
+            "y",
+            "Y",
+            "n",
+            "N",
+            "nan",
+            "NaN",
+            ".nan",
+            "inf",
+            "Inf",
+            "-inf",
+            "truex",
+            "nul",
+            "o",
+            "of",
+            "a.b: ",
+            "a/b:  x",
+            "a-b:\tx",
+            "/tmp",
+            "/live #c",
+            "/a: b",
+            "http://x.y/z",
+            "100m",
+            "128Mi",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let long = "registry.example.org/group/image".repeat(3);
+        out.extend([
+            format!("{long}: {long}"),
+            format!("{long} #{long}"),
+            format!("{long}:{long} # x"),
+            format!("   {long}   "),
+            format!("{long}#x: y"),
+        ]);
+        out
+    }
+
+    /// [`key_of`], [`special_word`], [`comment_start`], [`colon_space`] and [`strip_comment`] as they were
+    /// first written (searches and `str` methods), to hold the byte loops to them.
+    mod reference {
+        use std::borrow::Cow;
+
+        pub fn special_word(s: &str) -> bool {
+            const WORDS: [&str; 11] = [
+                "true", "false", "null", "yes", "no", "on", "off", "y", "n", "nan", "inf",
+            ];
+            s.len() <= 5 && WORDS.iter().any(|w| w.eq_ignore_ascii_case(s))
+        }
+
+        pub fn comment_start(text: &str) -> Option<usize> {
+            text.find(" #")
+        }
+
+        pub fn colon_space(text: &str) -> Option<usize> {
+            text.find(": ")
+        }
+
+        pub fn strip_comment(text: &str) -> &str {
+            let text = text.trim_matches(' ');
+            if text.starts_with('#') {
+                return "";
+            }
+            comment_start(text).map_or(text, |i| text[..i].trim_end_matches(' '))
+        }
+
+        pub fn key_of(text: &str) -> Option<(Cow<'_, str>, &str)> {
+            let (key, rest) = if let Some(q) = text.strip_prefix(['"', '\'']).map(|_| text) {
+                let (key, after) = super::super::quoted(q)?;
+                (Cow::Owned(key), after.strip_prefix(':')?)
+            } else {
+                let end = text.find(':')?;
+                let key = &text[..end];
+                let first = key.bytes().next()?;
+                let simple = first.is_ascii_alphabetic()
+                    && key.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/')
+                    })
+                    && !special_word(key);
+                if !simple {
+                    return None;
+                }
+                (Cow::Borrowed(key), &text[end + 1..])
+            };
+            if !(rest.is_empty() || rest.starts_with(' ')) {
+                return None;
+            }
+            Some((key, strip_comment(rest)))
+        }
+    }
+
+    #[test]
+    fn the_byte_loops_find_what_the_searches_they_replace_find() {
+        let mut keys = 0;
+        for s in samples() {
+            assert_eq!(special_word(&s), reference::special_word(&s), "{s:?}");
+            assert_eq!(comment_start(&s), reference::comment_start(&s), "{s:?}");
+            assert_eq!(colon_space(&s), reference::colon_space(&s), "{s:?}");
+            assert_eq!(strip_comment(&s), reference::strip_comment(&s), "{s:?}");
+            assert_eq!(trim_spaces(&s), s.trim_matches(' '), "{s:?}");
+            assert_eq!(trim_start_spaces(&s), s.trim_start_matches(' '), "{s:?}");
+            assert_eq!(trim_end_spaces(&s), s.trim_end_matches(' '), "{s:?}");
+            let key = key_of(&s);
+            assert_eq!(key, reference::key_of(&s), "{s:?}");
+            keys += usize::from(key.is_some());
+        }
+        assert!(keys > 5, "only {keys} keys among the samples");
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/');
+            assert_eq!(KEY_BYTE[usize::from(b)], expected, "{b}");
+        }
+    }
+
+    #[test]
+    fn a_sequence_item_that_is_an_entry_is_read_once_and_as_before() {
+        // The entry after `- ` is found by `sequence` and taken over by `mapping`; a later item of the
+        // same text elsewhere is read on its own.
+        for text in [
+            "a:\n- b: 1\n  c: 2\n- b: 1\n- 'q': x\n- \"r\": y\n  s: z\n",
+            "a:\n- - b: 1\n  - c\n- b:\n  - d\n",
+            "a:\n- b: 1\n  b: 2\n",
+            "a:\n- b: 1 # c\n- b: {c: d}\n- e: |\n    f\n",
+        ] {
+            let fast = parse(text);
+            let full: Result<Value, _> = serde_saphyr::from_str_with_options(text, options());
+            match fast {
+                Some(v) => assert_eq!(Some(&v), full.as_ref().ok(), "{text:?}"),
+                // Duplicate keys are left to the full parser.
+                None => assert!(text.contains("b: 2"), "{text:?}"),
+            }
+        }
+    }
+
+    /// Every document of the YAML files under the folders in `CONPLUS_FAST_READER_CORPUS` (separated by
+    /// `:`) that the fast reader reads is read as serde-saphyr reads it. Without the variable the test
+    /// passes at once; see docs/benchmarks.md for the corpora it was run on.
+    #[test]
+    fn a_corpus_reads_fast_as_serde_saphyr_reads_it() {
+        let Ok(dirs) = std::env::var("CONPLUS_FAST_READER_CORPUS") else {
+            return;
+        };
+        let (mut fast_docs, mut docs) = (0, 0);
+        let mut stack: Vec<std::path::PathBuf> = dirs
+            .split(':')
+            .filter(|d| !d.is_empty())
+            .map(Into::into)
+            .collect();
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if !matches!(
+                    path.extension().and_then(|e| e.to_str()),
+                    Some("yaml" | "yml")
+                ) {
+                    continue;
+                }
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                for doc in super::super::parse::split_for_tests(&text) {
+                    docs += 1;
+                    if let Some(fast) = parse(&doc) {
+                        let full: Result<Value, _> =
+                            serde_saphyr::from_str_with_options(&doc, options());
+                        assert_eq!(
+                            Some(&fast),
+                            full.as_ref().ok(),
+                            "{}:\n{doc}",
+                            path.display()
+                        );
+                        fast_docs += 1;
+                    }
+                }
+            }
+        }
+        eprintln!("{fast_docs} of {docs} documents read fast, all as serde-saphyr reads them");
+        assert!(fast_docs > 0, "no document read fast under {dirs}");
     }
 
     #[test]

@@ -158,7 +158,13 @@ fn top_level_key(line: &str) -> Option<&str> {
 /// The plain scalar after `key:` (quotes and a trailing comment dropped); `None` when it is anything else.
 fn plain_value(line: &str) -> Option<&str> {
     let (_, rest) = line.split_once(':')?;
-    let rest = rest.split(" #").next().unwrap_or_default().trim();
+    // Up to ` #` (`split(" #").next()` without building a substring searcher for every line).
+    let rest = rest
+        .as_bytes()
+        .windows(2)
+        .position(|w| w == b" #")
+        .map_or(rest, |i| &rest[..i])
+        .trim();
     let unquoted = rest
         .strip_prefix('"')
         .and_then(|r| r.strip_suffix('"'))
@@ -177,6 +183,48 @@ mod tests {
 
     fn nothing_wanted(_: &str, _: &str) -> bool {
         false
+    }
+
+    /// [`plain_value`] as it was first written (`split(" #")`).
+    fn plain_value_by_split(line: &str) -> Option<&str> {
+        let (_, rest) = line.split_once(':')?;
+        let rest = rest.split(" #").next().unwrap_or_default().trim();
+        let unquoted = rest
+            .strip_prefix('"')
+            .and_then(|r| r.strip_suffix('"'))
+            .or_else(|| rest.strip_prefix('\'').and_then(|r| r.strip_suffix('\'')))
+            .unwrap_or(rest);
+        let plain = !unquoted.is_empty()
+            && unquoted
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '-' | '_'));
+        plain.then_some(unquoted)
+    }
+
+    #[test]
+    fn a_plain_value_ends_where_splitting_at_space_hash_ends_it() {
+        let mut read = 0;
+        for line in [
+            "kind: A",
+            "kind: A # c",
+            "kind: A#b",
+            "kind: 'A' #c #d",
+            "kind: \"A\"  # c",
+            "kind: # c",
+            "kind:  #",
+            "kind: A #",
+            "kind: A  ##",
+            "apiVersion: example.org/v1 # version",
+            "apiVersion: v1#x",
+            "kind:",
+            "kind",
+            "kind: A: B",
+        ] {
+            let value = plain_value(line);
+            assert_eq!(value, plain_value_by_split(line), "{line:?}");
+            read += usize::from(value.is_some());
+        }
+        assert!(read >= 6, "{read}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! budgets, and turning the values into objects with their lines. Pure.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use serde_json::Value;
 
@@ -131,8 +131,9 @@ impl<'a> MarkerLines<'a> {
         }
     }
 
-    fn find_from(&self, needle: &str) -> Option<usize> {
-        memchr::memmem::find(&self.text.as_bytes()[self.from..], needle.as_bytes())
+    fn find_from(&self, needle: &memchr::memmem::Finder<'static>) -> Option<usize> {
+        needle
+            .find(&self.text.as_bytes()[self.from..])
             .map(|i| self.from + i)
     }
 }
@@ -146,11 +147,17 @@ impl Iterator for MarkerLines<'_> {
         {
             return Some(0);
         }
+        // The searchers are built once: building one for every look-up cost as much as the search in
+        // documents of a few hundred bytes.
+        static DASHES: LazyLock<memchr::memmem::Finder<'static>> =
+            LazyLock::new(|| memchr::memmem::Finder::new("\n---"));
+        static DOTS: LazyLock<memchr::memmem::Finder<'static>> =
+            LazyLock::new(|| memchr::memmem::Finder::new("\n..."));
         if self.dashes.is_none() {
-            self.dashes = Some(self.find_from("\n---"));
+            self.dashes = Some(self.find_from(&DASHES));
         }
         if self.dots.is_none() {
-            self.dots = Some(self.find_from("\n..."));
+            self.dots = Some(self.find_from(&DOTS));
         }
         let (dashes, dots) = (self.dashes.flatten(), self.dots.flatten());
         let newline = match (dashes, dots) {
