@@ -303,13 +303,15 @@ s = open(p).read().replace("CRITERION_PLACEHOLDER", sys.argv[2].rstrip("\n"))
 open(p, "w").write(s)
 PY
 
-# Replace (or append) only our section of docs/benchmarks.md; other sections belong to others.
+# Replace (or append) only our section of docs/benchmarks.md (its text before its first subsection);
+# other sections and the subsections belong to others.
 doc="$root/docs/benchmarks.md"
 python3 - "$doc" "$section" <<'PY'
 import os, re, sys
 doc, section = sys.argv[1], open(sys.argv[2]).read().rstrip("\n") + "\n"
 text = open(doc).read() if os.path.exists(doc) else "# Benchmarks\n"
-m = re.search(r"^## Conformance engine\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
+# Up to the next heading: the dated `###` subsections under it are kept.
+m = re.search(r"^## Conformance engine\n.*?(?=^##+ |\Z)", text, flags=re.S | re.M)
 if m:
     text = text[: m.start()] + section + ("\n" if text[m.end():] else "") + text[m.end():]
 else:
