@@ -857,49 +857,58 @@ mod tests {
     /// Every document of the YAML files under the folders in `CONPLUS_FAST_READER_CORPUS` (separated by
     /// `:`) that the fast reader reads is read as serde-saphyr reads it. Without the variable the test
     /// passes at once; see docs/benchmarks.md for the corpora it was run on.
-    #[test]
-    fn a_corpus_reads_fast_as_serde_saphyr_reads_it() {
-        let Ok(dirs) = std::env::var("CONPLUS_FAST_READER_CORPUS") else {
-            return;
-        };
-        let (mut fast_docs, mut docs) = (0, 0);
-        let mut stack: Vec<std::path::PathBuf> = dirs
-            .split(':')
-            .filter(|d| !d.is_empty())
-            .map(Into::into)
-            .collect();
+    /// The YAML files under `dirs`, recursively.
+    fn yaml_files(dirs: Vec<std::path::PathBuf>) -> Vec<std::path::PathBuf> {
+        let (mut stack, mut files) = (dirs, Vec::new());
         while let Some(dir) = stack.pop() {
             for entry in std::fs::read_dir(&dir).unwrap() {
                 let path = entry.unwrap().path();
                 if path.is_dir() {
                     stack.push(path);
-                    continue;
-                }
-                if !matches!(
+                } else if matches!(
                     path.extension().and_then(|e| e.to_str()),
                     Some("yaml" | "yml")
                 ) {
-                    continue;
-                }
-                let Ok(text) = std::fs::read_to_string(&path) else {
-                    continue;
-                };
-                for doc in super::super::parse::split_for_tests(&text) {
-                    docs += 1;
-                    if let Some(fast) = parse(&doc) {
-                        let full: Result<Value, _> =
-                            serde_saphyr::from_str_with_options(&doc, options());
-                        assert_eq!(
-                            Some(&fast),
-                            full.as_ref().ok(),
-                            "{}:\n{doc}",
-                            path.display()
-                        );
-                        fast_docs += 1;
-                    }
+                    files.push(path);
                 }
             }
         }
+        files
+    }
+
+    /// Reads every document of `files` the fast way and, where it can, asserts serde-saphyr reads
+    /// the same; (documents read fast, documents).
+    fn read_fast_as_serde_saphyr(files: &[std::path::PathBuf]) -> (usize, usize) {
+        let (mut fast_docs, mut docs) = (0, 0);
+        for path in files {
+            let Ok(text) = std::fs::read_to_string(path) else {
+                continue;
+            };
+            for doc in super::super::parse::split_for_tests(&text) {
+                docs += 1;
+                if let Some(fast) = parse(&doc) {
+                    let full: Result<Value, _> =
+                        serde_saphyr::from_str_with_options(&doc, options());
+                    assert_eq!(
+                        Some(&fast),
+                        full.as_ref().ok(),
+                        "{}:\n{doc}",
+                        path.display()
+                    );
+                    fast_docs += 1;
+                }
+            }
+        }
+        (fast_docs, docs)
+    }
+
+    #[test]
+    fn a_corpus_reads_fast_as_serde_saphyr_reads_it() {
+        let Ok(dirs) = std::env::var("CONPLUS_FAST_READER_CORPUS") else {
+            return;
+        };
+        let roots = dirs.split(':').filter(|d| !d.is_empty()).map(Into::into);
+        let (fast_docs, docs) = read_fast_as_serde_saphyr(&yaml_files(roots.collect()));
         eprintln!("{fast_docs} of {docs} documents read fast, all as serde-saphyr reads them");
         assert!(fast_docs > 0, "no document read fast under {dirs}");
     }
@@ -907,37 +916,8 @@ mod tests {
     #[test]
     fn the_fixtures_read_fast_as_serde_saphyr_reads_them() {
         let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-        let mut stack = vec![root];
-        let mut fast_docs = 0;
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    stack.push(path);
-                    continue;
-                }
-                if !matches!(
-                    path.extension().and_then(|e| e.to_str()),
-                    Some("yaml" | "yml")
-                ) {
-                    continue;
-                }
-                let text = std::fs::read_to_string(&path).unwrap();
-                for doc in super::super::parse::split_for_tests(&text) {
-                    if let Some(fast) = parse(&doc) {
-                        let full: Result<Value, _> =
-                            serde_saphyr::from_str_with_options(&doc, options());
-                        assert_eq!(
-                            Some(&fast),
-                            full.as_ref().ok(),
-                            "{}:\n{doc}",
-                            path.display()
-                        );
-                        fast_docs += 1;
-                    }
-                }
-            }
-        }
+        let files = yaml_files(vec![root]);
+        let (fast_docs, _) = read_fast_as_serde_saphyr(&files);
         assert!(fast_docs > 40, "only {fast_docs} documents read fast");
     }
 }
