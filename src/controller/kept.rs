@@ -314,31 +314,32 @@ fn put_back(
     }
 }
 
-/// The 16 bytes of a UUID written as 8-4-4-4-12 hex digits.
+/// The 16 bytes of a UUID written as 8-4-4-4-12 hex digits (its canonical text is checked by
+/// the caller, which compares [`uuid_text`] with it).
 fn uuid_bytes(text: &str) -> Option<[u8; 16]> {
     if text.len() != 36 {
         return None;
     }
-    let digits: Vec<u8> = text.bytes().filter(|b| *b != b'-').collect();
-    if digits.len() != 32 {
-        return None;
-    }
+    let mut digits = text.bytes().filter(|b| *b != b'-');
     let mut out = [0u8; 16];
-    for (byte, pair) in out.iter_mut().zip(digits.chunks(2)) {
-        let pair = std::str::from_utf8(pair).ok()?;
-        *byte = u8::from_str_radix(pair, 16).ok()?;
+    for byte in &mut out {
+        let high = char::from(digits.next()?).to_digit(16)?;
+        let low = char::from(digits.next()?).to_digit(16)?;
+        *byte = u8::try_from(high * 16 + low).ok()?;
     }
-    Some(out)
+    digits.next().is_none().then_some(out)
 }
 
 /// A UUID's canonical text (lowercase, 8-4-4-4-12).
 fn uuid_text(uid: &[u8; 16]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(36);
     for (i, byte) in uid.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
             out.push('-');
         }
-        out.push_str(&format!("{byte:02x}"));
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
     }
     out
 }
