@@ -214,24 +214,23 @@ fn strip_meta(set: &mut FieldSet) {
     }
     if let Some(meta) = set.children.get_mut("f:metadata") {
         meta.member = false;
-        for f in [
-            "name",
-            "namespace",
-            "creationTimestamp",
-            "selfLink",
-            "uid",
-            "clusterName",
-            "generation",
-            "managedFields",
-            "resourceVersion",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
+        for key in [
+            "f:name",
+            "f:namespace",
+            "f:creationTimestamp",
+            "f:selfLink",
+            "f:uid",
+            "f:clusterName",
+            "f:generation",
+            "f:managedFields",
+            "f:resourceVersion",
+            "f:deletionTimestamp",
+            "f:deletionGracePeriodSeconds",
         ] {
-            let key = format!("f:{f}");
-            if let Some(c) = meta.children.get_mut(&key) {
+            if let Some(c) = meta.children.get_mut(key) {
                 c.member = false;
                 if c.is_empty() {
-                    meta.children.remove(&key);
+                    meta.children.remove(key);
                 }
             }
         }

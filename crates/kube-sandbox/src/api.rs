@@ -117,22 +117,28 @@ fn admit(
     let (out, unknown, errors) = if let Some(validator) = def.validator() {
         let mut out = obj.clone();
         let errors = validator.admit(&mut out, old);
-        let mut input = obj.clone();
-        // Metadata is decoded by apiserver itself, not pruned by the schema.
-        if let (Some(i), Some(o)) = (input.as_object_mut(), out.as_object()) {
-            for k in ["metadata", "apiVersion", "kind"] {
-                if o.get(k).is_none() {
-                    i.remove(k);
-                }
-            }
+        // Metadata is decoded by apiserver itself, not pruned by the schema: the input's
+        // metadata goes back in unchanged and none of it is unknown; apiVersion and kind are
+        // not unknown where the schema dropped them either.
+        let mut skip = vec!["metadata"];
+        if let Some(o) = out.as_object() {
+            skip.extend(
+                ["apiVersion", "kind"]
+                    .into_iter()
+                    .filter(|k| o.get(*k).is_none()),
+            );
         }
-        if let (Some(m), Some(orig)) = (out.as_object_mut(), obj.get("metadata")) {
-            m.insert("metadata".into(), orig.clone());
+        let unknown = typed::unknown_fields_except(&obj, &out, &skip);
+        let mut obj = obj;
+        if let (Some(m), Some(orig)) = (
+            out.as_object_mut(),
+            obj.as_object_mut().and_then(|o| o.remove("metadata")),
+        ) {
+            m.insert("metadata".into(), orig);
         }
-        let unknown = typed::unknown_fields(&input, &out);
         (out, unknown, errors)
     } else {
-        match typed::decode_builtin(&def.group, &def.kind, obj.clone()) {
+        match typed::decode_builtin(&def.group, &def.kind, &obj) {
             Some(Ok(decoded)) => {
                 let unknown = typed::unknown_fields(&obj, &decoded);
                 (decoded, unknown, Vec::new())

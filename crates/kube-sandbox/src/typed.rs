@@ -8,7 +8,8 @@ use serde_json::Value;
 
 macro_rules! roundtrip {
     ($value:expr, $ty:ty) => {{
-        let typed: $ty = serde_json::from_value($value)?;
+        // Read from the borrowed value: no copy of the object before decoding it.
+        let typed = <$ty as serde::Deserialize>::deserialize($value)?;
         serde_json::to_value(&typed)?
     }};
 }
@@ -18,7 +19,7 @@ macro_rules! roundtrip {
 pub fn decode_builtin(
     group: &str,
     kind: &str,
-    value: Value,
+    value: &Value,
 ) -> Option<Result<Value, serde_json::Error>> {
     let r = (|| -> Result<Option<Value>, serde_json::Error> {
         Ok(Some(match (group, kind) {
@@ -88,40 +89,120 @@ pub fn decode_builtin(
 /// Paths present in `input` and missing from `decoded` (unknown fields), in apiserver's
 /// `.spec.foo` notation without the leading dot: `spec.foo`, `spec.items[0].bar`.
 pub fn unknown_fields(input: &Value, decoded: &Value) -> Vec<String> {
+    unknown_fields_except(input, decoded, &[])
+}
+
+/// [`unknown_fields`] without looking at the top-level keys in `skip`.
+pub fn unknown_fields_except(input: &Value, decoded: &Value, skip: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
-    walk(input, Some(decoded), String::new(), &mut out);
+    let mut path = Vec::new();
+    match (input.as_object(), decoded.as_object()) {
+        (Some(m), Some(d)) if !skip.is_empty() => {
+            for (k, v) in m.iter().filter(|(k, _)| !skip.contains(&k.as_str())) {
+                path.push(Seg::Key(k));
+                field(v, d.get(k), &mut path, &mut out);
+                path.pop();
+            }
+        }
+        _ => walk(input, Some(decoded), &mut path, &mut out),
+    }
     out
 }
 
-fn walk(input: &Value, decoded: Option<&Value>, path: String, out: &mut Vec<String>) {
+/// One step of a path; the path is written out only for an unknown field.
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn render(path: &[Seg<'_>]) -> String {
+    let mut s = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            Seg::Index(i) => {
+                s.push('[');
+                s.push_str(&i.to_string());
+                s.push(']');
+            }
+        }
+    }
+    s
+}
+
+/// A key's value: absent from the decoded object means unknown. A map of free-form values
+/// (labels, data) keeps all keys, so a key missing from the decoded object was dropped.
+fn field<'a>(
+    v: &'a Value,
+    decoded: Option<&Value>,
+    path: &mut Vec<Seg<'a>>,
+    out: &mut Vec<String>,
+) {
+    if v.is_null() {
+        return;
+    }
+    match decoded {
+        Some(dv) => walk(v, Some(dv), path, out),
+        None => out.push(render(path)),
+    }
+}
+
+fn walk<'a>(
+    input: &'a Value,
+    decoded: Option<&Value>,
+    path: &mut Vec<Seg<'a>>,
+    out: &mut Vec<String>,
+) {
     match input {
         Value::Object(m) => {
             let d = decoded.and_then(Value::as_object);
             for (k, v) in m {
-                if v.is_null() {
-                    continue;
-                }
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                match d.and_then(|d| d.get(k)) {
-                    Some(dv) => walk(v, Some(dv), p, out),
-                    None => {
-                        // A map of free-form values (labels, data) keeps all keys, so a key
-                        // missing from the decoded object was dropped: unknown.
-                        out.push(p)
-                    }
-                }
+                path.push(Seg::Key(k));
+                field(v, d.and_then(|d| d.get(k)), path, out);
+                path.pop();
             }
         }
         Value::Array(items) => {
             let d = decoded.and_then(Value::as_array);
             for (i, v) in items.iter().enumerate() {
-                walk(v, d.and_then(|d| d.get(i)), format!("{path}[{i}]"), out);
+                path.push(Seg::Index(i));
+                walk(v, d.and_then(|d| d.get(i)), path, out);
+                path.pop();
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_fields_name_each_dropped_path_in_apiserver_notation() {
+        let input = json!({
+            "metadata": {"name": "a", "bogus": 1},
+            "spec": {"items": [{"bar": 1, "ok": 2}, {"ok": 3}], "gone": {"x": 1}, "nil": null},
+            "top": true
+        });
+        let decoded = json!({
+            "metadata": {"name": "a"},
+            "spec": {"items": [{"ok": 2}, {"ok": 3}]}
+        });
+        assert_eq!(
+            unknown_fields(&input, &decoded),
+            ["metadata.bogus", "spec.gone", "spec.items[0].bar", "top"]
+        );
+        assert_eq!(
+            unknown_fields_except(&input, &decoded, &["metadata", "top"]),
+            ["spec.gone", "spec.items[0].bar"]
+        );
+        assert_eq!(unknown_fields(&json!([{"a": 1}]), &json!([{}])), ["[0].a"]);
     }
 }

@@ -11,6 +11,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::api::{Target, to_version};
 use crate::list::{Render, partial_metadata};
+use crate::registry::GroupResource;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
 use crate::store::{Event, EventType, Store};
@@ -30,6 +31,9 @@ struct Filter {
     target: Target,
     opts: WatchOpts,
     render: Render,
+    /// Where the target's objects are stored: every watcher sees every event and keeps those
+    /// of this key, so it is computed once, not per event.
+    key: GroupResource,
 }
 
 impl Filter {
@@ -43,7 +47,7 @@ impl Filter {
     /// The event this watcher sees for a change, if any (objects moving across the
     /// selector boundary appear as ADDED / DELETED).
     fn translate(&self, ev: &Event) -> Option<(EventType, Arc<Value>)> {
-        if ev.gr != self.target.def.storage_key() {
+        if ev.gr != self.key {
             return None;
         }
         let now = self.selected(&ev.object);
@@ -77,11 +81,15 @@ impl Filter {
                     "Metadata",
                 )
             }
+            Render::Full
+                if self.target.version == self.target.def.version
+                    && !crate::events::is_view(&self.target.def) =>
+            {
+                return event_line(kind, obj);
+            }
             Render::Full => to_version(&self.target.def, obj, &self.target.version),
         };
-        let mut s = json!({"type": kind, "object": object}).to_string();
-        s.push('\n');
-        Bytes::from(s)
+        event_line(kind, &object)
     }
 
     fn bookmark(&self, rv: u64, initial_end: bool) -> Bytes {
@@ -106,6 +114,24 @@ impl Filter {
     }
 }
 
+/// `{"object":…,"type":…}` and a newline: the bytes `json!({"type": kind, "object": obj})` gives
+/// (keys in order), written straight from the stored object instead of from a copy of it.
+fn event_line(kind: &str, obj: &Value) -> Bytes {
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(b"{\"object\":");
+    if serde_json::to_writer(&mut out, obj).is_err() {
+        // Writing a `Value` into memory does not fail; should it, the line still parses.
+        out.truncate(10);
+        out.extend_from_slice(b"null");
+    }
+    out.extend_from_slice(b",\"type\":");
+    if serde_json::to_writer(&mut out, kind).is_err() {
+        out.extend_from_slice(b"\"\"");
+    }
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
+}
+
 fn error_line(err: &ApiError) -> Bytes {
     let mut s = json!({"type": "ERROR", "object": err.to_status()}).to_string();
     s.push('\n');
@@ -114,10 +140,12 @@ fn error_line(err: &ApiError) -> Bytes {
 
 /// Starts a watch; the returned body streams events until timeout, close or disconnect.
 pub fn start(store: Arc<Store>, target: Target, opts: WatchOpts, render: Render) -> Body {
+    let key = target.def.storage_key();
     let filter = Filter {
         target,
         opts,
         render,
+        key,
     };
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let mut initial: Vec<Bytes> = Vec::new();
@@ -133,7 +161,7 @@ pub fn start(store: Arc<Store>, target: Target, opts: WatchOpts, render: Render)
         if filter.opts.send_initial_events || from.is_none() {
             let ns = (filter.target.def.namespaced && !filter.target.namespace.is_empty())
                 .then_some(filter.target.namespace.as_str());
-            for obj in st.list(&filter.target.def.storage_key(), ns) {
+            for obj in st.list(&filter.key, ns) {
                 if filter.selected(&obj) {
                     initial.push(filter.line("ADDED", &obj));
                 }
@@ -143,7 +171,7 @@ pub fn start(store: Arc<Store>, target: Target, opts: WatchOpts, render: Render)
             }
         } else if let Some(from) = from {
             match from.parse::<u64>() {
-                Ok(from_rv) => match st.events_since(&filter.target.def.storage_key(), from_rv) {
+                Ok(from_rv) => match st.events_since(&filter.key, from_rv) {
                     Some(events) => {
                         for ev in events {
                             if let Some((kind, obj)) = filter.translate(&ev) {
@@ -259,6 +287,27 @@ async fn run(
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_line_is_byte_identical_to_serialising_the_event_object() {
+        let obj = json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "a\"b", "namespace": "ns", "labels": {"z": "1", "a": "ä\n"}},
+            "data": {"k": "line\tone\u{1}", "n": "3"},
+            "list": [1, 2.5, null, true, {"b": [], "a": {}}]
+        });
+        for kind in ["ADDED", "MODIFIED", "DELETED"] {
+            let mut expected = json!({"type": kind, "object": obj}).to_string();
+            expected.push('\n');
+            assert_eq!(event_line(kind, &obj), Bytes::from(expected));
         }
     }
 }
