@@ -23,7 +23,8 @@ use super::model::{NamespaceState, ObjectKey, Observed, Owned};
 use super::plan::{EnvPlan, Plan};
 use crate::api::{FachverfahrenOnboarding, FachverfahrenOnboardingStatus};
 use crate::resources::{
-    APPLIED_HASH, FIELD_MANAGER, MANAGED_BY, ONBOARDING, ONBOARDING_UID, RELEASED_FROM, stable_hash,
+    APPLIED_HASH, DesiredEnvironment, FIELD_MANAGER, MANAGED_BY, ONBOARDING, ONBOARDING_UID,
+    RELEASED_FROM, stable_hash,
 };
 
 /// Every API write is bounded: a hung request must not hold a reconcile worker forever.
@@ -254,88 +255,31 @@ pub async fn apply(
 ) -> Result<Applied, WriteError> {
     let released_from = &crate::resources::released_from(&fvo.spec);
     let mut applied = Applied::default();
-    let ns_api: Api<Namespace> = Api::all(client.clone());
-    for env in &plan.environments {
+    // The environments are separate namespaces: provisioned at the same time, each in its own
+    // order. Their results are noted in the plan's order, whichever finished first.
+    let provisioned = futures::future::try_join_all(plan.environments.iter().filter_map(|env| {
         let EnvPlan::Provision {
             desired,
             apply_quota,
             ..
         } = env
         else {
-            continue;
+            return None;
         };
-        let ns = desired.namespace.metadata.name.clone().unwrap_or_default();
-        let observed_ns = match observed.namespaces.get(&ns) {
-            Some(NamespaceState::Ours(n)) => serde_json::to_value(n.as_ref()).ok(),
-            _ => None,
-        };
-        let mut wrote = Vec::new();
-        let mut note = |w: Write, what: String| match w {
-            Write::None => {}
-            Write::Applied => wrote.push(what),
-            Write::Repaired(how) => {
-                wrote.push(format!("{what} (repaired)"));
-                applied.repairs.push(how);
-            }
-        };
-        // Namespaces are shared with the platform (finalizers, its own labels): only the
-        // operator's labels and annotations are held to what it declares.
-        let w = apply_if_changed(
-            &ns_api,
-            &desired.namespace,
-            observed_ns.as_ref(),
-            true,
-            false,
-        )
-        .await?;
-        note(w, "Namespace".to_string());
-        if let Some(NamespaceState::Released(_)) = observed.namespaces.get(&ns) {
-            // Adopted again: the record of the release goes, the namespace is ours.
-            let params = PatchParams {
-                field_manager: Some(FIELD_MANAGER.to_string()),
-                ..Default::default()
-            };
-            let patch = json!({"metadata": {"annotations": {RELEASED_FROM: null}}});
-            with_timeout(
-                || format!("adopt namespace {ns}"),
-                ns_api.patch(&ns, &params, &Patch::Merge(patch)),
-            )
-            .await?;
-            note(Write::Applied, "Namespace (adopted again)".to_string());
+        Some(provision(client, desired, *apply_quota, observed))
+    }))
+    .await?;
+    for env in provisioned {
+        if !env.wrote.is_empty() {
+            applied.actions.push(format!(
+                "applied in {}: {}",
+                env.namespace,
+                env.wrote.join(", ")
+            ));
         }
-        // Quota and limits before anything that could start pods, then isolation, then access.
-        if *apply_quota {
-            let w = converge(client, &ns, &desired.resource_quota, observed).await?;
-            note(w, "ResourceQuota".to_string());
-            let w = converge(client, &ns, &desired.limit_range, observed).await?;
-            note(w, "LimitRange".to_string());
-        }
-        for p in &desired.network_policies {
-            let w = converge(client, &ns, p, observed).await?;
-            note(w, format!("NetworkPolicy {}", p.name_any()));
-        }
-        for b in &desired.role_bindings {
-            let w = converge(client, &ns, b, observed).await?;
-            note(w, format!("RoleBinding {}", b.name_any()));
-        }
-        let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
-        // Not ours: no hash annotation, only the one field.
-        let w = apply_if_changed(
-            &sa,
-            &desired.default_service_account,
-            observed.service_accounts.get(&ns),
-            false,
-            false,
-        )
-        .await?;
-        note(w, "ServiceAccount default".to_string());
-        if !wrote.is_empty() {
-            applied
-                .actions
-                .push(format!("applied in {ns}: {}", wrote.join(", ")));
-        }
-        applied.writes += wrote.len();
-        applied.ready_environments.push(desired.environment.clone());
+        applied.writes += env.wrote.len();
+        applied.repairs.extend(env.repairs);
+        applied.ready_environments.push(env.environment);
     }
     for key in &plan.prune {
         delete_object(client, key).await?;
@@ -359,6 +303,115 @@ pub async fn apply(
             .push(format!("deleted namespace {ns} (deletionPolicy Delete)"));
     }
     Ok(applied)
+}
+
+/// What provisioning one environment wrote.
+struct Provisioned {
+    environment: String,
+    namespace: String,
+    /// The objects written, in order, repaired ones marked.
+    wrote: Vec<String>,
+    /// The repairs' descriptions.
+    repairs: Vec<String>,
+}
+
+impl Provisioned {
+    fn note(&mut self, w: Write, what: impl FnOnce() -> String) {
+        match w {
+            Write::None => {}
+            Write::Applied => self.wrote.push(what()),
+            Write::Repaired(how) => {
+                self.wrote.push(format!("{} (repaired)", what()));
+                self.repairs.push(how);
+            }
+        }
+    }
+}
+
+/// Applies one environment's objects in their order: the namespace; quota and limits before
+/// anything that could start pods; then isolation (the policies at once), then access (the
+/// bindings at once), then the `default` ServiceAccount.
+async fn provision(
+    client: &Client,
+    desired: &DesiredEnvironment,
+    apply_quota: bool,
+    observed: &Observed,
+) -> Result<Provisioned, WriteError> {
+    let ns = desired.namespace.metadata.name.clone().unwrap_or_default();
+    let ns_api: Api<Namespace> = Api::all(client.clone());
+    let observed_ns = match observed.namespaces.get(&ns) {
+        Some(NamespaceState::Ours(n)) => serde_json::to_value(n.as_ref()).ok(),
+        _ => None,
+    };
+    let mut out = Provisioned {
+        environment: desired.environment.clone(),
+        namespace: ns.clone(),
+        wrote: Vec::new(),
+        repairs: Vec::new(),
+    };
+    // Namespaces are shared with the platform (finalizers, its own labels): only the
+    // operator's labels and annotations are held to what it declares.
+    let w = apply_if_changed(
+        &ns_api,
+        &desired.namespace,
+        observed_ns.as_ref(),
+        true,
+        false,
+    )
+    .await?;
+    out.note(w, || "Namespace".to_string());
+    if let Some(NamespaceState::Released(_)) = observed.namespaces.get(&ns) {
+        // Adopted again: the record of the release goes, the namespace is ours.
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_string()),
+            ..Default::default()
+        };
+        let patch = json!({"metadata": {"annotations": {RELEASED_FROM: null}}});
+        with_timeout(
+            || format!("adopt namespace {ns}"),
+            ns_api.patch(&ns, &params, &Patch::Merge(patch)),
+        )
+        .await?;
+        out.note(Write::Applied, || "Namespace (adopted again)".to_string());
+    }
+    if apply_quota {
+        let w = converge(client, &ns, &desired.resource_quota, observed).await?;
+        out.note(w, || "ResourceQuota".to_string());
+        let w = converge(client, &ns, &desired.limit_range, observed).await?;
+        out.note(w, || "LimitRange".to_string());
+    }
+    let policies = futures::future::try_join_all(
+        desired
+            .network_policies
+            .iter()
+            .map(|p| converge(client, &ns, p, observed)),
+    )
+    .await?;
+    for (p, w) in desired.network_policies.iter().zip(policies) {
+        out.note(w, || format!("NetworkPolicy {}", p.name_any()));
+    }
+    let bindings = futures::future::try_join_all(
+        desired
+            .role_bindings
+            .iter()
+            .map(|b| converge(client, &ns, b, observed)),
+    )
+    .await?;
+    for (b, w) in desired.role_bindings.iter().zip(bindings) {
+        out.note(w, || format!("RoleBinding {}", b.name_any()));
+    }
+    let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
+    // Not ours: no hash annotation, only the one field.
+    let w = apply_if_changed(
+        &sa,
+        &desired.default_service_account,
+        observed.service_accounts.get(&ns),
+        false,
+        false,
+    )
+    .await?;
+    out.note(w, || "ServiceAccount default".to_string());
+    Ok(out)
 }
 
 /// The untyped API of an owned object's kind in its namespace: delete and release need no
