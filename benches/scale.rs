@@ -424,9 +424,17 @@ fn writes_by_resource(log: &[RequestRecord]) -> BTreeMap<String, u64> {
 /// Waits until all `n` onboardings are `Ready` at their generation, counted from one watch
 /// (listing all of them every half second, as before, cost the sandbox more than the
 /// controller did at 10,000). Panics after `limit`.
-async fn wait_all_ready(api: &Api<FachverfahrenOnboarding>, n: usize, limit: Duration) {
+/// Waits until all `n` onboardings are Ready; returns when (since `start`) the first 10 %, 20 %, …
+/// of them were Ready at once, which shows whether the time goes to the bulk or to a tail.
+async fn wait_all_ready(
+    api: &Api<FachverfahrenOnboarding>,
+    n: usize,
+    limit: Duration,
+    start: Instant,
+) -> Vec<Duration> {
     use kube::runtime::{WatchStreamExt, watcher};
     let mut ready = std::collections::HashSet::new();
+    let mut deciles = Vec::new();
     let events = watcher(api.clone(), watcher::Config::default()).default_backoff();
     let mut events = std::pin::pin!(events);
     let count = async {
@@ -445,6 +453,9 @@ async fn wait_all_ready(api: &Api<FachverfahrenOnboarding>, n: usize, limit: Dur
                 }
                 Ok(watcher::Event::InitDone) | Err(_) => {}
             }
+            while deciles.len() < 10 && ready.len() * 10 >= n * (deciles.len() + 1) {
+                deciles.push(start.elapsed());
+            }
             if ready.len() == n {
                 return;
             }
@@ -453,6 +464,7 @@ async fn wait_all_ready(api: &Api<FachverfahrenOnboarding>, n: usize, limit: Dur
     tokio::time::timeout(limit, count)
         .await
         .expect("all onboardings Ready in time");
+    deciles
 }
 
 #[tokio::main]
@@ -524,6 +536,7 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss = rss_bytes(controller.id());
     let cpu_idle = cpu_seconds(controller.id());
+    let own_cpu_idle = cpu_seconds(std::process::id());
     sandbox.reset_stats();
     let api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
     let start = Instant::now();
@@ -543,9 +556,10 @@ async fn main() {
         })
         .await;
     let created = start.elapsed();
-    wait_all_ready(&api, n, Duration::from_secs(1800)).await;
+    let deciles = wait_all_ready(&api, n, Duration::from_secs(1800), start).await;
     let all_ready = start.elapsed();
     let cpu_at_ready = cpu_seconds(controller.id());
+    let own_cpu_at_ready = cpu_seconds(std::process::id());
     // Let trailing watch events settle, then count what the controller did.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let stats = sandbox.stats();
@@ -628,6 +642,20 @@ async fn main() {
     if let (Some(cpu), Some(idle)) = (cpu_at_ready, cpu_idle) {
         println!(
             "controller CPU until all Ready: {:.1} s (user + system)",
+            cpu - idle
+        );
+    }
+    println!(
+        "Ready by share (10 %, 20 %, …, 100 %): {}",
+        deciles
+            .iter()
+            .map(|d| format!("{:.1}", d.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let (Some(cpu), Some(idle)) = (own_cpu_at_ready, own_cpu_idle) {
+        println!(
+            "sandbox CPU until all Ready: {:.1} s (user + system; with this benchmark's own client)",
             cpu - idle
         );
     }
