@@ -14,7 +14,10 @@ use super::parse::options;
 /// The document's `apiVersion`, `kind` and `metadata` as an object, with the (0-based) line of `kind`,
 /// when `wanted` does not want it whole and the scan is sure of it. Only the lines at column 0 are looked
 /// at (the others cannot start a top-level entry); lines are counted only up to `kind`.
-pub(super) fn read(text: &str, wanted: super::Wanted) -> Option<(Value, usize)> {
+pub(super) fn read(
+    text: &str,
+    wanted: impl Fn(&str, &str) -> bool + Copy,
+) -> Option<(Value, usize)> {
     let bytes = text.as_bytes();
     let mut api_version = None;
     let mut kind = None;
@@ -75,7 +78,7 @@ fn parse_kept(
     api_version: &str,
     kind: &str,
     kind_line: usize,
-    wanted: super::Wanted,
+    wanted: impl Fn(&str, &str) -> bool,
 ) -> Option<(Value, usize)> {
     if wanted(group_of(api_version), kind) || kind.ends_with("List") {
         return None;
