@@ -273,7 +273,9 @@ pub(super) fn parse_text_reading(
             continue;
         }
         if let Some(wanted) = reading.wanted
-            && let Some((value, line)) = light::read(body, reading.now(wanted))
+            && let Some((value, line)) = light::read(body, reading.now(wanted), |g, k| {
+                reading.later_kind(wanted, g, k)
+            })
         {
             if !reading.is_later(wanted, &value) {
                 push_value(&at, value, line, &[], inputs);
@@ -297,12 +299,17 @@ impl Reading {
         move |group: &str, kind: &str| wanted(group, kind) && !later.is_some_and(|l| l(group, kind))
     }
 
+    /// Whether objects of `kind` in `group` are read whole later.
+    fn later_kind(self, wanted: super::Wanted, group: &str, kind: &str) -> bool {
+        self.later
+            .is_some_and(|l| wanted(group, kind) && l(group, kind))
+    }
+
     /// Whether the head the light reader gave is that of a kind read whole later.
     fn is_later(self, wanted: super::Wanted, head: &Value) -> bool {
         let s = |k: &str| head.get(k).and_then(Value::as_str).unwrap_or_default();
         let group = s("apiVersion").rsplit_once('/').map_or("", |(g, _)| g);
-        self.later
-            .is_some_and(|l| wanted(group, s("kind")) && l(group, s("kind")))
+        self.later_kind(wanted, group, s("kind"))
     }
 }
 
