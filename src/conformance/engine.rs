@@ -6,6 +6,7 @@
 //! dynamic objects, and unknown fields cost nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
 use jiff::Timestamp;
 use serde_json::{Map, Value};
@@ -96,14 +97,19 @@ pub fn watched_kinds() -> &'static [WatchedKind] {
 /// reader parses other documents only that far ([`super::input::read_paths_with`]); the engine still
 /// counts them, applies their ignore annotations and reports them as not checked.
 pub fn reads_whole(group: &str, kind: &str) -> bool {
-    let object_check = |k: &Kind| k.matches(group, kind);
+    // The kinds of the rules' object checks, gathered once: this is asked for every document.
+    static OBJECT_KINDS: LazyLock<Vec<&'static Kind>> = LazyLock::new(|| {
+        let kinds = RULES.iter().flat_map(|r| r.checks).flat_map(|c| match c {
+            Check::Object { kinds, .. } => kinds.iter(),
+            _ => [].iter(),
+        });
+        kinds.collect()
+    });
+    let object_check = |k: &&Kind| k.matches(group, kind);
     group == crate::api::GROUP
-        || INDEXED.iter().any(object_check)
+        || INDEXED.iter().any(|k| object_check(&k))
         || pod_template_kind(group, kind)
-        || RULES.iter().flat_map(|r| r.checks).any(|c| match c {
-            Check::Object { kinds, .. } => kinds.iter().any(object_check),
-            _ => false,
-        })
+        || OBJECT_KINDS.iter().any(object_check)
 }
 
 /// Whether an object of `kind` in API `group` that [`reads_whole`] is read only by its own rules: the index
@@ -283,17 +289,7 @@ fn evaluate_on<E: Send>(
         ev.silenced.extend(silenced);
         ev.results.extend(results);
     }
-    let mut namespaces_not_evaluated = Vec::new();
-    for (ns, nsi) in &index.namespaces {
-        if scope == NamespaceScope::All
-            || nsi.namespace_obj.is_some()
-            || index.onboarded.contains(*ns)
-        {
-            ev.namespace(ns, nsi);
-        } else {
-            namespaces_not_evaluated.push((*ns).to_owned());
-        }
-    }
+    let namespaces_not_evaluated = ev.namespaces(&index, scope);
     ev.expired_exceptions();
     let Evaluator {
         mut findings,
@@ -333,7 +329,8 @@ fn api_group(api_version: &str) -> &str {
 
 #[derive(Default)]
 struct Index<'a> {
-    namespaces: BTreeMap<&'a str, NamespaceFacts<'a>>,
+    /// Hashed: it is looked up for every object.
+    namespaces: hashbrown::HashMap<&'a str, NamespaceFacts<'a>>,
     /// What the input holds about objects without `metadata.namespace` (`helm template` output): its
     /// PersistentVolumeClaims, for pods without a namespace.
     unnamespaced: NamespaceFacts<'a>,
@@ -805,6 +802,24 @@ impl<'p> Evaluator<'p> {
             self.record(&mut ctx, id);
         }
         self.finish(ctx);
+    }
+
+    /// The namespace-level rules over the namespaces of `scope`, by name; the names of the others.
+    fn namespaces(&mut self, index: &Index<'_>, scope: NamespaceScope) -> Vec<String> {
+        let mut not_evaluated = Vec::new();
+        let mut namespaces: Vec<_> = index.namespaces.iter().collect();
+        namespaces.sort_unstable_by_key(|(ns, _)| **ns);
+        for (ns, nsi) in namespaces {
+            if scope == NamespaceScope::All
+                || nsi.namespace_obj.is_some()
+                || index.onboarded.contains(*ns)
+            {
+                self.namespace(ns, nsi);
+            } else {
+                not_evaluated.push((*ns).to_owned());
+            }
+        }
+        not_evaluated
     }
 
     fn expired_exceptions(&mut self) {
