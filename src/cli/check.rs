@@ -17,7 +17,9 @@ use clap::ValueEnum;
 use crate::api::{ConformanceProfile, ProtectionLevel};
 use crate::conformance::apis::removed_api_findings;
 use crate::conformance::crd::CrdValidators;
-use crate::conformance::engine::{SourceObject, Whole, read_when_evaluated, reads_whole};
+use crate::conformance::engine::{
+    SourceObject, Whole, read_when_evaluated, read_whole_already, reads_whole,
+};
 use crate::conformance::input::{HeadMismatch, InputError, Reading, read_paths_reading};
 use crate::conformance::onboardings::onboarding_findings;
 use crate::conformance::profile::{
@@ -286,14 +288,8 @@ fn check_keeping_inputs(args: &CheckArgs, stdin: impl std::io::Read) -> (Outcome
             if inputs.objects.is_empty() && inputs.errors.is_empty() {
                 return (no_objects(inputs.notes), Leftovers::default());
             }
-            let whole_already = |_| None::<Result<SourceObject, std::convert::Infallible>>;
-            let Ok(report) = evaluate(
-                args,
-                &profile,
-                &inputs.objects,
-                &inputs.errors,
-                &whole_already,
-            );
+            let (objects, errors) = (&inputs.objects, &inputs.errors);
+            let Ok(report) = evaluate(args, &profile, objects, errors, &read_whole_already);
             report
         }
     };

@@ -205,32 +205,21 @@ pub fn evaluate_scoped(
     report
 }
 
-/// [`evaluate_scoped`] with the objects' rules run on every core (`check` over large inputs); the report
-/// is the same.
-pub fn evaluate_scoped_on_every_core(
-    objects: &[SourceObject],
-    profile: &ResolvedProfile,
-    now: Timestamp,
-    scope: NamespaceScope,
-) -> Report {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let Ok(report) = evaluate_on(objects, &read_whole_already, profile, now, scope, cores);
-    report
-}
-
 /// The whole object of which `objects[i]` is the head, read when its rules run: `None` when `objects[i]` is
 /// whole already, `Err` to stop the evaluation.
 pub type Whole<'a, E> = &'a (dyn Fn(usize) -> Option<Result<SourceObject, E>> + Sync);
 
 /// For objects read whole already.
-fn read_whole_already(_: usize) -> Option<Result<SourceObject, std::convert::Infallible>> {
+pub fn read_whole_already(_: usize) -> Option<Result<SourceObject, std::convert::Infallible>> {
     None
 }
 
-/// [`evaluate_scoped_on_every_core`] over objects of which some were read as their head only (`apiVersion`,
-/// `kind`, `metadata`; kinds of [`read_when_evaluated`]): the index of namespaces is built from the heads,
-/// and each such object is read whole by `whole` when its rules run and freed after them, so that the
-/// trees of a large input are not all in memory at once. Stops at the first error of `whole`.
+/// [`evaluate_scoped`] with the objects' rules run on every core (`check` over large inputs; the report is
+/// the same), over objects of which some may have been read as their head only (`apiVersion`, `kind`,
+/// `metadata`; kinds of [`read_when_evaluated`]): the index of namespaces is built from the heads, and each
+/// such object is read whole by `whole` when its rules run and freed after them, so that the trees of a
+/// large input are not all in memory at once. Stops at the first error of `whole`; with
+/// [`read_whole_already`], over objects read whole, it cannot fail.
 pub fn evaluate_scoped_reading_later<E: Send>(
     objects: &[SourceObject],
     whole: Whole<'_, E>,

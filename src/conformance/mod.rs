@@ -28,7 +28,7 @@ pub mod secrets;
 
 pub use engine::{
     IGNORE_ANNOTATION, IGNORE_REASON_ANNOTATION, NamespaceScope, SourceObject, WatchedKind,
-    evaluate, evaluate_scoped, evaluate_scoped_on_every_core, evaluate_scoped_reading_later,
+    evaluate, evaluate_scoped, evaluate_scoped_reading_later, read_whole_already,
     strip_unread_fields, watched_kinds,
 };
 pub use profile::{ProfileError, ResolvedProfile, builtin_profile, resolve_profile};
