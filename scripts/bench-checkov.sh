@@ -268,8 +268,10 @@ ServiceMonitors, PrometheusRules: most of the bytes of real repositories) are re
 documents are split at the lines starting with \`---\`/\`...\` found by a vectorised search (memchr), not by
 looking at every line; documents in plain block YAML (nearly all manifests) are read by a fast reader of that
 subset (\`src/conformance/input/fast.rs\`), the others by serde-saphyr; files are read and parsed on every
-core, and on inputs of 1,000 objects and more the rules run on every core too; the engine evaluates the
-parsed objects in place (views, no copies); the JSON report is written straight from the findings; the
+core, and on inputs of 1,000 objects and more the rules run on every core too; workloads and the other
+kinds that only their own rules read are read as their head at first (for the index of namespaces) and
+parsed whole when their rules run, then freed, so that the heap is reused instead of holding every tree;
+the engine evaluates the parsed objects in place (views, no copies); the JSON report is written straight from the findings; the
 parsed objects are not freed one by one at exit.
 checkov's figure for the 10,000-object corpus is one run under \`nice -n 10\` while other builds ran.
 

@@ -17,8 +17,10 @@ use clap::ValueEnum;
 use crate::api::{ConformanceProfile, ProtectionLevel};
 use crate::conformance::apis::removed_api_findings;
 use crate::conformance::crd::CrdValidators;
-use crate::conformance::engine::reads_whole;
-use crate::conformance::input::{Inputs, read_paths_with};
+use crate::conformance::engine::{
+    SourceObject, Whole, read_when_evaluated, read_whole_already, reads_whole,
+};
+use crate::conformance::input::{HeadMismatch, InputError, Reading, read_paths_reading};
 use crate::conformance::onboardings::onboarding_findings;
 use crate::conformance::profile::{
     BUILTIN_PROFILES, ProfileError, ResolvedProfile, resolve_custom, resolve_profile,
@@ -27,7 +29,7 @@ use crate::conformance::report::{
     Finding, Location, ObjectRef, Report, json, junit, policyreport, sarif, text,
 };
 use crate::conformance::rules::{PssLevel, RuleId, Severity};
-use crate::conformance::{NamespaceScope, evaluate_scoped_on_every_core};
+use crate::conformance::{NamespaceScope, evaluate_scoped_reading_later};
 
 /// Exit code: nothing at or above the threshold.
 pub const EXIT_OK: u8 = 0;
@@ -245,7 +247,7 @@ pub fn check(args: &CheckArgs, stdin: impl std::io::Read) -> Outcome {
 /// What `check` read and found, handed back so that the caller chooses when to free it.
 #[derive(Default)]
 struct Leftovers {
-    _objects: Vec<crate::conformance::engine::SourceObject>,
+    _objects: Vec<SourceObject>,
     _report: Option<Report>,
 }
 
@@ -267,27 +269,32 @@ fn check_keeping_inputs(args: &CheckArgs, stdin: impl std::io::Read) -> (Outcome
             return (outcome, Leftovers::default());
         }
     };
-    let Inputs {
-        objects,
-        errors,
-        skipped,
-        notes: input_notes,
-    } = read_paths_with(&args.paths, stdin, Some(reads_whole));
-    if objects.is_empty() && errors.is_empty() {
-        let outcome = Outcome {
-            output: String::new(),
-            notes: input_notes,
-            usage_error: Some(
-                "the input holds no Kubernetes object (empty, or only documents without apiVersion and kind): did the command producing it fail?"
-                    .to_owned(),
-            ),
-            code: EXIT_ERROR,
-        };
-        return (outcome, Leftovers::default());
+    // Workloads and the other kinds only their own rules read are parsed whole when their rules run.
+    let reading = Reading {
+        wanted: Some(reads_whole),
+        later: Some(read_when_evaluated),
+    };
+    let mut inputs = read_paths_reading(&args.paths, stdin, reading);
+    if inputs.objects.is_empty() && inputs.errors.is_empty() {
+        return (no_objects(inputs.notes), Leftovers::default());
     }
-    let report = evaluate(args, &profile, &objects, &errors);
-    let input_failed = !errors.is_empty();
-    let mut notes = input_notes;
+    let whole = |i| inputs.whole(i);
+    let report = match evaluate(args, &profile, &inputs.objects, &inputs.errors, &whole) {
+        Ok(report) => report,
+        // A document read as its head does not read whole as that object (it does not parse): everything is
+        // read whole, as without heads, and evaluated again.
+        Err(HeadMismatch) => {
+            inputs.read_deferred();
+            if inputs.objects.is_empty() && inputs.errors.is_empty() {
+                return (no_objects(inputs.notes), Leftovers::default());
+            }
+            let (objects, errors) = (&inputs.objects, &inputs.errors);
+            let Ok(report) = evaluate(args, &profile, objects, errors, &read_whole_already);
+            report
+        }
+    };
+    let input_failed = !inputs.errors.is_empty();
+    let (skipped, mut notes) = (inputs.skipped, inputs.notes);
     if skipped > 0 {
         let docs = if skipped == 1 {
             "document"
@@ -298,27 +305,42 @@ fn check_keeping_inputs(args: &CheckArgs, stdin: impl std::io::Read) -> (Outcome
     }
     let outcome = render(args.format, &report, notes, input_failed);
     let leftovers = Leftovers {
-        _objects: objects,
+        _objects: inputs.objects,
         _report: Some(report),
     };
     (outcome, leftovers)
 }
 
-/// The report over the parsed objects: the rules, the CONPlus resources' schemas, removed APIs, the
-/// onboardings' own checks and the inputs that could not be read, filtered by `--min-severity`.
-fn evaluate(
+/// What `check` says when the inputs hold no object.
+fn no_objects(notes: Vec<String>) -> Outcome {
+    Outcome {
+        output: String::new(),
+        notes,
+        usage_error: Some(
+            "the input holds no Kubernetes object (empty, or only documents without apiVersion and kind): did the command producing it fail?"
+                .to_owned(),
+        ),
+        code: EXIT_ERROR,
+    }
+}
+
+/// The report over the parsed objects (of which those `whole` reads are heads only, read whole when their
+/// rules run): the rules, the CONPlus resources' schemas, removed APIs, the onboardings' own checks and the
+/// inputs that could not be read, filtered by `--min-severity`.
+fn evaluate<E: Send>(
     args: &CheckArgs,
     profile: &ResolvedProfile,
-    objects: &[crate::conformance::engine::SourceObject],
-    errors: &[crate::conformance::input::InputError],
-) -> Report {
+    objects: &[SourceObject],
+    errors: &[InputError],
+    whole: Whole<'_, E>,
+) -> Result<Report, E> {
     let now = args.now.unwrap_or_else(jiff::Timestamp::now);
     let scope = if args.namespace_rules {
         NamespaceScope::All
     } else {
         NamespaceScope::Declared
     };
-    let mut report: Report = evaluate_scoped_on_every_core(objects, profile, now, scope);
+    let mut report: Report = evaluate_scoped_reading_later(objects, whole, profile, now, scope)?;
     // Compiling the CRD schemas is most of a small input's time: only when there is a CONPlus resource.
     let schema_findings: Vec<Finding> = if objects.iter().any(|o| CrdValidators::applies(&o.value))
     {
@@ -339,7 +361,7 @@ fn evaluate(
             .map(|e| parse_error_finding(&e.file, e.line, &e.message)),
     );
     report.retain_min_severity(args.min_severity.into());
-    report
+    Ok(report)
 }
 
 /// The report in `format` and the exit code for it.

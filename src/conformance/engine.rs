@@ -6,6 +6,7 @@
 //! dynamic objects, and unknown fields cost nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
 use jiff::Timestamp;
 use serde_json::{Map, Value};
@@ -96,41 +97,56 @@ pub fn watched_kinds() -> &'static [WatchedKind] {
 /// reader parses other documents only that far ([`super::input::read_paths_with`]); the engine still
 /// counts them, applies their ignore annotations and reports them as not checked.
 pub fn reads_whole(group: &str, kind: &str) -> bool {
-    const INDEXED: &[Kind] = &[
-        Kind {
-            groups: &[""],
-            kind: "Namespace",
-        },
-        Kind {
-            groups: &[""],
-            kind: "ResourceQuota",
-        },
-        Kind {
-            groups: &[""],
-            kind: "LimitRange",
-        },
-        Kind {
-            groups: &[""],
-            kind: "ServiceAccount",
-        },
-        Kind {
-            groups: &["networking.k8s.io", "extensions"],
-            kind: "NetworkPolicy",
-        },
-        Kind {
-            groups: &["policy"],
-            kind: "PodDisruptionBudget",
-        },
-    ];
-    let object_check = |k: &Kind| k.matches(group, kind);
+    // The kinds of the rules' object checks, gathered once: this is asked for every document.
+    static OBJECT_KINDS: LazyLock<Vec<&'static Kind>> = LazyLock::new(|| {
+        let kinds = RULES.iter().flat_map(|r| r.checks).flat_map(|c| match c {
+            Check::Object { kinds, .. } => kinds.iter(),
+            _ => [].iter(),
+        });
+        kinds.collect()
+    });
+    let object_check = |k: &&Kind| k.matches(group, kind);
     group == crate::api::GROUP
-        || INDEXED.iter().any(object_check)
+        || INDEXED.iter().any(|k| object_check(&k))
         || pod_template_kind(group, kind)
-        || RULES.iter().flat_map(|r| r.checks).any(|c| match c {
-            Check::Object { kinds, .. } => kinds.iter().any(object_check),
-            _ => false,
-        })
+        || OBJECT_KINDS.iter().any(object_check)
 }
+
+/// Whether an object of `kind` in API `group` that [`reads_whole`] is read only by its own rules: the index
+/// of namespaces and the checks across objects (CONPlus resources, removed API versions) read no more of it
+/// than its `apiVersion`, `kind` and `metadata`. Such an object can be read whole when its rules run
+/// ([`evaluate_scoped_reading_later`]).
+pub fn read_when_evaluated(group: &str, kind: &str) -> bool {
+    group != crate::api::GROUP && !INDEXED.iter().any(|k| k.matches(group, kind))
+}
+
+/// The kinds the index of namespaces reads more of than their `metadata`.
+const INDEXED: &[Kind] = &[
+    Kind {
+        groups: &[""],
+        kind: "Namespace",
+    },
+    Kind {
+        groups: &[""],
+        kind: "ResourceQuota",
+    },
+    Kind {
+        groups: &[""],
+        kind: "LimitRange",
+    },
+    Kind {
+        groups: &[""],
+        kind: "ServiceAccount",
+    },
+    Kind {
+        groups: &["networking.k8s.io", "extensions"],
+        kind: "NetworkPolicy",
+    },
+    Kind {
+        groups: &["policy"],
+        kind: "PodDisruptionBudget",
+    },
+];
 
 /// Removes from an object what no rule reads (`managedFields`, most annotations (the ignore, AppArmor and
 /// namespace scheduling defaults are kept), status other than a
@@ -185,19 +201,34 @@ pub fn evaluate_scoped(
     now: Timestamp,
     scope: NamespaceScope,
 ) -> Report {
-    evaluate_on(objects, profile, now, scope, 1)
+    let Ok(report) = evaluate_on(objects, &read_whole_already, profile, now, scope, 1);
+    report
 }
 
-/// [`evaluate_scoped`] with the objects' rules run on every core (`check` over large inputs); the report
-/// is the same.
-pub fn evaluate_scoped_on_every_core(
+/// The whole object of which `objects[i]` is the head, read when its rules run: `None` when `objects[i]` is
+/// whole already, `Err` to stop the evaluation.
+pub type Whole<'a, E> = &'a (dyn Fn(usize) -> Option<Result<SourceObject, E>> + Sync);
+
+/// For objects read whole already.
+pub fn read_whole_already(_: usize) -> Option<Result<SourceObject, std::convert::Infallible>> {
+    None
+}
+
+/// [`evaluate_scoped`] with the objects' rules run on every core (`check` over large inputs; the report is
+/// the same), over objects of which some may have been read as their head only (`apiVersion`, `kind`,
+/// `metadata`; kinds of [`read_when_evaluated`]): the index of namespaces is built from the heads, and each
+/// such object is read whole by `whole` when its rules run and freed after them, so that the trees of a
+/// large input are not all in memory at once. Stops at the first error of `whole`; with
+/// [`read_whole_already`], over objects read whole, it cannot fail.
+pub fn evaluate_scoped_reading_later<E: Send>(
     objects: &[SourceObject],
+    whole: Whole<'_, E>,
     profile: &ResolvedProfile,
     now: Timestamp,
     scope: NamespaceScope,
-) -> Report {
+) -> Result<Report, E> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    evaluate_on(objects, profile, now, scope, cores)
+    evaluate_on(objects, whole, profile, now, scope, cores)
 }
 
 /// Fewer objects than this per thread are not worth a thread.
@@ -205,56 +236,49 @@ const OBJECTS_PER_THREAD: usize = 500;
 
 /// [`evaluate_scoped`] with the objects' rules on up to `threads` threads, each over a contiguous run of
 /// the objects: their findings and results, put back in the order of the runs, are those of one thread.
-fn evaluate_on(
+fn evaluate_on<E: Send>(
     objects: &[SourceObject],
+    whole: Whole<'_, E>,
     profile: &ResolvedProfile,
     now: Timestamp,
     scope: NamespaceScope,
     threads: usize,
-) -> Report {
+) -> Result<Report, E> {
     let index = Index::build(objects);
     let mut ev = Evaluator::new(profile, now);
     let threads = threads.min(objects.len() / OBJECTS_PER_THREAD).max(1);
-    if threads == 1 {
-        for obj in objects {
-            ev.object(obj, &index);
-        }
-    } else {
-        let run = |chunk: &[SourceObject]| {
-            let mut ev = Evaluator::new(profile, now);
-            for obj in chunk {
-                ev.object(obj, &index);
+    // The objects from `start` on, each read whole first if it is a head only.
+    let run = |start: usize, chunk: &[SourceObject]| {
+        let mut ev = Evaluator::new(profile, now);
+        for (i, obj) in chunk.iter().enumerate() {
+            match whole(start + i) {
+                None => ev.object(obj, &index),
+                Some(read) => ev.object(&read?, &index),
             }
-            (ev.findings, ev.silenced, ev.results)
-        };
-        let mut chunks = objects.chunks(objects.len().div_ceil(threads));
-        let first = chunks.next().unwrap_or_default();
-        let parts = std::thread::scope(|s| {
-            let others: Vec<_> = chunks.map(|c| s.spawn(move || run(c))).collect();
-            let mut parts = vec![run(first)];
-            for h in others {
-                // The rules do not panic; if one did, the panic goes on as it would without threads.
-                parts.push(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-            }
-            parts
-        });
-        for (findings, silenced, results) in parts {
-            ev.findings.extend(findings);
-            ev.silenced.extend(silenced);
-            ev.results.extend(results);
         }
-    }
-    let mut namespaces_not_evaluated = Vec::new();
-    for (ns, nsi) in &index.namespaces {
-        if scope == NamespaceScope::All
-            || nsi.namespace_obj.is_some()
-            || index.onboarded.contains(*ns)
-        {
-            ev.namespace(ns, nsi);
-        } else {
-            namespaces_not_evaluated.push((*ns).to_owned());
+        Ok((ev.findings, ev.silenced, ev.results))
+    };
+    let size = objects.len().div_ceil(threads).max(1);
+    let mut chunks = objects.chunks(size).enumerate();
+    let (_, first) = chunks.next().unwrap_or_default();
+    let parts = std::thread::scope(|s| {
+        let others: Vec<_> = chunks
+            .map(|(n, c)| s.spawn(move || run(n * size, c)))
+            .collect();
+        let mut parts = vec![run(0, first)];
+        for h in others {
+            // The rules do not panic; if one did, the panic goes on as it would without threads.
+            parts.push(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
         }
+        parts
+    });
+    for part in parts {
+        let (findings, silenced, results) = part?;
+        ev.findings.extend(findings);
+        ev.silenced.extend(silenced);
+        ev.results.extend(results);
     }
+    let namespaces_not_evaluated = ev.namespaces(&index, scope);
     ev.expired_exceptions();
     let Evaluator {
         mut findings,
@@ -270,7 +294,7 @@ fn evaluate_on(
     let score = Report::compute_score(&results, |id| {
         profile.severity(id).unwrap_or_else(|| id.rule().severity)
     });
-    Report {
+    Ok(Report {
         profile: profile.name.clone(),
         objects: objects.len(),
         results,
@@ -279,7 +303,7 @@ fn evaluate_on(
         by_severity,
         score,
         namespaces_not_evaluated,
-    }
+    })
 }
 
 /// What a namespace without its Namespace object in the input carries: no annotations, no labels.
@@ -294,7 +318,8 @@ fn api_group(api_version: &str) -> &str {
 
 #[derive(Default)]
 struct Index<'a> {
-    namespaces: BTreeMap<&'a str, NamespaceFacts<'a>>,
+    /// Hashed: it is looked up for every object.
+    namespaces: hashbrown::HashMap<&'a str, NamespaceFacts<'a>>,
     /// What the input holds about objects without `metadata.namespace` (`helm template` output): its
     /// PersistentVolumeClaims, for pods without a namespace.
     unnamespaced: NamespaceFacts<'a>,
@@ -768,6 +793,24 @@ impl<'p> Evaluator<'p> {
         self.finish(ctx);
     }
 
+    /// The namespace-level rules over the namespaces of `scope`, by name; the names of the others.
+    fn namespaces(&mut self, index: &Index<'_>, scope: NamespaceScope) -> Vec<String> {
+        let mut not_evaluated = Vec::new();
+        let mut namespaces: Vec<_> = index.namespaces.iter().collect();
+        namespaces.sort_unstable_by_key(|(ns, _)| **ns);
+        for (ns, nsi) in namespaces {
+            if scope == NamespaceScope::All
+                || nsi.namespace_obj.is_some()
+                || index.onboarded.contains(*ns)
+            {
+                self.namespace(ns, nsi);
+            } else {
+                not_evaluated.push((*ns).to_owned());
+            }
+        }
+        not_evaluated
+    }
+
     fn expired_exceptions(&mut self) {
         let rule = RuleId::ExceptionExpired.rule();
         for e in &self.profile.exceptions {
@@ -838,13 +881,80 @@ mod tests {
         let profile =
             super::super::resolve_profile(None, crate::api::ProtectionLevel::High, None).unwrap();
         let now = Timestamp::UNIX_EPOCH;
-        let one = evaluate_on(&objects, &profile, now, NamespaceScope::Declared, 1);
+        let scope = NamespaceScope::Declared;
+        let Ok(one) = evaluate_on(&objects, &read_whole_already, &profile, now, scope, 1);
         let json = super::super::report::json::render;
         assert!(!one.findings.is_empty() && one.results.len() > 3 * OBJECTS_PER_THREAD);
         for threads in [2, 3, 4] {
-            let many = evaluate_on(&objects, &profile, now, NamespaceScope::Declared, threads);
+            let Ok(many) =
+                evaluate_on(&objects, &read_whole_already, &profile, now, scope, threads);
             assert_eq!(json(&one), json(&many), "{threads} threads");
             assert_eq!(format!("{one:?}"), format!("{many:?}"), "{threads} threads");
+        }
+    }
+
+    /// Every manifest file under `dir`, recursively, but for those of `broken/`.
+    fn manifest_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() && !path.ends_with("broken") {
+                manifest_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn objects_read_whole_when_their_rules_run_give_the_report_of_objects_read_whole_at_first_on_any_number_of_threads()
+     {
+        use super::super::input::{Reading, read_paths_reading};
+        let fixtures =
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/conformance");
+        let mut files = Vec::new();
+        manifest_files(&fixtures, &mut files);
+        let copies = 4 * OBJECTS_PER_THREAD / files.len() + 1;
+        let paths: Vec<_> = (0..copies).flat_map(|_| files.iter().cloned()).collect();
+        let reading = |later| Reading {
+            wanted: Some(reads_whole),
+            later,
+        };
+        let at_first = read_paths_reading(&paths, std::io::empty(), reading(None));
+        let later =
+            read_paths_reading(&paths, std::io::empty(), reading(Some(read_when_evaluated)));
+        assert!(at_first.errors.is_empty(), "{:?}", at_first.errors);
+        assert!(later.objects.len() > 4 * OBJECTS_PER_THREAD);
+        let heads = (0..later.objects.len()).filter(|i| later.whole(*i).is_some());
+        assert!(
+            heads.count() > later.objects.len() / 4,
+            "workloads are read as heads"
+        );
+        let profile =
+            super::super::resolve_profile(None, crate::api::ProtectionLevel::High, None).unwrap();
+        let (now, scope) = (Timestamp::UNIX_EPOCH, NamespaceScope::Declared);
+        let Ok(expected) = evaluate_on(
+            &at_first.objects,
+            &read_whole_already,
+            &profile,
+            now,
+            scope,
+            1,
+        );
+        let json = super::super::report::json::render;
+        assert!(expected.findings.len() > OBJECTS_PER_THREAD);
+        for threads in [1, 2, 3, 4] {
+            let whole = |i| later.whole(i);
+            let got = evaluate_on(&later.objects, &whole, &profile, now, scope, threads).unwrap();
+            assert_eq!(json(&expected), json(&got), "{threads} threads");
+            assert_eq!(
+                format!("{expected:?}"),
+                format!("{got:?}"),
+                "{threads} threads"
+            );
         }
     }
 

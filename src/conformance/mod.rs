@@ -28,7 +28,8 @@ pub mod secrets;
 
 pub use engine::{
     IGNORE_ANNOTATION, IGNORE_REASON_ANNOTATION, NamespaceScope, SourceObject, WatchedKind,
-    evaluate, evaluate_scoped, evaluate_scoped_on_every_core, strip_unread_fields, watched_kinds,
+    evaluate, evaluate_scoped, evaluate_scoped_reading_later, read_whole_already,
+    strip_unread_fields, watched_kinds,
 };
 pub use profile::{ProfileError, ResolvedProfile, builtin_profile, resolve_profile};
 pub use report::{

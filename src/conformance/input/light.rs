@@ -13,8 +13,14 @@ use super::parse::options;
 
 /// The document's `apiVersion`, `kind` and `metadata` as an object, with the (0-based) line of `kind`,
 /// when `wanted` does not want it whole and the scan is sure of it. Only the lines at column 0 are looked
-/// at (the others cannot start a top-level entry); lines are counted only up to `kind`.
-pub(super) fn read(text: &str, wanted: super::Wanted) -> Option<(Value, usize)> {
+/// at (the others cannot start a top-level entry); lines are counted only up to `kind`. For the kinds
+/// `held` names, whose heads are held to their whole parse later, the scan stops at the first entry after
+/// all three.
+pub(super) fn read(
+    text: &str,
+    wanted: impl Fn(&str, &str) -> bool + Copy,
+    held: impl Fn(&str, &str) -> bool,
+) -> Option<(Value, usize)> {
     let bytes = text.as_bytes();
     let mut api_version = None;
     let mut kind = None;
@@ -22,6 +28,7 @@ pub(super) fn read(text: &str, wanted: super::Wanted) -> Option<(Value, usize)> 
     let mut keep = String::new();
     // The start of the entry being kept (`apiVersion`, `kind`, `metadata`), if one is.
     let mut keeping: Option<usize> = None;
+    let mut metadata = false;
     let (mut counted, mut line_no) = (0usize, 0usize);
     let starts = std::iter::once(0).chain(memchr::memchr_iter(b'\n', bytes).map(|i| i + 1));
     for start in starts {
@@ -51,14 +58,19 @@ pub(super) fn read(text: &str, wanted: super::Wanted) -> Option<(Value, usize)> 
                 counted = start;
                 (kind, kind_line) = (Some(plain_value(line)?), line_no);
             }
+            "metadata" => metadata = true,
             "" => return None,
             _ => {}
         }
+        let Some((a, k)) = api_version.zip(kind) else {
+            continue;
+        };
         // A wanted kind is read whole: no need to scan further.
-        if let (Some(a), Some(k)) = (api_version, kind)
-            && (wanted(group_of(a), k) || k.ends_with("List"))
-        {
+        if wanted(group_of(a), k) || k.ends_with("List") {
             return None;
+        }
+        if metadata && keeping.is_none() && held(group_of(a), k) {
+            break;
         }
     }
     if let Some(from) = keeping {
@@ -75,7 +87,7 @@ fn parse_kept(
     api_version: &str,
     kind: &str,
     kind_line: usize,
-    wanted: super::Wanted,
+    wanted: impl Fn(&str, &str) -> bool,
 ) -> Option<(Value, usize)> {
     if wanted(group_of(api_version), kind) || kind.ends_with("List") {
         return None;
@@ -231,7 +243,7 @@ mod tests {
     fn only_api_version_kind_and_metadata_of_an_unread_kind_are_parsed() {
         // The spec is no valid YAML at all: it is not parsed.
         let text = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: x.example.org\n  annotations:\n    a: b\nspec:\n  group: [unclosed\n";
-        let (v, line) = read(text, nothing_wanted).expect("read by the scan");
+        let (v, line) = read(text, nothing_wanted, never).expect("read by the scan");
         assert_eq!(line, 1);
         assert_eq!(
             v,
@@ -260,7 +272,7 @@ mod tests {
         let mut light = 0;
         for doc in &docs {
             for wanted in [nothing_wanted as super::super::Wanted, read_some] {
-                let (a, b) = (read(doc, wanted), read_line_by_line(doc, wanted));
+                let (a, b) = (read(doc, wanted, never), read_line_by_line(doc, wanted));
                 light += usize::from(a.is_some());
                 assert_eq!(a, b, "{doc:?}");
             }
@@ -279,8 +291,26 @@ mod tests {
             "apiVersion: v1\nkind: ConfigMap\nmetadata: *m\n",
             "apiVersion: v1\nmetadata:\n  name: no-kind\n",
         ] {
-            assert!(read(text, wanted).is_none(), "{text}");
+            assert!(read(text, wanted, never).is_none(), "{text}");
         }
+    }
+
+    fn never(_: &str, _: &str) -> bool {
+        false
+    }
+
+    #[test]
+    fn the_scan_of_a_kind_whose_head_is_held_to_its_whole_parse_stops_after_the_head() {
+        // A line the scan cannot read after the head: it gives up, unless the whole parse will judge it.
+        let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: x\nspec:\n  replicas: 1\n\"q\": 1\n";
+        let head = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}});
+        assert_eq!(read(text, nothing_wanted, never), None);
+        let held = |_: &str, k: &str| k == "Deployment";
+        assert_eq!(read(text, nothing_wanted, held), Some((head, 1)));
+        // Without its metadata read yet, the scan goes on.
+        let text = "apiVersion: apps/v1\nkind: Deployment\nspec: {}\nmetadata:\n  name: x\n";
+        let (v, _) = read(text, nothing_wanted, held).expect("read by the scan");
+        assert_eq!(v["metadata"]["name"], "x");
     }
 }
 

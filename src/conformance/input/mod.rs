@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use parse::Deferred;
 pub use parse::{parse_text, parse_text_with};
 
 /// The YAML parser's options with this module's budgets, for other YAML `check` reads (`--profile`).
@@ -62,11 +63,31 @@ pub struct Inputs {
     pub skipped: usize,
     /// Notes for the user (a folder not entered twice, a symbolic-link loop not followed).
     pub notes: Vec<String>,
+    /// The objects read as their head only (`apiVersion`, `kind`, `metadata`), by their index in
+    /// `objects`, ascending: their documents are read whole when evaluated ([`Inputs::whole`]).
+    deferred: Vec<(usize, Deferred)>,
 }
+
+/// A document read as its head only does not read whole as the one object its head promised (it does not
+/// parse, say): the inputs are to be read whole ([`Inputs::read_deferred`]) and evaluated again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a document read as its head does not read whole as that object")]
+pub struct HeadMismatch;
 
 /// Which documents are read whole: `wanted(group, kind)`. The others are read as their `apiVersion`, `kind`
 /// and `metadata` only, without parsing the rest (see [`parse_text_with`]).
 pub type Wanted = fn(&str, &str) -> bool;
+
+/// How far documents are read at first.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reading {
+    /// The kinds read whole (all when `None`); of the others only the head: `apiVersion`, `kind` and
+    /// `metadata`.
+    pub wanted: Option<Wanted>,
+    /// Of the kinds read whole, those read as their head at first and whole only when they are evaluated
+    /// ([`Inputs::whole`]), so that their trees need not all be in memory at once.
+    pub later: Option<Wanted>,
+}
 
 /// Reads every path: `-` from `stdin`, folders recursively (files ending in `.yaml`, `.yml`, `.json`, in
 /// name order, hidden entries skipped, every real folder and file once), other paths as files whatever
@@ -84,6 +105,12 @@ enum Source {
 /// [`read_paths`], reading whole only the documents `wanted` names (all when `None`). Files are read and
 /// parsed in parallel, one thread per core; the result is in input order all the same.
 pub fn read_paths_with(paths: &[PathBuf], stdin: impl Read, wanted: Option<Wanted>) -> Inputs {
+    let later = None;
+    read_paths_reading(paths, stdin, Reading { wanted, later })
+}
+
+/// [`read_paths_with`], reading the documents as far as `reading` says.
+pub fn read_paths_reading(paths: &[PathBuf], stdin: impl Read, reading: Reading) -> Inputs {
     let mut inputs = Inputs::default();
     let mut sources = Vec::new();
     let mut stdin_given = false;
@@ -106,7 +133,7 @@ pub fn read_paths_with(paths: &[PathBuf], stdin: impl Read, wanted: Option<Wante
     // Standard input is read here (it need not be `Send`); the files on every core.
     let mut from_stdin = Inputs::default();
     if stdin_given {
-        read_source("-", stdin, 0, wanted, &mut Vec::new(), &mut from_stdin);
+        read_source("-", stdin, 0, reading, &mut Vec::new(), &mut from_stdin);
     }
     let files: Vec<&PathBuf> = sources
         .iter()
@@ -119,7 +146,7 @@ pub fn read_paths_with(paths: &[PathBuf], stdin: impl Read, wanted: Option<Wante
     // file (and, above malloc's mmap threshold, unmapped again after it).
     let mut from_files = parallel_map(&files, Vec::new, |buffer, f| {
         let mut i = Inputs::default();
-        read_file(f, wanted, buffer, &mut i);
+        read_file(f, reading, buffer, &mut i);
         i
     })
     .into_iter();
@@ -135,11 +162,53 @@ pub fn read_paths_with(paths: &[PathBuf], stdin: impl Read, wanted: Option<Wante
 impl Inputs {
     /// Appends what another input gave.
     fn merge(&mut self, other: Inputs) {
+        let base = self.objects.len();
+        let deferred = other.deferred.into_iter().map(|(i, d)| (base + i, d));
+        self.deferred.extend(deferred);
         self.objects.extend(other.objects);
         self.errors.extend(other.errors);
         self.skipped += other.skipped;
         self.notes.extend(other.notes);
     }
+
+    /// The whole object of which `objects[i]` is the head, read now; `None` when `objects[i]` was read
+    /// whole (or as far as it is ever read) already.
+    pub fn whole(&self, i: usize) -> Option<Result<SourceObject, HeadMismatch>> {
+        let at = self.deferred.binary_search_by_key(&i, |(j, _)| *j).ok()?;
+        let (head, (_, doc)) = (self.objects.get(i)?, self.deferred.get(at)?);
+        let mut read = doc.read();
+        let whole = read.objects.pop();
+        let alone = read.objects.is_empty() && read.errors.is_empty() && read.skipped == 0;
+        Some(
+            whole
+                .filter(|w| alone && same_head(head, w))
+                .ok_or(HeadMismatch),
+        )
+    }
+
+    /// Reads every document read as its head only whole, in place: the inputs are then those that reading
+    /// them whole at once gives.
+    pub fn read_deferred(&mut self) {
+        let mut deferred = std::mem::take(&mut self.deferred).into_iter().peekable();
+        let heads = std::mem::take(&mut self.objects);
+        for (i, head) in heads.into_iter().enumerate() {
+            match deferred.next_if(|(j, _)| *j == i) {
+                Some((_, doc)) => {
+                    let read = doc.read();
+                    self.objects.extend(read.objects);
+                    self.errors.extend(read.errors);
+                    self.skipped += read.skipped;
+                }
+                None => self.objects.push(head),
+            }
+        }
+    }
+}
+
+/// Whether `whole` is the object `head` was read as: the same place, `apiVersion`, `kind` and `metadata`.
+fn same_head(head: &SourceObject, whole: &SourceObject) -> bool {
+    let same = |k: &str| head.value.get(k) == whole.value.get(k);
+    head.location == whole.location && same("apiVersion") && same("kind") && same("metadata")
 }
 
 /// `f` over `items` on every core (`std::thread::available_parallelism`), results in the order of `items`;
@@ -182,14 +251,14 @@ fn parallel_map<T: Sync, S, R: Send>(
     slots.into_iter().flatten().collect()
 }
 
-fn read_file(path: &Path, wanted: Option<Wanted>, buffer: &mut Vec<u8>, inputs: &mut Inputs) {
+fn read_file(path: &Path, reading: Reading, buffer: &mut Vec<u8>, inputs: &mut Inputs) {
     let name = path.display().to_string();
     match std::fs::File::open(path) {
         Ok(f) => {
             // Read into a buffer of the file's size: no doubling and copying of a growing one.
             let size = f.metadata().map_or(0, |m| m.len()).min(MAX_INPUT_BYTES) + 1;
             let capacity = usize::try_from(size).unwrap_or(0);
-            read_source(&name, f, capacity, wanted, buffer, inputs);
+            read_source(&name, f, capacity, reading, buffer, inputs);
         }
         Err(e) => inputs.errors.push(InputError {
             file: Arc::from(name),
@@ -206,7 +275,7 @@ fn read_source(
     name: &str,
     source: impl Read,
     capacity: usize,
-    wanted: Option<Wanted>,
+    reading: Reading,
     bytes: &mut Vec<u8>,
     inputs: &mut Inputs,
 ) {
@@ -233,7 +302,7 @@ fn read_source(
         return;
     }
     match parse::decode(bytes) {
-        Ok(text) => parse_text_with(name, &text, stdin, wanted, inputs),
+        Ok(text) => parse::parse_text_reading(name, &text, stdin, reading, inputs),
         Err((line, message)) => inputs.errors.push(InputError {
             file: Arc::from(name),
             line,
@@ -283,6 +352,45 @@ mod tests {
             "{:?}",
             inputs.notes
         );
+    }
+
+    #[test]
+    fn kinds_read_later_are_heads_until_read_whole_and_then_what_reading_them_whole_at_first_gives()
+    {
+        use crate::conformance::engine::{read_when_evaluated, reads_whole};
+        let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/conformance");
+        let read = |later| {
+            let reading = Reading {
+                wanted: Some(reads_whole),
+                later,
+            };
+            read_paths_reading(std::slice::from_ref(&fixtures), std::io::empty(), reading)
+        };
+        let (at_first, mut later) = (read(None), read(Some(read_when_evaluated)));
+        assert!(later.deferred.len() > 10, "{} heads", later.deferred.len());
+        let (mut read_whole, mut mismatches) = (Vec::new(), Vec::new());
+        for (i, head) in later.objects.iter().enumerate() {
+            match later.whole(i) {
+                None => read_whole.push(head.clone()),
+                Some(Ok(whole)) => {
+                    let keys: Vec<&String> = head.value.as_object().unwrap().keys().collect();
+                    assert_eq!(keys, ["apiVersion", "kind", "metadata"], "{:?}", head.value);
+                    read_whole.push(whole);
+                }
+                Some(Err(HeadMismatch)) => mismatches.push(head.value["metadata"]["name"].clone()),
+            }
+        }
+        // The ConfigMap of `broken/mixed.yaml` whose data does not parse.
+        assert_eq!(mismatches, ["broken"]);
+        assert_eq!(at_first.errors.len(), 1, "{:?}", at_first.errors);
+        assert!(later.errors.is_empty(), "{:?}", later.errors);
+        read_whole.retain(|o| o.value["metadata"]["name"] != "broken");
+        assert_eq!(read_whole, at_first.objects);
+        later.read_deferred();
+        assert!(later.deferred.is_empty());
+        assert_eq!(later.objects, at_first.objects);
+        assert_eq!(later.errors, at_first.errors);
+        assert_eq!(later.skipped, at_first.skipped);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::{Arc, LazyLock};
 
 use serde_json::Value;
 
-use super::{InputError, Inputs, MAX_DEPTH, light};
+use super::{InputError, Inputs, MAX_DEPTH, Reading, light};
 use crate::conformance::engine::SourceObject;
 use crate::conformance::report::Location;
 
@@ -245,6 +245,18 @@ pub fn parse_text_with(
     wanted: Option<super::Wanted>,
     inputs: &mut Inputs,
 ) {
+    let later = None;
+    parse_text_reading(file, text, stdin, Reading { wanted, later }, inputs);
+}
+
+/// [`parse_text`], reading the documents as far as `reading` says.
+pub(super) fn parse_text_reading(
+    file: &str,
+    text: &str,
+    stdin: bool,
+    reading: Reading,
+    inputs: &mut Inputs,
+) {
     let file: Arc<str> = Arc::from(file);
     for doc in split(text) {
         let body = doc.text.trim_start_matches('\u{feff}');
@@ -260,17 +272,84 @@ pub fn parse_text_with(
         if first.starts_with(['{', '[']) && json_doc(&at, body, inputs) {
             continue;
         }
-        if let Some(wanted) = wanted
-            && let Some((value, line)) = light::read(body, wanted)
+        if let Some(wanted) = reading.wanted
+            && let Some((value, line)) = light::read(body, reading.now(wanted), |g, k| {
+                reading.later_kind(wanted, g, k)
+            })
         {
-            push_value(&at, value, line, &[], inputs);
-            continue;
+            if !reading.is_later(wanted, &value) {
+                push_value(&at, value, line, &[], inputs);
+                continue;
+            }
+            if has_head(&value) {
+                let doc = Deferred::new(body, at.clone(), content);
+                inputs.deferred.push((inputs.objects.len(), doc));
+                push_value(&at, value, line, &[], inputs);
+                continue;
+            }
         }
         yaml_doc(&at, body, content, inputs);
     }
 }
 
+impl Reading {
+    /// Which kinds the light reader leaves to the full parse now.
+    fn now(self, wanted: super::Wanted) -> impl Fn(&str, &str) -> bool + Copy {
+        let later = self.later;
+        move |group: &str, kind: &str| wanted(group, kind) && !later.is_some_and(|l| l(group, kind))
+    }
+
+    /// Whether objects of `kind` in `group` are read whole later.
+    fn later_kind(self, wanted: super::Wanted, group: &str, kind: &str) -> bool {
+        self.later
+            .is_some_and(|l| wanted(group, kind) && l(group, kind))
+    }
+
+    /// Whether the head the light reader gave is that of a kind read whole later.
+    fn is_later(self, wanted: super::Wanted, head: &Value) -> bool {
+        let s = |k: &str| head.get(k).and_then(Value::as_str).unwrap_or_default();
+        let group = s("apiVersion").rsplit_once('/').map_or("", |(g, _)| g);
+        self.later_kind(wanted, group, s("kind"))
+    }
+}
+
+/// Whether a head has the `apiVersion` and `kind` of an object (so that it is one object, as its whole
+/// document will be).
+fn has_head(head: &Value) -> bool {
+    let has = |k: &str| {
+        head.get(k)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    };
+    has("apiVersion") && has("kind")
+}
+
+/// A document read as its head only, to be read whole when it is evaluated.
+#[derive(Debug)]
+pub(super) struct Deferred {
+    /// Its text.
+    body: Box<str>,
+    at: Place,
+    /// Its first line that is neither blank nor a comment (0-based, relative).
+    content: usize,
+}
+
+impl Deferred {
+    fn new(body: &str, at: Place, content: usize) -> Self {
+        let body = Box::from(body);
+        Deferred { body, at, content }
+    }
+
+    /// What reading the document whole gives.
+    pub(super) fn read(&self) -> Inputs {
+        let mut inputs = Inputs::default();
+        yaml_doc(&self.at, &self.body, self.content, &mut inputs);
+        inputs
+    }
+}
+
 /// Where a document is: its input and first line, and the Helm template it came from.
+#[derive(Debug, Clone)]
 struct Place {
     file: Arc<str>,
     first_line: usize,

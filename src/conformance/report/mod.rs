@@ -253,11 +253,15 @@ impl Report {
     /// Adds findings found outside the engine (unreadable documents, CRD schema errors): they are counted
     /// and sorted in, but do not change the score.
     pub fn add_findings(&mut self, findings: impl IntoIterator<Item = Finding>) {
+        let before = self.findings.len();
         for f in findings {
             self.by_severity.add(f.severity);
             self.findings.push(f);
         }
-        sort_findings(&mut self.findings);
+        // Sorted already when there is nothing new.
+        if self.findings.len() > before {
+            sort_findings(&mut self.findings);
+        }
     }
 
     /// Drops findings below `min` (for `--min-severity`), keeping the counts consistent.
