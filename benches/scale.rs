@@ -472,6 +472,16 @@ async fn main() {
     let n = arg("--onboardings", 1000);
     let changes = arg("--changes", 200);
     let workloads = arg("--workloads", 5000);
+    if std::env::args().any(|a| a == "--floor-only") {
+        // The sandbox alone, for profiling it: the writes a run of `n` onboardings makes.
+        let writes = (MIN_WRITES_PER_ONBOARDING + 1) * n as u64;
+        let took = floor(n, writes).await;
+        println!(
+            "floor ({writes} writes, 1 client, 16 at a time): {:.1} s",
+            took.as_secs_f64()
+        );
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     let sandbox = Sandbox::start(SandboxConfig {

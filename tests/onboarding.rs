@@ -547,7 +547,7 @@ async fn api_errors_conflicts_and_dropped_watches_still_converge() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resync_of_a_converged_onboarding_issues_no_write() {
+async fn resync_of_a_converged_onboarding_issues_no_write_and_lists_in_pages() {
     if !sandbox_only("counts the controller's writes in the sandbox's request log") {
         return;
     }
@@ -572,6 +572,19 @@ async fn resync_of_a_converged_onboarding_issues_no_write() {
         "a converged onboarding must not be written again: {writes:#?}"
     );
     assert!(stats.verb("list") > 0, "the controller did run (it listed)");
+    // Every initial list is paged: a restart holds one page per watch beyond its stores.
+    let page = format!("limit={}", conplus_operator::controller::stores::LIST_PAGE);
+    let unpaged: Vec<String> = env
+        .sandbox()
+        .request_log()
+        .into_iter()
+        .filter(|r| r.verb == "list" && !r.query.split('&').any(|q| q == page))
+        .map(|r| format!("{}?{}", r.path, r.query))
+        .collect();
+    assert!(
+        unpaged.is_empty(),
+        "lists not in pages of {page}: {unpaged:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

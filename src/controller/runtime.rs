@@ -85,8 +85,8 @@ impl Options {
     /// The watch configuration of the objects this instance reconciles.
     fn selected(&self) -> watcher::Config {
         match &self.watch_selector {
-            Some(selector) => watcher::Config::default().labels(selector),
-            None => watcher::Config::default(),
+            Some(selector) => super::stores::list_config().labels(selector),
+            None => super::stores::list_config(),
         }
     }
 }
@@ -368,7 +368,7 @@ pub async fn run(
             .track(
                 watcher(
                     Api::<Ressort>::all(client.clone()),
-                    watcher::Config::default(),
+                    super::stores::list_config(),
                 )
                 .default_backoff()
                 .modify(stores::drop_managed_fields)
@@ -407,7 +407,7 @@ pub async fn run(
         .track(
             watcher(
                 Api::<Verwaltungsaufgabe>::all(client.clone()),
-                watcher::Config::default(),
+                super::stores::list_config(),
             )
             .default_backoff()
             .reflect_shared(aufgabe_writer),
@@ -427,7 +427,7 @@ pub async fn run(
         })
         .for_each(|_| futures::future::ready(()));
 
-    let managed = watcher::Config::default().labels(MANAGED_SELECTOR);
+    let managed = super::stores::list_config().labels(MANAGED_SELECTOR);
     // Every namespace (metadata only): observe tells absent, ours and foreign apart from it.
     let (namespaces, ns_stream) = stores::namespace_stream(&client, &tracker);
     let (quotas, quota_stream) =
@@ -453,12 +453,12 @@ pub async fn run(
         report_stream.map(|_| ()),
     )
     .for_each(|_| futures::future::ready(()));
-    let sa_config = watcher::Config::default().fields("metadata.name=default");
+    let sa_config = super::stores::list_config().fields("metadata.name=default");
     let (service_accounts, sa_stream) =
         stores::kept_stream::<ServiceAccount>(&client, sa_config, false, keep, &tracker);
     let (profiles, profile_stream) = owned_stream::<ConformanceProfile>(
         &client,
-        watcher::Config::default(),
+        super::stores::list_config(),
         false,
         keep,
         &tracker,
@@ -708,7 +708,7 @@ fn price_watch(
     impl futures::Stream<Item = Result<ConfigMap, watcher::Error>> + Send + 'static,
 ) {
     let (store, writer) = reflector::store();
-    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let config = super::stores::list_config().fields(&format!("metadata.name={name}"));
     let stream = tracker
         .track(
             watcher(
