@@ -173,27 +173,58 @@ where
     })
 }
 
-/// Converges one owned object of `ns` to `desired` (the one generic apply of every
-/// [`Owned`] kind): compared with what is observed, written only when it differs, fields
-/// other managers added removed.
-async fn converge<K>(
-    client: &Client,
-    ns: &str,
-    desired: &K,
-    observed: &Observed,
-) -> Result<Write, WriteError>
-where
+/// An owned kind that lives in a namespace, as [`converge`] applies it.
+trait Namespaced:
+    Owned
+    + Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + Serialize
+    + DeserializeOwned
+    + std::fmt::Debug
+{
+}
+
+impl<K> Namespaced for K where
     K: Owned
         + Resource<Scope = NamespaceResourceScope, DynamicType = ()>
         + Clone
         + Serialize
         + DeserializeOwned
-        + std::fmt::Debug,
+        + std::fmt::Debug
 {
+}
+
+/// Converges one owned object of `ns` to `desired` (the one generic apply of every
+/// [`Owned`] kind): compared with what is observed, written only when it differs, fields
+/// other managers added removed.
+async fn converge<K: Namespaced>(
+    client: &Client,
+    ns: &str,
+    desired: &K,
+    observed: &Observed,
+) -> Result<Write, WriteError> {
     let api: Api<K> = Api::namespaced(client.clone(), ns);
     let name = desired.meta().name.as_deref().unwrap_or_default();
     let current = observed.owned(K::KIND, ns, name);
     apply_if_changed(&api, desired, current, true, true).await
+}
+
+/// Converges `desired` (objects of one kind in `ns`) concurrently and notes each write, in the
+/// order of `desired`.
+async fn converge_all<K: Namespaced>(
+    client: &Client,
+    ns: &str,
+    desired: &[K],
+    observed: &Observed,
+    out: &mut Provisioned,
+) -> Result<(), WriteError> {
+    let writes =
+        futures::future::try_join_all(desired.iter().map(|o| converge(client, ns, o, observed)))
+            .await?;
+    for (o, w) in desired.iter().zip(writes) {
+        out.note(w, || format!("{} {}", K::KIND, o.name_any()));
+    }
+    Ok(())
 }
 
 /// Reserves an increased allocation on the status before any quota is raised, so that a
@@ -380,26 +411,8 @@ async fn provision(
         let w = converge(client, &ns, &desired.limit_range, observed).await?;
         out.note(w, || "LimitRange".to_string());
     }
-    let policies = futures::future::try_join_all(
-        desired
-            .network_policies
-            .iter()
-            .map(|p| converge(client, &ns, p, observed)),
-    )
-    .await?;
-    for (p, w) in desired.network_policies.iter().zip(policies) {
-        out.note(w, || format!("NetworkPolicy {}", p.name_any()));
-    }
-    let bindings = futures::future::try_join_all(
-        desired
-            .role_bindings
-            .iter()
-            .map(|b| converge(client, &ns, b, observed)),
-    )
-    .await?;
-    for (b, w) in desired.role_bindings.iter().zip(bindings) {
-        out.note(w, || format!("RoleBinding {}", b.name_any()));
-    }
+    converge_all(client, &ns, &desired.network_policies, observed, &mut out).await?;
+    converge_all(client, &ns, &desired.role_bindings, observed, &mut out).await?;
     let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
     // Not ours: no hash annotation, only the one field.
     let w = apply_if_changed(
