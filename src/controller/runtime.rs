@@ -85,8 +85,8 @@ impl Options {
     /// The watch configuration of the objects this instance reconciles.
     fn selected(&self) -> watcher::Config {
         match &self.watch_selector {
-            Some(selector) => super::stores::list_config().labels(selector),
-            None => super::stores::list_config(),
+            Some(selector) => stores::list_config().labels(selector),
+            None => stores::list_config(),
         }
     }
 }
@@ -366,13 +366,10 @@ pub async fn run(
         let (known, metrics) = (ressorts.clone(), options.metrics.clone());
         tracker
             .track(
-                watcher(
-                    Api::<Ressort>::all(client.clone()),
-                    super::stores::list_config(),
-                )
-                .default_backoff()
-                .modify(stores::drop_managed_fields)
-                .reflect_shared(ressort_writer),
+                watcher(Api::<Ressort>::all(client.clone()), stores::list_config())
+                    .default_backoff()
+                    .modify(stores::drop_managed_fields)
+                    .reflect_shared(ressort_writer),
             )
             .inspect_ok(move |event| {
                 // A deleted Ressort is never reconciled again: its gauges go here. After a
@@ -407,7 +404,7 @@ pub async fn run(
         .track(
             watcher(
                 Api::<Verwaltungsaufgabe>::all(client.clone()),
-                super::stores::list_config(),
+                stores::list_config(),
             )
             .default_backoff()
             .reflect_shared(aufgabe_writer),
@@ -427,7 +424,7 @@ pub async fn run(
         })
         .for_each(|_| futures::future::ready(()));
 
-    let managed = super::stores::list_config().labels(MANAGED_SELECTOR);
+    let managed = stores::list_config().labels(MANAGED_SELECTOR);
     // Every namespace (metadata only): observe tells absent, ours and foreign apart from it.
     let (namespaces, ns_stream) = stores::namespace_stream(&client, &tracker);
     let (quotas, quota_stream) =
@@ -453,16 +450,11 @@ pub async fn run(
         report_stream.map(|_| ()),
     )
     .for_each(|_| futures::future::ready(()));
-    let sa_config = super::stores::list_config().fields("metadata.name=default");
+    let sa_config = stores::list_config().fields("metadata.name=default");
     let (service_accounts, sa_stream) =
         stores::kept_stream::<ServiceAccount>(&client, sa_config, false, keep, &tracker);
-    let (profiles, profile_stream) = owned_stream::<ConformanceProfile>(
-        &client,
-        super::stores::list_config(),
-        false,
-        keep,
-        &tracker,
-    );
+    let (profiles, profile_stream) =
+        owned_stream::<ConformanceProfile>(&client, stores::list_config(), false, keep, &tracker);
     let (kind_stores, kind_streams) = stores::workload_streams(&client, &tracker).await;
     let (prices, price_stream) = match &options.prices {
         Some((namespace, name)) => {
@@ -708,7 +700,7 @@ fn price_watch(
     impl futures::Stream<Item = Result<ConfigMap, watcher::Error>> + Send + 'static,
 ) {
     let (store, writer) = reflector::store();
-    let config = super::stores::list_config().fields(&format!("metadata.name={name}"));
+    let config = stores::list_config().fields(&format!("metadata.name={name}"));
     let stream = tracker
         .track(
             watcher(

@@ -97,7 +97,7 @@ pub fn unknown_fields_except(input: &Value, decoded: &Value, skip: &[&str]) -> V
     let mut out = Vec::new();
     let mut path = Vec::new();
     match (input.as_object(), decoded.as_object()) {
-        (Some(m), Some(d)) if !skip.is_empty() => {
+        (Some(m), Some(d)) => {
             for (k, v) in m.iter().filter(|(k, _)| !skip.contains(&k.as_str())) {
                 path.push(Seg::Key(k));
                 field(v, d.get(k), &mut path, &mut out);

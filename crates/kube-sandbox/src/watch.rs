@@ -117,11 +117,12 @@ impl Filter {
 /// `{"object":…,"type":…}` and a newline: the bytes `json!({"type": kind, "object": obj})` gives
 /// (keys in order), written straight from the stored object instead of from a copy of it.
 fn event_line(kind: &str, obj: &Value) -> Bytes {
+    const HEAD: &[u8] = b"{\"object\":";
     let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(b"{\"object\":");
+    out.extend_from_slice(HEAD);
     if serde_json::to_writer(&mut out, obj).is_err() {
         // Writing a `Value` into memory does not fail; should it, the line still parses.
-        out.truncate(10);
+        out.truncate(HEAD.len());
         out.extend_from_slice(b"null");
     }
     out.extend_from_slice(b",\"type\":");
