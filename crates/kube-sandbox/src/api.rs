@@ -93,7 +93,10 @@ pub fn to_version(def: &ResourceDef, obj: &Value, version: &str) -> Value {
     out
 }
 
+/// Drops null fields of `metadata`, and the stored form of managedFields should a client have sent
+/// one ([`crate::stored`]): every body that is written passes here.
 fn strip_nulls_in_metadata(obj: &mut Value) {
+    crate::stored::strip_client_kept(obj);
     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         m.retain(|_, v| !v.is_null());
     }
@@ -756,6 +759,7 @@ pub fn update(store: &Store, t: &Target, body: Value, opts: &WriteOpts) -> Resul
     let mut st = store.write();
     let live = st
         .get(&t.gr(), &t.namespace, &t.name)
+        .map(|l| crate::stored::expanded(&l))
         .ok_or_else(|| ApiError::not_found(&def.group, &def.plural, &t.name))?;
     let want_rv = rv_of(&body);
     if !want_rv.is_empty() && want_rv != rv_of(&live) {
@@ -1047,7 +1051,10 @@ pub fn patch(
         None
     };
     let mut st = store.write();
-    let live = st.get(&t.gr(), &t.namespace, &t.name);
+    // The write merges into, and compares with, the object with its managedFields as the list.
+    let live = st
+        .get(&t.gr(), &t.namespace, &t.name)
+        .map(|l| crate::stored::expanded(&l));
     let Some(live) = live else {
         if pt != PatchType::Apply || t.sub.is_some() {
             return Err(ApiError::not_found(&def.group, &def.plural, &t.name));
@@ -1223,6 +1230,7 @@ pub fn delete_locked(
     let gr = def.storage_key();
     let live = st
         .get(&gr, ns, name)
+        .map(|l| crate::stored::expanded(&l))
         .ok_or_else(|| ApiError::not_found(&def.group, &def.plural, name))?;
     if let Some(uid) = &opts.precondition_uid
         && uid != uid_of(&live)
@@ -1387,6 +1395,7 @@ pub fn write_scale(
     let mut st = store.write();
     let live = st
         .get(&t.gr(), &t.namespace, &t.name)
+        .map(|l| crate::stored::expanded(&l))
         .ok_or_else(|| ApiError::not_found(&def.group, &def.plural, &t.name))?;
     let current = to_scale(&live);
     let scale = match patch {

@@ -97,9 +97,8 @@ fn parse_path(path: &str) -> Route {
 }
 
 fn json_response(code: u16, body: &Value) -> Response {
-    // `to_vec` writes the bytes `Display` does, without going through a formatter.
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| body.to_string().into_bytes());
-    bytes_response(code, bytes, "application/json")
+    // The bytes `Display` writes, with stored managedFields written out ([`crate::stored`]).
+    bytes_response(code, crate::stored::to_json(body), "application/json")
 }
 
 fn bytes_response(code: u16, body: Vec<u8>, content_type: &str) -> Response {

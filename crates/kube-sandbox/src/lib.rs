@@ -32,6 +32,7 @@ mod selectors;
 mod stats;
 mod status;
 mod store;
+mod stored;
 mod table;
 mod typed;
 mod vap;

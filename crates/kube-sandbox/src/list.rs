@@ -178,17 +178,17 @@ pub fn render_list(t: &Target, page: &Page, render: Render) -> Vec<u8> {
         // stored as written, keep them.
         let builtin = def.custom.is_none();
         let r = match render {
-            Render::Metadata => serde_json::to_writer(&mut out, &partial_metadata(item)),
+            Render::Metadata => crate::stored::write_json(&mut out, &partial_metadata(item)),
             _ if t.version != def.version || crate::events::is_view(def) => {
                 let item = to_version(def, item, &t.version);
                 if builtin {
                     write_untyped(&mut out, &item)
                 } else {
-                    serde_json::to_writer(&mut out, &item)
+                    crate::stored::write_json(&mut out, &item)
                 }
             }
             _ if builtin => write_untyped(&mut out, item),
-            _ => serde_json::to_writer(&mut out, &**item),
+            _ => crate::stored::write_json(&mut out, item),
         };
         if r.is_err() {
             out.extend_from_slice(b"null");
@@ -202,7 +202,7 @@ pub fn render_list(t: &Target, page: &Page, render: Render) -> Vec<u8> {
 /// list of a built-in kind.
 fn write_untyped(out: &mut Vec<u8>, obj: &Value) -> Result<(), serde_json::Error> {
     let Some(map) = obj.as_object() else {
-        return serde_json::to_writer(out, obj);
+        return crate::stored::write_json(out, obj);
     };
     out.push(b'{');
     let mut first = true;
@@ -214,9 +214,7 @@ fn write_untyped(out: &mut Vec<u8>, obj: &Value) -> Result<(), serde_json::Error
             out.push(b',');
         }
         first = false;
-        serde_json::to_writer(&mut *out, k)?;
-        out.push(b':');
-        serde_json::to_writer(&mut *out, v)?;
+        crate::stored::write_entry(out, k, v, false)?;
     }
     out.push(b'}');
     Ok(())

@@ -278,6 +278,7 @@ impl State {
     pub fn put(&mut self, gr: &GroupResource, mut obj: Value) -> Arc<Value> {
         self.rv += 1;
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
+        crate::stored::compact(&mut obj);
         let ns = crate::meta::namespace_of(&obj).to_string();
         let name = crate::meta::name_of(&obj).to_string();
         let obj = Arc::new(obj);

@@ -120,7 +120,7 @@ fn event_line(kind: &str, obj: &Value) -> Bytes {
     const HEAD: &[u8] = b"{\"object\":";
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(HEAD);
-    if serde_json::to_writer(&mut out, obj).is_err() {
+    if crate::stored::write_json(&mut out, obj).is_err() {
         // Writing a `Value` into memory does not fail; should it, the line still parses.
         out.truncate(HEAD.len());
         out.extend_from_slice(b"null");

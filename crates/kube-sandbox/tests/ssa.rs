@@ -200,3 +200,238 @@ async fn apply_to_the_status_subresource_changes_only_status() {
     assert_eq!(d.status.unwrap().ready_replicas, Some(2));
     assert_eq!(d.spec.unwrap().replicas, Some(2));
 }
+
+/// The store keeps managedFields in a compact form; every way of reading an object gives the list,
+/// with each `fieldsV1` a JSON object, as kube-apiserver writes it.
+#[tokio::test]
+async fn managed_fields_read_the_same_from_get_list_metadata_list_table_watch_and_write_replies() {
+    use futures::{StreamExt, TryStreamExt};
+    use kube::api::{ListParams, WatchEvent, WatchParams};
+    let (_sb, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "labels": {"x": "y"}}, "data": {"k": "v"}});
+    let applied = api
+        .patch("a", &PatchParams::apply("alice"), &Patch::Apply(&cm))
+        .await
+        .unwrap();
+    let expected = json!([{
+        "apiVersion": "v1",
+        "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:data": {"f:k": {}}, "f:metadata": {"f:labels": {"f:x": {}}}},
+        "manager": "alice",
+        "operation": "Apply",
+        "time": serde_json::to_value(&applied.metadata.managed_fields.as_ref().unwrap()[0].time).unwrap(),
+    }]);
+    let of = |v: &serde_json::Value| v.pointer("/metadata/managedFields").cloned();
+    assert_eq!(
+        of(&serde_json::to_value(&applied).unwrap()),
+        Some(expected.clone()),
+        "apply reply"
+    );
+
+    let (code, _, got) = raw(
+        &client,
+        "GET",
+        "/api/v1/namespaces/default/configmaps/a",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(of(&got), Some(expected.clone()), "get");
+    let (_, _, list) = raw(
+        &client,
+        "GET",
+        "/api/v1/namespaces/default/configmaps",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(of(&list["items"][0]), Some(expected.clone()), "list");
+    let (_, _, meta) = raw_with_accept(
+        &client,
+        "GET",
+        "/api/v1/namespaces/default/configmaps",
+        None,
+        Some("application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"),
+        None,
+    )
+    .await;
+    assert_eq!(meta["kind"], "PartialObjectMetadataList");
+    assert_eq!(
+        of(&meta["items"][0]),
+        Some(expected.clone()),
+        "metadata list"
+    );
+    let (_, _, table) = raw_with_accept(
+        &client,
+        "GET",
+        "/api/v1/namespaces/default/configmaps?includeObject=Object",
+        None,
+        Some("application/json;as=Table;v=v1;g=meta.k8s.io"),
+        None,
+    )
+    .await;
+    assert_eq!(table["kind"], "Table");
+    assert_eq!(
+        of(&table["rows"][0]["object"]),
+        Some(expected.clone()),
+        "table row"
+    );
+
+    let mut events = api
+        .watch(&WatchParams::default(), "0")
+        .await
+        .unwrap()
+        .boxed();
+    let first = events.try_next().await.unwrap();
+    let Some(WatchEvent::Added(watched)) = first else {
+        panic!("expected ADDED, got {first:?}");
+    };
+    assert_eq!(
+        of(&serde_json::to_value(&watched).unwrap()),
+        Some(expected.clone()),
+        "watch"
+    );
+
+    // A second manager's update: both entries, the first unchanged.
+    let mut changed = api.get("a").await.unwrap();
+    changed
+        .data
+        .as_mut()
+        .unwrap()
+        .insert("k2".into(), "v2".into());
+    let updated = api
+        .replace(
+            "a",
+            &kube::api::PostParams {
+                field_manager: Some("bob".into()),
+                ..Default::default()
+            },
+            &changed,
+        )
+        .await
+        .unwrap();
+    let managers: Vec<_> = updated
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .map(|e| e.manager.unwrap_or_default())
+        .collect();
+    assert_eq!(managers, ["alice", "bob"]);
+    let listed = api.list(&ListParams::default()).await.unwrap();
+    assert_eq!(
+        of(&serde_json::to_value(&listed.items[0]).unwrap()).unwrap()[0],
+        expected[0],
+        "the first manager's entry after another manager's write"
+    );
+}
+
+/// Only the store writes the compact form of managedFields: sent in a body, it is dropped, and the
+/// object reads with the managedFields the server recorded.
+#[tokio::test]
+async fn a_client_cannot_write_the_stored_form_of_managed_fields() {
+    let (_sb, client) = start().await;
+    let forged = "[{\"manager\":\"forged\",\"operation\":\"Update\",\"fieldsV1\":{\"f:data\":{}}}]";
+    let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "managedFields\u{0}": forged}, "data": {"k": "v"}});
+    let (code, _, created) = raw(
+        &client,
+        "POST",
+        "/api/v1/namespaces/default/configmaps?fieldManager=carol",
+        Some("application/json"),
+        Some(body),
+    )
+    .await;
+    assert_eq!(code, 201, "{created}");
+    let (_, _, got) = raw(
+        &client,
+        "GET",
+        "/api/v1/namespaces/default/configmaps/a",
+        None,
+        None,
+    )
+    .await;
+    for v in [&created, &got] {
+        let managers: Vec<_> = v["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["manager"].clone())
+            .collect();
+        assert_eq!(managers, [json!("carol")]);
+        assert!(v["metadata"].get("managedFields\u{0}").is_none());
+    }
+    let patch = json!({"metadata": {"managedFields\u{0}": forged}, "data": {"k": "w"}});
+    let (code, _, patched) = raw(
+        &client,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/a?fieldManager=carol",
+        Some("application/merge-patch+json"),
+        Some(patch),
+    )
+    .await;
+    assert_eq!(code, 200, "{patched}");
+    assert_eq!(patched["data"]["k"], "w");
+    assert_eq!(patched["metadata"]["managedFields"][0]["manager"], "carol");
+    assert_eq!(
+        patched["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // An object with no field to manage has no managedFields at all, not the forged ones.
+    let bare = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bare", "managedFields\u{0}": forged}});
+    let (code, _, created) = raw(
+        &client,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        Some("application/json"),
+        Some(bare),
+    )
+    .await;
+    assert_eq!(code, 201, "{created}");
+    let (_, _, got) = raw(
+        &client,
+        "GET",
+        "/api/v1/namespaces/default/configmaps/bare",
+        None,
+        None,
+    )
+    .await;
+    for v in [&created, &got] {
+        let managers: Vec<_> = v["metadata"]["managedFields"]
+            .as_array()
+            .map(|a| a.iter().map(|e| e["manager"].clone()).collect())
+            .unwrap_or_default();
+        assert!(!managers.contains(&json!("forged")), "{v}");
+    }
+    // A custom resource's metadata as well.
+    install_widget_crd(&client).await;
+    let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "managedFields\u{0}": forged}, "spec": {"size": 1}});
+    let (code, _, created) = raw(
+        &client,
+        "POST",
+        "/apis/example.com/v1/namespaces/default/widgets?fieldManager=carol",
+        Some("application/json"),
+        Some(widget),
+    )
+    .await;
+    assert_eq!(code, 201, "{created}");
+    let (_, _, got) = raw(
+        &client,
+        "GET",
+        "/apis/example.com/v1/namespaces/default/widgets/w",
+        None,
+        None,
+    )
+    .await;
+    for v in [&created, &got] {
+        let managers: Vec<_> = v["metadata"]["managedFields"]
+            .as_array()
+            .map(|a| a.iter().map(|e| e["manager"].clone()).collect())
+            .unwrap_or_default();
+        assert_eq!(managers, [json!("carol")], "{v}");
+    }
+}
