@@ -328,110 +328,69 @@ async fn managed_fields_read_the_same_from_get_list_metadata_list_table_watch_an
     );
 }
 
+/// The managers of an object's managedFields, as the server wrote them.
+fn managers(obj: &serde_json::Value) -> Vec<serde_json::Value> {
+    assert!(obj["metadata"].get("managedFields\u{0}").is_none(), "{obj}");
+    obj["metadata"]["managedFields"]
+        .as_array()
+        .map(|a| a.iter().map(|e| e["manager"].clone()).collect())
+        .unwrap_or_default()
+}
+
+/// POSTs `body` to `collection` and GETs it back: the reply and the read object.
+async fn create_and_get(
+    client: &kube::Client,
+    collection: &str,
+    query: &str,
+    body: serde_json::Value,
+) -> [serde_json::Value; 2] {
+    let name = body["metadata"]["name"].as_str().unwrap().to_string();
+    let (code, _, created) = raw(
+        client,
+        "POST",
+        &format!("{collection}{query}"),
+        Some("application/json"),
+        Some(body),
+    )
+    .await;
+    assert_eq!(code, 201, "{created}");
+    let (_, _, got) = raw(client, "GET", &format!("{collection}/{name}"), None, None).await;
+    [created, got]
+}
+
 /// Only the store writes the compact form of managedFields: sent in a body, it is dropped, and the
 /// object reads with the managedFields the server recorded.
 #[tokio::test]
 async fn a_client_cannot_write_the_stored_form_of_managed_fields() {
     let (_sb, client) = start().await;
     let forged = "[{\"manager\":\"forged\",\"operation\":\"Update\",\"fieldsV1\":{\"f:data\":{}}}]";
+    let configmaps = "/api/v1/namespaces/default/configmaps";
     let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "managedFields\u{0}": forged}, "data": {"k": "v"}});
-    let (code, _, created) = raw(
-        &client,
-        "POST",
-        "/api/v1/namespaces/default/configmaps?fieldManager=carol",
-        Some("application/json"),
-        Some(body),
-    )
-    .await;
-    assert_eq!(code, 201, "{created}");
-    let (_, _, got) = raw(
-        &client,
-        "GET",
-        "/api/v1/namespaces/default/configmaps/a",
-        None,
-        None,
-    )
-    .await;
-    for v in [&created, &got] {
-        let managers: Vec<_> = v["metadata"]["managedFields"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["manager"].clone())
-            .collect();
-        assert_eq!(managers, [json!("carol")]);
-        assert!(v["metadata"].get("managedFields\u{0}").is_none());
+    for v in create_and_get(&client, configmaps, "?fieldManager=carol", body).await {
+        assert_eq!(managers(&v), [json!("carol")]);
     }
     let patch = json!({"metadata": {"managedFields\u{0}": forged}, "data": {"k": "w"}});
     let (code, _, patched) = raw(
         &client,
         "PATCH",
-        "/api/v1/namespaces/default/configmaps/a?fieldManager=carol",
+        &format!("{configmaps}/a?fieldManager=carol"),
         Some("application/merge-patch+json"),
         Some(patch),
     )
     .await;
     assert_eq!(code, 200, "{patched}");
     assert_eq!(patched["data"]["k"], "w");
-    assert_eq!(patched["metadata"]["managedFields"][0]["manager"], "carol");
-    assert_eq!(
-        patched["metadata"]["managedFields"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(managers(&patched), [json!("carol")]);
     // An object with no field to manage has no managedFields at all, not the forged ones.
     let bare = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bare", "managedFields\u{0}": forged}});
-    let (code, _, created) = raw(
-        &client,
-        "POST",
-        "/api/v1/namespaces/default/configmaps",
-        Some("application/json"),
-        Some(bare),
-    )
-    .await;
-    assert_eq!(code, 201, "{created}");
-    let (_, _, got) = raw(
-        &client,
-        "GET",
-        "/api/v1/namespaces/default/configmaps/bare",
-        None,
-        None,
-    )
-    .await;
-    for v in [&created, &got] {
-        let managers: Vec<_> = v["metadata"]["managedFields"]
-            .as_array()
-            .map(|a| a.iter().map(|e| e["manager"].clone()).collect())
-            .unwrap_or_default();
-        assert!(!managers.contains(&json!("forged")), "{v}");
+    for v in create_and_get(&client, configmaps, "", bare).await {
+        assert!(!managers(&v).contains(&json!("forged")), "{v}");
     }
     // A custom resource's metadata as well.
     install_widget_crd(&client).await;
     let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w", "managedFields\u{0}": forged}, "spec": {"size": 1}});
-    let (code, _, created) = raw(
-        &client,
-        "POST",
-        "/apis/example.com/v1/namespaces/default/widgets?fieldManager=carol",
-        Some("application/json"),
-        Some(widget),
-    )
-    .await;
-    assert_eq!(code, 201, "{created}");
-    let (_, _, got) = raw(
-        &client,
-        "GET",
-        "/apis/example.com/v1/namespaces/default/widgets/w",
-        None,
-        None,
-    )
-    .await;
-    for v in [&created, &got] {
-        let managers: Vec<_> = v["metadata"]["managedFields"]
-            .as_array()
-            .map(|a| a.iter().map(|e| e["manager"].clone()).collect())
-            .unwrap_or_default();
-        assert_eq!(managers, [json!("carol")], "{v}");
+    let widgets = "/apis/example.com/v1/namespaces/default/widgets";
+    for v in create_and_get(&client, widgets, "?fieldManager=carol", widget).await {
+        assert_eq!(managers(&v), [json!("carol")], "{v}");
     }
 }
