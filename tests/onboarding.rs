@@ -699,3 +699,67 @@ async fn denying_traffic_inside_the_namespace_removes_the_operators_allow_policy
             .contains(&"conplus-default-deny".to_string())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_environment_that_fails_does_not_hold_back_the_others() {
+    if !sandbox_only("refuses one environment's writes and slows another's") {
+        return;
+    }
+    use k8s_openapi::api::events::v1::Event;
+    let env = Env::start().await;
+    let (mk, name) = (env.name("mk"), env.name("mk-lager"));
+    let (dev, prod) = (format!("{mk}-lager-dev"), format!("{mk}-lager-prod"));
+    env.apply(&ressort(&mk, "64")).await;
+    let faults = env.sandbox().faults();
+    // prod's network policies are refused at once; every write in dev takes 300 ms.
+    faults.inject(
+        Fault::new()
+            .verb("apply")
+            .resource("networkpolicies")
+            .namespace(&prod)
+            .status(500),
+    );
+    faults.inject(
+        Fault::new()
+            .verb("apply")
+            .namespace(&dev)
+            .delay(Duration::from_millis(300)),
+    );
+    env.apply(&onboarding(&name, &mk, "lager", &["dev", "prod"], "1"))
+        .await;
+    let events = env.ns_api::<Event>("default");
+    let failed = env
+        .eventually("the first failed round's Warning", || async {
+            events
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .find(|e| {
+                    e.reason.as_deref() == Some("ApplyFailed")
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref())
+                            == Some(name.as_str())
+                })
+        })
+        .await;
+    let note = failed.note.unwrap_or_default();
+    assert!(note.contains(&prod), "the Warning names prod: {note}");
+    // When that round ended, dev was provisioned in full: prod's failure did not cancel its writes.
+    assert_eq!(
+        names_in::<ResourceQuota>(&env, &dev).await,
+        ["conplus-quota"]
+    );
+    assert_eq!(names_in::<LimitRange>(&env, &dev).await.len(), 1);
+    assert_eq!(names_in::<NetworkPolicy>(&env, &dev).await.len(), 5);
+    assert_eq!(names_in::<RoleBinding>(&env, &dev).await.len(), 1);
+    let sa = env
+        .ns_api::<ServiceAccount>(&dev)
+        .get("default")
+        .await
+        .unwrap();
+    assert_eq!(sa.automount_service_account_token, Some(false));
+    faults.clear();
+    env.wait_fvo(&name, "Ready once prod's policies are accepted", is_ready)
+        .await;
+}

@@ -15,6 +15,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use tracing::warn;
 
 use super::budget::Admission;
 use super::drift;
@@ -209,6 +210,24 @@ async fn converge<K: Namespaced>(
     apply_if_changed(&api, desired, current, true, true).await
 }
 
+/// Runs `writes` concurrently, each to its end: one that fails does not cancel the others (a
+/// refused object would otherwise hold back every sibling, round after round). The results in
+/// the order of `writes`, or the first error in that order; the later errors are logged.
+async fn all_to_the_end<T>(
+    writes: impl IntoIterator<Item = impl Future<Output = Result<T, WriteError>>>,
+) -> Result<Vec<T>, WriteError> {
+    let mut first = None;
+    let mut done = Vec::new();
+    for result in futures::future::join_all(writes).await {
+        match result {
+            Ok(t) => done.push(t),
+            Err(e) if first.is_none() => first = Some(e),
+            Err(e) => warn!("{e}"),
+        }
+    }
+    first.map_or(Ok(done), Err)
+}
+
 /// Converges `desired` (objects of one kind in `ns`) concurrently and notes each write, in the
 /// order of `desired`.
 async fn converge_all<K: Namespaced>(
@@ -218,9 +237,7 @@ async fn converge_all<K: Namespaced>(
     observed: &Observed,
     out: &mut Provisioned,
 ) -> Result<(), WriteError> {
-    let writes =
-        futures::future::try_join_all(desired.iter().map(|o| converge(client, ns, o, observed)))
-            .await?;
+    let writes = all_to_the_end(desired.iter().map(|o| converge(client, ns, o, observed))).await?;
     for (o, w) in desired.iter().zip(writes) {
         out.note(w, || format!("{} {}", K::KIND, o.name_any()));
     }
@@ -287,8 +304,9 @@ pub async fn apply(
     let released_from = &crate::resources::released_from(&fvo.spec);
     let mut applied = Applied::default();
     // The environments are separate namespaces: provisioned at the same time, each in its own
-    // order. Their results are noted in the plan's order, whichever finished first.
-    let provisioned = futures::future::try_join_all(plan.environments.iter().filter_map(|env| {
+    // order and to its end, whether another fails or not. Their results are noted in the plan's
+    // order, whichever finished first.
+    let provisioned = all_to_the_end(plan.environments.iter().filter_map(|env| {
         let EnvPlan::Provision {
             desired,
             apply_quota,
@@ -514,6 +532,50 @@ pub async fn release_namespace(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_failed_write_neither_cancels_its_siblings_nor_hides_which_failed_first() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let finished = AtomicUsize::new(0);
+        let fail = |what: &str| WriteError::Timeout {
+            what: Target(what.to_string()),
+        };
+        let write = |i: usize, delay_ms: u64, ok: bool| {
+            let finished = &finished;
+            async move {
+                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                finished.fetch_add(1, Ordering::SeqCst);
+                if ok {
+                    Ok(i)
+                } else {
+                    Err(fail(&format!("write {i}")))
+                }
+            }
+        };
+        // The second fails at once, the fourth a little later; the others take longer.
+        let result = all_to_the_end([
+            write(1, 60, true),
+            write(2, 0, false),
+            write(3, 80, true),
+            write(4, 10, false),
+        ])
+        .await;
+        assert_eq!(
+            finished.load(Ordering::SeqCst),
+            4,
+            "every write ran to its end"
+        );
+        match result {
+            Err(WriteError::Timeout { what }) => assert_eq!(what.0, "write 2"),
+            other => panic!("expected the first error in order, got {other:?}"),
+        }
+        let all_ok = all_to_the_end([write(1, 5, true), write(2, 0, true)]).await;
+        assert_eq!(
+            all_ok.ok(),
+            Some(vec![1, 2]),
+            "results in the order of the writes"
+        );
+    }
 
     #[test]
     fn subset_ignores_fields_the_operator_does_not_declare() {
