@@ -745,6 +745,15 @@ async fn an_environment_that_fails_does_not_hold_back_the_others() {
         .await;
     let note = failed.note.unwrap_or_default();
     assert!(note.contains(&prod), "the Warning names prod: {note}");
+    // And the status says so, where `kubectl get fvo` shows it.
+    let o = env
+        .wait_fvo(&name, "Ready=False with reason ApplyFailed", |o| {
+            condition(o, "Ready").is_some_and(|c| c.status == "False" && c.reason == "ApplyFailed")
+        })
+        .await;
+    let ready = condition(&o, "Ready").unwrap();
+    assert!(ready.message.contains(&prod), "{ready:?}");
+    assert_eq!(ready.observed_generation, o.metadata.generation);
     // When that round ended, dev was provisioned in full: prod's failure did not cancel its writes.
     assert_eq!(
         names_in::<ResourceQuota>(&env, &dev).await,

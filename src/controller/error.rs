@@ -67,6 +67,16 @@ impl WriteError {
     pub fn is_conflict(&self) -> bool {
         matches!(self, WriteError::Api { source: kube::Error::Api(s), .. } if s.code == 409)
     }
+
+    /// A short category for Event and condition reasons and metric labels.
+    pub fn category(&self) -> &'static str {
+        match self {
+            e if e.is_conflict() => "Conflict",
+            WriteError::Api { .. } => "ApplyFailed",
+            WriteError::Timeout { .. } => "Timeout",
+            WriteError::Serialize(_) => "InternalError",
+        }
+    }
 }
 
 /// A failed step of a reconcile.
@@ -85,10 +95,7 @@ impl Error {
     pub fn category(&self) -> &'static str {
         match self {
             Error::Observe(_) => "ObserveFailed",
-            Error::Write(e) if e.is_conflict() => "Conflict",
-            Error::Write(WriteError::Api { .. }) => "ApplyFailed",
-            Error::Write(WriteError::Timeout { .. }) => "Timeout",
-            Error::Write(WriteError::Serialize(_)) => "InternalError",
+            Error::Write(e) => e.category(),
         }
     }
 

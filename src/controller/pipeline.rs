@@ -55,7 +55,9 @@ pub async fn reconcile(
     );
     // I/O, writes: an increased allocation is reserved before any quota rises, then the plan.
     apply::reserve(client, &fvo, admission).await?;
-    let applied = apply::apply(client, &plan, &observed, &fvo).await?;
+    let applied = apply::apply(client, &plan, &observed, &fvo).await;
+    // I/O, writes: a failed apply is on the status (Ready=False) before the round ends.
+    let applied = publish::on_failure(&ctx, &fvo, applied).await?;
     // pure: the status of the round, conformance, repairs.
     let now = conditions::now();
     let mut status = status::of_round(&fvo, &observed, admission, &plan, &problems, now);

@@ -4,12 +4,15 @@
 
 use kube::runtime::events::EventType;
 
+use tracing::warn;
+
 use super::apply::{self, Applied};
+use super::conditions;
 use super::conformance::Evaluation;
 use super::context::Context;
 use super::error::WriteError;
 use super::events;
-use crate::api::conditions::reason;
+use crate::api::conditions::{self as c, reason};
 use crate::api::{FachverfahrenOnboarding, FachverfahrenOnboardingStatus};
 use kube::ResourceExt;
 
@@ -73,4 +76,178 @@ pub async fn round(
     }
     ctx.status_current(&name);
     Ok(Published::Current)
+}
+
+/// Passes `result` on; when it is a failed write, first puts `Ready=False` with the failure on the
+/// status ([`failed_status`]), so that a failed round shows where users look (`kubectl get fvo`),
+/// not only in its Warning Event. A conflict (someone wrote in between) is retried at once and
+/// written nothing. Best effort: should this write fail too, the Event and the log still say it.
+pub async fn on_failure<T>(
+    ctx: &Context,
+    fvo: &FachverfahrenOnboarding,
+    result: Result<T, WriteError>,
+) -> Result<T, WriteError> {
+    let Err(error) = &result else {
+        return result;
+    };
+    if error.is_conflict() {
+        return result;
+    }
+    let now = conditions::now();
+    if let Some(status) = failed_status(fvo, error.category(), error.to_string(), now) {
+        let name = fvo.name_any();
+        match apply::write_status(&ctx.client, &name, &status).await {
+            Ok(written) => {
+                ctx.status_writes.record(&name, written);
+                let old = fvo.status.clone().unwrap_or_default();
+                events::ready_transition(&ctx.recorder, fvo, &old, &status).await;
+            }
+            Err(e) => warn!(onboarding = %name, "writing the failure on the status failed: {e}"),
+        }
+    }
+    result
+}
+
+/// The status `fvo` has with `Ready=False` for `reason` and `message` at its generation, every other
+/// field as it was (pure); `None` when it says `Ready=False` for `reason` at this generation already,
+/// whatever the message: a status write brings a round at once, and a message that changed with
+/// every attempt (a server's request id, say) would otherwise retry without back-off.
+pub fn failed_status(
+    fvo: &FachverfahrenOnboarding,
+    reason: &str,
+    message: String,
+    now: jiff::Timestamp,
+) -> Option<FachverfahrenOnboardingStatus> {
+    let generation = fvo.metadata.generation;
+    let mut status = fvo.status.clone().unwrap_or_default();
+    let ready = conditions::condition(
+        c::READY,
+        "False",
+        reason,
+        message,
+        generation,
+        &status.conditions,
+        now,
+    );
+    let said = conditions::ready_condition(&status).is_some_and(|r| {
+        (&r.status, &r.reason, r.observed_generation)
+            == (&ready.status, &ready.reason, ready.observed_generation)
+    });
+    if said && status.observed_generation == generation {
+        return None;
+    }
+    match status.conditions.iter_mut().find(|x| x.type_ == c::READY) {
+        Some(r) => *r = ready,
+        None => status.conditions.insert(0, ready),
+    }
+    status.observed_generation = generation;
+    Some(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::testing::*;
+
+    #[test]
+    fn a_failed_round_sets_ready_false_keeps_the_rest_and_says_it_once() {
+        let now = conditions::now();
+        let mut fvo = onboarding("ms", "grundsicherung").env("prod").build();
+        fvo.metadata.generation = Some(3);
+        let mut before = FachverfahrenOnboardingStatus {
+            observed_generation: Some(2),
+            ..Default::default()
+        };
+        before.conditions.push(conditions::condition(
+            c::READY,
+            "True",
+            reason::PROVISIONED,
+            "all provisioned".into(),
+            Some(2),
+            &[],
+            now,
+        ));
+        before.conditions.push(conditions::condition(
+            c::BUDGET_AVAILABLE,
+            "True",
+            reason::WITHIN_BUDGET,
+            "fits".into(),
+            Some(2),
+            &[],
+            now,
+        ));
+        fvo.status = Some(before.clone());
+        let failed = failed_status(
+            &fvo,
+            "ApplyFailed",
+            "apply NetworkPolicy x/y failed".into(),
+            now,
+        )
+        .unwrap_or_else(|| panic!("a failure not yet on the status is written"));
+        let ready = conditions::ready_condition(&failed)
+            .cloned()
+            .unwrap_or_else(|| panic!("Ready"));
+        assert_eq!(
+            (
+                ready.status.as_str(),
+                ready.reason.as_str(),
+                ready.message.as_str(),
+                ready.observed_generation
+            ),
+            (
+                "False",
+                "ApplyFailed",
+                "apply NetworkPolicy x/y failed",
+                Some(3)
+            )
+        );
+        assert_eq!(failed.observed_generation, Some(3));
+        assert_eq!(
+            failed.conditions[1], before.conditions[1],
+            "other conditions stay"
+        );
+        assert_eq!(failed.conditions.len(), 2);
+        fvo.status = Some(failed);
+        assert_eq!(
+            failed_status(
+                &fvo,
+                "ApplyFailed",
+                "apply NetworkPolicy x/y failed".into(),
+                now
+            ),
+            None,
+            "the same failure again writes nothing"
+        );
+        assert!(
+            failed_status(
+                &fvo,
+                "Timeout",
+                "apply NetworkPolicy x/y timed out".into(),
+                now
+            )
+            .is_some(),
+            "another kind of failure is written"
+        );
+        assert_eq!(
+            failed_status(
+                &fvo,
+                "ApplyFailed",
+                "apply RoleBinding x/z failed".into(),
+                now
+            ),
+            None,
+            "nor does another message of the same kind (no round without back-off)"
+        );
+        fvo.metadata.generation = Some(4);
+        assert!(
+            failed_status(
+                &fvo,
+                "ApplyFailed",
+                "apply NetworkPolicy x/y failed".into(),
+                now
+            )
+            .is_some(),
+            "the same failure at a new generation is written"
+        );
+    }
 }

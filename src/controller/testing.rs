@@ -84,6 +84,11 @@ impl OnboardingBuilder {
         self
     }
 
+    /// The onboarding itself.
+    pub fn build(self) -> FachverfahrenOnboarding {
+        self.fvo
+    }
+
     /// Every object of every environment, as the build step makes them.
     pub fn desired(&self) -> Vec<DesiredEnvironment> {
         match desired(&self.fvo, &PlatformSettings::default()) {
