@@ -772,3 +772,52 @@ async fn an_environment_that_fails_does_not_hold_back_the_others() {
     env.wait_fvo(&name, "Ready once prod's policies are accepted", is_ready)
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_quota_increase_keeps_its_reservation_on_the_status() {
+    if !sandbox_only("refuses a quota write") {
+        return;
+    }
+    let env = Env::start().await;
+    let (mw, name) = (env.name("mw"), env.name("mw-kasse"));
+    let prod = format!("{mw}-kasse-prod");
+    env.apply(&ressort(&mw, "64")).await;
+    env.apply(&onboarding(&name, &mw, "kasse", &["prod"], "1"))
+        .await;
+    let ready = env.wait_fvo(&name, "Ready", is_ready).await;
+    let before = ready.status.as_ref().unwrap().allocated.clone();
+    // The quota rises, and its write is refused: the round reserves the larger allocation first,
+    // then fails; the failure on the status must not give the reservation away.
+    env.sandbox().faults().inject(
+        Fault::new()
+            .verb("apply")
+            .resource("resourcequotas")
+            .namespace(&prod)
+            .status(500),
+    );
+    let mut fvo = ready.clone();
+    fvo.spec.environments[0].quota.cpu = "2".into();
+    fvo.status = None;
+    fvo.metadata.managed_fields = None;
+    fvo.metadata.resource_version = None;
+    env.apply(&fvo).await;
+    let failed = env
+        .wait_fvo(&name, "Ready=False with reason ApplyFailed", |o| {
+            condition(o, "Ready").is_some_and(|c| {
+                c.status == "False"
+                    && c.reason == "ApplyFailed"
+                    && c.observed_generation == o.metadata.generation
+            })
+        })
+        .await;
+    let reserved = failed.status.as_ref().unwrap().allocated.clone();
+    assert_ne!(
+        reserved, before,
+        "the larger allocation is reserved: {reserved:?}"
+    );
+    env.sandbox().faults().clear();
+    let done = env
+        .wait_fvo(&name, "Ready with the larger quota", is_ready)
+        .await;
+    assert_eq!(done.status.unwrap().allocated, reserved);
+}

@@ -2,6 +2,7 @@
 //! written only when it changed, so that a converged onboarding costs no write — and the
 //! `Ready` transition it makes.
 
+use kube::Api;
 use kube::runtime::events::EventType;
 
 use tracing::warn;
@@ -82,6 +83,11 @@ pub async fn round(
 /// status ([`failed_status`]), so that a failed round shows where users look (`kubectl get fvo`),
 /// not only in its Warning Event. A conflict (someone wrote in between) is retried at once and
 /// written nothing. Best effort: should this write fail too, the Event and the log still say it.
+///
+/// The status is read again first, not taken from the round's `fvo`: the round may have reserved a
+/// larger allocation before it failed ([`apply::reserve`]), and writing the older status back would
+/// give that reservation away while quotas may already have risen. When the spec changed meanwhile
+/// (another generation), nothing is written: the next round answers for that generation.
 pub async fn on_failure<T>(
     ctx: &Context,
     fvo: &FachverfahrenOnboarding,
@@ -93,14 +99,23 @@ pub async fn on_failure<T>(
     if error.is_conflict() {
         return result;
     }
+    let name = fvo.name_any();
+    let api: Api<FachverfahrenOnboarding> = Api::all(ctx.client.clone());
+    let current = match api.get_status(&name).await {
+        Ok(current) if current.metadata.generation == fvo.metadata.generation => current,
+        Ok(_) => return result,
+        Err(e) => {
+            warn!(onboarding = %name, "reading the status to note a failure failed: {e}");
+            return result;
+        }
+    };
     let now = conditions::now();
-    if let Some(status) = failed_status(fvo, error.category(), error.to_string(), now) {
-        let name = fvo.name_any();
+    if let Some(status) = failed_status(&current, error.category(), error.to_string(), now) {
         match apply::write_status(&ctx.client, &name, &status).await {
             Ok(written) => {
                 ctx.status_writes.record(&name, written);
-                let old = fvo.status.clone().unwrap_or_default();
-                events::ready_transition(&ctx.recorder, fvo, &old, &status).await;
+                let old = current.status.clone().unwrap_or_default();
+                events::ready_transition(&ctx.recorder, &current, &old, &status).await;
             }
             Err(e) => warn!(onboarding = %name, "writing the failure on the status failed: {e}"),
         }

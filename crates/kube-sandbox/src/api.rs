@@ -1230,7 +1230,6 @@ pub fn delete_locked(
     let gr = def.storage_key();
     let live = st
         .get(&gr, ns, name)
-        .map(|l| crate::stored::expanded(&l))
         .ok_or_else(|| ApiError::not_found(&def.group, &def.plural, name))?;
     if let Some(uid) = &opts.precondition_uid
         && uid != uid_of(&live)
@@ -1281,7 +1280,8 @@ pub fn delete_locked(
             "DELETE",
             name,
             None,
-            Some(&live),
+            // Admission policies read the old object with its managedFields as the list.
+            Some(&crate::stored::expanded(&live)),
             Some(user),
             opts.dry_run,
             &mut Vec::new(),

@@ -112,6 +112,14 @@ fn write_value(out: &mut Vec<u8>, v: &Value, is_metadata: bool) -> Result<(), se
     }
 }
 
+/// Whether `text` is JSON, so that it may be written as it is. The store writes the key only at an
+/// object's own `metadata`, and strips it from request bodies there; deeper in a custom resource
+/// kept as written (`x-kubernetes-preserve-unknown-fields`) a `metadata` map may hold it as data,
+/// with any string: such a string is written as the data it is, never as broken JSON.
+fn is_kept_text(text: &str) -> bool {
+    text.starts_with('[') && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+}
+
 /// Writes `"k":v` of a map; `in_metadata` when the map is a `metadata`.
 pub(crate) fn write_entry(
     out: &mut Vec<u8>,
@@ -122,6 +130,7 @@ pub(crate) fn write_entry(
     if in_metadata
         && k == KEPT
         && let Value::String(text) = v
+        && is_kept_text(text)
     {
         out.extend_from_slice(b"\"managedFields\":");
         // The text is JSON that `compact` wrote with serde_json: compact, as this output is.
@@ -217,6 +226,10 @@ mod tests {
     fn the_kept_key_is_read_only_in_metadata_and_dropped_from_client_bodies() {
         // Elsewhere (a custom resource's spec, a ConfigMap's data) the key is data as any other.
         let v = json!({"spec": {KEPT: "[1]"}, "data": {KEPT: "x"}});
+        assert_eq!(to_json(&v), serde_json::to_vec(&v).unwrap());
+        // A `metadata` map deeper in a custom resource's data, with a string that is no JSON list:
+        // written as data, the output parses.
+        let v = json!({"spec": {"inner": {"metadata": {KEPT: "[not json"}}}});
         assert_eq!(to_json(&v), serde_json::to_vec(&v).unwrap());
         let mut body = json!({"metadata": {"name": "a", KEPT: "[{\"manager\":\"forged\"}]"}});
         strip_client_kept(&mut body);
