@@ -821,3 +821,79 @@ async fn a_failed_quota_increase_keeps_its_reservation_on_the_status() {
         .await;
     assert_eq!(done.status.unwrap().allocated, reserved);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_read_of_the_observe_step_is_on_the_status_until_a_round_succeeds() {
+    if !sandbox_only("refuses reads of a namespace") {
+        return;
+    }
+    let env = Env::start().await;
+    let (mj, name) = (env.name("mj"), env.name("mj-akte"));
+    let prod = format!("{mj}-akte-prod");
+    env.apply(&ressort(&mj, "64")).await;
+    // The namespace is not there yet: observe reads it from the API before it is created, and
+    // that read fails.
+    env.sandbox().faults().inject(
+        Fault::new()
+            .verb("get")
+            .resource("namespaces")
+            .name(&prod)
+            .status(500),
+    );
+    env.apply(&onboarding(&name, &mj, "akte", &["prod"], "1"))
+        .await;
+    let failed = env
+        .wait_fvo(&name, "Ready=False with reason ObserveFailed", |o| {
+            condition(o, "Ready").is_some_and(|c| {
+                c.status == "False"
+                    && c.reason == "ObserveFailed"
+                    && c.observed_generation == o.metadata.generation
+            })
+        })
+        .await;
+    let ready = condition(&failed, "Ready").unwrap();
+    assert!(
+        ready.message.contains(&prod),
+        "names the namespace: {ready:?}"
+    );
+    assert_eq!(
+        failed.status.as_ref().unwrap().observed_generation,
+        failed.metadata.generation
+    );
+    env.sandbox().faults().clear();
+    env.wait_fvo(&name, "Ready once the read succeeds", is_ready)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_finalizer_is_on_the_status_and_nothing_is_provisioned() {
+    if !sandbox_only("refuses the finalizer's patch") {
+        return;
+    }
+    let env = Env::start().await;
+    let (ml, name) = (env.name("ml"), env.name("ml-forst"));
+    let prod = format!("{ml}-forst-prod");
+    env.apply(&ressort(&ml, "64")).await;
+    env.sandbox().faults().inject(
+        Fault::new()
+            .verb("patch")
+            .resource("fachverfahrenonboardings")
+            .name(&name)
+            .status(500),
+    );
+    env.apply(&onboarding(&name, &ml, "forst", &["prod"], "1"))
+        .await;
+    let failed = env
+        .wait_fvo(&name, "Ready=False with reason ApplyFailed", |o| {
+            condition(o, "Ready").is_some_and(|c| c.status == "False" && c.reason == "ApplyFailed")
+        })
+        .await;
+    let ready = condition(&failed, "Ready").unwrap();
+    assert!(ready.message.contains("finalizer"), "{ready:?}");
+    // Without its finalizer nothing is created: the namespace would outlive a deletion.
+    let namespaces = env.api::<Namespace>();
+    assert!(namespaces.get_opt(&prod).await.unwrap().is_none());
+    env.sandbox().faults().clear();
+    env.wait_fvo(&name, "Ready once the finalizer is added", is_ready)
+        .await;
+}

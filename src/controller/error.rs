@@ -90,11 +90,18 @@ pub enum Error {
     Write(#[from] WriteError),
 }
 
+impl ObserveError {
+    /// A short category for Event and condition reasons and metric labels.
+    pub fn category(&self) -> &'static str {
+        "ObserveFailed"
+    }
+}
+
 impl Error {
-    /// A short category for Event reasons and metric labels.
+    /// A short category for Event and condition reasons and metric labels.
     pub fn category(&self) -> &'static str {
         match self {
-            Error::Observe(_) => "ObserveFailed",
+            Error::Observe(e) => e.category(),
             Error::Write(e) => e.category(),
         }
     }
@@ -102,5 +109,41 @@ impl Error {
     /// Whether someone wrote in between: retried at once, without back-off.
     pub fn is_conflict(&self) -> bool {
         matches!(self, Error::Write(e) if e.is_conflict())
+    }
+}
+
+/// A failed step as the status shows it: `Ready=False` with the category as its reason and the
+/// error as its message (see [`super::publish::on_failure`]).
+pub trait Failure: fmt::Display {
+    /// The reason (`ApplyFailed`, `ObserveFailed`, `Timeout`).
+    fn category(&self) -> &'static str;
+    /// Whether someone wrote in between: retried at once, nothing to show.
+    fn is_conflict(&self) -> bool;
+}
+
+impl Failure for ObserveError {
+    fn category(&self) -> &'static str {
+        ObserveError::category(self)
+    }
+    fn is_conflict(&self) -> bool {
+        false
+    }
+}
+
+impl Failure for WriteError {
+    fn category(&self) -> &'static str {
+        WriteError::category(self)
+    }
+    fn is_conflict(&self) -> bool {
+        WriteError::is_conflict(self)
+    }
+}
+
+impl Failure for Error {
+    fn category(&self) -> &'static str {
+        Error::category(self)
+    }
+    fn is_conflict(&self) -> bool {
+        Error::is_conflict(self)
     }
 }

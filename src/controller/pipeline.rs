@@ -27,13 +27,16 @@ pub async fn reconcile(
 ) -> Result<Action, Error> {
     let (client, stores) = (&ctx.client, &ctx.stores);
     stores.wait_until_ready().await;
-    // I/O: the finalizer is added, or the onboarding is being deleted: the round ends here.
-    if let Some(done) = finalizer::handle(&fvo, &ctx).await? {
+    // I/O: the finalizer is added, or the onboarding is being deleted: the round ends here. A step
+    // that fails puts Ready=False on the status before the round ends (`publish::on_failure`).
+    let handled = finalizer::handle(&fvo, &ctx).await;
+    if let Some(done) = publish::on_failure(&ctx, &fvo, handled).await? {
         return Ok(done);
     }
     // I/O, reads: what exists for the onboarding and its Ressort.
     let declared = observe::declared(&fvo);
-    let observed = observe::observe(client, stores, &ctx.admissions, &fvo, &declared).await?;
+    let observed = observe::observe(client, stores, &ctx.admissions, &fvo, &declared).await;
+    let observed = publish::on_failure(&ctx, &fvo, observed).await?;
     // pure: what the schema could not check, and the objects the spec declares.
     let Validated { desired, problems } = validate::validate(&fvo, &ctx.settings);
     // pure: the namespaces' scheduling defaults, where the profile demands a dedicated node pool.
@@ -54,9 +57,9 @@ pub async fn reconcile(
         fvo.spec.deletion_policy,
     );
     // I/O, writes: an increased allocation is reserved before any quota rises, then the plan.
-    apply::reserve(client, &fvo, admission).await?;
+    let reserved = apply::reserve(client, &fvo, admission).await;
+    publish::on_failure(&ctx, &fvo, reserved).await?;
     let applied = apply::apply(client, &plan, &observed, &fvo).await;
-    // I/O, writes: a failed apply is on the status (Ready=False) before the round ends.
     let applied = publish::on_failure(&ctx, &fvo, applied).await?;
     // pure: the status of the round, conformance, repairs.
     let now = conditions::now();
@@ -88,7 +91,8 @@ pub async fn reconcile(
     );
     conditions::note_repairs(&mut status, &applied.repairs, fvo.metadata.generation, now);
     // I/O: the reader ClusterRole and its binding to the access groups; ReadAccessGranted.
-    reader::converge(&ctx, &fvo, &mut status).await?;
+    let converged = reader::converge(&ctx, &fvo, &mut status).await;
+    publish::on_failure(&ctx, &fvo, converged).await?;
     // I/O, writes: the round's Events, and the status when it changed.
     let published = publish::round(&ctx, &fvo, &status, &applied, &found).await?;
     // I/O, writes: the namespaces' PolicyReports, when the evaluated findings changed.

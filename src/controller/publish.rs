@@ -11,7 +11,7 @@ use super::apply::{self, Applied};
 use super::conditions;
 use super::conformance::Evaluation;
 use super::context::Context;
-use super::error::WriteError;
+use super::error::{Failure, WriteError};
 use super::events;
 use crate::api::conditions::{self as c, reason};
 use crate::api::{FachverfahrenOnboarding, FachverfahrenOnboardingStatus};
@@ -79,20 +79,21 @@ pub async fn round(
     Ok(Published::Current)
 }
 
-/// Passes `result` on; when it is a failed write, first puts `Ready=False` with the failure on the
-/// status ([`failed_status`]), so that a failed round shows where users look (`kubectl get fvo`),
-/// not only in its Warning Event. A conflict (someone wrote in between) is retried at once and
+/// Passes a step's `result` on; when the step failed (a read of the observe step, the finalizer, the
+/// reservation, the apply, the reader role), first puts `Ready=False` with the failure on the status
+/// ([`failed_status`]), so that a failed round shows where users look (`kubectl get fvo`), not only
+/// in its Warning Event. A conflict (someone wrote in between) is retried at once and
 /// written nothing. Best effort: should this write fail too, the Event and the log still say it.
 ///
 /// The status is read again first, not taken from the round's `fvo`: the round may have reserved a
 /// larger allocation before it failed ([`apply::reserve`]), and writing the older status back would
 /// give that reservation away while quotas may already have risen. When the spec changed meanwhile
 /// (another generation), nothing is written: the next round answers for that generation.
-pub async fn on_failure<T>(
+pub async fn on_failure<T, E: Failure>(
     ctx: &Context,
     fvo: &FachverfahrenOnboarding,
-    result: Result<T, WriteError>,
-) -> Result<T, WriteError> {
+    result: Result<T, E>,
+) -> Result<T, E> {
     let Err(error) = &result else {
         return result;
     };
