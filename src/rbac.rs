@@ -17,7 +17,9 @@
 //!   remove them); `list`/`watch` keep the operator's own (by label) in a store, so that a resync reads none
 //!   of them — RBAC cannot narrow a list by label, so the operator can read every ClusterRole and binding,
 //!   which grants no access to anything they protect;
-//! - PolicyReports: `get`, `list`, `watch`, `create`, `patch`, no `delete` (a report goes with its namespace);
+//! - PolicyReports: `get`, `list`, `watch`, `create`, `patch`, and `delete` for the operator's own report in a
+//!   namespace it releases (proven by its record, with its uid as precondition); the owned-objects admission
+//!   policy keeps everyone else from changing or deleting the operator's reports;
 //! - Leases only in the release namespace (a Role, not the ClusterRole).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -232,12 +234,12 @@ fn controller_permissions() -> Vec<Permission> {
             Cluster,
             POLICY_REPORTS,
             "policyreports",
-            &["get", "list", "watch", "create", "patch"],
+            &["get", "list", "watch", "create", "patch", "delete"],
             &[],
             "Writes one PolicyReport (wgpolicyk8s.io) with the conformance findings into each onboarded \
              namespace; list and watch keep the operator's own (its label) to compare with, so that an \
-             unchanged report is not written again; get reads one whose findings changed or whose name is taken. No delete: a report \
-             goes with its namespace.",
+             unchanged report is not written again; get reads one whose findings changed or whose name is taken. Delete: its own \
+             report in a namespace it releases (deletionPolicy Retain), whose findings nobody would update any more.",
         ),
         p(
             Cluster,

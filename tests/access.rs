@@ -1046,3 +1046,87 @@ async fn a_reader_role_of_the_name_the_operator_did_not_create_is_left_alone_wit
     );
     roles.delete(&name, &DeleteParams::default()).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_that_may_write_policy_reports_may_not_change_or_delete_the_operators() {
+    let s = setup().await;
+    let gvk = kube::api::GroupVersionKind::gvk("wgpolicyk8s.io", "v1alpha2", "PolicyReport");
+    let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, "policyreports");
+    let as_admin: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(s.env.client.clone(), &s.a_ns, &ar);
+    s.env
+        .eventually("the operator's PolicyReport", || async {
+            as_admin.get_opt("conplus-conformance").await.ok().flatten()
+        })
+        .await;
+    // A group that may write PolicyReports in the namespace (as a policy engine's account may).
+    let writer = format!("{}-reports", s.env.tag);
+    let role: Role = serde_json::from_value(json!({
+        "metadata": {"name": "report-writer"},
+        "rules": [{"apiGroups": ["wgpolicyk8s.io"], "resources": ["policyreports"],
+                   "verbs": ["get", "patch", "delete"]}]
+    }))
+    .unwrap();
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "report-writer"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "report-writer"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": writer}]
+    }))
+    .unwrap();
+    let pp = PostParams::default();
+    s.env
+        .ns_api::<Role>(&s.a_ns)
+        .create(&pp, &role)
+        .await
+        .unwrap();
+    let bindings = s.env.ns_api::<RoleBinding>(&s.a_ns);
+    bindings.create(&pp, &binding).await.unwrap();
+    let reports: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(member_of(&s.env, &writer), &s.a_ns, &ar);
+    // Once RBAC grants the group its role, the admission policy is what refuses.
+    let refused = s
+        .env
+        .eventually("RBAC grants the report writer its role", || async {
+            match reports
+                .delete("conplus-conformance", &DeleteParams::default())
+                .await
+            {
+                // RBAC's refusal, until the binding takes effect.
+                Err(kube::Error::Api(e))
+                    if e.code == 403 && !e.message.contains("ValidatingAdmissionPolicy") =>
+                {
+                    None
+                }
+                other => Some(other),
+            }
+        })
+        .await;
+    let onboarding = format!("for the onboarding {}", s.a);
+    assert_refused_by_policy(
+        refused,
+        "owned-objects",
+        &[
+            &onboarding,
+            "only the operator deletes it",
+            "conformance findings",
+        ],
+        "a report writer deleting the operator's PolicyReport",
+    );
+    let emptied = Patch::Merge(json!({"results": [], "summary": {"fail": 0}}));
+    assert_refused_by_policy(
+        reports
+            .patch("conplus-conformance", &PatchParams::default(), &emptied)
+            .await,
+        "owned-objects",
+        &[&onboarding, "only the operator changes it"],
+        "a report writer emptying the operator's PolicyReport",
+    );
+    assert!(
+        as_admin
+            .get_opt("conplus-conformance")
+            .await
+            .unwrap()
+            .is_some(),
+        "the operator's PolicyReport is still there"
+    );
+}

@@ -158,6 +158,19 @@ async fn removed_environment_and_access_entry_are_pruned_and_the_namespace_retai
         format!("{mi}-polis-staging"),
     );
     assert_eq!(names_in::<RoleBinding>(&env, &prod).await.len(), 2);
+    // dev has the operator's PolicyReport.
+    let gvk = kube::api::GroupVersionKind::gvk("wgpolicyk8s.io", "v1alpha2", "PolicyReport");
+    let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, "policyreports");
+    let dev_reports: kube::Api<kube::api::DynamicObject> =
+        kube::Api::namespaced_with(env.client.clone(), &dev, &ar);
+    env.eventually("dev's PolicyReport", || async {
+        dev_reports
+            .get_opt("conplus-conformance")
+            .await
+            .ok()
+            .flatten()
+    })
+    .await;
 
     // Drop the dev environment and the ops group, add a staging environment.
     fvo.spec.environments.retain(|e| e.name != "dev");
@@ -217,6 +230,16 @@ async fn removed_environment_and_access_entry_are_pruned_and_the_namespace_retai
         quota.spec.unwrap().hard.unwrap().contains_key("pods"),
         "released quota keeps its limits"
     );
+    // Its PolicyReport goes: nobody would update its findings any more.
+    env.eventually("dev's PolicyReport deleted on release", || async {
+        dev_reports
+            .get_opt("conplus-conformance")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

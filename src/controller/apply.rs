@@ -21,7 +21,9 @@ use super::budget::Admission;
 use super::drift;
 use super::error::{Target, WriteError};
 use super::model::{NamespaceState, ObjectKey, Observed, Owned};
+use super::ownership::proven_environment;
 use super::plan::{EnvPlan, Plan};
+use super::reports;
 use crate::api::{FachverfahrenOnboarding, FachverfahrenOnboardingStatus};
 use crate::resources::{
     APPLIED_HASH, DesiredEnvironment, FIELD_MANAGER, MANAGED_BY, ONBOARDING, ONBOARDING_UID,
@@ -339,7 +341,7 @@ pub async fn apply(
         ));
     }
     for ns in &plan.release_namespaces {
-        applied.writes += release_namespace(client, observed, ns, released_from).await?;
+        applied.writes += release_namespace(client, observed, fvo, ns, released_from).await?;
         applied
             .actions
             .push(format!("released namespace {ns} (deletionPolicy Retain)"));
@@ -506,11 +508,12 @@ where
 }
 
 /// Releases a namespace and every object of ours in it, recording on the namespace that it
-/// was released from `released_from` (`<ressort>/<fachverfahren>`); returns the number of
-/// writes.
+/// was released from `released_from` (`<ressort>/<fachverfahren>`), and deletes `fvo`'s
+/// PolicyReport there ([`reports::remove_on_release`]); returns the number of writes.
 pub async fn release_namespace(
     client: &Client,
     observed: &Observed,
+    fvo: &FachverfahrenOnboarding,
     ns: &str,
     released_from: &str,
 ) -> Result<usize, WriteError> {
@@ -518,6 +521,14 @@ pub async fn release_namespace(
     for key in observed.owned_objects.keys().filter(|k| k.namespace == ns) {
         release(&owned_api(client, key), &key.name, None).await?;
         writes += 1;
+    }
+    let env = observed
+        .owned_namespaces
+        .iter()
+        .find(|n| n.metadata.name.as_deref() == Some(ns))
+        .and_then(|n| proven_environment(fvo, n));
+    if let Some(env) = env {
+        writes += reports::remove_on_release(client, fvo, ns, &env).await?;
     }
     // The namespace last: while it still carries our label, a crash here is retried.
     release(

@@ -96,7 +96,8 @@ async fn cleanup(fvo: &FachverfahrenOnboarding, ctx: &Context) -> Result<Action,
             DeletionPolicy::Retain => {
                 let released_from = resources::released_from(&fvo.spec);
                 for ns in &remaining {
-                    apply::release_namespace(&ctx.client, &observed, ns, &released_from).await?;
+                    apply::release_namespace(&ctx.client, &observed, fvo, ns, &released_from)
+                        .await?;
                 }
                 events::publish(
                     &ctx.recorder,

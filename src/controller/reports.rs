@@ -25,7 +25,8 @@
 use std::collections::BTreeMap;
 
 use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
+    PostParams, Preconditions,
 };
 use kube::{Client, ResourceExt};
 use serde::Deserialize;
@@ -34,7 +35,7 @@ use tracing::warn;
 use super::apply::with_timeout;
 use super::conformance::Evaluation;
 use super::context::Context;
-use super::error::{Error, ObserveError, WriteError};
+use super::error::{Error, ObserveError, Target, WriteError};
 use super::ownership::proves_object;
 use super::plan::{EnvPlan, Plan};
 use super::served::Memory;
@@ -250,6 +251,61 @@ async fn create(api: &Api<DynamicObject>, wanted: &PolicyReport) -> Result<(), W
     )
     .await
     .map(|_| ())
+}
+
+/// Deletes `fvo`'s PolicyReport in the namespace `ns` (of environment `env`) that it releases: the
+/// report would stay behind with findings nobody updates any more. Only a report proven to be
+/// `fvo`'s (its record, in that namespace, labelled with that environment) is deleted, and with its
+/// uid as the precondition, so that a report someone put there since stays. None there, someone
+/// else's, or PolicyReports not served or not permitted (the release goes on; the log says so):
+/// nothing. Returns the number of writes.
+pub async fn remove_on_release(
+    client: &Client,
+    fvo: &FachverfahrenOnboarding,
+    ns: &str,
+    env: &str,
+) -> Result<usize, WriteError> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &api_resource());
+    let what = || format!("delete PolicyReport {ns}/{}", policyreport::NAME);
+    let found = match api.get_opt(policyreport::NAME).await {
+        Ok(found) => found,
+        Err(e) if unavailable(&e).is_some() => return Ok(0),
+        Err(source) => {
+            return Err(WriteError::Api {
+                what: Target(what()),
+                source,
+            });
+        }
+    };
+    let proven = BTreeMap::from([(ns.to_string(), env.to_string())]);
+    let Some(report) = found.filter(|r| proves_object(fvo, &r.metadata, &proven)) else {
+        return Ok(0);
+    };
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: report.metadata.uid.clone(),
+            resource_version: None,
+        }),
+        ..DeleteParams::background()
+    };
+    match with_timeout(what, api.delete(policyreport::NAME, &params)).await {
+        Ok(_) => Ok(1),
+        // Gone meanwhile, or replaced by another (the precondition failed): not ours to delete.
+        Err(WriteError::Api {
+            source: kube::Error::Api(s),
+            ..
+        }) if s.code == 404 || s.code == 409 => Ok(0),
+        Err(WriteError::Api { source, .. }) if unavailable(&source).is_some() => {
+            warn!(
+                onboarding = %fvo.name_any(),
+                "PolicyReport {ns}/{} stays in the released namespace: {}",
+                policyreport::NAME,
+                unavailable(&source).unwrap_or_default()
+            );
+            Ok(0)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The PolicyReport step: writes the reports of `fvo`'s namespaces whose findings changed.
