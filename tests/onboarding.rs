@@ -725,29 +725,25 @@ async fn denying_traffic_inside_the_namespace_removes_the_operators_allow_policy
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_environment_that_fails_does_not_hold_back_the_others() {
-    if !sandbox_only("refuses one environment's writes and slows another's") {
-        return;
-    }
     use k8s_openapi::api::events::v1::Event;
     let env = Env::start().await;
     let (mk, name) = (env.name("mk"), env.name("mk-lager"));
     let (dev, prod) = (format!("{mk}-lager-dev"), format!("{mk}-lager-prod"));
     env.apply(&ressort(&mk, "64")).await;
-    let faults = env.sandbox().faults();
-    // prod's network policies are refused at once; every write in dev takes 300 ms.
-    faults.inject(
-        Fault::new()
-            .verb("apply")
-            .resource("networkpolicies")
-            .namespace(&prod)
-            .status(500),
-    );
-    faults.inject(
-        Fault::new()
-            .verb("apply")
-            .namespace(&dev)
-            .delay(Duration::from_millis(300)),
-    );
+    // prod's network policies are refused at once (an admission policy of the platform); on the
+    // sandbox, every write in dev also takes 300 ms, so that prod surely fails first.
+    let networking = ("networking.k8s.io", "networkpolicies");
+    let refusal = env
+        .refuse(networking, &["CREATE", "UPDATE"], Some(&prod), None)
+        .await;
+    if env.backend() == Backend::Sandbox {
+        env.sandbox().faults().inject(
+            Fault::new()
+                .verb("apply")
+                .namespace(&dev)
+                .delay(Duration::from_millis(300)),
+        );
+    }
     env.apply(&onboarding(&name, &mk, "lager", &["dev", "prod"], "1"))
         .await;
     let events = env.ns_api::<Event>("default");
@@ -791,16 +787,16 @@ async fn an_environment_that_fails_does_not_hold_back_the_others() {
         .await
         .unwrap();
     assert_eq!(sa.automount_service_account_token, Some(false));
-    faults.clear();
+    if env.backend() == Backend::Sandbox {
+        env.sandbox().faults().clear();
+    }
+    env.lift(refusal).await;
     env.wait_fvo(&name, "Ready once prod's policies are accepted", is_ready)
         .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_quota_increase_keeps_its_reservation_on_the_status() {
-    if !sandbox_only("refuses a quota write") {
-        return;
-    }
     let env = Env::start().await;
     let (mw, name) = (env.name("mw"), env.name("mw-kasse"));
     let prod = format!("{mw}-kasse-prod");
@@ -811,13 +807,10 @@ async fn a_failed_quota_increase_keeps_its_reservation_on_the_status() {
     let before = ready.status.as_ref().unwrap().allocated.clone();
     // The quota rises, and its write is refused: the round reserves the larger allocation first,
     // then fails; the failure on the status must not give the reservation away.
-    env.sandbox().faults().inject(
-        Fault::new()
-            .verb("apply")
-            .resource("resourcequotas")
-            .namespace(&prod)
-            .status(500),
-    );
+    let quotas = ("", "resourcequotas");
+    let refusal = env
+        .refuse(quotas, &["CREATE", "UPDATE"], Some(&prod), None)
+        .await;
     let mut fvo = ready.clone();
     fvo.spec.environments[0].quota.cpu = "2".into();
     fvo.status = None;
@@ -838,7 +831,7 @@ async fn a_failed_quota_increase_keeps_its_reservation_on_the_status() {
         reserved, before,
         "the larger allocation is reserved: {reserved:?}"
     );
-    env.sandbox().faults().clear();
+    env.lift(refusal).await;
     let done = env
         .wait_fvo(&name, "Ready with the larger quota", is_ready)
         .await;
@@ -890,20 +883,15 @@ async fn a_failed_read_of_the_observe_step_is_on_the_status_until_a_round_succee
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_finalizer_is_on_the_status_and_nothing_is_provisioned() {
-    if !sandbox_only("refuses the finalizer's patch") {
-        return;
-    }
     let env = Env::start().await;
     let (ml, name) = (env.name("ml"), env.name("ml-forst"));
     let prod = format!("{ml}-forst-prod");
     env.apply(&ressort(&ml, "64")).await;
-    env.sandbox().faults().inject(
-        Fault::new()
-            .verb("patch")
-            .resource("fachverfahrenonboardings")
-            .name(&name)
-            .status(500),
-    );
+    // Every update of the onboarding (not its status) is refused: the finalizer cannot be added.
+    let onboardings = (conplus_operator::api::GROUP, "fachverfahrenonboardings");
+    let refusal = env
+        .refuse(onboardings, &["UPDATE"], None, Some(&name))
+        .await;
     env.apply(&onboarding(&name, &ml, "forst", &["prod"], "1"))
         .await;
     let failed = env
@@ -916,7 +904,7 @@ async fn a_refused_finalizer_is_on_the_status_and_nothing_is_provisioned() {
     // Without its finalizer nothing is created: the namespace would outlive a deletion.
     let namespaces = env.api::<Namespace>();
     assert!(namespaces.get_opt(&prod).await.unwrap().is_none());
-    env.sandbox().faults().clear();
+    env.lift(refusal).await;
     env.wait_fvo(&name, "Ready once the finalizer is added", is_ready)
         .await;
 }

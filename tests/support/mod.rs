@@ -920,3 +920,116 @@ subjects:
 "#
     )
 }
+
+/// A refusal of writes in force on the test's cluster ([`Env::refuse`]); [`Env::lift`] ends it.
+#[must_use = "lift the refusal when the test no longer needs it"]
+pub struct Refusal {
+    /// The name of the ValidatingAdmissionPolicy and its binding.
+    policy: String,
+    /// The name of its probe.
+    probe: String,
+}
+
+impl Env {
+    /// Has the API server refuse the `operations` (`CREATE`, `UPDATE`) on `resource` (plural, of API
+    /// `group`) in `namespace` (any when `None`) of the object `name` (any when `None`), as an admission
+    /// policy of the platform would: a ValidatingAdmissionPolicy and its binding, in force when this
+    /// returns (kube-apiserver loads policies from an informer: a probe, a dry-run ConfigMap the policy
+    /// refuses too, tells when).
+    pub async fn refuse(
+        &self,
+        (group, resource): (&str, &str),
+        operations: &[&str],
+        namespace: Option<&str>,
+        name: Option<&str>,
+    ) -> Refusal {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let policy = format!(
+            "conplus-test-refuse-{}-{}",
+            self.tag,
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let probe = format!("{policy}-probe");
+        let in_ns = namespace.map_or("true".to_string(), |ns| {
+            format!("request.namespace == '{ns}'")
+        });
+        let named = name.map_or("true".to_string(), |n| format!("request.name == '{n}'"));
+        let refused = format!(
+            "(request.resource.resource == 'configmaps' && request.name == '{probe}') || \
+             (request.resource.group == '{group}' && request.resource.resource == '{resource}' \
+             && {in_ns} && {named})"
+        );
+        let vap = serde_json::json!({
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": policy},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {"resourceRules": [
+                    {"apiGroups": [group], "apiVersions": ["*"], "resources": [resource],
+                     "operations": operations},
+                    {"apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"],
+                     "operations": ["CREATE"]}
+                ]},
+                "validations": [{
+                    "expression": format!("!({refused})"),
+                    "reason": "Forbidden",
+                    "message": "refused by an admission policy of the test"
+                }]
+            }
+        });
+        let binding = serde_json::json!({
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": policy},
+            "spec": {"policyName": policy, "validationActions": ["Deny"]}
+        });
+        self.kubectl_stdin(
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager=conplus-tests",
+                "-f",
+                "-",
+            ],
+            &format!("{vap}\n---\n{binding}\n"),
+        );
+        self.wait_probe(&probe, true).await;
+        Refusal { policy, probe }
+    }
+
+    /// Ends a refusal of [`Env::refuse`], once the API server admits again what it refused.
+    pub async fn lift(&self, refusal: Refusal) {
+        let Refusal { policy, probe } = refusal;
+        for kind in [
+            "validatingadmissionpolicybinding",
+            "validatingadmissionpolicy",
+        ] {
+            self.kubectl_stdin(&["delete", kind, &policy, "--ignore-not-found"], "");
+        }
+        self.wait_probe(&probe, false).await;
+    }
+
+    /// Waits until a dry-run ConfigMap named `probe` is refused by an admission policy, or admitted.
+    async fn wait_probe(&self, probe: &str, refused: bool) {
+        let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
+            Api::namespaced(self.client.clone(), "default");
+        let mut cm = k8s_openapi::api::core::v1::ConfigMap::default();
+        cm.metadata.name = Some(probe.to_string());
+        let dry_run = kube::api::PostParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        let what = if refused {
+            "the test's admission policy in force"
+        } else {
+            "the test's admission policy lifted"
+        };
+        self.eventually(what, || async {
+            let result = api.create(&dry_run, &cm).await;
+            let by_policy = matches!(&result, Err(kube::Error::Api(s))
+                if s.code == 403 && s.message.contains("ValidatingAdmissionPolicy"));
+            (by_policy == refused).then_some(())
+        })
+        .await;
+    }
+}
