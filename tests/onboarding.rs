@@ -826,6 +826,11 @@ async fn a_failed_quota_increase_keeps_its_reservation_on_the_status() {
             })
         })
         .await;
+    assert_eq!(
+        failed.status.as_ref().unwrap().phase,
+        Some(Phase::Provisioning),
+        "no longer shown as Ready"
+    );
     let reserved = failed.status.as_ref().unwrap().allocated.clone();
     assert_ne!(
         reserved, before,

@@ -14,7 +14,7 @@ use super::context::Context;
 use super::error::{Failure, WriteError};
 use super::events;
 use crate::api::conditions::{self as c, reason};
-use crate::api::{FachverfahrenOnboarding, FachverfahrenOnboardingStatus};
+use crate::api::{FachverfahrenOnboarding, FachverfahrenOnboardingStatus, Phase};
 use kube::ResourceExt;
 
 /// What became of the round's status.
@@ -157,6 +157,11 @@ pub fn failed_status(
         None => status.conditions.insert(0, ready),
     }
     status.observed_generation = generation;
+    // The phase a Ready that is not met and nothing blocked gives (`status::phase`): in progress, as
+    // the round is retried; `Ready` no longer holds. A phase that needs someone to act stays.
+    if matches!(status.phase, None | Some(Phase::Pending | Phase::Ready)) {
+        status.phase = Some(Phase::Provisioning);
+    }
     Some(status)
 }
 
@@ -172,6 +177,7 @@ mod tests {
         fvo.metadata.generation = Some(3);
         let mut before = FachverfahrenOnboardingStatus {
             observed_generation: Some(2),
+            phase: Some(Phase::Ready),
             ..Default::default()
         };
         before.conditions.push(conditions::condition(
@@ -219,6 +225,11 @@ mod tests {
         );
         assert_eq!(failed.observed_generation, Some(3));
         assert_eq!(
+            failed.phase,
+            Some(Phase::Provisioning),
+            "no longer Ready: retried"
+        );
+        assert_eq!(
             failed.conditions[1], before.conditions[1],
             "other conditions stay"
         );
@@ -253,6 +264,16 @@ mod tests {
             ),
             None,
             "nor does another message of the same kind (no round without back-off)"
+        );
+        let mut degraded = fvo.clone();
+        if let Some(s) = degraded.status.as_mut() {
+            s.phase = Some(Phase::Degraded);
+        }
+        let still = failed_status(&degraded, "Timeout", "timed out".into(), now);
+        assert_eq!(
+            still.and_then(|s| s.phase),
+            Some(Phase::Degraded),
+            "a phase that needs someone to act stays"
         );
         fvo.metadata.generation = Some(4);
         assert!(
