@@ -207,6 +207,45 @@ async fn examples_become_ready_under_the_operator_binary_and_delete_policy_termi
     }
     env.wait_gone::<FachverfahrenOnboarding>(&name).await;
 
+    // An example with deletionPolicy Retain, deleted while the operator runs: its namespaces stay,
+    // released, and the operator's PolicyReports in them go, under the operator's own RBAC and with
+    // the admission policies in force on the control plane.
+    let retained = onboardings
+        .iter()
+        .find(|n| n.contains("moin-schule"))
+        .expect("examples/moin-schule.yaml");
+    let kept: Vec<String> = env
+        .api::<FachverfahrenOnboarding>()
+        .get(retained)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .namespaces
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    assert!(!kept.is_empty());
+    env.delete_fvo(retained).await;
+    env.wait_gone::<FachverfahrenOnboarding>(retained).await;
+    for ns in &kept {
+        let namespace = env.api::<Namespace>().get(ns).await.unwrap();
+        assert!(
+            namespace.metadata.deletion_timestamp.is_none(),
+            "Retain keeps {ns}"
+        );
+        let reports: Api<kube::api::DynamicObject> =
+            Api::namespaced_with(env.client.clone(), ns, &ar);
+        assert!(
+            reports
+                .get_opt("conplus-conformance")
+                .await
+                .unwrap()
+                .is_none(),
+            "the released {ns} keeps no PolicyReport of the operator"
+        );
+    }
+
     // The examples keep their names on every run: remove their namespaces too (Retain keeps
     // them when the onboarding goes, which the harness's clean-up does).
     for ns in example_namespaces {
