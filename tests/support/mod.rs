@@ -699,16 +699,7 @@ impl Env {
                     ],
                     &yaml,
                 );
-                self.kubectl_stdin(
-                    &[
-                        "apply",
-                        "--server-side",
-                        "--field-manager=conplus-tests",
-                        "-f",
-                        "-",
-                    ],
-                    &admission_probe_rbac(),
-                );
+                self.kubectl_apply(&admission_probe_rbac());
                 // kube-apiserver loads policies from an informer: the probe, a record label on a ConfigMap
                 // (dry run), is refused once they are in force.
                 let probe: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(
@@ -758,6 +749,18 @@ impl Env {
             .and_then(|s| s.user_info)
             .and_then(|u| u.username)
             .expect("the API server names the test's user")
+    }
+
+    /// Applies the manifests `yaml` (admin, server-side, as the tests' field manager) with kubectl.
+    pub fn kubectl_apply(&self, yaml: &str) -> String {
+        let args = [
+            "apply",
+            "--server-side",
+            "--field-manager=conplus-tests",
+            "-f",
+            "-",
+        ];
+        self.kubectl_stdin(&args, yaml)
     }
 
     /// Runs kubectl (admin) with `input` on its standard input; panics with its output when it fails.
@@ -983,16 +986,7 @@ impl Env {
             "metadata": {"name": policy},
             "spec": {"policyName": policy, "validationActions": ["Deny"]}
         });
-        self.kubectl_stdin(
-            &[
-                "apply",
-                "--server-side",
-                "--field-manager=conplus-tests",
-                "-f",
-                "-",
-            ],
-            &format!("{vap}\n---\n{binding}\n"),
-        );
+        self.kubectl_apply(&format!("{vap}\n---\n{binding}\n"));
         self.wait_probe(&probe, true).await;
         Refusal { policy, probe }
     }
