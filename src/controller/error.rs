@@ -62,21 +62,6 @@ impl WriteError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, WriteError::Api { source: kube::Error::Api(s), .. } if s.code == 404)
     }
-
-    /// Whether the API answered 409 (someone wrote in between).
-    pub fn is_conflict(&self) -> bool {
-        matches!(self, WriteError::Api { source: kube::Error::Api(s), .. } if s.code == 409)
-    }
-
-    /// A short category for Event and condition reasons and metric labels.
-    pub fn category(&self) -> &'static str {
-        match self {
-            e if e.is_conflict() => "Conflict",
-            WriteError::Api { .. } => "ApplyFailed",
-            WriteError::Timeout { .. } => "Timeout",
-            WriteError::Serialize(_) => "InternalError",
-        }
-    }
 }
 
 /// A failed step of a reconcile.
@@ -90,32 +75,11 @@ pub enum Error {
     Write(#[from] WriteError),
 }
 
-impl ObserveError {
-    /// A short category for Event and condition reasons and metric labels.
-    pub fn category(&self) -> &'static str {
-        "ObserveFailed"
-    }
-}
-
-impl Error {
-    /// A short category for Event and condition reasons and metric labels.
-    pub fn category(&self) -> &'static str {
-        match self {
-            Error::Observe(e) => e.category(),
-            Error::Write(e) => e.category(),
-        }
-    }
-
-    /// Whether someone wrote in between: retried at once, without back-off.
-    pub fn is_conflict(&self) -> bool {
-        matches!(self, Error::Write(e) if e.is_conflict())
-    }
-}
-
-/// A failed step as the status shows it: `Ready=False` with the category as its reason and the
-/// error as its message (see [`super::publish::on_failure`]).
+/// A failed step as the Event, the metric and the status show it: the category is the Event's
+/// reason, the metric's label and, with the error as its message, the reason of `Ready=False` (see
+/// [`super::publish::on_failure`]).
 pub trait Failure: fmt::Display {
-    /// The reason (`ApplyFailed`, `ObserveFailed`, `Timeout`).
+    /// The category (`ApplyFailed`, `ObserveFailed`, `Timeout`, `Conflict`).
     fn category(&self) -> &'static str;
     /// Whether someone wrote in between: retried at once, nothing to show.
     fn is_conflict(&self) -> bool;
@@ -123,7 +87,7 @@ pub trait Failure: fmt::Display {
 
 impl Failure for ObserveError {
     fn category(&self) -> &'static str {
-        ObserveError::category(self)
+        "ObserveFailed"
     }
     fn is_conflict(&self) -> bool {
         false
@@ -132,18 +96,28 @@ impl Failure for ObserveError {
 
 impl Failure for WriteError {
     fn category(&self) -> &'static str {
-        WriteError::category(self)
+        match self {
+            e if e.is_conflict() => "Conflict",
+            WriteError::Api { .. } => "ApplyFailed",
+            WriteError::Timeout { .. } => "Timeout",
+            WriteError::Serialize(_) => "InternalError",
+        }
     }
+    /// Whether the API answered 409 (someone wrote in between).
     fn is_conflict(&self) -> bool {
-        WriteError::is_conflict(self)
+        matches!(self, WriteError::Api { source: kube::Error::Api(s), .. } if s.code == 409)
     }
 }
 
 impl Failure for Error {
     fn category(&self) -> &'static str {
-        Error::category(self)
+        match self {
+            Error::Observe(e) => e.category(),
+            Error::Write(e) => e.category(),
+        }
     }
+    /// Whether someone wrote in between: retried at once, without back-off.
     fn is_conflict(&self) -> bool {
-        Error::is_conflict(self)
+        matches!(self, Error::Write(e) if e.is_conflict())
     }
 }

@@ -32,7 +32,7 @@ use tracing::info;
 use super::apply::{Write, apply_if_changed, with_hash, with_timeout};
 use super::conditions::condition;
 use super::context::Context;
-use super::error::{Error, ObserveError, WriteError};
+use super::error::{Error, Failure, ObserveError, WriteError};
 use super::events;
 use super::ownership::proves_cluster_object;
 use super::stores::KeptStore;

@@ -25,7 +25,7 @@ use tracing::warn;
 use super::admissions::Admissions;
 use super::conformance::Defaults;
 use super::context::Context;
-use super::error::Error;
+use super::error::{Error, Failure};
 use super::events::Recorder;
 use super::pipeline::reconcile;
 use super::stores::{
@@ -100,7 +100,7 @@ async fn reconcile_measured(
     let result = reconcile(fvo, ctx.clone()).await;
     ctx.metrics.reconcile_finished(
         started.elapsed(),
-        result.as_ref().map(|_| ()).map_err(Error::category),
+        result.as_ref().map(|_| ()).map_err(Failure::category),
     );
     result
 }

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use tracing::warn;
 
-use super::error::{Error, Target, WriteError};
+use super::error::{Error, Failure, Target, WriteError};
 use crate::resources::FIELD_MANAGER;
 
 /// Where a summarising controller gets the objects it reconciles.

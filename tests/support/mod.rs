@@ -402,6 +402,19 @@ impl Env {
             .unwrap();
     }
 
+    /// Waits until the onboarding says `Ready=False` with `reason` at its current generation.
+    pub async fn wait_not_ready(&self, name: &str, reason: &str) -> FachverfahrenOnboarding {
+        let what = format!("Ready=False with reason {reason} at the current generation");
+        self.wait_fvo(name, &what, |o| {
+            condition(o, "Ready").is_some_and(|c| {
+                c.status == "False"
+                    && c.reason == reason
+                    && c.observed_generation == o.metadata.generation
+            })
+        })
+        .await
+    }
+
     /// Waits until `pred` holds for the onboarding; panics with its last state otherwise.
     pub async fn wait_fvo(
         &self,
