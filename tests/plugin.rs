@@ -186,10 +186,27 @@ async fn policy_report(
         .map(|o| serde_json::to_value(o).unwrap()))
 }
 
+/// Creates a privileged Deployment `portal` in `ns` (no replicas: only its template is judged).
+async fn create_privileged_portal(env: &Env, ns: &str) {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let deployment: Deployment = serde_json::from_value(serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "portal", "namespace": ns},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "portal"}}, "template": {
+            "metadata": {"labels": {"app": "portal"}},
+            "spec": {"containers": [{"name": "app", "image": "registry.example/portal:1.0",
+                "securityContext": {"privileged": true}}]}}}
+    }))
+    .unwrap();
+    env.ns_api::<Deployment>(ns)
+        .create(&Default::default(), &deployment)
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_onboarded_namespace_gets_a_policyreport_its_viewers_read_and_a_resync_does_not_rewrite()
  {
-    use k8s_openapi::api::apps::v1::Deployment;
     use kube::ResourceExt;
     let mut env = Env::start().await;
     env.install_policyreport_viewers().await;
@@ -203,20 +220,7 @@ async fn each_onboarded_namespace_gets_a_policyreport_its_viewers_read_and_a_res
     env.apply(&fvo).await;
     env.wait_fvo(&name, "Ready", is_ready).await;
     let ns = format!("{r}-report-dev");
-    // A privileged Deployment (no replicas: only its template is judged).
-    let deployment: Deployment = serde_json::from_value(serde_json::json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "portal", "namespace": ns},
-        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "portal"}}, "template": {
-            "metadata": {"labels": {"app": "portal"}},
-            "spec": {"containers": [{"name": "app", "image": "registry.example/portal:1.0",
-                "securityContext": {"privileged": true}}]}}}
-    }))
-    .unwrap();
-    env.ns_api::<Deployment>(&ns)
-        .create(&Default::default(), &deployment)
-        .await
-        .unwrap();
+    create_privileged_portal(&env, &ns).await;
     // The report and the status agree once both have seen the Deployment.
     let client = env.client.clone();
     let (o, report) = env
@@ -356,6 +360,83 @@ async fn each_onboarded_namespace_gets_a_policyreport_its_viewers_read_and_a_res
             "and neither read one by name nor wrote: {on_reports:#?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policyreport_the_operator_did_not_write_for_the_onboarding_is_left_alone_and_an_event_names_it()
+ {
+    use k8s_openapi::api::events::v1::Event;
+    use kube::ResourceExt;
+    use kube::api::{Patch, PatchParams};
+    let env = Env::start().await;
+    let r = env.name("mv");
+    env.apply(&ressort(&r, "8")).await;
+    let fvo = onboarding(&env.name("mv-theirs"), &r, "theirs", &["dev"], "2");
+    let name = fvo.name_any();
+    env.apply(&fvo).await;
+    env.wait_fvo(&name, "Ready", is_ready).await;
+    let ns = format!("{r}-theirs-dev");
+    let client = env.client.clone();
+    env.eventually("dev's PolicyReport", || {
+        let (client, ns) = (client.clone(), ns.clone());
+        async move { policy_report(&client, &ns).await.ok()? }
+    })
+    .await;
+    // Its ownership record now names another onboarding, as a report an earlier onboarding of the same
+    // name left behind would.
+    let gvk = kube::api::GroupVersionKind::gvk("wgpolicyk8s.io", "v1alpha2", "PolicyReport");
+    let ar = kube::api::ApiResource::from_gvk_with_plural(&gvk, "policyreports");
+    let reports: kube::Api<kube::api::DynamicObject> =
+        kube::Api::namespaced_with(client.clone(), &ns, &ar);
+    let record = serde_json::json!({"metadata": {"annotations": {
+        conplus_operator::resources::ONBOARDING_UID: "4f1c0d2e-0000-4000-8000-0000000000e1"
+    }}});
+    let theirs = reports
+        .patch(
+            "conplus-conformance",
+            &PatchParams::default(),
+            &Patch::Merge(&record),
+        )
+        .await
+        .unwrap();
+    // New findings, which the operator would write into its own report.
+    create_privileged_portal(&env, &ns).await;
+    env.wait_fvo(&name, "the privileged Deployment on the status", |o| {
+        o.status
+            .as_ref()
+            .and_then(|s| s.conformance.as_ref())
+            .is_some_and(|c| c.errors > 0)
+    })
+    .await;
+    let events: kube::Api<Event> = kube::Api::all(client.clone());
+    let event = env
+        .eventually("a Warning Event on the onboarding names the report", || {
+            let (events, name) = (events.clone(), name.clone());
+            async move {
+                let list = events.list(&Default::default()).await.ok()?;
+                list.items.into_iter().find(|e| {
+                    e.reason.as_deref() == Some("PolicyReportNotOwned")
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref())
+                            == Some(name.as_str())
+                })
+            }
+        })
+        .await;
+    let note = event.note.unwrap_or_default();
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
+    assert!(
+        note.contains(&format!("{ns}/conplus-conformance")) && note.contains("status.conformance"),
+        "{note}"
+    );
+    // The report is as it was: not written with the new findings, its record not taken over.
+    let now = reports.get("conplus-conformance").await.unwrap();
+    assert_eq!(now.resource_version(), theirs.resource_version());
+    assert_eq!(
+        now.annotations()
+            .get(conplus_operator::resources::ONBOARDING_UID)
+            .map(String::as_str),
+        Some("4f1c0d2e-0000-4000-8000-0000000000e1")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -277,6 +277,10 @@ impl Recorder {
 /// The reason of the Warning Events on objects that violate a conformance rule.
 pub const CONFORMANCE_VIOLATION: &str = "ConformanceViolation";
 
+/// The reason of the Warning Event on an onboarding when a PolicyReport of the operator's name in one
+/// of its namespaces is not the operator's for it: the report is left alone.
+pub const POLICY_REPORT_NOT_OWNED: &str = "PolicyReportNotOwned";
+
 /// Notes are capped: an Event is not the place for a full report.
 const MAX_NOTE_CHARS: usize = 1024;
 

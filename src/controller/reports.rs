@@ -16,7 +16,8 @@
 //! fails) the step reads each report from the API instead.
 //!
 //! A report of that name that the operator did not write for this onboarding (no ownership
-//! record) is left alone, with a warning in the log. When the cluster does not serve
+//! record) is left alone, with a warning in the log and a Warning Event `PolicyReportNotOwned` on
+//! the onboarding that names it. When the cluster does not serve
 //! PolicyReports (the CRD is not installed) or the operator may not write them, the step says so
 //! once in the log and does nothing, asking again after
 //! [`RECHECK_SERVED`](super::served::RECHECK_SERVED): a missing optional API
@@ -28,6 +29,7 @@ use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
     PostParams, Preconditions,
 };
+use kube::runtime::events::EventType;
 use kube::{Client, ResourceExt};
 use serde::Deserialize;
 use tracing::warn;
@@ -36,6 +38,7 @@ use super::apply::with_timeout;
 use super::conformance::Evaluation;
 use super::context::Context;
 use super::error::{Error, ObserveError, Target, WriteError};
+use super::events;
 use super::ownership::proves_object;
 use super::plan::{EnvPlan, Plan};
 use super::served::Memory;
@@ -228,12 +231,47 @@ async fn served(client: &Client, memory: &Memory) -> bool {
     served
 }
 
-fn left_alone(fvo: &FachverfahrenOnboarding, ns: &str) {
-    warn!(
-        onboarding = %fvo.name_any(),
-        "PolicyReport {ns}/{} was not written by the operator for this onboarding: left alone",
-        policyreport::NAME
-    );
+/// The reports of the names in `namespaces` are not ours: they stay as they are, and the onboarding's
+/// team learns it from one Warning Event (a series per onboarding, see [`events::Recorder`]), since the
+/// findings of those namespaces are then on the onboarding's status only.
+async fn left_alone(ctx: &Context, fvo: &FachverfahrenOnboarding, namespaces: &[String]) {
+    if namespaces.is_empty() {
+        return;
+    }
+    for ns in namespaces {
+        warn!(
+            onboarding = %fvo.name_any(),
+            "PolicyReport {ns}/{} was not written by the operator for this onboarding: left alone",
+            policyreport::NAME
+        );
+    }
+    events::publish(
+        &ctx.recorder,
+        fvo,
+        EventType::Warning,
+        events::POLICY_REPORT_NOT_OWNED,
+        "WritePolicyReport",
+        not_owned_note(namespaces),
+    )
+    .await;
+}
+
+/// What the Event about reports that are not ours says (pure).
+fn not_owned_note(namespaces: &[String]) -> String {
+    let reports: Vec<String> = namespaces
+        .iter()
+        .map(|ns| format!("{ns}/{}", policyreport::NAME))
+        .collect();
+    let (what, were, their, it) = match namespaces {
+        [_] => ("PolicyReport", "was", "That namespace's", "it"),
+        _ => ("PolicyReports", "were", "Those namespaces'", "them"),
+    };
+    format!(
+        "{what} {} {were} not written by the operator for this onboarding: left alone. {their} \
+         findings are on the onboarding's status only (status.conformance; kubectl conplus findings); \
+         for the operator to write its own there, whoever owns {it} deletes {it}.",
+        reports.join(", "),
+    )
 }
 
 /// Creates the report `wanted` (fails with 409 when one of the name exists).
@@ -330,6 +368,7 @@ pub async fn publish(
         .policy_reports
         .listed_within(std::time::Duration::from_secs(5))
         .await;
+    let mut not_ours = Vec::new();
     for wanted in desired(fvo, &namespaces, report, now) {
         let ns = wanted.metadata.namespace.clone().unwrap_or_default();
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
@@ -338,7 +377,7 @@ pub async fn publish(
                 Some(have) => match compare_stored(fvo, &namespaces, &wanted, &have) {
                     Stored::Unchanged => continue,
                     Stored::Foreign => {
-                        left_alone(fvo, &ns);
+                        not_ours.push(ns);
                         continue;
                     }
                     Stored::Differs => {}
@@ -381,7 +420,7 @@ pub async fn publish(
             Decision::Write(w) => w,
             Decision::Unchanged => continue,
             Decision::Foreign => {
-                left_alone(fvo, &ns);
+                not_ours.push(ns);
                 continue;
             }
         };
@@ -405,6 +444,7 @@ pub async fn publish(
             }
         }
     }
+    left_alone(ctx, fvo, &not_ours).await;
     Ok(())
 }
 
@@ -535,6 +575,23 @@ mod tests {
         assert_eq!(
             compare_stored(&fvo, &namespaces(), &again, &stored(&theirs)),
             Stored::Foreign
+        );
+    }
+
+    #[test]
+    fn the_event_about_reports_left_alone_names_each_and_says_where_the_findings_are() {
+        let one = not_owned_note(&["mk-a-dev".to_string()]);
+        assert!(
+            one.starts_with("PolicyReport mk-a-dev/conplus-conformance was not written")
+                && one.contains("status.conformance"),
+            "{one}"
+        );
+        let two = not_owned_note(&["mk-a-dev".to_string(), "mk-a-prod".to_string()]);
+        assert!(
+            two.starts_with(
+                "PolicyReports mk-a-dev/conplus-conformance, mk-a-prod/conplus-conformance were not"
+            ),
+            "{two}"
         );
     }
 
