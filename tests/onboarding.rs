@@ -832,35 +832,70 @@ async fn a_failed_quota_increase_keeps_its_reservation_on_the_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_read_of_the_observe_step_is_on_the_status_until_a_round_succeeds() {
-    if !sandbox_only("refuses reads of a namespace") {
-        return;
-    }
-    let env = Env::start().await;
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    let mut env = Env::without_controller().await;
+    // The controller acts as an identity with the operator's ClusterRole, but that it may not get a
+    // namespace by name (it still lists and watches them): no admission policy can refuse a read.
+    let user = format!("conplus-test-operator-{}", env.tag);
+    let mut rules = conplus_operator::rbac::cluster_role_rules();
+    let namespaces = rules
+        .iter_mut()
+        .find(|r| {
+            r.resources.as_deref() == Some(&["namespaces".to_string()][..])
+                && r.resource_names.is_none()
+        })
+        .expect("the operator's ClusterRole has a rule on namespaces");
+    namespaces.verbs.retain(|v| v != "get");
+    let role = ClusterRole {
+        metadata: kube::api::ObjectMeta {
+            name: Some(user.clone()),
+            ..Default::default()
+        },
+        rules: Some(rules),
+        ..Default::default()
+    };
+    let roles = env.api::<ClusterRole>();
+    roles.create(&Default::default(), &role).await.unwrap();
+    let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": user},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": user},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]
+    }))
+    .unwrap();
+    let bindings = env.api::<ClusterRoleBinding>();
+    bindings
+        .create(&Default::default(), &binding)
+        .await
+        .unwrap();
+    let as_restricted = impersonating(&env.cluster, &user, &["system:authenticated"]);
+    env.start_controller_as(as_restricted, Default::default());
+
     let (mj, name) = (env.name("mj"), env.name("mj-akte"));
     let prod = format!("{mj}-akte-prod");
     env.apply(&ressort(&mj, "64")).await;
+    // The finalizer is there already: on a cluster where the operator's admission policies are in
+    // force, only the operator's own identity may write onboardings, and this one is not it.
+    let mut fvo = onboarding(&name, &mj, "akte", &["prod"], "1");
+    fvo.metadata.finalizers = Some(vec!["conplus.niedersachsen.de/cleanup".to_string()]);
     // The namespace is not there yet: observe reads it from the API before it is created, and
-    // that read fails.
-    env.sandbox().faults().inject(
-        Fault::new()
-            .verb("get")
-            .resource("namespaces")
-            .name(&prod)
-            .status(500),
-    );
-    env.apply(&onboarding(&name, &mj, "akte", &["prod"], "1"))
-        .await;
+    // that read is refused.
+    env.apply(&fvo).await;
     let failed = env.wait_not_ready(&name, "ObserveFailed").await;
     let ready = condition(&failed, "Ready").unwrap();
     assert!(
-        ready.message.contains(&prod),
-        "names the namespace: {ready:?}"
+        ready.message.contains(&prod) && ready.message.contains("forbidden"),
+        "names the namespace and why: {ready:?}"
     );
     assert_eq!(
         failed.status.as_ref().unwrap().observed_generation,
         failed.metadata.generation
     );
-    env.sandbox().faults().clear();
+    // The operator as deployed: the next round succeeds.
+    env.stop_controller().await;
+    bindings.delete(&user, &Default::default()).await.unwrap();
+    roles.delete(&user, &Default::default()).await.unwrap();
+    env.start_controller();
     env.wait_fvo(&name, "Ready once the read succeeds", is_ready)
         .await;
 }

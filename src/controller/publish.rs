@@ -102,7 +102,9 @@ pub async fn on_failure<T, E: Failure>(
     }
     let name = fvo.name_any();
     let api: Api<FachverfahrenOnboarding> = Api::all(ctx.client.clone());
-    let current = match api.get_status(&name).await {
+    // The object itself, not its status subresource: the operator's RBAC grants `get` on
+    // onboardings and only `patch` on their status.
+    let current = match api.get(&name).await {
         Ok(current) if current.metadata.generation == fvo.metadata.generation => current,
         Ok(_) => return result,
         Err(e) => {

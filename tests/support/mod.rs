@@ -323,9 +323,14 @@ impl Env {
     /// Starts the controller with `options` (its readiness, its metrics), limited to this
     /// test's objects.
     pub fn start_controller_with(&mut self, options: Options) {
+        self.start_controller_as(self.client.clone(), options);
+    }
+
+    /// Starts the controller with `options`, limited to this test's objects, talking to the cluster
+    /// through `client` (one that impersonates an identity with less access, say).
+    pub fn start_controller_as(&mut self, client: Client, options: Options) {
         assert!(self.controller.is_none(), "controller already running");
         let (tx, rx) = oneshot::channel::<()>();
-        let client = self.client.clone();
         let handle = tokio::spawn(controller::run(
             client,
             Options {
