@@ -56,22 +56,15 @@ fn kubectl(env: &Env, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The operator's identity in `deploy/base` (and in the chart installed as `conplus-operator`
-/// into `conplus-system`).
-const OPERATOR_SA: &str = "system:serviceaccount:conplus-system:conplus-operator";
-
-/// A copy of the cluster's kubeconfig whose user acts as the operator's ServiceAccount
-/// (`as`, `as-groups`: what `kubectl --as` sends), written into `dir`.
+/// A copy of the cluster's kubeconfig whose user acts as the operator's ServiceAccount ([`OPERATOR_USER`] of
+/// `deploy/base`, and of the chart installed as `conplus-operator` into `conplus-system`; `as`, `as-groups`: what
+/// `kubectl --as` sends), written into `dir`.
 fn kubeconfig_as_operator(env: &Env, dir: &std::path::Path) -> std::path::PathBuf {
     let text = std::fs::read_to_string(&env.cluster.kubeconfig).unwrap();
     let mut config: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
     for user in config["users"].as_array_mut().unwrap() {
-        user["user"]["as"] = OPERATOR_SA.into();
-        user["user"]["as-groups"] = serde_json::json!([
-            "system:serviceaccounts",
-            "system:serviceaccounts:conplus-system",
-            "system:authenticated",
-        ]);
+        user["user"]["as"] = OPERATOR_USER.into();
+        user["user"]["as-groups"] = serde_json::json!(OPERATOR_GROUPS);
     }
     let path = dir.join("operator.kubeconfig");
     std::fs::write(&path, serde_saphyr::to_string(&config).unwrap()).unwrap();

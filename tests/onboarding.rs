@@ -832,7 +832,6 @@ async fn a_failed_quota_increase_keeps_its_reservation_on_the_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_read_of_the_observe_step_is_on_the_status_until_a_round_succeeds() {
-    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
     let mut env = Env::without_controller().await;
     // The controller acts as an identity with the operator's ClusterRole, but that it may not get a
     // namespace by name (it still lists and watches them): no admission policy can refuse a read.
@@ -846,28 +845,7 @@ async fn a_failed_read_of_the_observe_step_is_on_the_status_until_a_round_succee
         })
         .expect("the operator's ClusterRole has a rule on namespaces");
     namespaces.verbs.retain(|v| v != "get");
-    let role = ClusterRole {
-        metadata: kube::api::ObjectMeta {
-            name: Some(user.clone()),
-            ..Default::default()
-        },
-        rules: Some(rules),
-        ..Default::default()
-    };
-    let roles = env.api::<ClusterRole>();
-    roles.create(&Default::default(), &role).await.unwrap();
-    let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-        "metadata": {"name": user},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": user},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]
-    }))
-    .unwrap();
-    let bindings = env.api::<ClusterRoleBinding>();
-    bindings
-        .create(&Default::default(), &binding)
-        .await
-        .unwrap();
+    env.bind_cluster_role(&user, rules, &user).await;
     let as_restricted = impersonating(&env.cluster, &user, &["system:authenticated"]);
     env.start_controller_as(as_restricted, Default::default());
 
@@ -893,8 +871,7 @@ async fn a_failed_read_of_the_observe_step_is_on_the_status_until_a_round_succee
     );
     // The operator as deployed: the next round succeeds.
     env.stop_controller().await;
-    bindings.delete(&user, &Default::default()).await.unwrap();
-    roles.delete(&user, &Default::default()).await.unwrap();
+    env.unbind_cluster_role(&user).await;
     env.start_controller();
     env.wait_fvo(&name, "Ready once the read succeeds", is_ready)
         .await;

@@ -275,12 +275,81 @@ impl Env {
         conplus_operator::cli::sandbox::install_crds(&client)
             .await
             .unwrap();
-        Env {
+        let env = Env {
             cluster,
             client,
             tag: new_tag(),
             controller: None,
+        };
+        env.grant_operator_access().await;
+        env
+    }
+
+    /// Binds the operator's ClusterRole (`conplus_operator::rbac`, as `deploy/base` and the chart grant it) to
+    /// [`OPERATOR_USER`], as whom the tests' controller acts. Once per test binary on a shared cluster.
+    async fn grant_operator_access(&self) {
+        static GRANTED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+        if self.backend() == Backend::Sandbox {
+            return self.grant_operator_access_now().await;
         }
+        GRANTED
+            .get_or_init(|| self.grant_operator_access_now())
+            .await;
+    }
+
+    async fn grant_operator_access_now(&self) {
+        let rules = conplus_operator::rbac::cluster_role_rules();
+        self.bind_cluster_role("conplus-test-operator", rules, OPERATOR_USER)
+            .await;
+    }
+
+    /// Applies a ClusterRole `name` with `rules` and a ClusterRoleBinding `name` of it to the user `user`
+    /// (server-side apply: what is there of those names becomes this).
+    pub async fn bind_cluster_role(
+        &self,
+        name: &str,
+        rules: Vec<k8s_openapi::api::rbac::v1::PolicyRule>,
+        user: &str,
+    ) {
+        use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+        let role = ClusterRole {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.to_string()),
+                ..Default::default()
+            },
+            rules: Some(rules),
+            ..Default::default()
+        };
+        let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]
+        }))
+        .unwrap();
+        let params = kube::api::PatchParams::apply("conplus-tests").force();
+        Api::<ClusterRole>::all(self.client.clone())
+            .patch(name, &params, &kube::api::Patch::Apply(&role))
+            .await
+            .unwrap();
+        Api::<ClusterRoleBinding>::all(self.client.clone())
+            .patch(name, &params, &kube::api::Patch::Apply(&binding))
+            .await
+            .unwrap();
+    }
+
+    /// Deletes the ClusterRoleBinding and ClusterRole of [`Env::bind_cluster_role`].
+    pub async fn unbind_cluster_role(&self, name: &str) {
+        use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+        let params = kube::api::DeleteParams::default();
+        Api::<ClusterRoleBinding>::all(self.client.clone())
+            .delete(name, &params)
+            .await
+            .unwrap();
+        Api::<ClusterRole>::all(self.client.clone())
+            .delete(name, &params)
+            .await
+            .unwrap();
     }
 
     pub fn backend(&self) -> Backend {
@@ -323,7 +392,8 @@ impl Env {
     /// Starts the controller with `options` (its readiness, its metrics), limited to this
     /// test's objects.
     pub fn start_controller_with(&mut self, options: Options) {
-        self.start_controller_as(self.client.clone(), options);
+        let as_operator = impersonating(&self.cluster, OPERATOR_USER, &OPERATOR_GROUPS);
+        self.start_controller_as(as_operator, options);
     }
 
     /// Starts the controller with `options`, limited to this test's objects, talking to the cluster
@@ -679,6 +749,18 @@ pub fn onboarding(
 /// policies: apart from a real installation's `conplus-operator-*` on an external cluster, whose policies stay and
 /// are evaluated beside these.
 pub const TEST_ADMISSION_RELEASE: &str = "conplus-operator-test";
+
+/// The identity the tests' controller acts as: the operator's ServiceAccount of `deploy/base` and the chart, with
+/// the operator's ClusterRole ([`Env::grant_operator_access`]) and nothing else, so that every test proves the
+/// operator's RBAC enough for what it does. The admission policies exempt it as they exempt the operator.
+pub const OPERATOR_USER: &str = "system:serviceaccount:conplus-system:conplus-operator";
+
+/// The groups of [`OPERATOR_USER`], as kube-apiserver gives them to a ServiceAccount.
+pub const OPERATOR_GROUPS: [&str; 3] = [
+    "system:serviceaccounts",
+    "system:serviceaccounts:conplus-system",
+    "system:authenticated",
+];
 
 /// The user that probes whether the admission policies are in force: allowed by RBAC to create ConfigMaps in
 /// `default`, exempt from no policy.
