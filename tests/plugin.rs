@@ -437,6 +437,21 @@ async fn a_policyreport_the_operator_did_not_write_for_the_onboarding_is_left_al
             .map(String::as_str),
         Some("4f1c0d2e-0000-4000-8000-0000000000e1")
     );
+    // kubectl conplus findings shows it, and says whose it is not.
+    let dir = plugin_dir();
+    let (code, out, err) = kubectl_conplus(
+        dir.path(),
+        &env.cluster.kubeconfig,
+        &["findings", "-n", &ns],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "warning: PolicyReport {ns}/conplus-conformance was not written for onboarding {name}"
+        )),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,7 +29,7 @@ use kube::{Api, Client, Config};
 use crate::api::conditions::{self as c, reason};
 use crate::api::{FachverfahrenOnboarding, Phase, Ressort};
 use crate::conformance::report::policyreport::{self, PolicyReport};
-use crate::resources::{MANAGED_SELECTOR, ONBOARDING};
+use crate::resources::{MANAGED_SELECTOR, ONBOARDING, ONBOARDING_UID};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 /// Exit code: done (and, with `--wait`, Ready).
@@ -199,6 +199,14 @@ async fn run(cli: PluginCli, colour: bool) -> Result<u8, PluginError> {
         PluginCommand::Findings(args) => {
             let ns = args.namespace.unwrap_or(default_ns);
             let report = policy_report(&client, &ns).await?;
+            // Best effort: the onboarding of the namespace, when the user may read it.
+            let fvo = match onboarding_of_namespace(&client, &ns).await {
+                Ok(Some(name)) => onboarding(&client, &name).await.ok(),
+                _ => None,
+            };
+            if let Some(warning) = not_the_operators(&ns, &report, fvo.as_ref()) {
+                eprintln!("warning: {warning}");
+            }
             print!("{}", render_findings(&ns, &report, args.passed, colour));
             Ok(EXIT_OK)
         }
@@ -582,6 +590,37 @@ pub fn render_status(
     out
 }
 
+/// What to say when the report of `ns` is not the operator's for the namespace's onboarding `fvo` (pure): it
+/// carries no ownership record, or one of another onboarding (an earlier one of the same name). The operator
+/// leaves such a report alone, so its findings are not the onboarding's current ones.
+pub fn not_the_operators(
+    ns: &str,
+    report: &PolicyReport,
+    fvo: Option<&FachverfahrenOnboarding>,
+) -> Option<String> {
+    let record = report
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ONBOARDING_UID));
+    let report_name = format!("PolicyReport {ns}/{}", policyreport::NAME);
+    match (record, fvo) {
+        (None, _) => Some(format!(
+            "{report_name} was not written by the operator (it carries no ownership record): its findings \
+             are not the operator's"
+        )),
+        (Some(record), Some(fvo)) if fvo.metadata.uid.as_ref() != Some(record) => {
+            let name = fvo.metadata.name.as_deref().unwrap_or_default();
+            Some(format!(
+                "{report_name} was not written for onboarding {name} (its record names another one, an \
+                 earlier onboarding of the name perhaps): its findings are not current; `kubectl conplus \
+                 status {name}` shows the onboarding's"
+            ))
+        }
+        _ => None,
+    }
+}
+
 /// `findings`: the PolicyReport's summary and its results (passes only with `passed`).
 pub fn render_findings(ns: &str, report: &PolicyReport, passed: bool, colour: bool) -> String {
     let s = report.summary;
@@ -933,6 +972,33 @@ mod tests {
         assert!(!text.contains("image-digest"), "{text}");
         assert!(text.contains("4 more results"), "{text}");
         assert!(render_findings("ns", &report, true, false).contains("PASS image-digest"));
+    }
+
+    #[test]
+    fn a_report_without_the_onboardings_record_is_called_not_the_operators() {
+        let mut report =
+            policyreport::report(Some("ns"), vec![], BTreeMap::new(), Default::default());
+        let mut fvo = crate::resources::fixtures::moin_schule();
+        fvo.metadata.uid = Some("uid-now".to_string());
+        let said = not_the_operators("ns", &report, Some(&fvo)).unwrap_or_default();
+        assert!(said.contains("no ownership record"), "{said}");
+        let record = |uid: &str| {
+            Some(BTreeMap::from([(
+                ONBOARDING_UID.to_string(),
+                uid.to_string(),
+            )]))
+        };
+        report.metadata.annotations = record("uid-earlier");
+        let said = not_the_operators("ns", &report, Some(&fvo)).unwrap_or_default();
+        assert!(
+            said.contains("not written for onboarding mk-moin-schule-onboarding")
+                && said.contains("kubectl conplus status mk-moin-schule-onboarding"),
+            "{said}"
+        );
+        // The onboarding's own, or one the user may not compare (the onboarding unreadable): nothing said.
+        assert_eq!(not_the_operators("ns", &report, None), None);
+        report.metadata.annotations = record("uid-now");
+        assert_eq!(not_the_operators("ns", &report, Some(&fvo)), None);
     }
 
     #[test]

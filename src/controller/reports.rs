@@ -251,13 +251,13 @@ async fn left_alone(ctx: &Context, fvo: &FachverfahrenOnboarding, namespaces: &[
         EventType::Warning,
         events::POLICY_REPORT_NOT_OWNED,
         "WritePolicyReport",
-        not_owned_note(namespaces),
+        not_owned_note(&fvo.name_any(), namespaces),
     )
     .await;
 }
 
 /// What the Event about reports that are not ours says (pure).
-fn not_owned_note(namespaces: &[String]) -> String {
+fn not_owned_note(onboarding: &str, namespaces: &[String]) -> String {
     let reports: Vec<String> = namespaces
         .iter()
         .map(|ns| format!("{ns}/{}", policyreport::NAME))
@@ -268,8 +268,8 @@ fn not_owned_note(namespaces: &[String]) -> String {
     };
     format!(
         "{what} {} {were} not written by the operator for this onboarding: left alone. {their} \
-         findings are on the onboarding's status only (status.conformance; kubectl conplus findings); \
-         for the operator to write its own there, whoever owns {it} deletes {it}.",
+         findings are on the onboarding's status only (status.conformance; kubectl conplus status \
+         {onboarding}); for the operator to write its own there, whoever owns {it} deletes {it}.",
         reports.join(", "),
     )
 }
@@ -580,13 +580,13 @@ mod tests {
 
     #[test]
     fn the_event_about_reports_left_alone_names_each_and_says_where_the_findings_are() {
-        let one = not_owned_note(&["mk-a-dev".to_string()]);
+        let one = not_owned_note("a", &["mk-a-dev".to_string()]);
         assert!(
             one.starts_with("PolicyReport mk-a-dev/conplus-conformance was not written")
-                && one.contains("status.conformance"),
+                && one.contains("status.conformance; kubectl conplus status a)"),
             "{one}"
         );
-        let two = not_owned_note(&["mk-a-dev".to_string(), "mk-a-prod".to_string()]);
+        let two = not_owned_note("a", &["mk-a-dev".to_string(), "mk-a-prod".to_string()]);
         assert!(
             two.starts_with(
                 "PolicyReports mk-a-dev/conplus-conformance, mk-a-prod/conplus-conformance were not"
