@@ -204,6 +204,39 @@ async fn create_privileged_portal(env: &Env, ns: &str) {
         .unwrap();
 }
 
+/// The onboarding `name` and the PolicyReport of `ns` once the report's counts equal `status.conformance` (with
+/// at least one error when `with_errors`): the status and the report have seen the same findings.
+async fn settled_report(
+    env: &Env,
+    name: &str,
+    ns: &str,
+    with_errors: bool,
+) -> (
+    conplus_operator::api::FachverfahrenOnboarding,
+    serde_json::Value,
+) {
+    let api = env.api::<conplus_operator::api::FachverfahrenOnboarding>();
+    env.eventually(
+        "a PolicyReport whose counts equal status.conformance",
+        || {
+            let (client, api) = (env.client.clone(), api.clone());
+            async move {
+                let o = api.get(name).await.ok()?;
+                let c = o.status.as_ref()?.conformance.clone()?;
+                let report = policy_report(&client, ns).await.ok()??;
+                let s = &report["summary"];
+                let n = |f: &str| s[f].as_i64().unwrap_or(-1);
+                let agree = (!with_errors || c.errors > 0)
+                    && n("fail") == i64::from(c.errors)
+                    && n("warn") == i64::from(c.warnings + c.infos)
+                    && n("skip") == i64::from(c.silenced);
+                agree.then_some((o, report))
+            }
+        },
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_onboarded_namespace_gets_a_policyreport_its_viewers_read_and_a_resync_does_not_rewrite()
  {
@@ -223,31 +256,7 @@ async fn each_onboarded_namespace_gets_a_policyreport_its_viewers_read_and_a_res
     create_privileged_portal(&env, &ns).await;
     // The report and the status agree once both have seen the Deployment.
     let client = env.client.clone();
-    let (o, report) = env
-        .eventually(
-            "a PolicyReport whose counts equal status.conformance",
-            || {
-                let (client, ns, api) = (
-                    client.clone(),
-                    ns.clone(),
-                    env.api::<conplus_operator::api::FachverfahrenOnboarding>(),
-                );
-                let name = name.clone();
-                async move {
-                    let o = api.get(&name).await.ok()?;
-                    let c = o.status.as_ref()?.conformance.clone()?;
-                    let report = policy_report(&client, &ns).await.ok()??;
-                    let s = &report["summary"];
-                    let n = |f: &str| s[f].as_i64().unwrap_or(-1);
-                    let agree = c.errors > 0
-                        && n("fail") == i64::from(c.errors)
-                        && n("warn") == i64::from(c.warnings + c.infos)
-                        && n("skip") == i64::from(c.silenced);
-                    agree.then_some((o, report))
-                }
-            },
-        )
-        .await;
+    let (o, report) = settled_report(&env, &name, &ns, true).await;
     assert!(
         report["results"].as_array().unwrap().iter().any(|r| {
             r["policy"] == "privileged-container"
@@ -377,11 +386,8 @@ async fn a_policyreport_the_operator_did_not_write_for_the_onboarding_is_left_al
     env.wait_fvo(&name, "Ready", is_ready).await;
     let ns = format!("{r}-theirs-dev");
     let client = env.client.clone();
-    env.eventually("dev's PolicyReport", || {
-        let (client, ns) = (client.clone(), ns.clone());
-        async move { policy_report(&client, &ns).await.ok()? }
-    })
-    .await;
+    // Settled first: a round still writing the report would put the operator's record back.
+    settled_report(&env, &name, &ns, false).await;
     // Its ownership record now names another onboarding, as a report an earlier onboarding of the same
     // name left behind would.
     let gvk = kube::api::GroupVersionKind::gvk("wgpolicyk8s.io", "v1alpha2", "PolicyReport");
@@ -408,7 +414,8 @@ async fn a_policyreport_the_operator_did_not_write_for_the_onboarding_is_left_al
             .is_some_and(|c| c.errors > 0)
     })
     .await;
-    let events: kube::Api<Event> = kube::Api::all(client.clone());
+    // Events on a cluster-scoped object are in `default`.
+    let events: kube::Api<Event> = env.ns_api("default");
     let event = env
         .eventually("a Warning Event on the onboarding names the report", || {
             let (events, name) = (events.clone(), name.clone());
@@ -424,6 +431,11 @@ async fn a_policyreport_the_operator_did_not_write_for_the_onboarding_is_left_al
         .await;
     let note = event.note.unwrap_or_default();
     assert_eq!(event.type_.as_deref(), Some("Warning"));
+    assert_eq!(
+        event.action.as_deref(),
+        Some(format!("WritePolicyReport/{ns}").as_str()),
+        "a series per namespace"
+    );
     assert!(
         note.contains(&format!("{ns}/conplus-conformance")) && note.contains("status.conformance"),
         "{note}"

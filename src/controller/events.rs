@@ -278,7 +278,8 @@ impl Recorder {
 pub const CONFORMANCE_VIOLATION: &str = "ConformanceViolation";
 
 /// The reason of the Warning Event on an onboarding when a PolicyReport of the operator's name in one
-/// of its namespaces is not the operator's for it: the report is left alone.
+/// of its namespaces is not the operator's for it: the report is left alone. The action
+/// (`WritePolicyReport/<namespace>`) names the namespace, so each gets a series of its own.
 pub const POLICY_REPORT_NOT_OWNED: &str = "PolicyReportNotOwned";
 
 /// Notes are capped: an Event is not the place for a full report.

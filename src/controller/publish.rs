@@ -108,7 +108,7 @@ pub async fn on_failure<T, E: Failure>(
         Ok(current) if current.metadata.generation == fvo.metadata.generation => current,
         Ok(_) => return result,
         Err(e) => {
-            warn!(onboarding = %name, "reading the status to note a failure failed: {e}");
+            warn!(onboarding = %name, "reading the onboarding to note a failure on its status failed: {e}");
             return result;
         }
     };

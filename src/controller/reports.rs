@@ -36,7 +36,7 @@ use tracing::warn;
 
 use super::apply::with_timeout;
 use super::conformance::Evaluation;
-use super::context::Context;
+use super::context::{Context, RESYNC};
 use super::error::{Error, ObserveError, Target, WriteError};
 use super::events;
 use super::ownership::proves_object;
@@ -231,46 +231,38 @@ async fn served(client: &Client, memory: &Memory) -> bool {
     served
 }
 
-/// The reports of the names in `namespaces` are not ours: they stay as they are, and the onboarding's
-/// team learns it from one Warning Event (a series per onboarding, see [`events::Recorder`]), since the
-/// findings of those namespaces are then on the onboarding's status only.
-async fn left_alone(ctx: &Context, fvo: &FachverfahrenOnboarding, namespaces: &[String]) {
-    if namespaces.is_empty() {
-        return;
-    }
-    for ns in namespaces {
-        warn!(
-            onboarding = %fvo.name_any(),
-            "PolicyReport {ns}/{} was not written by the operator for this onboarding: left alone",
-            policyreport::NAME
-        );
-    }
+/// The report of the name in `ns` is not ours (no ownership record for `fvo`, or its environment label
+/// is not that of `ns`): it stays as it is, and the onboarding's team learns it from a Warning Event, a
+/// series of its own per namespace (the action names it, see [`events::Recorder`]), since the status is
+/// then the only current account of that namespace's findings.
+async fn left_alone(ctx: &Context, fvo: &FachverfahrenOnboarding, ns: &str) {
+    let onboarding = fvo.name_any();
+    warn!(
+        %onboarding,
+        "PolicyReport {ns}/{} was not written by the operator for this onboarding: left alone",
+        policyreport::NAME
+    );
     events::publish(
         &ctx.recorder,
         fvo,
         EventType::Warning,
         events::POLICY_REPORT_NOT_OWNED,
-        "WritePolicyReport",
-        not_owned_note(&fvo.name_any(), namespaces),
+        &format!("WritePolicyReport/{ns}"),
+        not_owned_note(&onboarding, ns),
     )
     .await;
 }
 
-/// What the Event about reports that are not ours says (pure).
-fn not_owned_note(onboarding: &str, namespaces: &[String]) -> String {
-    let reports: Vec<String> = namespaces
-        .iter()
-        .map(|ns| format!("{ns}/{}", policyreport::NAME))
-        .collect();
-    let (what, were, their, it) = match namespaces {
-        [_] => ("PolicyReport", "was", "That namespace's", "it"),
-        _ => ("PolicyReports", "were", "Those namespaces'", "them"),
-    };
+/// What the Event about a report that is not ours says (pure).
+fn not_owned_note(onboarding: &str, ns: &str) -> String {
     format!(
-        "{what} {} {were} not written by the operator for this onboarding: left alone. {their} \
-         findings are on the onboarding's status only (status.conformance; kubectl conplus status \
-         {onboarding}); for the operator to write its own there, whoever owns {it} deletes {it}.",
-        reports.join(", "),
+        "PolicyReport {ns}/{name} was not written by the operator for this onboarding: left alone. The \
+         onboarding's status is the only current account of the findings in {ns} (status.conformance: \
+         counts and the first findings; kubectl conplus status {onboarding}). For the operator to write \
+         its own report there, whoever owns {ns}/{name} deletes it; the operator writes it at its next \
+         evaluation (within {minutes} minutes).",
+        name = policyreport::NAME,
+        minutes = RESYNC.as_secs().div_ceil(60),
     )
 }
 
@@ -368,7 +360,6 @@ pub async fn publish(
         .policy_reports
         .listed_within(std::time::Duration::from_secs(5))
         .await;
-    let mut not_ours = Vec::new();
     for wanted in desired(fvo, &namespaces, report, now) {
         let ns = wanted.metadata.namespace.clone().unwrap_or_default();
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
@@ -377,7 +368,7 @@ pub async fn publish(
                 Some(have) => match compare_stored(fvo, &namespaces, &wanted, &have) {
                     Stored::Unchanged => continue,
                     Stored::Foreign => {
-                        not_ours.push(ns);
+                        left_alone(ctx, fvo, &ns).await;
                         continue;
                     }
                     Stored::Differs => {}
@@ -420,7 +411,7 @@ pub async fn publish(
             Decision::Write(w) => w,
             Decision::Unchanged => continue,
             Decision::Foreign => {
-                not_ours.push(ns);
+                left_alone(ctx, fvo, &ns).await;
                 continue;
             }
         };
@@ -444,7 +435,6 @@ pub async fn publish(
             }
         }
     }
-    left_alone(ctx, fvo, &not_ours).await;
     Ok(())
 }
 
@@ -579,19 +569,13 @@ mod tests {
     }
 
     #[test]
-    fn the_event_about_reports_left_alone_names_each_and_says_where_the_findings_are() {
-        let one = not_owned_note("a", &["mk-a-dev".to_string()]);
+    fn the_event_about_a_report_left_alone_names_it_and_says_where_the_findings_are() {
+        let note = not_owned_note("a", "mk-a-dev");
         assert!(
-            one.starts_with("PolicyReport mk-a-dev/conplus-conformance was not written")
-                && one.contains("status.conformance; kubectl conplus status a)"),
-            "{one}"
-        );
-        let two = not_owned_note("a", &["mk-a-dev".to_string(), "mk-a-prod".to_string()]);
-        assert!(
-            two.starts_with(
-                "PolicyReports mk-a-dev/conplus-conformance, mk-a-prod/conplus-conformance were not"
-            ),
-            "{two}"
+            note.starts_with("PolicyReport mk-a-dev/conplus-conformance was not written")
+                && note.contains("status.conformance")
+                && note.contains("kubectl conplus status a)"),
+            "{note}"
         );
     }
 

@@ -286,11 +286,16 @@ impl Env {
     }
 
     /// Binds the operator's ClusterRole (`conplus_operator::rbac`, as `deploy/base` and the chart grant it) to
-    /// [`OPERATOR_USER`], as whom the tests' controller acts. Once per test binary on a shared cluster.
+    /// [`OPERATOR_USER`], as whom the tests' controller acts. Once per test binary on the control plane; the
+    /// binding stays there (the control plane is the tests' own). Not on an external cluster: the binding would
+    /// outlive the tests and widen the access of a real operator's ServiceAccount, so the controller acts as the
+    /// kubeconfig's user there.
     async fn grant_operator_access(&self) {
         static GRANTED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
-        if self.backend() == Backend::Sandbox {
-            return self.grant_operator_access_now().await;
+        match self.backend() {
+            Backend::Sandbox => return self.grant_operator_access_now().await,
+            Backend::External => return,
+            Backend::ControlPlane => {}
         }
         GRANTED
             .get_or_init(|| self.grant_operator_access_now())
@@ -392,8 +397,13 @@ impl Env {
     /// Starts the controller with `options` (its readiness, its metrics), limited to this
     /// test's objects.
     pub fn start_controller_with(&mut self, options: Options) {
-        let as_operator = impersonating(&self.cluster, OPERATOR_USER, &OPERATOR_GROUPS);
-        self.start_controller_as(as_operator, options);
+        let client = match self.backend() {
+            Backend::External => self.client.clone(),
+            Backend::Sandbox | Backend::ControlPlane => {
+                impersonating(&self.cluster, OPERATOR_USER, &OPERATOR_GROUPS)
+            }
+        };
+        self.start_controller_as(client, options);
     }
 
     /// Starts the controller with `options`, limited to this test's objects, talking to the cluster
@@ -750,9 +760,10 @@ pub fn onboarding(
 /// are evaluated beside these.
 pub const TEST_ADMISSION_RELEASE: &str = "conplus-operator-test";
 
-/// The identity the tests' controller acts as: the operator's ServiceAccount of `deploy/base` and the chart, with
-/// the operator's ClusterRole ([`Env::grant_operator_access`]) and nothing else, so that every test proves the
-/// operator's RBAC enough for what it does. The admission policies exempt it as they exempt the operator.
+/// The identity the tests' controller acts as on the sandbox and the control plane: the operator's ServiceAccount
+/// of `deploy/base` and the chart, with the operator's ClusterRole ([`Env::grant_operator_access`]) and nothing
+/// else, so that every test proves the operator's RBAC enough for what it does. The admission policies exempt it
+/// as they exempt the operator.
 pub const OPERATOR_USER: &str = "system:serviceaccount:conplus-system:conplus-operator";
 
 /// The groups of [`OPERATOR_USER`], as kube-apiserver gives them to a ServiceAccount.
