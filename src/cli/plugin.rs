@@ -199,10 +199,14 @@ async fn run(cli: PluginCli, colour: bool) -> Result<u8, PluginError> {
         PluginCommand::Findings(args) => {
             let ns = args.namespace.unwrap_or(default_ns);
             let report = policy_report(&client, &ns).await?;
-            // Best effort: the onboarding of the namespace, when the user may read it.
-            let fvo = match onboarding_of_namespace(&client, &ns).await {
-                Ok(Some(name)) => onboarding(&client, &name).await.ok(),
-                _ => None,
+            // Best effort, and only for a report with a record to compare: the onboarding of the
+            // namespace, when the user may read it.
+            let fvo = if ownership_record(&report).is_some()
+                && let Ok(Some(name)) = onboarding_of_namespace(&client, &ns).await
+            {
+                onboarding(&client, &name).await.ok()
+            } else {
+                None
             };
             if let Some(warning) = not_the_operators(&ns, &report, fvo.as_ref()) {
                 eprintln!("warning: {warning}");
@@ -590,6 +594,16 @@ pub fn render_status(
     out
 }
 
+/// The uid of the onboarding the report's ownership record names, if it carries one.
+fn ownership_record(report: &PolicyReport) -> Option<&str> {
+    report
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(ONBOARDING_UID)
+        .map(String::as_str)
+}
+
 /// What to say when the report of `ns` is not the operator's for the namespace's onboarding `fvo` (pure): it
 /// carries no ownership record, or one of another onboarding (an earlier one of the same name). The operator
 /// leaves such a report alone, so its findings are not the onboarding's current ones.
@@ -598,18 +612,14 @@ pub fn not_the_operators(
     report: &PolicyReport,
     fvo: Option<&FachverfahrenOnboarding>,
 ) -> Option<String> {
-    let record = report
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(ONBOARDING_UID));
+    let record = ownership_record(report);
     let report_name = format!("PolicyReport {ns}/{}", policyreport::NAME);
     match (record, fvo) {
         (None, _) => Some(format!(
             "{report_name} was not written by the operator (it carries no ownership record): its findings \
              are not the operator's"
         )),
-        (Some(record), Some(fvo)) if fvo.metadata.uid.as_ref() != Some(record) => {
+        (Some(record), Some(fvo)) if fvo.metadata.uid.as_deref() != Some(record) => {
             let name = fvo.metadata.name.as_deref().unwrap_or_default();
             Some(format!(
                 "{report_name} was not written for onboarding {name} (its record names another one, an \
