@@ -13,7 +13,7 @@ use futures::StreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
 use jiff::Timestamp;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::{ObjectRef, ReflectHandle};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 
 use super::context::RESYNC;
@@ -178,8 +178,8 @@ pub struct Watches<S> {
     pub tasks: Tasks,
     /// The onboardings by the task they name.
     pub by_aufgabe: Index<FachverfahrenOnboarding>,
-    /// The changed onboardings (a subscription to the shared watch).
-    pub changed_onboardings: ReflectHandle<FachverfahrenOnboarding>,
+    /// The changed onboardings (a follower of the shared watch).
+    pub changed_onboardings: super::shared::Follower<FachverfahrenOnboarding>,
     /// Tasks an onboarding stopped naming (it was deleted or names another now).
     pub left: UnboundedReceiver<ObjectRef<Verwaltungsaufgabe>>,
     /// True once the onboarding controller's stores have their initial lists.

@@ -47,6 +47,7 @@ pub mod reports;
 pub mod ressort;
 pub mod runtime;
 pub mod served;
+pub mod shared;
 pub mod status;
 pub mod stores;
 pub mod summary;

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use futures::channel::mpsc::UnboundedReceiver;
 use jiff::Timestamp;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::{ObjectRef, ReflectHandle};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 
@@ -186,8 +186,8 @@ pub struct Watches<S> {
     pub client: Client,
     /// The same by Ressort.
     pub by_ressort: Index<FachverfahrenOnboarding>,
-    /// The changed onboardings (a subscription to the shared watch).
-    pub changed_onboardings: Option<ReflectHandle<FachverfahrenOnboarding>>,
+    /// The changed onboardings (a follower of the shared watch).
+    pub changed_onboardings: super::shared::Follower<FachverfahrenOnboarding>,
     /// The Ressorts of deleted onboardings.
     pub gone_onboardings: UnboundedReceiver<ObjectRef<Ressort>>,
     /// The Ressorts.
@@ -222,18 +222,15 @@ where
                 metrics.retain_ressorts(|name| known.get(&ObjectRef::new(name)).is_some());
             }
         });
-    let mut controller = controller
+    controller
         // A Ressort's status sums all its onboardings: collapse a burst of their changes into
         // one pass instead of one pass per change.
         .with_config(kube::runtime::controller::Config::default().debounce(Duration::from_secs(1)))
-        .reconcile_on(watches.gone_onboardings);
-    if let Some(changed) = watches.changed_onboardings {
-        controller = controller
-            .watches_shared_stream(changed, |o: Arc<FachverfahrenOnboarding>| {
-                Some(ObjectRef::<Ressort>::new(&o.spec.ressort))
-            });
-    }
-    controller
+        .reconcile_on(watches.gone_onboardings)
+        .watches_shared_stream(
+            watches.changed_onboardings,
+            |o: Arc<FachverfahrenOnboarding>| Some(ObjectRef::<Ressort>::new(&o.spec.ressort)),
+        )
         // Each watch backs off on its own (see the onboarding controller).
         .trigger_backoff(NoSharedBackoff)
         .graceful_shutdown_on(watches.shutdown)

@@ -1,10 +1,10 @@
 //! The runtime (I/O): opens the watches, wires the controllers to them and runs them until
 //! shutdown; the error policy and the measured reconcile.
 //!
-//! The onboarding and Ressort watches are opened once and shared by both controllers
-//! (`reflector::store_shared`); every other watch feeds one store and its index. Adding a
+//! The onboarding, Ressort and task watches are opened once and followed by every controller
+//! that needs them ([`Shared`]); every other watch feeds one store and its index. Adding a
 //! controller means: its `reconcile` of the same shape as [`super::pipeline::reconcile`],
-//! subscribing to the shared watches it needs here, and joining it in [`run`].
+//! following the shared watches it needs here, and joining it in [`run`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -28,6 +28,7 @@ use super::context::Context;
 use super::error::{Error, Failure};
 use super::events::Recorder;
 use super::pipeline::reconcile;
+use super::shared::Shared;
 use super::stores::{
     self, Index, NoSharedBackoff, Stores, WorkloadStores, keep, owned_stream, owner_of, ressort_of,
     trim_quota,
@@ -294,12 +295,13 @@ pub async fn run(
     let (tracker, synced_rx) = SyncTracker::new();
 
     // Shared by both controllers: the onboardings (indexed by Ressort) and the Ressorts.
-    let (onboardings, fvo_writer) = reflector::store_shared(SHARED_BUFFER);
+    let mut fvo_shared = Shared::new(SHARED_BUFFER);
+    let onboardings = fvo_shared.store();
     // One table of the onboardings for both indexes.
     let [by_ressort, by_aufgabe] = Index::by_keys([ressort_of, aufgabe::aufgabe_of]);
-    let fvo_for_onboardings = fvo_writer.subscribe();
-    let fvo_for_ressorts = fvo_writer.subscribe();
-    let fvo_for_aufgaben = fvo_writer.subscribe();
+    let fvo_for_onboardings = fvo_shared.follow();
+    let fvo_for_ressorts = fvo_shared.follow();
+    let fvo_for_aufgaben = fvo_shared.follow();
     // A deleted onboarding is not handed out by the shared watch; its Ressort recounts.
     let (gone_fvo_tx, gone_fvo_rx) = futures::channel::mpsc::unbounded();
     // Nor is the task an onboarding stopped naming: that task recounts.
@@ -316,10 +318,11 @@ pub async fn run(
         let api: Api<FachverfahrenOnboarding> = Api::all(client.clone());
         tracker
             .track(
-                watcher(api, options.selected())
-                    .default_backoff()
-                    .modify(stores::drop_managed_fields)
-                    .reflect_shared(fvo_writer),
+                fvo_shared.reflect(
+                    watcher(api, options.selected())
+                        .default_backoff()
+                        .modify(stores::drop_managed_fields),
+                ),
             )
             .inspect_ok(move |event| {
                 let before = match event {
@@ -353,23 +356,24 @@ pub async fn run(
     };
     // Budgets are read whatever their labels; the Ressort controller reconciles the selected
     // ones. Without a selector the two are the same watch.
-    let (ressorts, ressort_writer) = reflector::store_shared(SHARED_BUFFER);
-    let ressorts_for_onboardings = ressort_writer.subscribe();
-    // A subscriber that is never read would stall the shared watch: only when it is read.
+    let mut ressort_shared = Shared::new(SHARED_BUFFER);
+    let ressorts = ressort_shared.store();
+    let ressorts_for_onboardings = ressort_shared.follow();
+    // A follower that is never read would stall the shared watch: only when it is read.
     let ressorts_for_ressorts = options
         .watch_selector
         .is_none()
-        .then(|| ressort_writer.subscribe())
-        .flatten();
+        .then(|| ressort_shared.follow());
     let (gone_ressort_tx, gone_ressort_rx) = futures::channel::mpsc::unbounded();
     let ressort_watch = {
         let (known, metrics) = (ressorts.clone(), options.metrics.clone());
         tracker
             .track(
-                watcher(Api::<Ressort>::all(client.clone()), stores::list_config())
-                    .default_backoff()
-                    .modify(stores::drop_managed_fields)
-                    .reflect_shared(ressort_writer),
+                ressort_shared.reflect(
+                    watcher(Api::<Ressort>::all(client.clone()), stores::list_config())
+                        .default_backoff()
+                        .modify(stores::drop_managed_fields),
+                ),
             )
             .inspect_ok(move |event| {
                 // A deleted Ressort is never reconciled again: its gauges go here. After a
@@ -387,14 +391,14 @@ pub async fn run(
 
     // The tasks: shared by the task controller (their status) and the onboarding controller
     // (AufgabeKnown). A deleted task is not handed out: its onboardings look again.
-    let (aufgaben, aufgabe_writer) = reflector::store_shared(SHARED_BUFFER);
-    let aufgaben_for_onboardings = aufgabe_writer.subscribe();
-    // A subscriber that is never read would stall the shared watch: only when it is read.
+    let mut aufgabe_shared = Shared::new(SHARED_BUFFER);
+    let aufgaben = aufgabe_shared.store();
+    let aufgaben_for_onboardings = aufgabe_shared.follow();
+    // A follower that is never read would stall the shared watch: only when it is read.
     let aufgaben_for_tasks = options
         .watch_selector
         .is_none()
-        .then(|| aufgabe_writer.subscribe())
-        .flatten();
+        .then(|| aufgabe_shared.follow());
     let (gone_task_tx, gone_task_rx) = futures::channel::mpsc::unbounded();
     // The tasks seen so far: onboardings care only that their task exists, so a task's own status
     // writes (one per burst of its onboardings' changes) must not requeue all its onboardings.
@@ -402,12 +406,13 @@ pub async fn run(
     let forget_task = known_tasks.clone();
     let aufgabe_watch = tracker
         .track(
-            watcher(
-                Api::<Verwaltungsaufgabe>::all(client.clone()),
-                stores::list_config(),
-            )
-            .default_backoff()
-            .reflect_shared(aufgabe_writer),
+            aufgabe_shared.reflect(
+                watcher(
+                    Api::<Verwaltungsaufgabe>::all(client.clone()),
+                    stores::list_config(),
+                )
+                .default_backoff(),
+            ),
         )
         .inspect_ok({
             let metrics = options.metrics.clone();
@@ -502,16 +507,12 @@ pub async fn run(
         options.health.clone(),
     ));
 
-    let Some(fvo_trigger) = fvo_for_onboardings else {
-        warn!("the shared onboarding watch cannot be subscribed to; not reconciling");
-        return;
-    };
     // The event of a round's own status write brings no round: that round saw everything
     // before it. Without this, every onboarding took one more full round (observe, compare
     // every owned object, evaluate) that could find nothing to do.
     let own = ctx.clone();
     let fvo_trigger =
-        fvo_trigger.filter(move |fvo| std::future::ready(!own.status_writes.is_own(fvo)));
+        fvo_for_onboardings.filter(move |fvo| std::future::ready(!own.status_writes.is_own(fvo)));
     let mut controller = Controller::for_shared_stream(fvo_trigger, onboardings.clone())
         .with_config(
             ControllerConfig::default()
@@ -537,11 +538,11 @@ pub async fn run(
         );
     }
     let by_profile = onboardings.clone();
-    if let Some(changed) = ressorts_for_onboardings {
-        let concerned = RessortChanges::new(by_ressort.clone());
-        controller = controller
-            .watches_shared_stream(changed, move |r: Arc<Ressort>| concerned.concerned(&r));
-    }
+    let concerned = RessortChanges::new(by_ressort.clone());
+    controller = controller
+        .watches_shared_stream(ressorts_for_onboardings, move |r: Arc<Ressort>| {
+            concerned.concerned(&r)
+        });
     let of_task = move |name: &str| {
         by_aufgabe
             .get(name)
@@ -550,17 +551,17 @@ pub async fn run(
             .collect::<Vec<_>>()
     };
     let of_task_too = of_task.clone();
-    if let Some(changed) = aufgaben_for_onboardings {
-        controller =
-            controller.watches_shared_stream(changed, move |t: Arc<Verwaltungsaufgabe>| {
-                let name = t.name_any();
-                let new = known_tasks
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(name.clone());
-                if new { of_task(&name) } else { Vec::new() }
-            });
-    }
+    controller = controller.watches_shared_stream(
+        aufgaben_for_onboardings,
+        move |t: Arc<Verwaltungsaufgabe>| {
+            let name = t.name_any();
+            let new = known_tasks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(name.clone());
+            if new { of_task(&name) } else { Vec::new() }
+        },
+    );
     if let Some(stream) = price_stream {
         // New prices: every onboarding's cost changes.
         let all = onboardings.clone();
@@ -653,29 +654,19 @@ pub async fn run(
         metrics: options.metrics.clone(),
         shutdown: shutdown.clone(),
     });
-    let task_controller = async move {
-        match fvo_for_aufgaben {
-            Some(changed_onboardings) => {
-                aufgabe::controller(aufgabe::Watches {
-                    client: client.clone(),
-                    tasks: match aufgaben_for_tasks {
-                        Some(changed) => super::summary::Source::Shared(aufgaben, changed),
-                        None => super::summary::Source::Own(options.selected()),
-                    },
-                    by_aufgabe: ctx.stores.onboardings_by_aufgabe.clone(),
-                    changed_onboardings,
-                    left: left_task_rx,
-                    synced: synced_rx,
-                    metrics: options.metrics.clone(),
-                    shutdown: shutdown.clone(),
-                })
-                .await
-            }
-            None => warn!(
-                "the shared onboarding watch cannot be subscribed to; not keeping the tasks' inventory"
-            ),
-        }
-    };
+    let task_controller = aufgabe::controller(aufgabe::Watches {
+        client: client.clone(),
+        tasks: match aufgaben_for_tasks {
+            Some(changed) => super::summary::Source::Shared(aufgaben, changed),
+            None => super::summary::Source::Own(options.selected()),
+        },
+        by_aufgabe: ctx.stores.onboardings_by_aufgabe.clone(),
+        changed_onboardings: fvo_for_aufgaben,
+        left: left_task_rx,
+        synced: synced_rx,
+        metrics: options.metrics.clone(),
+        shutdown: shutdown.clone(),
+    });
     // The shared watches run as long as the controllers: they end with them.
     let controllers =
         futures::future::join3(onboarding_controller, ressort_controller, task_controller);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ReflectHandle, Store};
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
@@ -25,7 +25,7 @@ use crate::resources::FIELD_MANAGER;
 pub enum Source<K: Resource<DynamicType = ()> + Clone + 'static> {
     /// The onboarding controller's watch of every object, and a subscription to it (no selector:
     /// the objects reconciled are the objects read).
-    Shared(Store<K>, ReflectHandle<K>),
+    Shared(Store<K>, super::shared::Follower<K>),
     /// A watch of its own with this configuration: with a selector, an instance summarises only
     /// the objects it selects, since it sees only the onboardings it selects.
     Own(watcher::Config),
