@@ -353,6 +353,45 @@ async fn observe(client: &Client, ns: &str, group: &str) -> Vec<(&'static str, V
     .await;
     seen.push(("field that is not selectable", json!(code)));
 
+    // Deleting an object held by a finalizer bumps its generation once (the first DELETE sets
+    // deletionTimestamp; controllers that compare observedGeneration see the change).
+    let (code, body) = send_json(
+        client,
+        "POST",
+        &gadgets,
+        &json!({"apiVersion": format!("{group}/v1"), "kind": "Gadget",
+            "metadata": {"name": "held", "finalizers": ["example.com/hold"]}, "spec": {"size": 1}}),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let held = format!("{gadgets}/held");
+    let mut deletions = Vec::new();
+    for _ in 0..2 {
+        let (code, body) = send(client, "DELETE", &held, "application/json", Vec::new()).await;
+        deletions.push(json!({
+            "code": code,
+            "generation": body["metadata"]["generation"],
+            "gracePeriod": body["metadata"]["deletionGracePeriodSeconds"],
+            "deleting": body["metadata"]["deletionTimestamp"].is_string(),
+            "finalizers": body["metadata"]["finalizers"],
+        }));
+    }
+    let (code, body) = send(
+        client,
+        "PATCH",
+        &held,
+        "application/merge-patch+json",
+        serde_json::to_vec(&json!({"metadata": {"finalizers": null}})).unwrap(),
+    )
+    .await;
+    deletions.push(json!({"code": code, "generation": body["metadata"]["generation"]}));
+    let (code, _) = send(client, "GET", &held, "application/json", Vec::new()).await;
+    deletions.push(json!(code));
+    seen.push((
+        "deleting a custom resource held by a finalizer",
+        json!(deletions),
+    ));
+
     // The CRD's schema in /openapi/v3.
     let (_, root) = send(client, "GET", "/openapi/v3", "application/json", Vec::new()).await;
     let url = root["paths"][format!("apis/{group}/v1")]["serverRelativeURL"]

@@ -1310,6 +1310,15 @@ pub fn delete_locked(
     if !is_deleting(&obj) {
         obj["metadata"]["deletionTimestamp"] = json!(meta::now());
         obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        // The first deletion changes what the object's controllers must do: kube-apiserver
+        // bumps a generation the object has (markAsDeleting, BeforeDelete).
+        if let Some(generation) = obj
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .filter(|g| *g > 0)
+        {
+            obj["metadata"]["generation"] = json!(generation + 1);
+        }
     }
     if !finalizers.is_empty() {
         obj["metadata"]["finalizers"] = json!(finalizers);
