@@ -39,8 +39,9 @@ use crate::api::{ConformanceProfile, FachverfahrenOnboarding, Ressort, Verwaltun
 use crate::resources::{MANAGED_SELECTOR, PlatformSettings};
 use crate::telemetry::{Health, Metrics};
 
-/// Objects a shared watch may have handed out that a subscriber has not taken yet; the
-/// watch waits when a subscriber lags this far behind.
+/// Objects a shared watch may have handed out that a follower has not taken yet; the watch
+/// waits when a follower lags this far behind. The objects waiting are kept alive until taken
+/// (seven followers, each usually empty).
 const SHARED_BUFFER: usize = 1024;
 
 /// Options of the controller.
@@ -294,7 +295,7 @@ pub async fn run(
     // Every watch below reports its first initial list here; reconciles and /readyz wait for all.
     let (tracker, synced_rx) = SyncTracker::new();
 
-    // Shared by both controllers: the onboardings (indexed by Ressort) and the Ressorts.
+    // Followed by the three controllers: the onboardings (indexed by Ressort and by task).
     let mut fvo_shared = Shared::new(SHARED_BUFFER);
     let onboardings = fvo_shared.store();
     // One table of the onboardings for both indexes.
@@ -302,7 +303,8 @@ pub async fn run(
     let fvo_for_onboardings = fvo_shared.follow();
     let fvo_for_ressorts = fvo_shared.follow();
     let fvo_for_aufgaben = fvo_shared.follow();
-    // A deleted onboarding is not handed out by the shared watch; its Ressort recounts.
+    // The followers get no deletions (only the changes before one): a deleted onboarding's
+    // Ressort recounts through this channel.
     let (gone_fvo_tx, gone_fvo_rx) = futures::channel::mpsc::unbounded();
     // Nor is the task an onboarding stopped naming: that task recounts.
     let (left_task_tx, left_task_rx) = futures::channel::mpsc::unbounded();
@@ -390,7 +392,8 @@ pub async fn run(
     };
 
     // The tasks: shared by the task controller (their status) and the onboarding controller
-    // (AufgabeKnown). A deleted task is not handed out: its onboardings look again.
+    // (AufgabeKnown). The followers get no deletions: a deleted task's onboardings look again
+    // through the channel below.
     let mut aufgabe_shared = Shared::new(SHARED_BUFFER);
     let aufgaben = aufgabe_shared.store();
     let aufgaben_for_onboardings = aufgabe_shared.follow();
@@ -400,9 +403,11 @@ pub async fn run(
         .is_none()
         .then(|| aufgabe_shared.follow());
     let (gone_task_tx, gone_task_rx) = futures::channel::mpsc::unbounded();
-    // The tasks seen so far: onboardings care only that their task exists, so a task's own status
-    // writes (one per burst of its onboardings' changes) must not requeue all its onboardings.
-    let known_tasks: Arc<std::sync::Mutex<std::collections::HashSet<String>>> = Arc::default();
+    // The tasks seen so far, with their uid: onboardings care only that their task exists, so a
+    // task's own status writes (one per burst of its onboardings' changes) must not requeue all
+    // its onboardings. By uid: a follower may still hand out the last change of a task deleted
+    // since, and a task created again under its name is new.
+    let known_tasks: Arc<std::sync::Mutex<HashMap<String, Option<String>>>> = Arc::default();
     let forget_task = known_tasks.clone();
     let aufgabe_watch = tracker
         .track(
@@ -555,10 +560,12 @@ pub async fn run(
         aufgaben_for_onboardings,
         move |t: Arc<Verwaltungsaufgabe>| {
             let name = t.name_any();
+            let uid = t.metadata.uid.clone();
             let new = known_tasks
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(name.clone());
+                .insert(name.clone(), uid.clone())
+                != Some(uid);
             if new { of_task(&name) } else { Vec::new() }
         },
     );

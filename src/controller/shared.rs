@@ -1,6 +1,7 @@
 //! Shared watches (I/O plumbing): one watch and one store per kind, followed by several
 //! controllers. The onboardings feed the onboarding, Ressort and task controllers; the
-//! Ressorts and the tasks feed their own controller and the onboarding controller.
+//! Ressorts and the tasks feed the onboarding controller, and their own controller when no
+//! selector makes it watch on its own.
 //!
 //! kube-runtime's shared stores (`reflector::store_shared`, kube 5.0) hand a follower only the
 //! reference of a changed object and look the object up when the follower reads it. When the
@@ -188,12 +189,13 @@ mod tests {
             assert_eq!(through.next().await, Some(true));
         }
         let wakes = Arc::new(Wakes::default());
-        assert_eq!(drain(&mut first, &wakes), ["2"]);
+        let before = drain(&mut first, &wakes);
         // The follower waits now: the next change wakes it (kube 5.0's shared store left it
-        // asleep here).
+        // asleep here, having handed out nothing).
         send(watcher::Event::Apply(object("b", "4")));
         assert_eq!(through.next().await, Some(true));
         assert!(wakes.0.load(std::sync::atomic::Ordering::SeqCst) > 0);
+        assert_eq!(before, ["2"], "the change before the deletion");
         assert_eq!(drain(&mut first, &wakes), ["4"]);
         // The other follower sees the same changes in the same order.
         assert_eq!(next(&mut second).await.as_deref(), Some("2"));
@@ -221,5 +223,43 @@ mod tests {
         watch.await.unwrap();
         assert_eq!(store.state().len(), 2);
         assert!(store.wait_until_ready().await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_follower_that_lags_a_full_buffer_behind_holds_the_watch_and_a_dropped_one_does_not()
+    {
+        let mut shared = Shared::<ConfigMap>::new(1);
+        let mut slow = shared.follow();
+        let gone = shared.follow();
+        drop(gone);
+        let (events, rx) = futures::channel::mpsc::unbounded();
+        let (passed, mut through) = futures::channel::mpsc::unbounded();
+        let watch = tokio::spawn(
+            shared
+                .reflect(rx.map(Ok::<_, std::convert::Infallible>))
+                .for_each(move |e| {
+                    let _ = passed.unbounded_send(e.is_ok());
+                    async {}
+                }),
+        );
+        for e in [
+            watcher::Event::Init,
+            watcher::Event::InitDone,
+            watcher::Event::Apply(object("a", "1")),
+            watcher::Event::Apply(object("b", "2")),
+        ] {
+            events.unbounded_send(e).unwrap();
+        }
+        // Init, InitDone and the first change pass; the second waits for room.
+        for _ in 0..3 {
+            assert_eq!(through.next().await, Some(true));
+        }
+        let held = tokio::time::timeout(Duration::from_millis(200), through.next()).await;
+        assert!(held.is_err(), "the watch waits for the slow follower");
+        assert_eq!(next(&mut slow).await.as_deref(), Some("1"));
+        assert_eq!(through.next().await, Some(true));
+        assert_eq!(next(&mut slow).await.as_deref(), Some("2"));
+        drop(events);
+        watch.await.unwrap();
     }
 }

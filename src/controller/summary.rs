@@ -23,7 +23,7 @@ use crate::resources::FIELD_MANAGER;
 
 /// Where a summarising controller gets the objects it reconciles.
 pub enum Source<K: Resource<DynamicType = ()> + Clone + 'static> {
-    /// The onboarding controller's watch of every object, and a subscription to it (no selector:
+    /// The onboarding controller's watch of every object, and a follower of it (no selector:
     /// the objects reconciled are the objects read).
     Shared(Store<K>, super::shared::Follower<K>),
     /// A watch of its own with this configuration: with a selector, an instance summarises only

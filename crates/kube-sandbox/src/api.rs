@@ -1311,7 +1311,8 @@ pub fn delete_locked(
         obj["metadata"]["deletionTimestamp"] = json!(meta::now());
         obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
         // The first deletion changes what the object's controllers must do: kube-apiserver
-        // bumps a generation the object has (markAsDeleting, BeforeDelete).
+        // bumps a generation the object has (markAsDeleting; the graceful deletion of Pods,
+        // which bumps theirs in BeforeDelete, is not modelled: the sandbox's Pods go at once).
         if let Some(generation) = obj
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)
