@@ -164,13 +164,18 @@ mod tests {
         seen
     }
 
-    #[tokio::test]
-    async fn a_follower_is_woken_for_the_next_change_after_an_object_it_had_not_read_was_deleted() {
-        let mut shared = Shared::<ConfigMap>::new(16);
-        let mut first = shared.follow();
-        let mut second = shared.follow();
+    /// The watch of `shared` fed by hand: the events to send, each event once it passed the
+    /// followers, and the task.
+    #[allow(clippy::type_complexity)]
+    fn run(
+        shared: Shared<ConfigMap>,
+    ) -> (
+        futures::channel::mpsc::UnboundedSender<watcher::Event<ConfigMap>>,
+        futures::channel::mpsc::UnboundedReceiver<bool>,
+        tokio::task::JoinHandle<()>,
+    ) {
         let (events, rx) = futures::channel::mpsc::unbounded();
-        let (passed, mut through) = futures::channel::mpsc::unbounded();
+        let (passed, through) = futures::channel::mpsc::unbounded();
         let watch = tokio::spawn(
             shared
                 .reflect(rx.map(Ok::<_, std::convert::Infallible>))
@@ -179,6 +184,15 @@ mod tests {
                     async {}
                 }),
         );
+        (events, through, watch)
+    }
+
+    #[tokio::test]
+    async fn a_follower_is_woken_for_the_next_change_after_an_object_it_had_not_read_was_deleted() {
+        let mut shared = Shared::<ConfigMap>::new(16);
+        let mut first = shared.follow();
+        let mut second = shared.follow();
+        let (events, mut through, watch) = run(shared);
         let send = |e| events.unbounded_send(e).unwrap();
         send(watcher::Event::Init);
         send(watcher::Event::InitDone);
@@ -232,16 +246,7 @@ mod tests {
         let mut slow = shared.follow();
         let gone = shared.follow();
         drop(gone);
-        let (events, rx) = futures::channel::mpsc::unbounded();
-        let (passed, mut through) = futures::channel::mpsc::unbounded();
-        let watch = tokio::spawn(
-            shared
-                .reflect(rx.map(Ok::<_, std::convert::Infallible>))
-                .for_each(move |e| {
-                    let _ = passed.unbounded_send(e.is_ok());
-                    async {}
-                }),
-        );
+        let (events, mut through, watch) = run(shared);
         for e in [
             watcher::Event::Init,
             watcher::Event::InitDone,
