@@ -206,6 +206,33 @@ impl RessortChanges {
     }
 }
 
+/// The tasks the onboarding controller has seen, with their uid: onboardings care only that
+/// their task exists, so a task's own status writes (one per burst of its onboardings' changes)
+/// must not requeue all its onboardings. By uid: a follower may still hand out the last change
+/// of a task deleted since, and a task created again under its name is new.
+#[derive(Default)]
+struct KnownTasks(std::sync::Mutex<HashMap<String, Option<String>>>);
+
+impl KnownTasks {
+    /// Whether `task` (this object, by uid) is seen for the first time; remembers it.
+    fn first_seen(&self, task: &Verwaltungsaufgabe) -> bool {
+        let uid = task.metadata.uid.clone();
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(task.name_any(), uid.clone())
+            != Some(uid)
+    }
+
+    /// The task was deleted.
+    fn forget(&self, name: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+    }
+}
+
 /// Whether `o`'s admission may change when another onboarding of its Ressort changes: unless
 /// it asks for no more than it holds (`status.allocated`), which is admitted whatever the
 /// others hold (see [`super::budget`]). Being deleted, or unreadable, counts as depending.
@@ -403,11 +430,7 @@ pub async fn run(
         .is_none()
         .then(|| aufgabe_shared.follow());
     let (gone_task_tx, gone_task_rx) = futures::channel::mpsc::unbounded();
-    // The tasks seen so far, with their uid: onboardings care only that their task exists, so a
-    // task's own status writes (one per burst of its onboardings' changes) must not requeue all
-    // its onboardings. By uid: a follower may still hand out the last change of a task deleted
-    // since, and a task created again under its name is new.
-    let known_tasks: Arc<std::sync::Mutex<HashMap<String, Option<String>>>> = Arc::default();
+    let known_tasks: Arc<KnownTasks> = Arc::default();
     let forget_task = known_tasks.clone();
     let aufgabe_watch = tracker
         .track(
@@ -424,10 +447,7 @@ pub async fn run(
             move |event| {
                 if let watcher::Event::Delete(t) = event {
                     metrics.remove_aufgabe(&t.name_any());
-                    forget_task
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&t.name_any());
+                    forget_task.forget(&t.name_any());
                     let _ = gone_task_tx.unbounded_send(t.clone());
                 }
             }
@@ -559,14 +579,11 @@ pub async fn run(
     controller = controller.watches_shared_stream(
         aufgaben_for_onboardings,
         move |t: Arc<Verwaltungsaufgabe>| {
-            let name = t.name_any();
-            let uid = t.metadata.uid.clone();
-            let new = known_tasks
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(name.clone(), uid.clone())
-                != Some(uid);
-            if new { of_task(&name) } else { Vec::new() }
+            if known_tasks.first_seen(&t) {
+                of_task(&t.name_any())
+            } else {
+                Vec::new()
+            }
         },
     );
     if let Some(stream) = price_stream {
@@ -720,4 +737,38 @@ fn price_watch(
             }
         });
     (store, stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(name: &str, uid: &str, version: &str) -> Verwaltungsaufgabe {
+        let mut t = Verwaltungsaufgabe::new(
+            name,
+            crate::api::VerwaltungsaufgabeSpec {
+                display_name: "Schulportal".into(),
+                kind: crate::api::AufgabeKind::Fachaufgabe,
+                number: None,
+                description: None,
+                owner: None,
+            },
+        );
+        t.metadata.uid = Some(uid.into());
+        t.metadata.resource_version = Some(version.into());
+        t
+    }
+
+    #[test]
+    fn a_task_recreated_under_its_name_is_new_even_after_a_late_change_of_the_deleted_one() {
+        let known = KnownTasks::default();
+        assert!(known.first_seen(&task("portal", "u1", "1")));
+        // Its own status write: nothing new for its onboardings.
+        assert!(!known.first_seen(&task("portal", "u1", "2")));
+        // Deleted; a follower still hands out its last change, then the task comes back.
+        known.forget("portal");
+        assert!(known.first_seen(&task("portal", "u1", "2")));
+        assert!(known.first_seen(&task("portal", "u2", "5")));
+        assert!(!known.first_seen(&task("portal", "u2", "6")));
+    }
 }
